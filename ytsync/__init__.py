@@ -1,0 +1,1 @@
+"""ytsync: reorganize a YouTube library into category playlists, durably."""

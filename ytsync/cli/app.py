@@ -1,0 +1,58 @@
+"""``python starter.py ...``: the command line a user types."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Callable, Sequence
+
+from ytsync.cli.context import Context
+from ytsync.config import load_settings
+from ytsync.errors import UserError
+
+Handler = Callable[[argparse.Namespace, Context], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ytsync.cli import jobs, library, planning
+
+    parser = argparse.ArgumentParser(
+        prog="starter.py",
+        description="Reorganize a YouTube library into category playlists.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (library, planning, jobs):
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad usage: argparse prints it and exits 2
+    logging.basicConfig(
+        level=logging.DEBUG if os.environ.get("YTSYNC_DEBUG") else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        context = Context(load_settings())
+        handler: Handler = args.handler
+        return handler(args, context)
+    except UserError as exc:
+        _stderr(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        _stderr("interrupted")
+        return 130
+    except Exception as exc:
+        # Not the user's fault: say what failed in one line; the traceback is for
+        # whoever runs with YTSYNC_DEBUG=1.
+        logging.getLogger("ytsync").debug("command failed", exc_info=True)
+        _stderr(f"error: {type(exc).__name__}: {exc}")
+        return 1
+
+
+def _stderr(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(message, markup=False)

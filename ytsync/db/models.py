@@ -1,0 +1,204 @@
+"""The schema: one channel's library, its plan, and the sync jobs that carry it out.
+
+Identical on SQLite and PostgreSQL: only portable types (JSON, timezone-aware
+DateTime stored as UTC), and every change goes through an Alembic migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite too (which drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Video(Base):
+    __tablename__ = "videos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    youtube_id: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    # available | private | deleted | unknown
+    availability: Mapped[str] = mapped_column(String(16), default="unknown")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Playlist(Base):
+    """A playlist the user had before the sync: the sync deletes these at the end."""
+
+    __tablename__ = "playlists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    youtube_id: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    item_count: Mapped[int] = mapped_column(default=0)
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_from_youtube_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    items: Mapped[list[PlaylistItem]] = relationship(
+        back_populates="playlist", cascade="all, delete-orphan", order_by="PlaylistItem.position"
+    )
+
+
+class PlaylistItem(Base):
+    __tablename__ = "playlist_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    playlist_id: Mapped[int] = mapped_column(ForeignKey("playlists.id", ondelete="CASCADE"))
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
+    youtube_item_id: Mapped[str] = mapped_column(String(128), unique=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    playlist: Mapped[Playlist] = relationship(back_populates="items")
+    video: Mapped[Video] = relationship()
+
+    __table_args__ = (Index("ix_playlist_items_playlist", "playlist_id", "position"),)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    is_protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    youtube_playlist_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CategoryVideo(Base):
+    __tablename__ = "category_videos"
+
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True
+    )
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), primary_key=True)
+    # Order of the plan file, so the new playlist keeps the user's order.
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class SyncJob(Base):
+    __tablename__ = "sync_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(128), unique=True)
+    # pending | backup | create_playlists | add_videos | delete_playlists | paused
+    # | completed | failed
+    stage: Mapped[str] = mapped_column(String(32), default="pending")
+    paused_at_stage: Mapped[str | None] = mapped_column(String(32), default=None)
+    pause_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    resume_at: Mapped[datetime | None] = mapped_column(default=None)
+    progress_done: Mapped[int] = mapped_column(default=0)
+    progress_total: Mapped[int] = mapped_column(default=0)
+    quota_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    stage_results: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    preview: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    backup_id: Mapped[int | None] = mapped_column(ForeignKey("backup_snapshots.id"), default=None)
+    failure_message: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SyncOperation(Base):
+    """One YouTube write of a job, and where it stands in the idempotency protocol."""
+
+    __tablename__ = "sync_operations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("sync_jobs.id", ondelete="CASCADE"))
+    # create_playlist | add_video | delete_playlist
+    kind: Mapped[str] = mapped_column(String(32))
+    # "add:<category>:<video>", "create:<category>", "delete:<playlist>": NULL-free, so
+    # the unique constraint really holds on both databases.
+    op_key: Mapped[str] = mapped_column(String(64))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), default=None)
+    video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id"), default=None)
+    playlist_id: Mapped[int | None] = mapped_column(ForeignKey("playlists.id"), default=None)
+    position: Mapped[int] = mapped_column(default=0)
+    # pending | in_flight | completed | failed | skipped
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    youtube_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "op_key"),
+        Index("ix_sync_operations_lane", "job_id", "kind", "status", "category_id"),
+    )
+
+
+class SyncError(Base):
+    __tablename__ = "sync_errors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("sync_jobs.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(32))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(128))
+    message: Mapped[str] = mapped_column(Text)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BackupSnapshot(Base):
+    __tablename__ = "backup_snapshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    playlist_count: Mapped[int] = mapped_column(default=0)
+    item_count: Mapped[int] = mapped_column(default=0)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class QuotaLedger(Base):
+    """Units this database's jobs spent, per quota period (UTC start of the period)."""
+
+    __tablename__ = "quota_ledger"
+
+    period_start: Mapped[datetime] = mapped_column(primary_key=True)
+    units_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Set when YouTube said quotaExceeded: the period is spent, whatever we counted.
+    exhausted: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
