@@ -10,6 +10,9 @@ from collections.abc import Callable, Sequence
 from ytsync.cli.context import Context
 from ytsync.config import load_settings
 from ytsync.errors import UserError
+from ytsync.youtube.errors import Outcome, classify
+
+AUTH_HINT = "; sign in again with 'python starter.py auth --client-secrets FILE'"
 
 Handler = Callable[[argparse.Namespace, Context], int]
 
@@ -41,10 +44,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         _stderr(f"error: {exc}")
         return 2
+    except ConnectionError as exc:
+        _stderr(f"error: {exc}")
+        return 1
     except KeyboardInterrupt:
         _stderr("interrupted")
         return 130
     except Exception as exc:
+        failure = classify(exc)
+        if failure is not None:
+            hint = AUTH_HINT if failure.outcome is Outcome.AUTH_REQUIRED else ""
+            _stderr(f"error: YouTube refused the request: {failure.describe()}{hint}")
+            return 1
         # Not the user's fault: say what failed in one line; the traceback is for
         # whoever runs with YTSYNC_DEBUG=1.
         logging.getLogger("ytsync").debug("command failed", exc_info=True)

@@ -1,0 +1,273 @@
+"""The sync's activities: every side effect of a job, each safe to run again.
+
+Blocking code (SQLAlchemy, the API client), so these are plain functions run on the
+worker's thread pool.  Stages are the workflow's to decide; an activity only reports
+what it did and why it stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from workflows.messages import STOP_AUTH, BatchInput, BatchResult, JobProgress, StageUpdate
+from ytsync.backup import take_snapshot
+from ytsync.config import Settings
+from ytsync.db.engine import transaction
+from ytsync.db.models import Category, SyncJob, SyncOperation
+from ytsync.errors import UserError
+from ytsync.quota import LIST_COST
+from ytsync.sync import operations as ops
+from ytsync.sync.budget import Budget
+from ytsync.sync.writer import RetryLater, StopBatch, Writer
+from ytsync.youtube.client import YouTube
+from ytsync.youtube.errors import classify
+
+Clock = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class SyncActivities:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        *,
+        clock: Clock = wall_clock,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._clock = clock
+        self._youtube: YouTube | None = None
+        self._lock = threading.Lock()
+
+    # helpers -----------------------------------------------------------------------
+
+    def _client(self) -> YouTube:
+        with self._lock:
+            if self._youtube is None:
+                try:
+                    self._youtube = YouTube(self._settings)
+                except UserError as exc:
+                    raise StopBatch(STOP_AUTH, None, str(exc)) from None
+            return self._youtube
+
+    def _budget(self, job_id: int) -> Budget:
+        return Budget(self._settings, self._sessions, self._clock, job_id)
+
+    def _writer(self, job_id: int) -> Writer:
+        return Writer(
+            sessions=self._sessions,
+            youtube=self._client(),
+            budget=self._budget(job_id),
+            job_id=job_id,
+            attempt=activity.info().attempt,
+            heartbeat=activity.heartbeat,
+        )
+
+    def _batch(
+        self, batch: BatchInput, kind: str, write: Callable[[Writer, int], None]
+    ) -> BatchResult:
+        done = 0
+        try:
+            writer = self._writer(batch.job_id)
+            with self._sessions() as session:
+                todo = [
+                    op.id
+                    for op in ops.next_open(
+                        session, batch.job_id, kind, batch.max_writes, batch.category_id
+                    )
+                ]
+            for op_id in todo:
+                write(writer, op_id)
+                done += 1
+        except StopBatch as stop:
+            if stop.stop == STOP_AUTH:
+                # Read the token file afresh next time: the user may have signed in again.
+                with self._lock:
+                    self._youtube = None
+            return BatchResult(
+                done, self._open(batch, kind), stop.stop, stop.resume_at, stop.message
+            )
+        except RetryLater as retry:
+            raise ApplicationError(
+                str(retry), type="YouTubeRetry", next_retry_delay=retry.delay
+            ) from None
+        finally:
+            self._refresh(batch.job_id)
+        return BatchResult(done, self._open(batch, kind))
+
+    def _open(self, batch: BatchInput, kind: str) -> int:
+        with self._sessions() as session:
+            return ops.count_open(session, batch.job_id, kind, batch.category_id)
+
+    def _refresh(self, job_id: int) -> JobProgress:
+        with transaction(self._sessions) as session:
+            job = ops.refresh_progress(session, job_id)
+            errors = len(
+                session.scalars(
+                    select(SyncOperation.id).where(
+                        SyncOperation.job_id == job_id, SyncOperation.status == "failed"
+                    )
+                ).all()
+            )
+            return JobProgress(
+                job.stage, job.progress_done, job.progress_total, job.quota_used, errors
+            )
+
+    # stage bookkeeping -------------------------------------------------------------
+
+    @activity.defn
+    def set_stage(self, update: StageUpdate) -> JobProgress:
+        with transaction(self._sessions) as session:
+            job = session.get_one(SyncJob, update.job_id)
+            job.stage = update.stage
+            job.paused_at_stage = update.paused_at_stage
+            job.pause_reason = update.pause_reason
+            job.resume_at = update.resume_at
+            if update.stage == "failed":
+                job.failure_message = update.message
+            if update.stage in ("completed", "failed"):
+                job.completed_at = self._clock()
+        return self._refresh(update.job_id)
+
+    @activity.defn
+    def backup(self, job_id: int) -> int:
+        with transaction(self._sessions) as session:
+            job = session.get_one(SyncJob, job_id)
+            if job.backup_id is None:
+                job.backup_id = take_snapshot(session).id
+            return job.backup_id
+
+    # create_playlists --------------------------------------------------------------
+
+    @activity.defn
+    def plan_creations(self, job_id: int) -> int:
+        with transaction(self._sessions) as session:
+            ops.plan_creations(session, job_id)
+        with self._sessions() as session:
+            return ops.count_open(session, job_id, ops.CREATE)
+
+    @activity.defn
+    def create_playlists(self, batch: BatchInput) -> BatchResult:
+        return self._batch(batch, ops.CREATE, Writer.create_playlist)
+
+    # add_videos --------------------------------------------------------------------
+
+    @activity.defn
+    def plan_additions(self, job_id: int) -> BatchResult:
+        """Write the add rows, after reading what playlists made before this job hold."""
+        present: dict[int, set[str]] = {}
+        try:
+            for category_id, playlist_id in self._preexisting_playlists(job_id):
+                present[category_id] = self._videos_in(job_id, playlist_id)
+        except StopBatch as stop:
+            return BatchResult(0, -1, stop.stop, stop.resume_at, stop.message)
+        except RetryLater as retry:
+            raise ApplicationError(
+                str(retry), type="YouTubeRetry", next_retry_delay=retry.delay
+            ) from None
+        with transaction(self._sessions) as session:
+            ops.plan_additions(session, job_id, present)
+        self._refresh(job_id)
+        with self._sessions() as session:
+            return BatchResult(0, ops.count_open(session, job_id, ops.ADD))
+
+    def _preexisting_playlists(self, job_id: int) -> list[tuple[int, str]]:
+        if self._ops_planned(job_id):
+            return []
+        with self._sessions() as session:
+            made_now = set(
+                session.scalars(
+                    select(SyncOperation.category_id).where(
+                        SyncOperation.job_id == job_id,
+                        SyncOperation.kind == ops.CREATE,
+                        SyncOperation.status == "completed",
+                    )
+                )
+            )
+            rows = session.execute(
+                select(Category.id, Category.youtube_playlist_id).where(
+                    Category.is_protected.is_(False), Category.youtube_playlist_id.is_not(None)
+                )
+            )
+            return [(cid, str(pid)) for cid, pid in rows if cid not in made_now]
+
+    def _ops_planned(self, job_id: int) -> bool:
+        with self._sessions() as session:
+            return ops.ops_exist(session, job_id, ops.ADD)
+
+    def _videos_in(self, job_id: int, playlist_id: str) -> set[str]:
+        youtube, budget = self._client(), self._budget(job_id)
+        found: set[str] = set()
+        token: str | None = None
+        while True:
+            if not budget.try_spend(LIST_COST):
+                raise StopBatch(
+                    "quota_exhausted",
+                    budget.next_reset(),
+                    "the usable quota of this period is spent",
+                )
+            try:
+                page = youtube.playlist_items(playlist_id, token)
+            except Exception as exc:
+                failure = classify(exc)
+                if failure is None:
+                    raise
+                if failure.outcome.value == "not_found":
+                    return found
+                raise RetryLater(failure.describe()) from None
+            found.update(str(i["contentDetails"]["videoId"]) for i in page.items)
+            activity.heartbeat()
+            if not page.next_token:
+                return found
+            token = page.next_token
+
+    @activity.defn
+    def list_lanes(self, job_id: int) -> list[int]:
+        with self._sessions() as session:
+            return ops.open_lanes(session, job_id)
+
+    @activity.defn
+    def add_videos(self, batch: BatchInput) -> BatchResult:
+        return self._batch(batch, ops.ADD, Writer.add_video)
+
+    # delete_playlists --------------------------------------------------------------
+
+    @activity.defn
+    def plan_deletions(self, job_id: int) -> int:
+        with transaction(self._sessions) as session:
+            if ops.count_open(session, job_id, ops.ADD):
+                # The workflow never asks for this early; refuse anyway: deleting an
+                # old playlist before its videos are safe would lose them.
+                raise ApplicationError("additions are still open", non_retryable=True)
+            ops.plan_deletions(session, job_id)
+        self._refresh(job_id)
+        with self._sessions() as session:
+            return ops.count_open(session, job_id, ops.DELETE)
+
+    @activity.defn
+    def delete_playlists(self, batch: BatchInput) -> BatchResult:
+        return self._batch(batch, ops.DELETE, Writer.delete_playlist)
+
+    def all(self) -> list[Callable[..., object]]:
+        return [
+            self.set_stage,
+            self.backup,
+            self.plan_creations,
+            self.create_playlists,
+            self.plan_additions,
+            self.list_lanes,
+            self.add_videos,
+            self.plan_deletions,
+            self.delete_playlists,
+        ]

@@ -1,0 +1,137 @@
+"""A whole ytsync installation for tests: emulator, database, plan, Temporal worker."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import sysconfig
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from worker import build_worker
+from ytsync.config import Settings
+from ytsync.db.engine import make_engine, session_factory, upgrade
+from ytsync.emulator.credentials import write_token_file
+from ytsync.emulator.sample import generate_library, sample_plan_rows
+from ytsync.emulator.server import EmulatorServer
+from ytsync.emulator.state import EmulatorState
+from ytsync.importer import import_library
+from ytsync.jobctl import StartedJob, start_job
+from ytsync.plan import apply_plan
+
+BIN = Path(sysconfig.get_path("scripts"))
+TEST_SERVER = BIN / "temporal-test-server"
+DEV_SERVER = BIN / "temporal"
+
+
+def env_clock(env: WorkflowEnvironment, loop: asyncio.AbstractEventLoop) -> Callable[[], datetime]:
+    """The time-skipping server's clock, readable from any thread (activities, emulator),
+    so quota periods move with the workflow's skipped timers."""
+
+    def now() -> datetime:
+        future = asyncio.run_coroutine_threadsafe(env.get_current_time(), loop)
+        return future.result(timeout=30)
+
+    return now
+
+
+@dataclass
+class Installation:
+    state: EmulatorState
+    server: EmulatorServer
+    settings: Settings
+    sessions: sessionmaker[Session]
+    plan_rows: list[tuple[str, str, bool]]
+    tmp: Path
+
+    def write_plan(self, rows: list[tuple[str, str, bool]] | None = None) -> Path:
+        path = self.tmp / f"plan-{uuid.uuid4().hex[:6]}.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["category", "video_id", "protected"])
+            for category, video_id, protected in rows or self.plan_rows:
+                writer.writerow([category, video_id, "true" if protected else "false"])
+        return path
+
+
+def install(
+    tmp: Path,
+    database_url: str,
+    clock: Callable[[], datetime],
+    *,
+    videos: int = 300,
+    playlists: int = 8,
+    seed: int = 1,
+    daily_quota: int = 10_000,
+    quota_reserve: int = 1_000,
+    emulator_limit: int | None = None,
+    period_seconds: int | None = None,
+    plan: bool = True,
+    **state_options: Any,
+) -> Installation:
+    settings_kw: dict[str, Any] = {}
+    if period_seconds:
+        settings_kw["quota_period_seconds"] = period_seconds
+    state = EmulatorState(clock=clock, daily_limit=emulator_limit, **state_options)
+    if period_seconds:
+        from ytsync.quota import QuotaClock
+
+        state.quota_clock = QuotaClock(period_seconds=period_seconds)
+    generate_library(state, videos=videos, playlists=playlists, seed=seed)
+    server = EmulatorServer(state)
+    server.start()
+    client_id, secret, refresh = state.issue_credentials()
+    token = write_token_file(
+        tmp / "token.json",
+        base_url=server.base_url,
+        client_id=client_id,
+        client_secret=secret,
+        refresh_token=refresh,
+    )
+    settings = Settings(
+        database_url=database_url,
+        youtube_api_endpoint=server.base_url,
+        token_file=token,
+        oauth_token_uri=server.token_uri,
+        task_queue=f"ytsync-test-{uuid.uuid4().hex[:8]}",
+        daily_quota=daily_quota,
+        quota_reserve=quota_reserve,
+        **settings_kw,
+    )
+    engine = make_engine(database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    import_library(settings, sessions, now=clock)
+    rows = sample_plan_rows(state, seed)
+    inst = Installation(state, server, settings, sessions, rows, tmp)
+    if plan:
+        apply_plan(sessions, inst.write_plan())
+    return inst
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client, inst: Installation, clock: Callable[[], datetime]
+) -> AsyncIterator[Worker]:
+    worker = build_worker(client, inst.settings, clock=clock)
+    async with worker:
+        yield worker
+
+
+async def start(
+    inst: Installation, client: Client, now: datetime, **options: Any
+) -> tuple[StartedJob, WorkflowHandle[Any, Any]]:
+    started = await start_job(inst.settings, inst.sessions, client, now=now, **options)
+    # The handle from start_workflow: on the time-skipping server only it lets time
+    # skip while its result is awaited.
+    return started, started.handle

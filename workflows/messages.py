@@ -1,0 +1,81 @@
+"""What crosses the workflow boundary: small, plain, secret-free dataclasses.
+
+These land in workflow history for the life of a job, so fields are only ever added
+with defaults, never renamed or removed: old histories must keep decoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Why a batch stopped before its work ran out.
+STOP_QUOTA = "quota_exhausted"
+STOP_RATE = "rate_limited"
+STOP_AUTH = "auth_required"
+
+
+@dataclass
+class SyncInput:
+    job_id: int
+    # Where a continued run picks up; a fresh job starts at the beginning.
+    stage: str = "backup"
+    user_paused: bool = False
+    # Shorter in tests that kill workers, so a lost batch is retried quickly.
+    heartbeat_timeout_seconds: float = 60.0
+    lanes: int = 4
+    batch_size: int = 25
+    # Continue as new well before Temporal's own suggestion, to keep every run's
+    # history small enough to load fast in the Web UI and on a worker.
+    max_history_events: int = 2_000
+    runs: int = 1
+
+
+@dataclass
+class JobProgress:
+    stage: str
+    done: int
+    total: int
+    quota_used: int
+    errors: int
+
+
+@dataclass
+class BatchInput:
+    job_id: int
+    max_writes: int
+    category_id: int | None = None
+
+
+@dataclass
+class BatchResult:
+    done: int = 0
+    remaining: int = 0
+    stop: str | None = None
+    resume_at: datetime | None = None
+    message: str = ""
+    progress: JobProgress | None = None
+
+
+@dataclass
+class StageUpdate:
+    job_id: int
+    stage: str
+    paused_at_stage: str | None = None
+    pause_reason: str | None = None
+    resume_at: datetime | None = None
+    message: str | None = None
+
+
+@dataclass
+class WorkflowState:
+    """What the ``state`` query answers; the CLI merges it into ``status``."""
+
+    job_id: int
+    stage: str
+    paused: bool = False
+    pause_reason: str | None = None
+    paused_at_stage: str | None = None
+    resume_at: datetime | None = None
+    progress: dict[str, int] = field(default_factory=dict)
+    runs: int = 1

@@ -1,0 +1,68 @@
+"""Backup snapshots: the old playlists with their items, and the plan, before any write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ytsync.db.models import (
+    BackupSnapshot,
+    Category,
+    CategoryVideo,
+    Playlist,
+    PlaylistItem,
+    Video,
+    utcnow,
+)
+
+SNAPSHOT_VERSION = 1
+
+
+def take_snapshot(session: Session) -> BackupSnapshot:
+    playlists: dict[int, dict[str, Any]] = {}
+    for playlist in session.scalars(
+        select(Playlist).where(Playlist.deleted_from_youtube_at.is_(None)).order_by(Playlist.id)
+    ):
+        playlists[playlist.id] = {
+            "youtube_id": playlist.youtube_id,
+            "title": playlist.title,
+            "description": playlist.description,
+            "items": [],
+        }
+    items = session.execute(
+        select(PlaylistItem.playlist_id, Video.youtube_id, Video.title)
+        .join(Video, Video.id == PlaylistItem.video_id)
+        .order_by(PlaylistItem.playlist_id, PlaylistItem.position, PlaylistItem.id)
+    )
+    count = 0
+    for playlist_id, video_id, title in items:
+        if playlist_id in playlists:
+            playlists[playlist_id]["items"].append({"video_id": video_id, "title": title})
+            count += 1
+    categories: dict[int, dict[str, Any]] = {
+        c.id: {"name": c.name, "protected": c.is_protected, "videos": []}
+        for c in session.scalars(select(Category).order_by(Category.id))
+    }
+    for category_id, video_id in session.execute(
+        select(CategoryVideo.category_id, Video.youtube_id)
+        .join(Video, Video.id == CategoryVideo.video_id)
+        .order_by(CategoryVideo.category_id, CategoryVideo.position)
+    ):
+        categories[category_id]["videos"].append(video_id)
+    taken = utcnow()
+    snapshot = BackupSnapshot(
+        created_at=taken,
+        playlist_count=len(playlists),
+        item_count=count,
+        data={
+            "version": SNAPSHOT_VERSION,
+            "taken_at": taken.isoformat(),
+            "playlists": list(playlists.values()),
+            "categories": list(categories.values()),
+        },
+    )
+    session.add(snapshot)
+    session.flush()
+    return snapshot

@@ -1,0 +1,237 @@
+"""``starter.py import``: pull the channel's playlists, their items and video status.
+
+Reads only (1 unit a page of 50), so the floor is one unit per 50 items.  Re-running
+updates in place: rows are matched by their YouTube ids, never duplicated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ytsync import ledger
+from ytsync.config import Settings
+from ytsync.db.engine import transaction
+from ytsync.db.models import Category, Playlist, PlaylistItem, SyncJob, Video
+from ytsync.errors import UserError
+from ytsync.jobs import ACTIVE_STAGES
+from ytsync.youtube.client import PAGE_SIZE, YouTube
+
+# Watch Later, Liked, uploads and favourites are system lists: never ours to delete.
+SPECIAL_PREFIXES = ("WL", "LL", "UU", "FL", "HL")
+SYNC_MARKER = "ytsync:"
+
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class ImportSummary:
+    playlists: int = 0
+    items: int = 0
+    videos: int = 0
+    unavailable: int = 0
+    skipped_playlists: list[str] = field(default_factory=list)
+    gone_playlists: int = 0
+    units_spent: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "playlists": self.playlists,
+            "items": self.items,
+            "videos": self.videos,
+            "unavailable_videos": self.unavailable,
+            "skipped_playlists": self.skipped_playlists,
+            "playlists_gone_from_youtube": self.gone_playlists,
+            "units_spent": self.units_spent,
+        }
+
+
+@dataclass
+class _Fetched:
+    playlist: dict[str, Any]
+    items: list[dict[str, Any]]
+
+
+def _is_special(playlist_id: str, related: set[str]) -> bool:
+    return playlist_id in related or playlist_id.startswith(SPECIAL_PREFIXES)
+
+
+def import_library(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    progress: Progress | None = None,
+) -> ImportSummary:
+    summary = ImportSummary()
+    with sessions() as session:
+        if session.scalar(select(SyncJob.id).where(SyncJob.stage.in_(ACTIVE_STAGES))):
+            raise UserError(
+                "a sync job is running; importing now would change what it works on. "
+                "Wait for it to finish (python starter.py status)"
+            )
+        sync_made = set(
+            session.scalars(
+                select(Category.youtube_playlist_id).where(
+                    Category.youtube_playlist_id.is_not(None)
+                )
+            )
+        )
+
+    def count_units(_method: str, units: int) -> None:
+        summary.units_spent += units
+
+    youtube = YouTube(settings, on_units=count_units)
+    tick = progress or (lambda _stage, _done, _total: None)
+    try:
+        channel = youtube.my_channel()
+        related = set(
+            (channel or {}).get("contentDetails", {}).get("relatedPlaylists", {}).values()
+        )
+        owner = (channel or {}).get("id")
+        fetched: list[_Fetched] = []
+        for page in youtube.iter_pages(youtube.my_playlists):
+            for playlist in page:
+                pid = playlist["id"]
+                description = playlist.get("snippet", {}).get("description", "")
+                if _is_special(pid, related) or pid in sync_made or SYNC_MARKER in description:
+                    summary.skipped_playlists.append(pid)
+                    continue
+                fetched.append(_Fetched(playlist, []))
+        expected = sum(f.playlist.get("contentDetails", {}).get("itemCount", 0) for f in fetched)
+        done = 0
+        for entry in fetched:
+            playlist_id = str(entry.playlist["id"])
+            for page in youtube.iter_pages(partial(youtube.playlist_items, playlist_id)):
+                entry.items.extend(page)
+                done += len(page)
+                tick("items", done, expected)
+        video_ids = sorted({_video_id(item) for f in fetched for item in f.items})
+        statuses: dict[str, str] = {}
+        for start in range(0, len(video_ids), PAGE_SIZE):
+            batch = video_ids[start : start + PAGE_SIZE]
+            found = {v["id"]: v for v in youtube.videos(batch)}
+            for vid in batch:
+                statuses[vid] = _availability(found.get(vid), owner)
+            tick("videos", min(start + PAGE_SIZE, len(video_ids)), len(video_ids))
+    finally:
+        if summary.units_spent:
+            with transaction(sessions) as session:
+                period = settings.quota_clock.period_start(now())
+                ledger.charge(session, period, summary.units_spent)
+
+    with transaction(sessions) as session:
+        _store(session, fetched, statuses, now(), summary)
+    return summary
+
+
+def _video_id(item: dict[str, Any]) -> str:
+    content = item.get("contentDetails", {})
+    return str(content.get("videoId") or item["snippet"]["resourceId"]["videoId"])
+
+
+def _availability(video: dict[str, Any] | None, owner: str | None) -> str:
+    if video is None:
+        return "deleted"
+    status = video.get("status", {}).get("privacyStatus", "public")
+    # A private video can still be added to playlists of the channel that owns it.
+    if status == "private" and video.get("snippet", {}).get("channelId") != owner:
+        return "private"
+    return "available"
+
+
+def _store(
+    session: Session,
+    fetched: list[_Fetched],
+    statuses: dict[str, str],
+    now: datetime,
+    summary: ImportSummary,
+) -> None:
+    titles: dict[str, str] = {}
+    for entry in fetched:
+        for item in entry.items:
+            title = item.get("snippet", {}).get("title", "")
+            if title not in ("Deleted video", "Private video"):
+                titles.setdefault(_video_id(item), title)
+    video_ids = _upsert_videos(session, statuses, titles)
+    summary.videos = len(video_ids)
+    summary.unavailable = sum(1 for s in statuses.values() if s != "available")
+
+    existing = {p.youtube_id: p for p in session.scalars(select(Playlist))}
+    seen: set[str] = set()
+    for entry in fetched:
+        data = entry.playlist
+        snippet = data.get("snippet", {})
+        playlist = existing.get(data["id"])
+        if playlist is None:
+            playlist = Playlist(youtube_id=data["id"])
+            session.add(playlist)
+        playlist.title = snippet.get("title", "")
+        playlist.description = snippet.get("description", "")
+        playlist.item_count = len(entry.items)
+        playlist.imported_at = now
+        playlist.deleted_from_youtube_at = None
+        session.flush()
+        _replace_items(session, playlist.id, entry.items, video_ids)
+        seen.add(data["id"])
+        summary.playlists += 1
+        summary.items += len(entry.items)
+    for youtube_id, playlist in existing.items():
+        if youtube_id not in seen and playlist.deleted_from_youtube_at is None:
+            playlist.deleted_from_youtube_at = now
+            summary.gone_playlists += 1
+
+
+def _upsert_videos(
+    session: Session, statuses: dict[str, str], titles: dict[str, str]
+) -> dict[str, int]:
+    known = {
+        vid: (pk, title)
+        for vid, pk, title in session.execute(select(Video.youtube_id, Video.id, Video.title))
+    }
+    new = [
+        {"youtube_id": vid, "title": titles.get(vid, ""), "availability": status}
+        for vid, status in statuses.items()
+        if vid not in known
+    ]
+    changed = [
+        {"id": known[vid][0], "availability": status, "title": titles.get(vid, known[vid][1])}
+        for vid, status in statuses.items()
+        if vid in known
+    ]
+    _in_chunks(session, insert(Video), new)
+    _in_chunks(session, update(Video), changed)
+    return {vid: pk for vid, pk in session.execute(select(Video.youtube_id, Video.id))}
+
+
+def _replace_items(
+    session: Session, playlist_id: int, items: list[dict[str, Any]], video_ids: dict[str, int]
+) -> None:
+    session.execute(delete(PlaylistItem).where(PlaylistItem.playlist_id == playlist_id))
+    rows = [
+        {
+            "playlist_id": playlist_id,
+            "video_id": video_ids[_video_id(item)],
+            "youtube_item_id": item["id"],
+            "position": item.get("snippet", {}).get("position", index),
+        }
+        for index, item in enumerate(items)
+    ]
+    _in_chunks(session, insert(PlaylistItem), rows)
+
+
+def _in_chunks(session: Session, statement: Any, rows: Iterable[dict[str, Any]]) -> None:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == 5_000:
+            session.execute(statement, batch)
+            batch = []
+    if batch:
+        session.execute(statement, batch)

@@ -1,0 +1,127 @@
+"""Starting a sync job and talking to its workflow (the CLI's side of Temporal)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
+
+from workflows.messages import SyncInput, WorkflowState
+from workflows.sync import SyncWorkflow
+from ytsync.config import Settings
+from ytsync.db.engine import transaction
+from ytsync.db.models import Category, SyncJob
+from ytsync.errors import UserError
+from ytsync.jobs import ACTIVE_STAGES
+from ytsync.preview import compute_preview
+
+
+class JobConflict(Exception):
+    """Another job is active: starting a second one would race it (exit code 1)."""
+
+
+@dataclass(frozen=True)
+class StartedJob:
+    job_id: int
+    workflow_id: str
+    handle: WorkflowHandle[Any, Any]
+
+
+def active_job(session: Session) -> SyncJob | None:
+    return session.scalars(
+        select(SyncJob).where(SyncJob.stage.in_(ACTIVE_STAGES)).order_by(SyncJob.id.desc())
+    ).first()
+
+
+async def settle_abandoned(client: Client, sessions: sessionmaker[Session]) -> None:
+    """A job whose workflow was terminated or timed out from outside is not running,
+    whatever its row says: mark it failed so it does not block the next one."""
+    with sessions() as session:
+        job = active_job(session)
+        if job is None or job.stage == "pending":
+            return
+        workflow_id = job.workflow_id
+    try:
+        described = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return
+    if described.status in (None, WorkflowExecutionStatus.RUNNING):
+        return
+    with transaction(sessions) as session:
+        stale = session.get_one(SyncJob, job.id)
+        stale.stage = "failed"
+        stale.failure_message = f"workflow ended from outside ({described.status.name})"
+        stale.completed_at = datetime.now(UTC)
+
+
+def create_job(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> SyncJob:
+    with transaction(sessions) as session:
+        running = active_job(session)
+        if running is not None:
+            raise JobConflict(
+                f"job {running.id} is still {running.stage} (workflow {running.workflow_id}); "
+                "wait for it to finish or see 'python starter.py status'"
+            )
+        if session.scalar(select(Category.id).limit(1)) is None:
+            raise UserError("there is no plan yet: run 'python starter.py plan apply FILE' first")
+        preview = compute_preview(session, settings, now).model_dump(mode="json")
+        job = SyncJob(
+            workflow_id=f"ytsync-job-{uuid.uuid4().hex[:12]}",
+            stage="pending",
+            preview=preview,
+        )
+        session.add(job)
+        session.flush()
+        job.workflow_id = f"ytsync-job-{job.id}-{uuid.uuid4().hex[:8]}"
+        return job
+
+
+async def start_job(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    client: Client,
+    *,
+    now: datetime,
+    **workflow_options: Any,
+) -> StartedJob:
+    await settle_abandoned(client, sessions)
+    job = create_job(settings, sessions, now)
+    try:
+        handle = await client.start_workflow(
+            SyncWorkflow.run,
+            SyncInput(job_id=job.id, **workflow_options),
+            id=job.workflow_id,
+            task_queue=settings.task_queue,
+            static_summary=f"ytsync job {job.id}: reorganize the library into category playlists",
+        )
+    except BaseException:
+        # Nothing ran: drop the row so the next 'start' is not blocked by a ghost.
+        with transaction(sessions) as session:
+            session.delete(session.get_one(SyncJob, job.id))
+        raise
+    return StartedJob(job.id, job.workflow_id, handle)
+
+
+async def workflow_state(client: Client, workflow_id: str) -> WorkflowState | None:
+    try:
+        handle = client.get_workflow_handle(workflow_id)
+        state: WorkflowState = await handle.query(SyncWorkflow.state)
+        return state
+    except RPCError:
+        return None
+
+
+async def send(client: Client, sessions: sessionmaker[Session], signal: str) -> SyncJob:
+    with sessions() as session:
+        job = active_job(session)
+    if job is None:
+        raise UserError(f"no sync job is running, nothing to {signal}")
+    handle = client.get_workflow_handle(job.workflow_id)
+    await handle.signal(SyncWorkflow.pause if signal == "pause" else SyncWorkflow.resume)
+    return job

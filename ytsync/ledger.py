@@ -1,0 +1,77 @@
+"""The quota ledger: units this database's jobs spent in each quota period.
+
+Charges are atomic conditional UPDATEs, so parallel activities (threads or processes)
+can never overspend a period between them, on SQLite or PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ytsync.db.models import QuotaLedger, utcnow
+
+
+def _ensure_row(session: Session, period_start: datetime) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {
+        "period_start": period_start,
+        "units_used": 0,
+        "exhausted": False,
+        "updated_at": utcnow(),
+    }
+    session.execute(insert(QuotaLedger).values(**values).on_conflict_do_nothing())
+
+
+def try_charge(session: Session, period_start: datetime, units: int, limit: int) -> bool:
+    """Charge ``units`` if the period stays within ``limit``; False when it would not."""
+    _ensure_row(session, period_start)
+    result = session.execute(
+        update(QuotaLedger)
+        .where(
+            QuotaLedger.period_start == period_start,
+            QuotaLedger.units_used + units <= limit,
+            QuotaLedger.exhausted.is_(False),
+        )
+        .values(units_used=QuotaLedger.units_used + units, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def charge(session: Session, period_start: datetime, units: int) -> None:
+    """Record units already spent (reads of an import), whatever the limit."""
+    _ensure_row(session, period_start)
+    session.execute(
+        update(QuotaLedger)
+        .where(QuotaLedger.period_start == period_start)
+        .values(units_used=QuotaLedger.units_used + units, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_exhausted(session: Session, period_start: datetime) -> None:
+    """YouTube said quotaExceeded: nothing more is spent in this period."""
+    _ensure_row(session, period_start)
+    session.execute(
+        update(QuotaLedger)
+        .where(QuotaLedger.period_start == period_start)
+        .values(exhausted=True, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def remaining(session: Session, period_start: datetime, limit: int) -> int:
+    row = session.execute(
+        select(QuotaLedger.units_used, QuotaLedger.exhausted).where(
+            QuotaLedger.period_start == period_start
+        )
+    ).first()
+    if row is None:
+        return limit
+    used, exhausted = row
+    return 0 if exhausted else max(0, limit - int(used))

@@ -1,0 +1,1 @@
+"""The sync's side effects, used by the activities: budget, operation rows, writes."""

@@ -1,0 +1,245 @@
+"""The YouTube Data API v3 through google-api-python-client, safe for retried writes.
+
+Built with the packaged discovery document and a configurable endpoint, so the demo
+and tests talk to the project's emulator through the very code that talks to Google.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
+
+from ytsync.config import Settings
+from ytsync.errors import UserError
+from ytsync.quota import LIST_COST, WRITE_COST
+
+SCOPES = ["https://www.googleapis.com/auth/youtube"]
+PAGE_SIZE = 50
+# httplib2 silently sends a request again when the connection drops before an answer.
+# For a POST that already took effect that is a duplicate no reconcile can see, so every
+# request gets exactly one attempt; Temporal's retry policy decides what happens next.
+httplib2.RETRIES = 1
+
+COSTS = {
+    "channels.list": LIST_COST,
+    "playlists.list": LIST_COST,
+    "playlistItems.list": LIST_COST,
+    "videos.list": LIST_COST,
+    "playlists.insert": WRITE_COST,
+    "playlists.delete": WRITE_COST,
+    "playlistItems.insert": WRITE_COST,
+    "playlistItems.delete": WRITE_COST,
+}
+
+
+class TokenStore:
+    """The token file: read once, written back (mode 0600) whenever a refresh changed it."""
+
+    def __init__(self, path: Path, token_uri: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.credentials = self._load(token_uri)
+        self._saved_token = self.credentials.token
+
+    def _load(self, token_uri: str) -> Credentials:
+        if not self.path.exists():
+            raise UserError(
+                f"no token file at {self.path}: sign in first with "
+                "'python starter.py auth --client-secrets FILE' (or set YTSYNC_TOKEN_FILE)"
+            )
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8"))
+            creds = Credentials.from_authorized_user_info(info, SCOPES)  # type: ignore[no-untyped-call]
+        except OSError as exc:
+            raise UserError(f"cannot read token file {self.path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UserError(f"token file {self.path} is not UTF-8 text") from None
+        except ValueError as exc:
+            # from_authorized_user_info names the missing fields, never their values.
+            detail = str(exc) if "missing fields" in str(exc) else "not valid JSON"
+            raise UserError(
+                f"token file {self.path} is not an authorized-user token ({detail}); "
+                "sign in again with 'python starter.py auth'"
+            ) from None
+        # google-auth ignores the file's token_uri in from_authorized_user_*: set ours.
+        with_uri: Credentials = creds.with_token_uri(token_uri)
+        return with_uri
+
+    def save_if_refreshed(self) -> None:
+        with self._lock:
+            if self.credentials.token == self._saved_token:
+                return
+            refreshed = self.credentials.to_json()  # type: ignore[no-untyped-call]
+            write_private_json(self.path, json.loads(refreshed))
+            self._saved_token = self.credentials.token
+
+
+def write_private_json(path: Path, data: dict[str, Any]) -> None:
+    """Write a secret file atomically, readable by its owner only."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_token: str | None
+
+
+class YouTube:
+    """Typed calls of the Data API.  Safe to share between threads: each thread gets its
+    own ``httplib2.Http`` and service object, since httplib2 is not thread-safe."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        on_units: Callable[[str, int], None] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self._endpoint = settings.youtube_api_endpoint.rstrip("/")
+        self._tokens = TokenStore(settings.token_file, settings.oauth_token_uri)
+        self._local = threading.local()
+        self._timeout = timeout
+        self._on_units = on_units
+
+    def _service(self) -> Any:
+        service = getattr(self._local, "service", None)
+        if service is None:
+            authed = google_auth_httplib2.AuthorizedHttp(
+                self._tokens.credentials, http=httplib2.Http(timeout=self._timeout)
+            )
+            service = build(
+                "youtube",
+                "v3",
+                http=authed,
+                static_discovery=True,
+                cache_discovery=False,
+                client_options={"api_endpoint": self._endpoint},
+            )
+            self._local.service = service
+        return service
+
+    def _execute(self, method: str, request: Any) -> Any:
+        # Counted before the call: YouTube charges failed requests too.
+        if self._on_units is not None:
+            self._on_units(method, COSTS[method])
+        try:
+            # num_retries=0: a 5xx on a POST may hide an applied write (see above).
+            return request.execute(num_retries=0)
+        finally:
+            self._tokens.save_if_refreshed()
+
+    # reads -------------------------------------------------------------------------
+
+    def my_playlists(self, page_token: str | None = None) -> Page:
+        request = (
+            self._service()
+            .playlists()
+            .list(
+                part="snippet,contentDetails,status",
+                mine=True,
+                maxResults=PAGE_SIZE,
+                pageToken=page_token,
+            )
+        )
+        return _page(self._execute("playlists.list", request))
+
+    def playlist_items(
+        self, playlist_id: str, page_token: str | None = None, *, video_id: str | None = None
+    ) -> Page:
+        request = (
+            self._service()
+            .playlistItems()
+            .list(
+                part="snippet,contentDetails,status",
+                playlistId=playlist_id,
+                maxResults=PAGE_SIZE,
+                pageToken=page_token,
+                videoId=video_id,
+            )
+        )
+        return _page(self._execute("playlistItems.list", request))
+
+    def videos(self, video_ids: list[str]) -> list[dict[str, Any]]:
+        if len(video_ids) > PAGE_SIZE:
+            raise ValueError("videos.list takes at most 50 ids")
+        request = (
+            self._service()
+            .videos()
+            .list(part="snippet,status", id=",".join(video_ids), maxResults=PAGE_SIZE)
+        )
+        items: list[dict[str, Any]] = self._execute("videos.list", request).get("items", [])
+        return items
+
+    def my_channel(self) -> dict[str, Any] | None:
+        request = self._service().channels().list(part="snippet,contentDetails", mine=True)
+        items = self._execute("channels.list", request).get("items", [])
+        return items[0] if items else None
+
+    def iter_pages(self, fetch: Callable[[str | None], Page]) -> Iterator[list[dict[str, Any]]]:
+        token: str | None = None
+        while True:
+            page = fetch(token)
+            yield page.items
+            if not page.next_token:
+                return
+            token = page.next_token
+
+    # writes: one attempt each; the caller owns the idempotency protocol --------------
+
+    def insert_playlist(self, title: str, description: str, privacy: str = "private") -> str:
+        request = (
+            self._service()
+            .playlists()
+            .insert(
+                part="snippet,status",
+                body={
+                    "snippet": {"title": title, "description": description},
+                    "status": {"privacyStatus": privacy},
+                },
+            )
+        )
+        return str(self._execute("playlists.insert", request)["id"])
+
+    def insert_playlist_item(self, playlist_id: str, video_id: str) -> str:
+        # No snippet.position: appending is the only order YouTube keeps consistent.
+        request = (
+            self._service()
+            .playlistItems()
+            .insert(
+                part="snippet",
+                body={
+                    "snippet": {
+                        "playlistId": playlist_id,
+                        "resourceId": {"kind": "youtube#video", "videoId": video_id},
+                    }
+                },
+            )
+        )
+        return str(self._execute("playlistItems.insert", request)["id"])
+
+    def delete_playlist(self, playlist_id: str) -> None:
+        self._execute("playlists.delete", self._service().playlists().delete(id=playlist_id))
+
+    def delete_playlist_item(self, item_id: str) -> None:
+        request = self._service().playlistItems().delete(id=item_id)
+        self._execute("playlistItems.delete", request)
+
+
+def _page(response: dict[str, Any]) -> Page:
+    return Page(list(response.get("items", [])), response.get("nextPageToken"))
