@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -21,7 +22,9 @@ from ytsync.temporal import connect
 ACTIVITY_THREADS = 16
 
 
-def build_worker(client: Client, settings: Settings, *, clock: Clock = wall_clock) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, *, clock: Clock = wall_clock, **options: Any
+) -> Worker:
     engine = make_engine(settings.database_url)
     upgrade(engine)
     activities = SyncActivities(settings, session_factory(engine), clock=clock)
@@ -32,6 +35,7 @@ def build_worker(client: Client, settings: Settings, *, clock: Clock = wall_cloc
         activities=activities.all(),
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
+        **options,
     )
 
 

@@ -99,6 +99,8 @@ class PlaylistItem(Base):
 
 class Category(Base):
     __tablename__ = "categories"
+    # Never reuse a deleted category's id: operation keys of old jobs name it.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -116,6 +118,8 @@ class CategoryVideo(Base):
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), primary_key=True)
     # Order of the plan file, so the new playlist keeps the user's order.
     position: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (Index("ix_category_videos_video", "video_id"),)
 
 
 class SyncJob(Base):
@@ -153,7 +157,10 @@ class SyncOperation(Base):
     # "add:<category>:<video>", "create:<category>", "delete:<playlist>": NULL-free, so
     # the unique constraint really holds on both databases.
     op_key: Mapped[str] = mapped_column(String(64))
-    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), default=None)
+    # A re-plan may remove a category that a finished job wrote for; its op_key keeps the id.
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), default=None
+    )
     video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id"), default=None)
     playlist_id: Mapped[int | None] = mapped_column(ForeignKey("playlists.id"), default=None)
     position: Mapped[int] = mapped_column(default=0)

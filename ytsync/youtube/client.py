@@ -22,12 +22,13 @@ from googleapiclient.discovery import build
 from ytsync.config import Settings
 from ytsync.errors import UserError
 from ytsync.quota import LIST_COST, WRITE_COST
+from ytsync.youtube.transport import OneShotHttp
 
 SCOPES = ["https://www.googleapis.com/auth/youtube"]
 PAGE_SIZE = 50
-# httplib2 silently sends a request again when the connection drops before an answer.
-# For a POST that already took effect that is a duplicate no reconcile can see, so every
-# request gets exactly one attempt; Temporal's retry policy decides what happens next.
+# httplib2 sends a request again when the connection fails (RETRIES); with a POST that
+# already took effect that is a duplicate no reconcile can see. One attempt each (and
+# OneShotHttp for the stale-connection re-send); Temporal's retry policy decides the rest.
 httplib2.RETRIES = 1
 
 COSTS = {
@@ -121,7 +122,7 @@ class YouTube:
         service = getattr(self._local, "service", None)
         if service is None:
             authed = google_auth_httplib2.AuthorizedHttp(
-                self._tokens.credentials, http=httplib2.Http(timeout=self._timeout)
+                self._tokens.credentials, http=OneShotHttp(timeout=self._timeout)
             )
             service = build(
                 "youtube",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 04:03:37.948506
+Create Date: 2026-11-25 04:31:17.058657
 """
 
 from collections.abc import Sequence
@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "playlists",
@@ -79,6 +80,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("category_id", "video_id"),
     )
+    with op.batch_alter_table("category_videos", schema=None) as batch_op:
+        batch_op.create_index("ix_category_videos_video", ["video_id"], unique=False)
+
     op.create_table(
         "playlist_items",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -151,10 +155,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["category_id"],
-            ["categories.id"],
-        ),
+        sa.ForeignKeyConstraint(["category_id"], ["categories.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["job_id"], ["sync_jobs.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
             ["playlist_id"],
@@ -187,6 +188,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_playlist_items_playlist")
 
     op.drop_table("playlist_items")
+    with op.batch_alter_table("category_videos", schema=None) as batch_op:
+        batch_op.drop_index("ix_category_videos_video")
+
     op.drop_table("category_videos")
     op.drop_table("videos")
     op.drop_table("quota_ledger")

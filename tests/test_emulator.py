@@ -1,0 +1,767 @@
+"""The YouTube emulator, driven through the real google-api-python-client.
+
+Every test talks HTTP to a live ``EmulatorServer`` with the same client construction the
+app uses, so these double as a contract check of what the app can rely on.  Time is a
+``VirtualClock``: quota resets and token expiry happen by moving it, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+import pytest
+from google.auth.exceptions import RefreshError
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from ytsync.emulator import (
+    BODIES,
+    MAX_PLAYLIST_ITEMS,
+    EmulatorServer,
+    EmulatorState,
+    Faults,
+    VirtualClock,
+    generate_library,
+    sample_plan_rows,
+    write_token_file,
+)
+from ytsync.emulator.errors import INVALID_GRANT
+from ytsync.quota import QuotaClock
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_ERRORS = REPO.parent / "shared" / "youtube-errors.json"
+
+# Noon in Los Angeles: the quota period runs until 08:00 UTC the next day.
+START = datetime(2025, 1, 15, 20, 0, tzinfo=UTC)
+
+PUBLIC = [f"pub{i:08d}" for i in range(12)]
+DELETED = "deleted0001"
+PRIVATE = "private0001"  # someone else's private video
+OWN_PRIVATE = "ownpriv0001"  # our own private upload: still addable
+
+
+# ---------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(autouse=True)
+def _httplib2_single_try() -> Iterator[None]:
+    """The app sets ``httplib2.RETRIES = 1`` so writes are not re-sent; do the same here."""
+    saved = httplib2.RETRIES
+    httplib2.RETRIES = 1
+    yield
+    httplib2.RETRIES = saved
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(START)
+
+
+@pytest.fixture
+def state(clock: VirtualClock) -> EmulatorState:
+    state = EmulatorState(clock=clock, seed=7)
+    for vid in PUBLIC:
+        state.add_video(video_id=vid, title=f"Video {vid}", owner_title="Other Channel")
+    state.add_video(video_id=DELETED, title="gone", deleted=True)
+    state.add_video(video_id=PRIVATE, title="secret", privacy="private")
+    state.add_video(video_id=OWN_PRIVATE, title="mine", privacy="private", own=True)
+    state.add_item("WL", PUBLIC[0])
+    state.add_item("LL", PUBLIC[1])
+    return state
+
+
+@pytest.fixture
+def server(state: EmulatorState) -> Iterator[EmulatorServer]:
+    with EmulatorServer(state) as server:
+        yield server
+
+
+def make_client(server: EmulatorServer, http: httplib2.Http | None = None) -> Any:
+    """The client exactly as the app builds it (one Http per thread)."""
+    client_id, client_secret, refresh_token = server.state.issue_credentials()
+    creds = Credentials(  # type: ignore[no-untyped-call]
+        None,
+        refresh_token=refresh_token,
+        token_uri=server.token_uri,
+        client_id=client_id,
+        client_secret=client_secret,
+    )
+    return build(
+        "youtube",
+        "v3",
+        static_discovery=True,
+        client_options={"api_endpoint": server.base_url},
+        http=google_auth_httplib2.AuthorizedHttp(creds, http=http or httplib2.Http()),
+    )
+
+
+@pytest.fixture
+def yt(server: EmulatorServer) -> Any:
+    return make_client(server)
+
+
+def reason_of(error: HttpError) -> str:
+    return str(json.loads(error.content)["error"]["errors"][0]["reason"])
+
+
+def insert_item(yt: Any, playlist_id: str, video_id: str, **snippet: Any) -> Any:
+    body = {
+        "snippet": {
+            "playlistId": playlist_id,
+            "resourceId": {"kind": "youtube#video", "videoId": video_id},
+            **snippet,
+        }
+    }
+    return yt.playlistItems().insert(part="snippet", body=body).execute()
+
+
+def create_playlist(yt: Any, title: str) -> Any:
+    body = {"snippet": {"title": title, "description": "d"}, "status": {"privacyStatus": "private"}}
+    return yt.playlists().insert(part="snippet,status", body=body).execute()
+
+
+def list_all(request_factory: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = request_factory(pageToken=token, **kwargs).execute()
+        items += page["items"]
+        token = page.get("nextPageToken")
+        if not token:
+            return items
+
+
+# -------------------------------------------------------------------- contract
+
+
+def test_error_bodies_match_the_shared_reference() -> None:
+    if not SHARED_ERRORS.exists():
+        pytest.skip("shared/youtube-errors.json not present")
+    reference = json.loads(SHARED_ERRORS.read_text())
+    for case, entry in reference.items():
+        if case.startswith("_"):
+            continue
+        ours = INVALID_GRANT if case == "refreshTokenExpiredOrRevoked" else BODIES[case]
+        assert ours == entry["body"], case
+        if "code" in ours.get("error", {}):
+            assert ours["error"]["code"] == entry["http"], case
+
+
+def test_channel_reports_related_playlists(yt: Any, state: EmulatorState) -> None:
+    response = yt.channels().list(mine=True, part="snippet,contentDetails").execute()
+    (channel,) = response["items"]
+    assert channel["id"] == state.channel_id
+    assert len(channel["id"]) == 24 and channel["id"].startswith("UC")
+    related = channel["contentDetails"]["relatedPlaylists"]
+    assert related == {"likes": "LL", "uploads": "UU" + state.channel_id[2:]}
+
+
+def test_playlists_paging_hides_special_lists(yt: Any, state: EmulatorState) -> None:
+    made = [state.add_playlist(f"List {i:02d}", video_ids=PUBLIC[:i]).id for i in range(12)]
+    first = yt.playlists().list(mine=True, part="snippet,contentDetails,status").execute()
+    assert len(first["items"]) == 5  # maxResults defaults to 5
+    assert first["pageInfo"]["totalResults"] == 12
+    before = state.quota_used()
+    items = list_all(yt.playlists().list, mine=True, part="snippet,contentDetails,status")
+    assert [p["id"] for p in items] == made
+    assert state.quota_used() - before == 3  # one unit a page
+    assert items[7]["contentDetails"]["itemCount"] == 7
+    assert items[7]["snippet"]["channelId"] == state.channel_id
+    assert items[7]["status"]["privacyStatus"] == "private"
+    # By id the API returns exactly the ids asked for, special lists included.
+    by_id = yt.playlists().list(id=f"{made[3]},LL", part="snippet").execute()
+    assert [p["id"] for p in by_id["items"]] == [made[3], "LL"]
+
+
+def test_special_lists_listed_when_asked(yt: Any, state: EmulatorState) -> None:
+    state.list_special_playlists = True
+    ids = {p["id"] for p in list_all(yt.playlists().list, mine=True, part="id", maxResults=50)}
+    assert ids == {state.uploads_id, "LL", "WL"}
+
+
+def test_playlist_items_paging_filter_and_unavailable(yt: Any, state: EmulatorState) -> None:
+    videos = [*PUBLIC[:8], DELETED, PRIVATE, OWN_PRIVATE, PUBLIC[0]]
+    playlist = state.add_playlist("Mixed", video_ids=videos)
+    parts = "snippet,contentDetails,status"
+    items = list_all(yt.playlistItems().list, playlistId=playlist.id, part=parts, maxResults=5)
+    assert [i["contentDetails"]["videoId"] for i in items] == videos
+    assert [i["snippet"]["position"] for i in items] == list(range(len(videos)))
+    by_video = {i["contentDetails"]["videoId"]: i for i in items}
+    assert by_video[DELETED]["snippet"]["title"] == "Deleted video"
+    assert "videoOwnerChannelTitle" not in by_video[DELETED]["snippet"]
+    assert by_video[PRIVATE]["snippet"]["title"] == "Private video"
+    assert by_video[PRIVATE]["status"]["privacyStatus"] == "private"
+    assert by_video[OWN_PRIVATE]["snippet"]["title"] == "mine"  # the owner sees their own
+    assert by_video[PUBLIC[3]]["snippet"]["videoOwnerChannelTitle"] == "Other Channel"
+    assert by_video[PUBLIC[3]]["snippet"]["resourceId"] == {
+        "kind": "youtube#video",
+        "videoId": PUBLIC[3],
+    }
+    # The reconcile read: one unit, finds both copies of a duplicated video.
+    found = yt.playlistItems().list(playlistId=playlist.id, videoId=PUBLIC[0], part="id").execute()
+    assert len(found["items"]) == 2
+    with pytest.raises(HttpError) as error:
+        yt.playlistItems().list(playlistId="PLmissing", part="id").execute()
+    assert error.value.resp.status == 404 and reason_of(error.value) == "playlistNotFound"
+
+
+def test_invalid_page_token_and_max_results(yt: Any) -> None:
+    with pytest.raises(HttpError) as error:
+        yt.playlists().list(mine=True, part="id", pageToken="garbage!").execute()
+    assert reason_of(error.value) == "invalidPageToken"
+    with pytest.raises(HttpError) as error:
+        yt.playlists().list(mine=True, part="id", maxResults=51).execute()
+    assert error.value.resp.status == 400
+
+
+# ------------------------------------------------------------------------ writes
+
+
+def test_create_insert_delete_roundtrip(yt: Any, state: EmulatorState) -> None:
+    created = create_playlist(yt, "Cooking")
+    assert created["id"].startswith("PL") and len(created["id"]) == 34
+    assert created["snippet"]["title"] == "Cooking"
+    assert created["status"]["privacyStatus"] == "private"
+    item = insert_item(yt, created["id"], PUBLIC[2])
+    assert item["snippet"]["position"] == 0
+    assert state.playlist_items(created["id"]) == [PUBLIC[2]]
+    assert yt.playlistItems().delete(id=item["id"]).execute() == ""
+    assert state.playlist_items(created["id"]) == []
+    assert yt.playlists().delete(id=created["id"]).execute() == ""
+    assert "Cooking" not in state.playlists_by_title()
+    with pytest.raises(HttpError) as error:
+        yt.playlists().delete(id=created["id"]).execute()
+    assert error.value.resp.status == 404 and reason_of(error.value) == "playlistNotFound"
+    log = [(r.method, r.status, r.units, r.applied) for r in state.requests() if r.units]
+    assert log == [
+        ("playlists.insert", 200, 50, True),
+        ("playlistItems.insert", 200, 50, True),
+        ("playlistItems.delete", 204, 50, True),
+        ("playlists.delete", 204, 50, True),
+        ("playlists.delete", 404, 50, False),
+    ]
+
+
+def test_update_playlist(yt: Any, state: EmulatorState) -> None:
+    playlist = state.add_playlist("Old")
+    body = {"id": playlist.id, "snippet": {"title": "New"}, "status": {"privacyStatus": "public"}}
+    yt.playlists().update(part="snippet,status", body=body).execute()
+    assert state.playlists_by_title() == {"New": [playlist.id]}
+
+
+def test_same_video_twice_makes_a_duplicate(yt: Any, state: EmulatorState) -> None:
+    playlist = state.add_playlist("Dupes")
+    first = insert_item(yt, playlist.id, PUBLIC[4])
+    second = insert_item(yt, playlist.id, PUBLIC[4])
+    assert first["id"] != second["id"]
+    assert state.find_duplicates() == {playlist.id: {PUBLIC[4]: 2}}
+
+
+@pytest.mark.parametrize(
+    ("target", "video", "status", "reason"),
+    [
+        ("PLmissing", PUBLIC[0], 404, "playlistNotFound"),
+        ("normal", "nosuchvideo", 404, "videoNotFound"),
+        ("normal", DELETED, 404, "videoNotFound"),
+        ("normal", PRIVATE, 400, "failedPrecondition"),
+        ("WL", PUBLIC[5], 400, "playlistOperationUnsupported"),
+        ("WL", PUBLIC[0], 409, "videoAlreadyInPlaylist"),
+        ("uploads", PUBLIC[5], 400, "playlistOperationUnsupported"),
+    ],
+)
+def test_insert_errors(
+    yt: Any, state: EmulatorState, target: str, video: str, status: int, reason: str
+) -> None:
+    normal = state.add_playlist("Target")
+    playlist_id = {"normal": normal.id, "uploads": state.uploads_id}.get(target, target)
+    with pytest.raises(HttpError) as error:
+        insert_item(yt, playlist_id, video)
+    assert (error.value.resp.status, reason_of(error.value)) == (status, reason)
+    (record,) = state.requests("playlistItems.insert")
+    assert (record.applied, record.units, record.status) == (False, 50, status)
+    assert state.playlist_items(normal.id) == []
+
+
+def test_own_private_video_can_be_added(yt: Any, state: EmulatorState) -> None:
+    playlist = state.add_playlist("Mine")
+    insert_item(yt, playlist.id, OWN_PRIVATE)
+    assert state.playlist_items(playlist.id) == [OWN_PRIVATE]
+
+
+def test_full_playlist_refuses_more(yt: Any, state: EmulatorState) -> None:
+    assert MAX_PLAYLIST_ITEMS == 5000
+    state.max_playlist_items = 3
+    playlist = state.add_playlist("Full", video_ids=PUBLIC[:3])
+    with pytest.raises(HttpError) as error:
+        insert_item(yt, playlist.id, PUBLIC[3])
+    assert error.value.resp.status == 403
+    assert reason_of(error.value) == "playlistContainsMaximumNumberOfVideos"
+
+
+@pytest.mark.parametrize(
+    ("title", "reason"),
+    [
+        ("", "playlistTitleRequired"),
+        ("x" * 151, "invalidPlaylistSnippet"),
+        ("a<b", "invalidPlaylistSnippet"),
+    ],
+)
+def test_playlist_title_validation(yt: Any, state: EmulatorState, title: str, reason: str) -> None:
+    with pytest.raises(HttpError) as error:
+        create_playlist(yt, title)
+    assert error.value.resp.status == 400 and reason_of(error.value) == reason
+    assert create_playlist(yt, "y" * 150)["snippet"]["title"] == "y" * 150
+    assert list(state.playlists_by_title()) == ["y" * 150]
+
+
+def test_videos_list_returns_existing_only(yt: Any) -> None:
+    ids = ",".join([PUBLIC[0], DELETED, PRIVATE, "nosuchvideo"])
+    response = yt.videos().list(id=ids, part="status,snippet").execute()
+    assert [(v["id"], v["status"]["privacyStatus"]) for v in response["items"]] == [
+        (PUBLIC[0], "public"),
+        (PRIVATE, "private"),
+    ]
+
+
+def test_position_is_logged(yt: Any, state: EmulatorState) -> None:
+    playlist = state.add_playlist("Order", video_ids=PUBLIC[:2])
+    insert_item(yt, playlist.id, PUBLIC[5])
+    insert_item(yt, playlist.id, PUBLIC[6], position=0)
+    assert [r.sent_position for r in state.requests("playlistItems.insert")] == [False, True]
+    assert state.playlist_items(playlist.id)[0] == PUBLIC[6]  # the real API honours it
+
+
+# ------------------------------------------------------------------------- quota
+
+
+def test_quota_charging_exhaustion_and_reset(
+    yt: Any, state: EmulatorState, clock: VirtualClock
+) -> None:
+    state.daily_limit = 160
+    playlist = state.add_playlist("Q")
+    yt.playlists().list(mine=True, part="id").execute()  # 1
+    insert_item(yt, playlist.id, PUBLIC[0])  # 50
+    with pytest.raises(HttpError):
+        insert_item(yt, playlist.id, DELETED)  # failed, still 50
+    assert state.quota_used() == 101
+    insert_item(yt, playlist.id, PUBLIC[1])  # 151
+    with pytest.raises(HttpError) as error:
+        insert_item(yt, playlist.id, PUBLIC[2])  # 151 + 50 > 160
+    body = json.loads(error.value.content)["error"]
+    assert error.value.resp.status == 403
+    assert (body["errors"][0]["reason"], body["errors"][0]["domain"]) == (
+        "quotaExceeded",
+        "youtube.quota",
+    )
+    assert state.requests()[-1].units == 0 and not state.requests()[-1].applied
+    assert state.quota_used() == 151
+    yt.playlists().list(mine=True, part="id").execute()  # a 1-unit call still fits
+    assert state.quota_used() == 152
+    # Midnight Pacific: 08:00 UTC.
+    reset = QuotaClock().next_reset(clock())
+    assert reset == datetime(2025, 1, 16, 8, 0, tzinfo=UTC)
+    clock.set(reset - timedelta(seconds=1))
+    with pytest.raises(HttpError):
+        insert_item(yt, playlist.id, PUBLIC[2])
+    clock.set(reset)
+    insert_item(yt, playlist.id, PUBLIC[2])
+    assert state.quota_used() == 50
+    assert list(state.quota_usage().values()) == [152, 50]
+    assert state.playlist_items(playlist.id) == PUBLIC[:3]
+
+
+def test_quota_burned_by_someone_else(yt: Any, state: EmulatorState) -> None:
+    state.burn_quota(9_960)
+    playlist = state.add_playlist("B")
+    with pytest.raises(HttpError) as error:
+        insert_item(yt, playlist.id, PUBLIC[0])
+    assert reason_of(error.value) == "quotaExceeded"
+    assert state.quota_remaining() == 40
+
+
+def test_short_quota_period(server: EmulatorServer, clock: VirtualClock) -> None:
+    state = server.state
+    state.quota_clock = QuotaClock(period_seconds=60)
+    clock.set(datetime(2025, 1, 15, 20, 0, 30, tzinfo=UTC))
+    state.daily_limit = 2
+    yt = make_client(server)
+    yt.playlists().list(mine=True, part="id").execute()
+    yt.playlists().list(mine=True, part="id").execute()
+    with pytest.raises(HttpError) as error:
+        yt.playlists().list(mine=True, part="id").execute()
+    assert reason_of(error.value) == "quotaExceeded"
+    clock.advance(30)  # the next minute starts a new period
+    yt.playlists().list(mine=True, part="id").execute()
+    assert state.quota_used() == 1
+
+
+def test_playlist_creation_rate_limit(yt: Any, state: EmulatorState, clock: VirtualClock) -> None:
+    state.playlist_create_limit_per_period = 2
+    create_playlist(yt, "One")
+    create_playlist(yt, "Two")
+    with pytest.raises(HttpError) as error:
+        create_playlist(yt, "Three")
+    body = json.loads(error.value.content)["error"]
+    assert error.value.resp.status == 429
+    assert body["errors"][0]["reason"] == "RATE_LIMIT_EXCEEDED"
+    assert body["status"] == "RESOURCE_EXHAUSTED"
+    clock.set(state.quota_clock.next_reset(clock()))
+    create_playlist(yt, "Three")
+    assert sorted(state.playlists_by_title()) == ["One", "Three", "Two"]
+
+
+# -------------------------------------------------------------------------- auth
+
+
+def test_expired_access_token_is_refreshed_transparently(
+    yt: Any, state: EmulatorState, clock: VirtualClock
+) -> None:
+    yt.playlists().list(mine=True, part="id").execute()
+    clock.advance(3601)  # the server's clock passes the token's hour
+    yt.playlists().list(mine=True, part="id").execute()
+    state.expire_all_access_tokens()
+    yt.playlists().list(mine=True, part="id").execute()
+    trail = [(r.method, r.status, r.units) for r in state.requests()]
+    assert trail == [
+        ("oauth.token", 200, 0),
+        ("playlists.list", 200, 1),
+        ("playlists.list", 401, 0),
+        ("oauth.token", 200, 0),
+        ("playlists.list", 200, 1),
+        ("playlists.list", 401, 0),
+        ("oauth.token", 200, 0),
+        ("playlists.list", 200, 1),
+    ]
+
+
+def test_short_ttl_tokens_keep_working(server: EmulatorServer, clock: VirtualClock) -> None:
+    server.state.access_token_ttl = 30
+    yt = make_client(server)
+    for _ in range(3):
+        yt.channels().list(mine=True, part="id").execute()
+        clock.advance(31)
+    statuses = [r.status for r in server.state.requests("channels.list")]
+    assert statuses.count(200) == 3
+
+
+def test_revoked_refresh_token_raises_refresh_error(yt: Any, state: EmulatorState) -> None:
+    yt.playlists().list(mine=True, part="id").execute()
+    state.revoke_refresh_tokens()
+    state.expire_all_access_tokens()
+    with pytest.raises(RefreshError) as error:
+        yt.playlists().list(mine=True, part="id").execute()
+    assert "invalid_grant" in str(error.value)
+
+
+def test_refresh_token_ttl(server: EmulatorServer, clock: VirtualClock) -> None:
+    server.state.refresh_token_ttl = 7 * 86400
+    yt = make_client(server)
+    yt.playlists().list(mine=True, part="id").execute()
+    clock.advance(7 * 86400)
+    with pytest.raises(RefreshError):
+        yt.playlists().list(mine=True, part="id").execute()
+
+
+def test_request_without_token_is_401(server: EmulatorServer) -> None:
+    response, content = httplib2.Http().request(
+        server.base_url + "/youtube/v3/playlists?part=id&mine=true"
+    )
+    assert response.status == 401
+    assert json.loads(content) == BODIES["authError"]
+    assert server.state.quota_used() == 0
+
+
+# ------------------------------------------------------------------------ faults
+
+
+def test_lost_response_after_reset_applies_write_and_client_raises(
+    yt: Any, state: EmulatorState
+) -> None:
+    playlist = state.add_playlist("Lost")
+    state.faults.add(method="playlistItems.insert", kind="lose_response_reset", count=1)
+    with pytest.raises(ConnectionError):
+        insert_item(yt, playlist.id, PUBLIC[0])
+    assert state.playlist_items(playlist.id) == [PUBLIC[0]]
+    (record,) = state.requests("playlistItems.insert")
+    assert record.applied and record.fault == "lose_response_reset" and record.units == 50
+    # The client reconnects and carries on.
+    insert_item(yt, playlist.id, PUBLIC[1])
+    assert state.playlist_items(playlist.id) == PUBLIC[:2]
+
+
+class NoResendHttp(httplib2.Http):  # type: ignore[misc]
+    """What the app needs: httplib2 re-sends a request once when the connection closes
+    without a status line, even with RETRIES = 1 ("stale keep-alive" logic).  Turning the
+    close into a plain connection error makes it raise instead."""
+
+    def _conn_request(
+        self, conn: Any, request_uri: str, method: str, body: Any, headers: Any
+    ) -> Any:
+        original = conn.getresponse
+
+        def getresponse() -> Any:
+            try:
+                return original()
+            except http.client.BadStatusLine as error:
+                raise ConnectionAbortedError(
+                    f"connection closed without response: {error}"
+                ) from None
+
+        conn.getresponse = getresponse
+        try:
+            return super()._conn_request(conn, request_uri, method, body, headers)
+        finally:
+            conn.getresponse = original
+
+
+def test_lost_response_by_clean_close_is_resent_by_stock_httplib2(
+    server: EmulatorServer, state: EmulatorState
+) -> None:
+    """Documents the trap: RETRIES = 1 is not enough; the re-send makes a duplicate."""
+    playlist = state.add_playlist("Resent")
+    stock = make_client(server)
+    guarded = make_client(server, NoResendHttp())
+    stock.channels().list(mine=True, part="id").execute()
+    guarded.channels().list(mine=True, part="id").execute()
+    state.faults.add(method="playlistItems.insert", kind="lose_response", count=1)
+    insert_item(stock, playlist.id, PUBLIC[0])  # no error: lost once, re-sent, answered...
+
+    state.faults.add(method="playlistItems.insert", kind="lose_response", count=1)
+    with pytest.raises(ConnectionError):
+        insert_item(guarded, playlist.id, PUBLIC[1])
+    inserts = state.requests("playlistItems.insert")
+    assert [(r.video_id, r.fault) for r in inserts] == [
+        (PUBLIC[0], "lose_response"),
+        (PUBLIC[0], None),  # ...by a silent second insert on a new connection
+        (PUBLIC[1], "lose_response"),
+    ]
+    assert inserts[0].connection != inserts[1].connection
+    assert state.find_duplicates() == {playlist.id: {PUBLIC[0]: 2}}
+    assert state.playlist_items(playlist.id) == [PUBLIC[0], PUBLIC[0], PUBLIC[1]]
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "status", "reason", "units"),
+    [
+        ("error_5xx", {}, 500, "backendError", 50),
+        ("error_5xx", {"status": 503}, 503, "backendError", 50),
+        ("rate_limit_429", {}, 429, "rateLimitExceeded", 50),
+        ("rate_limit_403", {}, 403, "rateLimitExceeded", 50),
+        ("rate_limit_403", {"reason": "userRateLimitExceeded"}, 403, "userRateLimitExceeded", 50),
+        ("conflict_409", {}, 409, "SERVICE_UNAVAILABLE", 50),
+        ("quota_exceeded", {}, 403, "quotaExceeded", 0),
+        ("quota_exceeded", {"reason": "dailyLimitExceeded"}, 403, "dailyLimitExceeded", 0),
+    ],
+)
+def test_injected_errors_are_not_applied(
+    yt: Any,
+    state: EmulatorState,
+    kind: Any,
+    options: dict[str, Any],
+    status: int,
+    reason: str,
+    units: int,
+) -> None:
+    playlist = state.add_playlist("Faulty")
+    state.faults.add(method="playlistItems.insert", kind=kind, count=1, **options)
+    yt.playlists().list(mine=True, part="id").execute()  # other methods unaffected
+    with pytest.raises(HttpError) as error:
+        insert_item(yt, playlist.id, PUBLIC[0])
+    assert (error.value.resp.status, reason_of(error.value)) == (status, reason)
+    assert state.playlist_items(playlist.id) == []
+    assert state.requests()[-1].units == units
+    assert state.faults.summary() == {kind: 1}
+    insert_item(yt, playlist.id, PUBLIC[0])  # the count is used up
+    assert state.playlist_items(playlist.id) == [PUBLIC[0]]
+
+
+def test_fault_probability_is_reproducible() -> None:
+    def pattern(seed: int) -> list[bool]:
+        faults = Faults(seed)
+        faults.add(method="playlists.*", kind="error_5xx", probability=0.3)
+        return [faults.draw("playlists.insert") is not None for _ in range(200)]
+
+    first = pattern(5)
+    assert first == pattern(5)
+    assert first != pattern(6)
+    assert 30 < sum(first) < 90
+    assert Faults(5).draw("playlists.insert") is None  # no rules, no faults
+
+
+def test_overlapping_inserts_conflict(server: EmulatorServer, state: EmulatorState) -> None:
+    playlist = state.add_playlist("Busy")
+    first, second = make_client(server), make_client(server)
+    outcome: list[Any] = []
+    with state.hold_writes():
+        worker = threading.Thread(
+            target=lambda: outcome.append(insert_item(first, playlist.id, PUBLIC[0]))
+        )
+        worker.start()
+        assert state.wait_for_in_flight(playlist.id, timeout=5)
+        with pytest.raises(HttpError) as error:
+            insert_item(second, playlist.id, PUBLIC[1])
+    worker.join(timeout=5)
+    assert error.value.resp.status == 409 and reason_of(error.value) == "SERVICE_UNAVAILABLE"
+    assert json.loads(error.value.content)["error"]["status"] == "ABORTED"
+    assert outcome and outcome[0]["snippet"]["playlistId"] == playlist.id
+    assert state.playlist_items(playlist.id) == [PUBLIC[0]]
+
+
+def test_write_latency_keeps_the_playlist_busy(
+    server: EmulatorServer, state: EmulatorState
+) -> None:
+    """The benchmark knob: with write_latency each insert holds its playlist for a while."""
+    state.write_latency = 0.5
+    playlist = state.add_playlist("Slow")
+    first, second = make_client(server), make_client(server)
+    worker = threading.Thread(target=insert_item, args=(first, playlist.id, PUBLIC[0]))
+    worker.start()
+    assert state.wait_for_in_flight(playlist.id, timeout=5)
+    with pytest.raises(HttpError) as error:
+        insert_item(second, playlist.id, PUBLIC[1])
+    worker.join(timeout=5)
+    assert error.value.resp.status == 409
+    assert state.playlist_items(playlist.id) == [PUBLIC[0]]
+    assert not state.busy
+
+
+def test_insert_right_after_create_conflicts(
+    yt: Any, state: EmulatorState, clock: VirtualClock
+) -> None:
+    state.conflict_after_create_seconds = 2
+    created = create_playlist(yt, "Fresh")
+    with pytest.raises(HttpError) as error:
+        insert_item(yt, created["id"], PUBLIC[0])
+    assert error.value.resp.status == 409
+    clock.advance(2)
+    insert_item(yt, created["id"], PUBLIC[0])
+    assert state.playlist_items(created["id"]) == [PUBLIC[0]]
+
+
+# ------------------------------------------------------------ library and files
+
+
+def test_generator_is_deterministic() -> None:
+    def build_state(seed: int) -> EmulatorState:
+        state = EmulatorState()
+        generate_library(state, videos=3000, playlists=20, seed=seed)
+        return state
+
+    def snapshot(state: EmulatorState) -> list[tuple[str, list[str]]]:
+        return [(p.title, [i.video_id for i in p.items]) for p in state.iter_playlists()]
+
+    one, two, other = build_state(3), build_state(3), build_state(4)
+    assert snapshot(one) == snapshot(two)
+    assert snapshot(one) != snapshot(other)
+    assert sample_plan_rows(one, 9) == sample_plan_rows(two, 9)
+
+
+def test_generator_builds_a_realistic_library() -> None:
+    state = EmulatorState()
+    summary = generate_library(state, videos=20_000, playlists=100, seed=1)
+    assert summary["videos"] == 20_000 and summary["playlists"] == 100
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{11}", v) for v in state.videos)
+    assert all(re.fullmatch(r"PL[A-Za-z0-9_-]{32}", p.id) for p in state.iter_playlists())
+    assert summary["deleted_videos"] == 100  # half of 1 %
+    assert summary["private_videos"] >= 100
+    assert min(summary["uploads"], summary["likes"], summary["watch_later"]) > 0
+    sizes = sorted(len(p.items) for p in state.iter_playlists())
+    assert sizes[-1] <= MAX_PLAYLIST_ITEMS and sizes[-1] > 10 * sizes[len(sizes) // 2]
+    assert state.find_duplicates()
+    membership: dict[str, int] = {}
+    for playlist in state.iter_playlists():
+        for vid in {i.video_id for i in playlist.items}:
+            membership[vid] = membership.get(vid, 0) + 1
+    assert max(membership.values()) >= 2
+
+    rows = sample_plan_rows(state, 1)
+    categories = {c for c, _, _ in rows}
+    assert len(categories) >= 20
+    assert len({c for c, _, protected in rows if protected}) == 1
+    planned = {v for _, v, _ in rows}
+    assert len(planned) == len(rows)  # one category per video
+    unavailable = {
+        v.id for v in state.videos.values() if v.deleted or v.privacy == "private"
+    } - set(state.playlist_items(state.uploads_id))
+    assert planned & unavailable  # a stale plan names a few unavailable videos
+    assert len(membership) - len(planned) > 500  # and leaves some videos out
+
+
+def test_token_file_is_private(tmp_path: Path) -> None:
+    path = write_token_file(
+        tmp_path / "token.json",
+        base_url="http://127.0.0.1:1234",
+        client_id="cid",
+        client_secret="secret",
+        refresh_token="rt",
+    )
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert json.loads(path.read_text()) == {
+        "type": "authorized_user",
+        "client_id": "cid",
+        "client_secret": "secret",
+        "refresh_token": "rt",
+        "token_uri": "http://127.0.0.1:1234/token",
+    }
+
+
+def test_standalone_command(tmp_path: Path) -> None:
+    token_file = tmp_path / "token.json"
+    command = [
+        sys.executable,
+        "-m",
+        "ytsync.emulator",
+        "--port=0",
+        "--videos=300",
+        "--playlists=7",
+        "--seed=2",
+        f"--token-file={token_file}",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()  # blocks until the server is listening
+        assert banner.startswith("YouTube emulator at http://127.0.0.1:"), banner
+        base_url = banner.split()[3]
+        info = json.loads(token_file.read_text())
+        # Not from_authorized_user_info: it replaces the file's token_uri with Google's.
+        creds = Credentials(  # type: ignore[no-untyped-call]
+            None,
+            refresh_token=info["refresh_token"],
+            token_uri=info["token_uri"],
+            client_id=info["client_id"],
+            client_secret=info["client_secret"],
+        )
+        yt = build(
+            "youtube",
+            "v3",
+            static_discovery=True,
+            client_options={"api_endpoint": base_url},
+            http=google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http()),
+        )
+        playlists = list_all(yt.playlists().list, mine=True, part="id", maxResults=50)
+        assert len(playlists) == 7
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert "requests served" in out

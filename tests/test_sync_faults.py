@@ -1,0 +1,328 @@
+"""The sync through faults, pauses and restarts, on the time-skipping test server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker, start
+from tests.invariants import assert_library_as_planned
+from workflows.sync import SyncWorkflow
+from ytsync.cli.app import main as cli_main
+from ytsync.db.models import QuotaLedger, SyncJob
+from ytsync.emulator.credentials import write_token_file
+from ytsync.jobctl import JobConflict, start_job
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = {"heartbeat_timeout_seconds": 5.0}
+
+
+@asynccontextmanager
+async def setup(
+    tmp_path: Path, database_url: str, **kw: Any
+) -> AsyncIterator[tuple[WorkflowEnvironment, Installation, Callable[[], Any]]]:
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER)
+    ) as env:
+        clock = env_clock(env, asyncio.get_running_loop())
+        inst = await asyncio.to_thread(install, tmp_path, database_url, clock, **kw)
+        try:
+            yield env, inst, clock
+        finally:
+            inst.server.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, limit: float = 60) -> None:
+    """Wait for a condition the system reaches by itself (not for time to pass)."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def paused_for(handle: WorkflowHandle[Any, Any], reason: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        state = await handle.query(SyncWorkflow.state)
+        return bool(state.pause_reason == reason)
+
+    return check
+
+
+def writes(inst: Installation) -> int:
+    return sum(
+        1
+        for r in inst.state.requests()
+        if r.method.endswith((".insert", ".delete")) and r.status < 300
+    )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_lost_answers_and_transient_errors_leave_no_duplicate(
+    tmp_path: Path, database_url: str
+) -> None:
+    async def scenario() -> None:
+        async with setup(tmp_path, database_url, videos=250, playlists=6, seed=5) as (
+            env,
+            inst,
+            clock,
+        ):
+            faults = inst.state.faults
+            faults.add(method="playlists.insert", kind="lose_response", count=2)
+            faults.add(method="playlistItems.insert", kind="lose_response", probability=0.04)
+            faults.add(method="playlistItems.insert", kind="lose_response_reset", probability=0.03)
+            faults.add(method="playlistItems.insert", kind="error_5xx", probability=0.03)
+            faults.add(method="playlistItems.insert", kind="conflict_409", probability=0.03)
+            faults.add(method="playlistItems.insert", kind="rate_limit_429", count=2)
+            faults.add(method="playlists.delete", kind="lose_response", count=1)
+            async with running_worker(env.client, inst, clock):
+                _started, handle = await start(
+                    inst, env.client, await env.get_current_time(), **FAST
+                )
+                result = await handle.result()
+            assert result.stage == "completed"
+            injected = faults.summary()
+            assert injected.get("lose_response", 0) >= 3, injected
+            assert_library_as_planned(inst)
+
+    asyncio.run(scenario())
+
+
+def test_quota_used_from_outside_sleeps_and_finishes(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        async with setup(
+            tmp_path, database_url, videos=200, playlists=5, seed=6, emulator_limit=10_000
+        ) as (env, inst, clock):
+            # Another app on the same Google project (off the loop: the clock needs it).
+            await asyncio.to_thread(inst.state.burn_quota, 9_000)
+            async with running_worker(env.client, inst, clock):
+                _started, handle = await start(inst, env.client, await env.get_current_time())
+                assert (await handle.result()).stage == "completed"
+            refused = [r for r in inst.state.requests() if r.status == 403]
+            assert refused, "YouTube should have refused for quota at least once"
+            with inst.sessions() as session:
+                assert session.scalars(select(QuotaLedger).where(QuotaLedger.exhausted)).first()
+            for period, used in inst.state.quota_usage().items():
+                assert used <= 10_000, f"period {period} spent {used}"
+            assert_library_as_planned(inst)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_access_tokens_expiring_during_the_job(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        async with setup(
+            tmp_path, database_url, videos=150, playlists=4, seed=7, access_token_ttl=2.0
+        ) as (env, inst, clock):
+            async with running_worker(env.client, inst, clock):
+                _started, handle = await start(inst, env.client, await env.get_current_time())
+                assert (await handle.result()).stage == "completed"
+            refreshes = [r for r in inst.state.requests() if r.method == "oauth.token"]
+            assert len(refreshes) >= 3
+            assert_library_as_planned(inst)
+            assert stat_mode(inst.settings.token_file) == 0o600
+
+    asyncio.run(scenario())
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_revoked_sign_in_waits_for_auth_then_resumes(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        async with setup(tmp_path, database_url, videos=120, playlists=4, seed=8) as (
+            env,
+            inst,
+            clock,
+        ):
+            await asyncio.to_thread(inst.state.revoke_refresh_tokens)
+            await asyncio.to_thread(inst.state.expire_all_access_tokens)
+            async with running_worker(env.client, inst, clock):
+                started, handle = await start(inst, env.client, await env.get_current_time())
+                await eventually(paused_for(handle, "auth_required"), "auth_required")
+                with inst.sessions() as session:
+                    job = session.get_one(SyncJob, started.job_id)
+                    assert (job.stage, job.pause_reason) == ("paused", "auth_required")
+                assert writes(inst) == 0
+                # The user signs in again: a new token file, then resume.
+                client_id, secret, refresh = await asyncio.to_thread(inst.state.issue_credentials)
+                write_token_file(
+                    inst.settings.token_file,
+                    base_url=inst.server.base_url,
+                    client_id=client_id,
+                    client_secret=secret,
+                    refresh_token=refresh,
+                )
+                await handle.signal(SyncWorkflow.resume)
+                assert (await handle.result()).stage == "completed"
+            assert_library_as_planned(inst)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_manual_pause_holds_through_quota_resets_until_resume(
+    tmp_path: Path, database_url: str
+) -> None:
+    async def scenario() -> None:
+        async with setup(tmp_path, database_url, videos=150, playlists=4, seed=9) as (
+            env,
+            inst,
+            clock,
+        ):
+            async with running_worker(env.client, inst, clock):
+                started, handle = await start(inst, env.client, await env.get_current_time())
+                await handle.signal(SyncWorkflow.pause)
+                await eventually(paused_for(handle, "user"), "user pause")
+                before = writes(inst)
+                await env.sleep(timedelta(days=3))
+                assert writes(inst) == before, "a paused job must not write"
+                with inst.sessions() as session:
+                    job = session.get_one(SyncJob, started.job_id)
+                    assert (job.stage, job.pause_reason) == ("paused", "user")
+                await handle.signal(SyncWorkflow.resume)
+                assert (await handle.result()).stage == "completed"
+            assert_library_as_planned(inst)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_pause_during_quota_sleep_stays_paused_after_the_reset(
+    tmp_path: Path, database_url: str
+) -> None:
+    async def scenario() -> None:
+        async with setup(
+            tmp_path, database_url, videos=300, playlists=6, seed=10, daily_quota=3_000
+        ) as (env, inst, clock):
+            async with running_worker(env.client, inst, clock):
+                started, handle = await start(inst, env.client, await env.get_current_time())
+                await eventually(paused_for(handle, "quota_exhausted"), "quota sleep")
+                await handle.signal(SyncWorkflow.pause)
+                await eventually(lambda: _query_paused(handle), "the pause request to be recorded")
+                before = writes(inst)
+                state = await handle.query(SyncWorkflow.state)
+                assert state.resume_at is not None
+                await env.sleep(timedelta(days=2))
+                await eventually(paused_for(handle, "user"), "user pause after the reset")
+                assert writes(inst) == before
+                await handle.signal(SyncWorkflow.resume)
+                assert (await handle.result()).stage == "completed"
+                with inst.sessions() as session:
+                    assert session.get_one(SyncJob, started.job_id).stage == "completed"
+            assert_library_as_planned(inst)
+
+    asyncio.run(scenario())
+
+
+async def _query_paused(handle: WorkflowHandle[Any, Any]) -> bool:
+    return bool((await handle.query(SyncWorkflow.state)).paused)
+
+
+def test_start_is_refused_while_a_job_runs(
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def scenario() -> None:
+        async with (
+            setup(tmp_path, database_url, videos=60, playlists=3, seed=11) as (
+                env,
+                inst,
+                clock,
+            ),
+            running_worker(env.client, inst, clock),
+        ):
+            started, handle = await start(inst, env.client, await env.get_current_time())
+            await handle.signal(SyncWorkflow.pause)
+            with pytest.raises(JobConflict, match=f"job {started.job_id} is still"):
+                await start_job(
+                    inst.settings, inst.sessions, env.client, now=await env.get_current_time()
+                )
+            target = env.client.service_client.config.target_host
+            for name, value in {
+                "YTSYNC_DATABASE_URL": database_url,
+                "YTSYNC_TEMPORAL_ADDRESS": target,
+                "YTSYNC_TASK_QUEUE": inst.settings.task_queue,
+            }.items():
+                monkeypatch.setenv(name, value)
+            code = await asyncio.to_thread(cli_main, ["start", "--yes", "--json"])
+            assert code == 1
+            assert f"job {started.job_id} is still" in capsys.readouterr().err
+            with inst.sessions() as session:
+                assert len(session.scalars(select(SyncJob)).all()) == 1
+            await handle.signal(SyncWorkflow.resume)
+            await handle.result()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_worker_killed_mid_write_resumes_without_duplicates(
+    tmp_path: Path, database_url: str
+) -> None:
+    async def scenario() -> None:
+        async with setup(tmp_path, database_url, videos=200, playlists=5, seed=12) as (
+            env,
+            inst,
+            _clock,
+        ):
+            target = env.client.service_client.config.target_host
+            environ = {
+                **os.environ,
+                "YTSYNC_DATABASE_URL": database_url,
+                "YTSYNC_YOUTUBE_API_ENDPOINT": inst.settings.youtube_api_endpoint,
+                "YTSYNC_TOKEN_FILE": str(inst.settings.token_file),
+                "YTSYNC_OAUTH_TOKEN_URI": inst.settings.oauth_token_uri,
+                "YTSYNC_TASK_QUEUE": inst.settings.task_queue,
+            }
+
+            def spawn() -> subprocess.Popen[str]:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "tests.worker_process", target],
+                    cwd=ROOT,
+                    env=environ,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                assert process.stdout is not None
+                assert process.stdout.readline().strip() == "worker ready"
+                return process
+
+            hold = inst.state.hold_writes()
+            first = await asyncio.to_thread(spawn)
+            _started, handle = await start(inst, env.client, await env.get_current_time(), **FAST)
+            await eventually(lambda: _writes_held(inst), "an insert to be in flight")
+            first.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(first.wait)
+            hold.release()  # YouTube applies the write; its answer goes nowhere
+            second = await asyncio.to_thread(spawn)
+            try:
+                assert (await handle.result()).stage == "completed"
+            finally:
+                second.kill()
+                second.wait()
+            assert_library_as_planned(inst)
+
+    asyncio.run(scenario())
+
+
+async def _writes_held(inst: Installation) -> bool:
+    with inst.state.lock:
+        return bool(inst.state.busy)

@@ -1,0 +1,47 @@
+"""An in-memory YouTube Data API v3 emulator for tests, demos and benchmarks.
+
+Typical use::
+
+    state = EmulatorState(clock=VirtualClock(), daily_limit=10_000)
+    generate_library(state, videos=500, playlists=12, seed=1)
+    with EmulatorServer(state) as server:
+        client_id, secret, refresh = state.issue_credentials()
+        ...  # build the real client with api_endpoint=server.base_url,
+        ...  # token_uri=server.token_uri
+"""
+
+from __future__ import annotations
+
+from .clock import VirtualClock, utc_now
+from .credentials import write_token_file
+from .errors import BODIES, ApiError
+from .faults import FAULT_KINDS, FaultKind, FaultRule, Faults
+from .model import Playlist, PlaylistItem, RequestRecord, Video
+from .sample import TOPICS, generate_library, plan_categories, sample_plan_rows
+from .server import EmulatorServer
+from .state import MAX_PLAYLIST_ITEMS, YOUTUBE_SCOPE, EmulatorState, WriteHold
+
+__all__ = [
+    "BODIES",
+    "FAULT_KINDS",
+    "MAX_PLAYLIST_ITEMS",
+    "TOPICS",
+    "YOUTUBE_SCOPE",
+    "ApiError",
+    "EmulatorServer",
+    "EmulatorState",
+    "FaultKind",
+    "FaultRule",
+    "Faults",
+    "Playlist",
+    "PlaylistItem",
+    "RequestRecord",
+    "Video",
+    "VirtualClock",
+    "WriteHold",
+    "generate_library",
+    "plan_categories",
+    "sample_plan_rows",
+    "utc_now",
+    "write_token_file",
+]

@@ -1,0 +1,107 @@
+"""Run the emulator standalone with a sample library.
+
+    python -m ytsync.emulator --port 8090 --videos 500 --playlists 12 --seed 1 \
+        [--daily-quota N] [--period-seconds N] [--token-file PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from ytsync.quota import QuotaClock
+
+from .credentials import write_token_file
+from .sample import generate_library
+from .server import EmulatorServer
+from .state import EmulatorState
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ytsync.emulator",
+        description="Serve an in-memory YouTube Data API v3 on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, default=8090, help="0 picks a free port")
+    parser.add_argument("--videos", type=int, default=500)
+    parser.add_argument("--playlists", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--daily-quota", type=int, default=10_000, help="units per period; 0 = unlimited"
+    )
+    parser.add_argument(
+        "--period-seconds",
+        type=int,
+        default=None,
+        help="quota resets every N seconds (default: midnight America/Los_Angeles)",
+    )
+    parser.add_argument("--timezone", default="America/Los_Angeles")
+    parser.add_argument("--access-token-ttl", type=float, default=3600.0)
+    parser.add_argument("--playlist-create-limit", type=int, default=None)
+    parser.add_argument(
+        "--token-file", default="token.json", help="authorized-user JSON to write (mode 0600)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Handle Ctrl-C/SIGTERM as a plain "stop" from the start: no KeyboardInterrupt
+    # traceback, whenever the signal lands.
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    state = EmulatorState(
+        quota_clock=QuotaClock(timezone=args.timezone, period_seconds=args.period_seconds),
+        daily_limit=args.daily_quota or None,
+        access_token_ttl=args.access_token_ttl,
+        playlist_create_limit_per_period=args.playlist_create_limit,
+        seed=args.seed,
+    )
+    summary = generate_library(state, videos=args.videos, playlists=args.playlists, seed=args.seed)
+    server = EmulatorServer(state, port=args.port)
+    try:
+        base_url = server.start()
+    except OSError as error:
+        print(f"cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
+        return 1
+    client_id, client_secret, refresh_token = state.issue_credentials()
+    token_file = write_token_file(
+        args.token_file,
+        base_url=base_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        refresh_token=refresh_token,
+    )
+    period = (
+        f"every {args.period_seconds} s" if args.period_seconds else f"midnight {args.timezone}"
+    )
+    print(f"YouTube emulator at {base_url}  (token URI {server.token_uri})")
+    print(f"  channel {state.channel_id} '{state.channel_title}'")
+    print("  " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()))
+    print(f"  quota: {args.daily_quota or 'unlimited'} units per period, reset {period}")
+    print(f"  token file: {token_file.resolve()}")
+    print(
+        f"  env: YTSYNC_YOUTUBE_API_ENDPOINT={base_url} YTSYNC_OAUTH_TOKEN_URI={server.token_uri}"
+    )
+    print("Ctrl-C to stop.", flush=True)
+
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    used = state.quota_used()
+    print(f"stopped; {len(state.log)} requests served, {used} quota units used this period")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Token files the real client loads with ``Credentials.from_authorized_user_file``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def write_token_file(
+    path: str | os.PathLike[str],
+    *,
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    refresh_token: str,
+) -> Path:
+    """Write google-auth "authorized_user" JSON pointing at the emulator, mode 0600.
+
+    Note: google-auth's ``from_authorized_user_file`` ignores ``token_uri`` from the file
+    (it always uses Google's), so clients must pass the token URI themselves; it is
+    written here for humans and for clients that do read it.
+    """
+    target = Path(path)
+    data = {
+        "type": "authorized_user",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "refresh_token": refresh_token,
+        "token_uri": base_url.rstrip("/") + "/token",
+    }
+    # Create with 0600 from the start: a refresh token must never be world-readable,
+    # not even for the moment between write and chmod.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+    os.chmod(target, 0o600)  # an existing file keeps its old mode through O_CREAT
+    return target

@@ -1,0 +1,338 @@
+"""The YouTube Data API v3 methods the project uses, over an ``EmulatorState``.
+
+Each handler takes a ``Call``, returns ``(status, body)`` or raises ``ApiError``, sets
+``call.applied`` when it changed the state, and takes ``state.lock`` itself (an insert
+held by ``write_latency``/``hold_writes`` releases it while it waits).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from ytsync.quota import LIST_COST, WRITE_COST
+
+from .errors import ApiError
+from .errors import invalid_parameter as _invalid
+from .model import PRIVACIES, Playlist, PlaylistItem
+from .render import render_item, render_playlist, render_video
+from .request import Call, Handler, JsonDict, etag, list_response
+from .state import EmulatorState
+
+MAX_TITLE = 150
+MAX_DESCRIPTION = 5000
+
+
+def channels_list(call: Call) -> tuple[int, JsonDict | None]:
+    parts = call.parts()
+    state = call.state
+    with state.lock:
+        ids = call.ids("id")
+        if call.param("mine") != "true" and not ids:
+            raise ApiError(
+                _invalid("No filter selected. Expected one of: mine, id, forHandle.", location="")
+            )
+        mine = call.param("mine") == "true" or state.channel_id in ids
+        channel: JsonDict = {
+            "kind": "youtube#channel",
+            "etag": etag(state.channel_id),
+            "id": state.channel_id,
+        }
+        if "snippet" in parts:
+            channel["snippet"] = {
+                "title": state.channel_title,
+                "description": "",
+                "publishedAt": state.channel_published_at,
+            }
+        if "contentDetails" in parts:
+            channel["contentDetails"] = {
+                "relatedPlaylists": {"likes": "LL", "uploads": state.uploads_id}
+            }
+        return 200, list_response(
+            "youtube#channelListResponse", call, [channel] if mine else [], lambda c: c
+        )
+
+
+def playlists_list(call: Call) -> tuple[int, JsonDict | None]:
+    parts = call.parts()
+    state = call.state
+    with state.lock:
+        ids = call.ids("id")
+        if ids:
+            # Asking by id returns special lists too, as the real API does for uploads.
+            found = [state.playlists[i] for i in ids if i in state.playlists]
+        elif call.param("mine") == "true" or call.param("channelId") == state.channel_id:
+            found = [
+                p for p in state.playlists.values() if state.list_special_playlists or not p.special
+            ]
+        elif call.param("channelId"):
+            found = []
+        else:
+            raise ApiError(
+                _invalid("No filter selected. Expected one of: mine, id, channelId.", location="")
+            )
+        return 200, list_response(
+            "youtube#playlistListResponse",
+            call,
+            found,
+            lambda p: render_playlist(state, p, parts),
+        )
+
+
+def _snippet_fields(body: JsonDict) -> tuple[str, str, str]:
+    snippet = body.get("snippet") or {}
+    status = body.get("status") or {}
+    if not isinstance(snippet, dict) or not isinstance(status, dict):
+        raise ApiError("invalidPlaylistSnippet")
+    title = snippet.get("title")
+    description = snippet.get("description") or ""
+    privacy = status.get("privacyStatus") or "public"
+    if not isinstance(title, str) or not title.strip():
+        raise ApiError("playlistTitleRequired")
+    if not isinstance(description, str):
+        raise ApiError("invalidPlaylistSnippet")
+    # YouTube refuses over-long titles and angle brackets in titles.
+    if len(title) > MAX_TITLE or "<" in title or ">" in title:
+        raise ApiError("invalidPlaylistSnippet")
+    if len(description.encode()) > MAX_DESCRIPTION or "<" in description or ">" in description:
+        raise ApiError("invalidPlaylistSnippet")
+    if privacy not in PRIVACIES:
+        raise ApiError(
+            _invalid(f"Invalid privacy status: {privacy}", location="status.privacyStatus")
+        )
+    return title, description, privacy
+
+
+def playlists_insert(call: Call) -> tuple[int, JsonDict | None]:
+    parts = call.parts()
+    title, description, privacy = _snippet_fields(call.json_body())
+    state = call.state
+    with state.lock:
+        limit = state.playlist_create_limit_per_period
+        period = state.period(call.now)
+        if limit is not None and state.creates[period] >= limit:
+            raise ApiError("playlistCreationRateLimited")
+        playlist = state.create_playlist(title, description, privacy, call.now)
+        state.creates[period] += 1
+        call.applied = True
+        call.resource_id = call.playlist_id = playlist.id
+        return 200, render_playlist(state, playlist, parts | {"snippet", "status"})
+
+
+def playlists_update(call: Call) -> tuple[int, JsonDict | None]:
+    parts = call.parts()
+    body = call.json_body()
+    title, description, privacy = _snippet_fields(body)
+    state = call.state
+    with state.lock:
+        pid = body.get("id")
+        call.playlist_id = call.resource_id = pid if isinstance(pid, str) else None
+        playlist = state.playlists.get(pid) if isinstance(pid, str) else None
+        if playlist is None:
+            raise ApiError("playlistNotFound")
+        if playlist.special:
+            raise ApiError("playlistForbidden")
+        playlist.title, playlist.description, playlist.privacy = title, description, privacy
+        call.applied = True
+        return 200, render_playlist(state, playlist, parts | {"snippet", "status"})
+
+
+def playlists_delete(call: Call) -> tuple[int, JsonDict | None]:
+    state = call.state
+    pid = call.param("id") or ""
+    call.playlist_id = call.resource_id = pid
+    with state.lock:
+        playlist = state.playlists.get(pid)
+        if playlist is None:
+            raise ApiError("playlistNotFound")
+        if playlist.special:
+            raise ApiError("playlistForbidden")
+        del state.playlists[pid]
+        for item in playlist.items:
+            state.item_index.pop(item.id, None)
+        call.applied = True
+        return 204, None
+
+
+def playlist_items_list(call: Call) -> tuple[int, JsonDict | None]:
+    parts = call.parts()
+    state = call.state
+    pid = call.param("playlistId")
+    wanted_video = call.param("videoId")
+    call.playlist_id, call.video_id = pid, wanted_video
+    with state.lock:
+        rows: list[tuple[Playlist, int, PlaylistItem]] = []
+        if pid is not None:
+            playlist = state.playlists.get(pid)
+            if playlist is None:
+                raise ApiError("playlistNotFound")
+            rows = [
+                (playlist, pos, item)
+                for pos, item in enumerate(playlist.items)
+                if wanted_video is None or item.video_id == wanted_video
+            ]
+        elif ids := call.ids("id"):
+            for item_id in ids:
+                owner = state.item_index.get(item_id)
+                if owner is None:
+                    continue
+                playlist = state.playlists[owner]
+                for pos, item in enumerate(playlist.items):
+                    if item.id == item_id:
+                        rows.append((playlist, pos, item))
+        else:
+            raise ApiError(
+                _invalid("No filter selected. Expected one of: playlistId, id.", location="")
+            )
+        return 200, list_response(
+            "youtube#playlistItemListResponse",
+            call,
+            rows,
+            lambda row: render_item(state, row[0], row[1], row[2], parts),
+        )
+
+
+def playlist_items_insert(call: Call) -> tuple[int, JsonDict | None]:
+    parts = call.parts()
+    body = call.json_body()
+    snippet = body.get("snippet")
+    if not isinstance(snippet, dict):
+        raise ApiError(_invalid("Required: snippet", location="snippet"))
+    call.sent_position = "position" in snippet
+    resource = snippet.get("resourceId")
+    pid = snippet.get("playlistId")
+    vid = resource.get("videoId") if isinstance(resource, dict) else None
+    call.playlist_id = pid if isinstance(pid, str) else None
+    call.video_id = vid if isinstance(vid, str) else None
+    if not isinstance(pid, str) or not pid:
+        raise ApiError(_invalid("Required: snippet.playlistId", location="snippet.playlistId"))
+    if not isinstance(resource, dict) or resource.get("kind") != "youtube#video":
+        raise ApiError(_invalid("Invalid resource kind.", location="snippet.resourceId.kind"))
+    if not isinstance(vid, str) or not vid:
+        raise ApiError("videoNotFound")
+    position = snippet.get("position")
+    state = call.state
+    with state.lock:
+        playlist = _check_insert(state, pid, vid, call.now)
+        hold, latency = state.write_hold, state.write_latency
+        if hold is None and latency <= 0:
+            return _apply_insert(call, playlist, vid, position, parts)
+        # Simulated processing time: the playlist stays busy, other inserts get 409.
+        state.busy.add(pid)
+        state.changed.notify_all()
+    try:
+        if hold is not None:
+            hold.event.wait(timeout=30.0)
+        if latency > 0:
+            time.sleep(latency)
+    except BaseException:
+        with state.lock:
+            state.busy.discard(pid)
+            state.changed.notify_all()
+        raise
+    with state.lock:
+        state.busy.discard(pid)
+        state.changed.notify_all()
+        # Things may have moved while we waited (a delete, another insert).
+        playlist = _check_insert(state, pid, vid, call.now, busy_ok=True)
+        return _apply_insert(call, playlist, vid, position, parts)
+
+
+def _check_insert(
+    state: EmulatorState, pid: str, vid: str, now: datetime, *, busy_ok: bool = False
+) -> Playlist:
+    """Lock held.  The playlist to insert into, or the error the real API gives."""
+    playlist = state.playlists.get(pid)
+    if playlist is None:
+        raise ApiError("playlistNotFound")
+    if playlist.kind == "watch_later" and any(i.video_id == vid for i in playlist.items):
+        raise ApiError("videoAlreadyInPlaylist")
+    if playlist.special:
+        raise ApiError("playlistOperationUnsupported")
+    video = state.videos.get(vid)
+    if video is None or video.deleted:
+        raise ApiError("videoNotFound")
+    if video.privacy == "private" and video.owner_channel_id != state.channel_id:
+        raise ApiError("failedPrecondition")
+    if len(playlist.items) >= state.max_playlist_items:
+        raise ApiError("playlistContainsMaximumNumberOfVideos")
+    if not busy_ok and pid in state.busy:
+        raise ApiError("operationAborted")
+    window = state.conflict_after_create_seconds
+    if window > 0 and (now - playlist.created_at).total_seconds() < window:
+        raise ApiError("operationAborted")
+    return playlist
+
+
+def _apply_insert(
+    call: Call, playlist: Playlist, vid: str, position: object, parts: set[str]
+) -> tuple[int, JsonDict | None]:
+    """Lock held."""
+    state = call.state
+    item = PlaylistItem(state.new_item_id(), vid)
+    # The real API honours snippet.position; clients must not send it (see DESIGN.md).
+    if isinstance(position, int) and 0 <= position < len(playlist.items):
+        playlist.items.insert(position, item)
+        at = position
+    else:
+        playlist.items.append(item)
+        at = len(playlist.items) - 1
+    state.item_index[item.id] = playlist.id
+    call.applied = True
+    call.resource_id = item.id
+    return 200, render_item(state, playlist, at, item, parts | {"snippet"})
+
+
+def playlist_items_delete(call: Call) -> tuple[int, JsonDict | None]:
+    state = call.state
+    item_id = call.param("id") or ""
+    call.resource_id = item_id
+    with state.lock:
+        pid = state.item_index.get(item_id)
+        if pid is None:
+            raise ApiError("playlistItemNotFound")
+        playlist = state.playlists[pid]
+        call.playlist_id = pid
+        if playlist.special:
+            raise ApiError("playlistOperationUnsupported")
+        for pos, item in enumerate(playlist.items):
+            if item.id == item_id:
+                call.video_id = item.video_id
+                del playlist.items[pos]
+                break
+        del state.item_index[item_id]
+        call.applied = True
+        return 204, None
+
+
+def videos_list(call: Call) -> tuple[int, JsonDict | None]:
+    parts = call.parts()
+    ids = list(dict.fromkeys(call.ids("id")))
+    if not ids:
+        raise ApiError(_invalid("No filter selected. Expected one of: id.", location="id"))
+    if len(ids) > 50:
+        raise ApiError(_invalid("Too many ids: at most 50.", location="id"))
+    state = call.state
+    with state.lock:
+        found = [v for v in (state.videos.get(i) for i in ids) if v is not None and not v.deleted]
+        response: JsonDict = {
+            "kind": "youtube#videoListResponse",
+            "etag": etag(tuple(ids)),
+            "pageInfo": {"totalResults": len(found), "resultsPerPage": len(found)},
+            "items": [render_video(state, v, parts) for v in found],
+        }
+        return 200, response
+
+
+# (verb, resource) -> (method name, quota cost, handler)
+ROUTES: dict[tuple[str, str], tuple[str, int, Handler]] = {
+    ("GET", "channels"): ("channels.list", LIST_COST, channels_list),
+    ("GET", "playlists"): ("playlists.list", LIST_COST, playlists_list),
+    ("POST", "playlists"): ("playlists.insert", WRITE_COST, playlists_insert),
+    ("PUT", "playlists"): ("playlists.update", WRITE_COST, playlists_update),
+    ("DELETE", "playlists"): ("playlists.delete", WRITE_COST, playlists_delete),
+    ("GET", "playlistItems"): ("playlistItems.list", LIST_COST, playlist_items_list),
+    ("POST", "playlistItems"): ("playlistItems.insert", WRITE_COST, playlist_items_insert),
+    ("DELETE", "playlistItems"): ("playlistItems.delete", WRITE_COST, playlist_items_delete),
+    ("GET", "videos"): ("videos.list", LIST_COST, videos_list),
+}

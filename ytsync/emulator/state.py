@@ -1,0 +1,418 @@
+"""The emulator's in-memory YouTube: one channel, its videos and playlists, OAuth tokens,
+quota accounting, fault rules and the request log.
+
+Everything mutable is guarded by the single ``lock`` so that the threaded HTTP server
+and a test poking at the state never see a half-applied write.  Public methods take the
+lock themselves; attributes are read by ``api.py`` with the lock held.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ytsync.quota import QuotaClock
+
+from .clock import utc_now
+from .faults import Faults
+from .model import Playlist, PlaylistItem, PlaylistKind, RequestRecord, Video
+
+YOUTUBE_SCOPE = "https://www.googleapis.com/auth/youtube"
+# Creation time of pre-existing playlists: far outside any "just created" 409 window.
+LONG_AGO = datetime(2012, 3, 4, 5, 6, 7, tzinfo=UTC)
+MAX_PLAYLIST_ITEMS = 5000
+
+
+def random_id(rng: random.Random, length: int) -> str:
+    """``length`` characters of [A-Za-z0-9_-], as YouTube ids use; fast and seedable."""
+    # URL-safe base64 of random bytes is exactly that alphabet, ~10x faster than choices().
+    return base64.urlsafe_b64encode(rng.randbytes((length * 3 + 3) // 4)).decode()[:length]
+
+
+@dataclass(slots=True)
+class _RefreshGrant:
+    client_id: str
+    issued_at: datetime
+    revoked: bool = False
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class WriteHold:
+    """Keeps playlistItems.insert calls in flight (busy flag set) until released.
+
+    Lets a test create a real overlap between two inserts without guessing at timing.
+    """
+
+    def __init__(self, state: EmulatorState) -> None:
+        self._state = state
+        self.event = threading.Event()
+
+    def release(self) -> None:
+        self.event.set()
+        with self._state.lock:
+            if self._state.write_hold is self:
+                self._state.write_hold = None
+
+    def __enter__(self) -> WriteHold:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class EmulatorState:
+    """The emulated YouTube account.  Options may be changed while the server runs."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        quota_clock: QuotaClock | None = None,
+        daily_limit: int | None = 10_000,
+        access_token_ttl: float = 3600.0,
+        refresh_token_ttl: float | None = None,
+        list_special_playlists: bool = False,
+        playlist_create_limit_per_period: int | None = None,
+        write_latency: float = 0.0,
+        conflict_after_create_seconds: float = 0.0,
+        max_playlist_items: int = MAX_PLAYLIST_ITEMS,
+        channel_title: str = "Emulator Channel",
+        seed: int = 0,
+    ) -> None:
+        # Never call ``clock`` while holding this lock: a test clock may block on another
+        # thread (the Temporal test server's time), which may itself be waiting for the lock.
+        self.lock = threading.Lock()
+        # Wakes waiters of wait_for_in_flight(); shares the one lock.
+        self.changed = threading.Condition(self.lock)
+        self.clock: Callable[[], datetime] = clock or utc_now
+        self.quota_clock = quota_clock or QuotaClock()
+        self.daily_limit = daily_limit
+        self.access_token_ttl = access_token_ttl
+        # Refresh tokens of an OAuth app in "Testing" status die after 7 days.
+        self.refresh_token_ttl = refresh_token_ttl
+        self.list_special_playlists = list_special_playlists
+        self.playlist_create_limit_per_period = playlist_create_limit_per_period
+        self.write_latency = write_latency
+        self.conflict_after_create_seconds = conflict_after_create_seconds
+        self.max_playlist_items = max_playlist_items
+        self.faults = Faults(seed)
+
+        self.rng = random.Random(seed)
+        self.channel_id = "UC" + self.random_id(22)
+        self.channel_title = channel_title
+        self.channel_published_at = "2012-03-04T05:06:07Z"
+        self.videos: dict[str, Video] = {}
+        self.playlists: dict[str, Playlist] = {}
+        self.item_index: dict[str, str] = {}  # playlist item id -> playlist id
+        self.busy: set[str] = set()  # playlists with an insert in flight
+        self.write_hold: WriteHold | None = None
+
+        self._clients: dict[str, str] = {}
+        self._refresh: dict[str, _RefreshGrant] = {}
+        self._access: dict[str, datetime] = {}
+        self.quota: Counter[datetime] = Counter()  # period start -> units used
+        self.creates: Counter[datetime] = Counter()  # period start -> playlists created
+        self.log: list[RequestRecord] = []
+
+        self.uploads_id = "UU" + self.channel_id[2:]
+        specials: tuple[tuple[str, str, PlaylistKind, str], ...] = (
+            (self.uploads_id, f"Uploads from {channel_title}", "uploads", "public"),
+            ("LL", "Liked videos", "likes", "private"),
+            ("WL", "Watch later", "watch_later", "private"),
+        )
+        for pid, title, kind, privacy in specials:
+            self.playlists[pid] = Playlist(
+                pid, title, "", privacy, self.channel_published_at, LONG_AGO, kind
+            )
+
+    # ----------------------------------------------------------------- ids and time
+
+    def random_id(self, length: int) -> str:
+        return random_id(self.rng, length)
+
+    def new_item_id(self) -> str:
+        while True:
+            item_id = "UE" + self.random_id(32)
+            if item_id not in self.item_index:
+                return item_id
+
+    def period(self, now: datetime) -> datetime:
+        return self.quota_clock.period_start(now)
+
+    # ------------------------------------------------------------ library building
+
+    def add_video(
+        self,
+        *,
+        video_id: str | None = None,
+        title: str = "Untitled",
+        privacy: str = "public",
+        deleted: bool = False,
+        own: bool = False,
+        owner_title: str = "Someone Else",
+        owner_channel_id: str | None = None,
+        published_at: str = "2020-01-01T00:00:00Z",
+        topic: str = "",
+        genre: str = "",
+    ) -> Video:
+        """Add a video; ``own=True`` makes it the channel's upload (it joins the uploads list)."""
+        with self.lock:
+            vid = video_id or self._unused_video_id()
+            if own:
+                owner_channel_id, owner_title = self.channel_id, self.channel_title
+            video = Video(
+                vid,
+                title,
+                privacy,
+                deleted,
+                owner_channel_id or "UC" + self.random_id(22),
+                owner_title,
+                published_at,
+                topic,
+                genre,
+            )
+            self.videos[vid] = video
+            if own:
+                self.append_item(self.uploads_id, vid)
+            return video
+
+    def _unused_video_id(self) -> str:
+        while True:
+            vid = self.random_id(11)
+            if vid not in self.videos:
+                return vid
+
+    def add_playlist(
+        self,
+        title: str,
+        *,
+        description: str = "",
+        privacy: str = "private",
+        playlist_id: str | None = None,
+        published_at: str | None = None,
+        video_ids: list[str] | tuple[str, ...] = (),
+    ) -> Playlist:
+        """Add a normal playlist directly (no quota, no log), optionally with items."""
+        now = self.clock()
+        with self.lock:
+            playlist = self.create_playlist(title, description, privacy, now, playlist_id)
+            if published_at:
+                playlist.published_at = published_at
+            for vid in video_ids:
+                self.append_item(playlist.id, vid)
+            return playlist
+
+    def add_item(self, playlist_id: str, video_id: str) -> PlaylistItem:
+        """Append a video to any playlist (special ones included), bypassing the API rules."""
+        with self.lock:
+            return self.append_item(playlist_id, video_id)
+
+    def set_video(
+        self, video_id: str, *, privacy: str | None = None, deleted: bool | None = None
+    ) -> None:
+        """Change a video after the fact, e.g. make it private in the middle of a sync."""
+        with self.lock:
+            video = self.videos[video_id]
+            if privacy is not None:
+                video.privacy = privacy
+            if deleted is not None:
+                video.deleted = deleted
+
+    def create_playlist(
+        self,
+        title: str,
+        description: str,
+        privacy: str,
+        now: datetime,
+        playlist_id: str | None = None,
+        kind: PlaylistKind = "normal",
+    ) -> Playlist:
+        """Lock held."""
+        pid = playlist_id or "PL" + self.random_id(32)
+        while pid in self.playlists and playlist_id is None:
+            pid = "PL" + self.random_id(32)
+        playlist = Playlist(pid, title, description, privacy, _iso(now), now, kind)
+        self.playlists[pid] = playlist
+        return playlist
+
+    def append_item(self, playlist_id: str, video_id: str) -> PlaylistItem:
+        """Lock held."""
+        item = PlaylistItem(self.new_item_id(), video_id)
+        self.playlists[playlist_id].items.append(item)
+        self.item_index[item.id] = playlist_id
+        return item
+
+    # ----------------------------------------------------------------- credentials
+
+    def issue_credentials(self) -> tuple[str, str, str]:
+        """A new OAuth client and refresh token: (client_id, client_secret, refresh_token)."""
+        now = self.clock()
+        with self.lock:
+            client_id = f"{secrets.token_hex(6)}-emulator.apps.googleusercontent.com"
+            client_secret = "GOCSPX-" + secrets.token_urlsafe(21)
+            refresh_token = "1//" + secrets.token_urlsafe(48)
+            self._clients[client_id] = client_secret
+            self._refresh[refresh_token] = _RefreshGrant(client_id, now)
+            return client_id, client_secret, refresh_token
+
+    def revoke_refresh_tokens(self) -> None:
+        """Every refresh token stops working (the user revoked access, or 7 days passed)."""
+        with self.lock:
+            for grant in self._refresh.values():
+                grant.revoked = True
+
+    def expire_all_access_tokens(self) -> None:
+        """Every issued access token now answers 401; clients must refresh."""
+        with self.lock:
+            self._access.clear()
+
+    def exchange_refresh_token(
+        self, client_id: str, client_secret: str, refresh_token: str, now: datetime
+    ) -> str | None:
+        """Lock held.  A new access token, or None when the refresh token is no good."""
+        grant = self._refresh.get(refresh_token)
+        if grant is None or grant.revoked or grant.client_id != client_id:
+            return None
+        if self.refresh_token_ttl is not None and now - grant.issued_at >= timedelta(
+            seconds=self.refresh_token_ttl
+        ):
+            return None
+        if self._clients.get(client_id) != client_secret:
+            return None
+        if len(self._access) > 10_000:  # keep long runs memory-flat
+            self._access = {t: exp for t, exp in self._access.items() if exp > now}
+        token = "ya29." + secrets.token_urlsafe(36)
+        self._access[token] = now + timedelta(seconds=self.access_token_ttl)
+        return token
+
+    def client_known(self, client_id: str, client_secret: str) -> bool:
+        """Lock held."""
+        return self._clients.get(client_id) == client_secret
+
+    def access_token_valid(self, token: str, now: datetime) -> bool:
+        """Lock held."""
+        expiry = self._access.get(token)
+        return expiry is not None and now < expiry
+
+    # ----------------------------------------------------------------------- quota
+
+    def burn_quota(self, units: int) -> None:
+        """Someone else using the same Google Cloud project spends units this period."""
+        period = self.period(self.clock())
+        with self.lock:
+            self.quota[period] += units
+
+    def quota_used(self, now: datetime | None = None) -> int:
+        """Units used in the period containing ``now`` (default: the current one)."""
+        period = self.period(now or self.clock())
+        with self.lock:
+            return self.quota[period]
+
+    def quota_remaining(self) -> int | None:
+        period = self.period(self.clock())
+        with self.lock:
+            if self.daily_limit is None:
+                return None
+            return max(0, self.daily_limit - self.quota[period])
+
+    def quota_usage(self) -> dict[datetime, int]:
+        """Units used per period (keyed by the period's start, UTC)."""
+        with self.lock:
+            return dict(sorted(self.quota.items()))
+
+    # ------------------------------------------------------------- write overlaps
+
+    def hold_writes(self) -> WriteHold:
+        """Keep every playlistItems.insert in flight until ``release()`` (or the ``with`` ends)."""
+        hold = WriteHold(self)
+        with self.lock:
+            self.write_hold = hold
+        return hold
+
+    def wait_for_in_flight(self, playlist_id: str, timeout: float = 5.0) -> bool:
+        """Block until an insert into ``playlist_id`` is in flight; False on timeout."""
+        with self.changed:
+            return self.changed.wait_for(lambda: playlist_id in self.busy, timeout)
+
+    # ------------------------------------------------------------------ inspection
+
+    def record(self, **fields: object) -> RequestRecord:
+        """Lock held.  Append one request to the log."""
+        entry = RequestRecord(seq=len(self.log) + 1, **fields)  # type: ignore[arg-type]
+        self.log.append(entry)
+        return entry
+
+    def requests(self, method: str | None = None) -> list[RequestRecord]:
+        """A copy of the request log, optionally only one API method."""
+        with self.lock:
+            if method is None:
+                return list(self.log)
+            return [r for r in self.log if r.method == method]
+
+    def clear_log(self) -> None:
+        with self.lock:
+            self.log.clear()
+
+    def playlist_items(self, playlist_id: str) -> list[str]:
+        """Video ids of a playlist in position order."""
+        with self.lock:
+            return [item.video_id for item in self.playlists[playlist_id].items]
+
+    def playlists_by_title(self, *, include_special: bool = False) -> dict[str, list[str]]:
+        """Title -> ids of the playlists with that title (more than one id: a duplicate)."""
+        with self.lock:
+            result: dict[str, list[str]] = {}
+            for playlist in self.playlists.values():
+                if include_special or not playlist.special:
+                    result.setdefault(playlist.title, []).append(playlist.id)
+            return result
+
+    def find_duplicates(self) -> dict[str, dict[str, int]]:
+        """Playlist id -> {video id: count} for every video present more than once."""
+        with self.lock:
+            result: dict[str, dict[str, int]] = {}
+            for playlist in self.playlists.values():
+                counts = Counter(item.video_id for item in playlist.items)
+                dupes = {vid: n for vid, n in counts.items() if n > 1}
+                if dupes:
+                    result[playlist.id] = dupes
+            return result
+
+    def iter_playlists(self, *, include_special: bool = False) -> Iterator[Playlist]:
+        """A snapshot of the playlists (the objects are live; read them under ``lock``)."""
+        with self.lock:
+            snapshot = list(self.playlists.values())
+        return (p for p in snapshot if include_special or not p.special)
+
+    def summary(self) -> dict[str, int]:
+        """Counts for a quick look at the library."""
+        with self.lock:
+            normal = [p for p in self.playlists.values() if not p.special]
+            return {
+                "videos": len(self.videos),
+                "deleted_videos": sum(v.deleted for v in self.videos.values()),
+                "private_videos": sum(
+                    v.privacy == "private" and not v.deleted for v in self.videos.values()
+                ),
+                "playlists": len(normal),
+                "playlist_items": sum(len(p.items) for p in normal),
+                "uploads": len(self.playlists[self.uploads_id].items),
+                "likes": len(self.playlists["LL"].items),
+                "watch_later": len(self.playlists["WL"].items),
+            }
+
+    @contextmanager
+    def locked(self) -> Iterator[EmulatorState]:
+        """``with state.locked(): ...`` to read several things consistently."""
+        with self.lock:
+            yield self

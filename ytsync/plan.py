@@ -1,0 +1,706 @@
+"""The plan file: which videos go into which category playlist, as CSV the user edits.
+
+``apply_plan`` reads the whole file and checks it against the library before it writes
+anything, reports every bad row by its physical line number, and then replaces the
+categories in one transaction, so a bad file changes nothing.  ``export_plan`` writes
+the imported playlists out as a starting plan.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import BaseModel
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ytsync.db.engine import transaction
+from ytsync.db.models import (
+    Base,
+    Category,
+    CategoryVideo,
+    Playlist,
+    PlaylistItem,
+    SyncJob,
+    SyncOperation,
+    Video,
+)
+from ytsync.errors import UserError
+
+# The schema's column width; YouTube itself allows 150 characters in a title.
+MAX_NAME_LENGTH = 100
+# YouTube refuses the 5,001st item of a playlist (playlistContainsMaximumNumberOfVideos).
+MAX_PLAYLIST_VIDEOS = 5_000
+MAX_SHOWN_PROBLEMS = 20
+COLUMNS = ("category", "video_id", "protected")
+REQUIRED_COLUMNS = ("category", "video_id")
+FINISHED_STAGES = ("completed", "failed")
+
+CATEGORY_VIDEOS = Base.metadata.tables[CategoryVideo.__tablename__]
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0", ""})
+# Stays well under SQLite's limit on bound parameters in one statement.
+_CHUNK = 500
+# Above this many distinct videos in a plan, read the whole id map in one query.
+_WHOLE_LIBRARY_AT = 5 * _CHUNK
+_VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+_WATCH_HOSTS = frozenset(
+    {
+        "youtube.com",
+        "www.youtube.com",
+        "m.youtube.com",
+        "music.youtube.com",
+        "youtube-nocookie.com",
+        "www.youtube-nocookie.com",
+    }
+)
+_SHORT_HOSTS = frozenset({"youtu.be", "www.youtu.be"})
+_ID_PATH_PREFIXES = frozenset({"shorts", "embed", "live", "v", "e"})
+_OTHER_DELIMITERS = {";": "';'", "\t": "tabs", "|": "'|'"}
+
+
+# --------------------------------------------------------------------------- results
+
+
+class RemovedCategory(BaseModel):
+    category_name: str
+    youtube_playlist_id: str
+
+
+class RenamedCategory(BaseModel):
+    old_name: str
+    new_name: str
+    youtube_playlist_id: str | None
+
+
+class ApplySummary(BaseModel):
+    file: str
+    categories: int
+    protected_categories: int
+    videos: int
+    # (category, video) pairs: a video in two categories counts twice.
+    assignments: int
+    categories_added: int
+    categories_kept: int
+    categories_removed: int
+    # Removed categories whose playlist the sync already created: it stays on YouTube.
+    playlists_left_on_youtube: list[RemovedCategory]
+    # Kept categories whose spelling changed only in case or spacing.
+    renamed_categories: list[RenamedCategory]
+
+
+class ExportSummary(BaseModel):
+    file: str
+    categories: int
+    videos: int
+    protected_categories: int
+    skipped_duplicates: int
+    # Old playlists without items have nothing to write and are not in the file.
+    empty_playlists: int
+    # Names shortened to 100 characters or given a " (2)" suffix to stay unique.
+    adjusted_names: int
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def extract_video_id(text: str) -> str | None:
+    """The 11-character video id in a bare id or a YouTube video URL, else None."""
+    text = text.strip()
+    if _VIDEO_ID.fullmatch(text):
+        return text
+    try:
+        parts = urlsplit(text if "://" in text else "https://" + text)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https"):
+        return None
+    candidate = _id_from_url(
+        (parts.hostname or "").lower(), [s for s in parts.path.split("/") if s], parts.query
+    )
+    return candidate if candidate and _VIDEO_ID.fullmatch(candidate) else None
+
+
+def _id_from_url(host: str, segments: list[str], query: str) -> str | None:
+    if host in _SHORT_HOSTS:
+        return segments[0] if segments else None
+    if host not in _WATCH_HOSTS:
+        return None
+    if segments == ["watch"]:
+        return parse_qs(query).get("v", [None])[0]
+    if len(segments) >= 2 and segments[0] in _ID_PATH_PREFIXES:
+        return segments[1]
+    return None
+
+
+def parse_protected(text: str) -> bool | None:
+    """true/yes/1 or false/no/0/empty, in any case; None for anything else."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    return False if word in _FALSE else None
+
+
+def fold_name(name: str) -> str:
+    """The key under which two category names count as the same spelling."""
+    return " ".join(name.split()).casefold()
+
+
+def _quote(value: str, limit: int = 60) -> str:
+    return repr(value if len(value) <= limit else value[: limit - 1] + "…")
+
+
+@dataclass
+class Problems:
+    """Bad rows, collected so that one run reports all of them."""
+
+    source: str
+    found: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, line: int, message: str) -> None:
+        self.found.append((line, message))
+
+    def raise_if_any(self) -> None:
+        if not self.found:
+            return
+        ordered = sorted(self.found, key=lambda problem: problem[0])
+        shown = [f"  line {line}: {msg}" for line, msg in ordered[:MAX_SHOWN_PROBLEMS]]
+        if len(ordered) > MAX_SHOWN_PROBLEMS:
+            shown.append(f"  ... and {len(ordered) - MAX_SHOWN_PROBLEMS} more")
+        noun = "problem" if len(ordered) == 1 else "problems"
+        raise UserError(
+            f"plan file {self.source} has {len(ordered)} {noun}; nothing was applied:\n"
+            + "\n".join(shown)
+        )
+
+
+@dataclass
+class PlannedCategory:
+    name: str
+    line: int
+    protected: bool
+    # YouTube ids in file order, and the line each one came from.
+    video_ids: list[str] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    source: str
+    categories: dict[str, PlannedCategory]
+    problems: Problems
+
+    @property
+    def distinct_videos(self) -> set[str]:
+        return {vid for category in self.categories.values() for vid in category.video_ids}
+
+
+class _PlanBuilder:
+    """Turns data rows into categories, noting every problem instead of stopping."""
+
+    def __init__(self, source: str) -> None:
+        self.problems = Problems(source)
+        self.categories: dict[str, PlannedCategory] = {}
+        self.rows = 0
+        # fold_name(name) -> the first spelling seen, so near-duplicates are caught.
+        self._spellings: dict[str, PlannedCategory] = {}
+        # Category-wide problems are reported once, not on every row of the category.
+        self._reported: set[tuple[str, str]] = set()
+
+    def add(self, line: int, cells: Sequence[str], columns: Mapping[str, int]) -> None:
+        self.rows += 1
+        if len(cells) > len(columns):
+            self.problems.add(
+                line,
+                f"{len(cells)} values but the header has {len(columns)} columns "
+                "(put quotes around a value that contains a comma)",
+            )
+            return
+        values = {col: cells[i].strip() if i < len(cells) else "" for col, i in columns.items()}
+        name, raw_id = values["category"], values["video_id"]
+        name_ok = self._check_name(line, name)
+        video_id = self._check_video_id(line, raw_id, name)
+        protected = self._check_protected(line, values.get("protected", ""))
+        if name_ok and video_id is not None and protected is not None:
+            self._place(line, name, video_id, protected)
+
+    def _check_name(self, line: int, name: str) -> bool:
+        if name in self.categories:
+            return True  # checked on the category's first line
+        if not name:
+            self.problems.add(line, "the category is empty")
+            return False
+        if len(name) > MAX_NAME_LENGTH:
+            self._once(
+                ("long", name),
+                line,
+                f"category {_quote(name)} is {len(name)} characters long; "
+                f"the limit is {MAX_NAME_LENGTH}",
+            )
+            return False
+        first = self._spellings.get(fold_name(name))
+        if first is not None and first.name != name:
+            self._once(
+                ("spelling", name),
+                line,
+                f"{name!r} here and {first.name!r} on line {first.line} differ only in "
+                "case or spacing; use one spelling",
+            )
+            return False
+        return True
+
+    def _check_video_id(self, line: int, raw: str, name: str) -> str | None:
+        if not raw:
+            labels = [label for sep, label in _OTHER_DELIMITERS.items() if sep in name]
+            hint = f" (the row seems to use {labels[0]}; use commas)" if labels else ""
+            self.problems.add(line, "the video_id is empty" + hint)
+            return None
+        video_id = extract_video_id(raw)
+        if video_id is None:
+            self.problems.add(
+                line,
+                f"{_quote(raw)} is not a YouTube video id (11 characters) or video URL",
+            )
+        return video_id
+
+    def _check_protected(self, line: int, raw: str) -> bool | None:
+        flag = parse_protected(raw)
+        if flag is None:
+            self.problems.add(
+                line, f"protected must be true/false, yes/no, 1/0 or empty, not {_quote(raw)}"
+            )
+        return flag
+
+    def _place(self, line: int, name: str, video_id: str, protected: bool) -> None:
+        category = self.categories.get(name)
+        if category is None:
+            category = PlannedCategory(name=name, line=line, protected=protected)
+            self.categories[name] = category
+            self._spellings[fold_name(name)] = category
+        elif category.protected != protected:
+            self._once(
+                ("protected", name),
+                line,
+                f"category {name!r} is protected={_word(protected)} here but "
+                f"protected={_word(category.protected)} on line {category.line}; "
+                "give every row of a category the same value",
+            )
+        if video_id in category.lines:
+            self.problems.add(
+                line,
+                f"video {video_id} is listed twice in {name!r} (also line "
+                f"{category.lines[video_id]}); remove one",
+            )
+            return
+        category.lines[video_id] = line
+        category.video_ids.append(video_id)
+
+    def _once(self, key: tuple[str, str], line: int, message: str) -> None:
+        if key not in self._reported:
+            self._reported.add(key)
+            self.problems.add(line, message)
+
+    def finish(self) -> Plan:
+        if self.rows == 0:
+            raise UserError(
+                f"plan file {self.problems.source} has no rows; nothing was applied "
+                "(an empty plan would remove every category; add one line per "
+                "category and video)"
+            )
+        for category in self.categories.values():
+            self._check_size(category)
+        return Plan(self.problems.source, self.categories, self.problems)
+
+    def _check_size(self, category: PlannedCategory) -> None:
+        # A protected category never becomes a playlist, so YouTube's limit does not bind.
+        count = len(category.video_ids)
+        if category.protected or count <= MAX_PLAYLIST_VIDEOS:
+            return
+        parts = math.ceil(count / MAX_PLAYLIST_VIDEOS)
+        name = category.name
+        names = f"{name + ' 1'!r} and {name + ' 2'!r}"
+        if parts > 2:
+            names = f"{name + ' 1'!r} … {name + f' {parts}'!r}"
+        self.problems.add(
+            category.lines[category.video_ids[MAX_PLAYLIST_VIDEOS]],
+            f"category {name!r} has {count:,} videos but a YouTube playlist holds at most "
+            f"{MAX_PLAYLIST_VIDEOS:,}; split it into {names}",
+        )
+
+
+def _word(flag: bool) -> str:
+    return "true" if flag else "false"
+
+
+def read_plan(path: Path) -> Plan:
+    """Parse a plan file; raise UserError for a file that cannot be a plan at all.
+
+    Row problems are collected in ``plan.problems`` so that the caller can add the
+    ones only the database can tell (unknown videos) before reporting them together.
+    """
+    text = _read_text(path)
+    builder = _PlanBuilder(str(path))
+    records, csv_problem = _records(text)
+    if not records:
+        if csv_problem:
+            builder.problems.add(*csv_problem)
+            builder.problems.raise_if_any()
+        raise UserError(
+            f"plan file {path} is empty; nothing was applied (the first line must be "
+            "the header category,video_id)"
+        )
+    header_line, header = records[0]
+    columns = _columns(str(path), header_line, header)
+    for line, cells in records[1:]:
+        builder.add(line, cells, columns)
+    if csv_problem:
+        builder.problems.add(*csv_problem)
+        builder.problems.raise_if_any()
+    return builder.finish()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"cannot read plan file {path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"cannot read plan file {path}: it is a directory") from None
+    except PermissionError:
+        raise UserError(f"cannot read plan file {path}: permission denied") from None
+    except OSError as exc:
+        raise UserError(f"cannot read plan file {path}: {exc.strerror or exc}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UserError(f'plan file {path} is UTF-16; save it as UTF-8 ("CSV UTF-8")')
+    try:
+        # utf-8-sig drops the byte-order mark Excel writes in front of "CSV UTF-8".
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UserError(
+            f"plan file {path} is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
+            'save it as UTF-8 ("CSV UTF-8")'
+        ) from None
+
+
+def _records(text: str) -> tuple[list[tuple[int, list[str]]], tuple[int, str] | None]:
+    """Non-blank CSV records with the physical line each starts on, and a parse error."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[tuple[int, list[str]]] = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return records, None
+        except csv.Error as exc:
+            # The reader cannot resynchronise after a broken quote: stop here.
+            return records, (start, f"malformed CSV ({exc}); check the quotes on this line")
+        if any(cell.strip() for cell in cells):
+            records.append((start, cells))
+
+
+def _columns(source: str, line: int, header: Sequence[str]) -> dict[str, int]:
+    """Column name -> index, from the header row; raise for a header that is not one."""
+    names = [cell.strip().lower() for cell in header]
+    expected = "the first line must be category,video_id (and optionally ,protected)"
+
+    def fail(message: str) -> UserError:
+        return UserError(f"plan file {source}, line {line}: {message}; nothing was applied")
+
+    if not set(REQUIRED_COLUMNS) <= set(names):
+        for delimiter, label in _OTHER_DELIMITERS.items():
+            if any(delimiter in cell for cell in header):
+                raise fail(f"the columns are separated by {label}; use commas")
+        if any(extract_video_id(cell) for cell in header):
+            raise fail(f"there is no header row; {expected}")
+    unnamed = [str(i + 1) for i, name in enumerate(names) if not name]
+    if unnamed:
+        raise fail(f"column {', '.join(unnamed)} has no name (an extra comma?); {expected}")
+    unknown = [
+        cell.strip() for cell, name in zip(header, names, strict=True) if name not in COLUMNS
+    ]
+    if unknown:
+        listed = ", ".join(repr(name) for name in unknown)
+        raise fail(f"unknown column {listed}; {expected}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise fail(f"column {', '.join(map(repr, repeated))} appears twice")
+    missing = [name for name in REQUIRED_COLUMNS if name not in names]
+    if missing:
+        raise fail(f"the header has no {' or '.join(map(repr, missing))} column; {expected}")
+    return {name: index for index, name in enumerate(names)}
+
+
+# --------------------------------------------------------------------------- apply
+
+
+def apply_plan(sessions: sessionmaker[Session], path: Path) -> ApplySummary:
+    """Replace all categories with the plan in ``path``, or change nothing."""
+    plan = read_plan(path)
+    with transaction(sessions) as session:
+        _refuse_during_job(session)
+        video_pks = _resolve_videos(session, plan)
+        # Everything the file can be blamed for is known now: report it all at once,
+        # before the first write.
+        plan.problems.raise_if_any()
+        return _replace_categories(session, plan, video_pks)
+
+
+def _refuse_during_job(session: Session) -> None:
+    job = session.scalars(
+        select(SyncJob)
+        .where(SyncJob.stage.not_in(FINISHED_STAGES))
+        .order_by(SyncJob.id.desc())
+        .limit(1)
+    ).first()
+    if job is None:
+        return
+    state = f"paused ({job.pause_reason or 'paused'})" if job.stage == "paused" else job.stage
+    raise UserError(
+        f"sync job {job.id} ({job.workflow_id}) is not finished (stage: {state}); the plan "
+        "cannot change under a running job. Let it complete (see `python starter.py "
+        "status`; resume it if it is paused), then apply the plan again"
+    )
+
+
+def _resolve_videos(session: Session, plan: Plan) -> dict[str, int]:
+    """YouTube id -> videos.id; every row naming a video outside the library is a problem."""
+    found = _video_pks(session, sorted(plan.distinct_videos))
+    for category in plan.categories.values():
+        for video_id in category.video_ids:
+            if video_id not in found:
+                plan.problems.add(
+                    category.lines[video_id],
+                    f"video {video_id} is not in the library; run `python starter.py "
+                    "import` first, or remove the row",
+                )
+    return found
+
+
+def _video_pks(session: Session, wanted: Sequence[str]) -> dict[str, int]:
+    query = select(Video.youtube_id, Video.id)
+    if len(wanted) > _WHOLE_LIBRARY_AT:
+        # One scan of two narrow columns beats hundreds of IN (...) round trips.
+        return {youtube_id: pk for youtube_id, pk in session.execute(query)}
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        rows = session.execute(query.where(Video.youtube_id.in_(chunk)))
+        found.update({youtube_id: pk for youtube_id, pk in rows})
+    return found
+
+
+def _replace_categories(session: Session, plan: Plan, video_pks: Mapping[str, int]) -> ApplySummary:
+    existing = list(session.scalars(select(Category).order_by(Category.id)))
+    matches = _match_existing(existing, plan.categories.values())
+    kept_ids = {category.id for category in matches.values()}
+    removed = [category for category in existing if category.id not in kept_ids]
+    # Deletes go first: a kept category may take over a removed one's spelling, and the
+    # name is unique.
+    session.execute(delete(CategoryVideo))
+    _delete_categories(session, removed)
+    renamed, rows = _write_categories(session, plan, matches, video_pks)
+    _insert_entries(session, rows)
+    return ApplySummary(
+        file=plan.source,
+        categories=len(plan.categories),
+        protected_categories=sum(c.protected for c in plan.categories.values()),
+        videos=len(plan.distinct_videos),
+        assignments=len(rows),
+        categories_added=len(plan.categories) - len(matches),
+        categories_kept=len(matches),
+        categories_removed=len(removed),
+        playlists_left_on_youtube=[
+            RemovedCategory(category_name=c.name, youtube_playlist_id=c.youtube_playlist_id)
+            for c in removed
+            if c.youtube_playlist_id
+        ],
+        renamed_categories=renamed,
+    )
+
+
+def _insert_entries(session: Session, rows: Sequence[dict[str, int]]) -> None:
+    if not rows:
+        return
+    # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs
+    # ("insertmanyvalues", one cached statement per 1,000 rows); without it, psycopg's
+    # executemany sends one INSERT per row, seconds for 100,000 entries.
+    session.execute(insert(CATEGORY_VIDEOS).returning(CATEGORY_VIDEOS.c.category_id), rows)
+
+
+def _match_existing(
+    existing: Sequence[Category], planned: Iterable[PlannedCategory]
+) -> dict[str, Category]:
+    """Planned name -> the existing category it continues.
+
+    Matching keeps ``youtube_playlist_id``, so a re-plan after a sync reuses the
+    playlist.  An exact name wins; otherwise a spelling that differs only in case or
+    spacing still counts, since a new row would make a second playlist on YouTube.
+    """
+    planned = list(planned)
+    by_name = {category.name: category for category in existing}
+    matches = {p.name: by_name[p.name] for p in planned if p.name in by_name}
+    used = {category.id for category in matches.values()}
+    by_fold: dict[str, Category] = {}
+    for category in existing:
+        if category.id not in used:
+            by_fold.setdefault(fold_name(category.name), category)
+    for p in planned:
+        if p.name not in matches and (found := by_fold.pop(fold_name(p.name), None)):
+            matches[p.name] = found
+    return matches
+
+
+def _delete_categories(session: Session, removed: Sequence[Category]) -> None:
+    ids = [category.id for category in removed]
+    # The rows go by bulk statements; the stale objects must leave the session, since
+    # SQLite may hand a deleted id to a new category in the same flush.
+    for category in removed:
+        session.expunge(category)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        # Operations of finished jobs still point at the category (no ON DELETE on that
+        # foreign key); their op_key keeps the id, so the history stays readable.
+        session.execute(
+            update(SyncOperation)
+            .where(SyncOperation.category_id.in_(chunk))
+            .values(category_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            delete(Category)
+            .where(Category.id.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _write_categories(
+    session: Session,
+    plan: Plan,
+    matches: Mapping[str, Category],
+    video_pks: Mapping[str, int],
+) -> tuple[list[RenamedCategory], list[dict[str, int]]]:
+    renamed: list[RenamedCategory] = []
+    rows_for: list[tuple[Category, PlannedCategory]] = []
+    for planned in plan.categories.values():
+        category = matches.get(planned.name)
+        if category is None:
+            category = Category(name=planned.name, is_protected=planned.protected)
+            session.add(category)
+        elif category.name != planned.name:
+            renamed.append(
+                RenamedCategory(
+                    old_name=category.name,
+                    new_name=planned.name,
+                    youtube_playlist_id=category.youtube_playlist_id,
+                )
+            )
+            category.name = planned.name
+        category.is_protected = planned.protected
+        rows_for.append((category, planned))
+    session.flush()  # new categories get their ids
+    rows = [
+        {"category_id": category.id, "video_id": video_pks[video_id], "position": position}
+        for category, planned in rows_for
+        for position, video_id in enumerate(planned.video_ids)
+    ]
+    return renamed, rows
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_plan(sessions: sessionmaker[Session], path: Path, force: bool = False) -> ExportSummary:
+    """Write the imported playlists as a plan: one unprotected category per playlist."""
+    with sessions() as session:
+        playlists = session.execute(
+            select(Playlist.id, Playlist.title)
+            .where(Playlist.deleted_from_youtube_at.is_(None))
+            .order_by(Playlist.id)
+        ).all()
+        items = session.execute(
+            select(PlaylistItem.playlist_id, Video.youtube_id)
+            .join(Video, Video.id == PlaylistItem.video_id)
+            .join(Playlist, Playlist.id == PlaylistItem.playlist_id)
+            .where(Playlist.deleted_from_youtube_at.is_(None))
+            .order_by(PlaylistItem.playlist_id, PlaylistItem.position, PlaylistItem.id)
+        ).all()
+    videos_of: dict[int, list[str]] = {}
+    skipped = 0
+    for playlist_id, youtube_id in items:
+        videos = videos_of.setdefault(playlist_id, [])
+        if youtube_id in videos:
+            skipped += 1
+        else:
+            videos.append(youtube_id)
+    # Only playlists with items get a name, so an empty one cannot push a " (2)" suffix
+    # onto a real one.
+    titled = [(pid, title) for pid, title in playlists if videos_of.get(pid)]
+    names = export_names([title for _, title in titled])
+    rows = [
+        (name, youtube_id, "false")
+        for (pid, _), name in zip(titled, names, strict=True)
+        for youtube_id in videos_of[pid]
+    ]
+    _write_csv(path, rows, force)
+    return ExportSummary(
+        file=str(path),
+        categories=len(titled),
+        videos=len(rows),
+        protected_categories=0,
+        skipped_duplicates=skipped,
+        empty_playlists=len(playlists) - len(titled),
+        adjusted_names=sum(
+            name != title.strip() for name, (_, title) in zip(names, titled, strict=True)
+        ),
+    )
+
+
+def export_names(titles: Sequence[str]) -> list[str]:
+    """Category names for playlist titles: trimmed, at most 100 characters, unique."""
+    taken: set[str] = set()
+    names: list[str] = []
+    for title in titles:
+        base = _clip(title.strip() or "Untitled", MAX_NAME_LENGTH)
+        name, number = base, 2
+        # Unique by fold_name, the same rule apply uses to spot near-duplicates.
+        while fold_name(name) in taken:
+            suffix = f" ({number})"
+            name = _clip(base, MAX_NAME_LENGTH - len(suffix)) + suffix
+            number += 1
+        taken.add(fold_name(name))
+        names.append(name)
+    return names
+
+
+def _clip(text: str, limit: int) -> str:
+    return text[:limit].rstrip()
+
+
+def _write_csv(path: Path, rows: Iterable[tuple[str, str, str]], force: bool) -> None:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    try:
+        # "x" refuses an existing file without a check-then-write race.
+        with path.open("w" if force else "x", encoding="utf-8", newline="") as out:
+            out.write(buffer.getvalue())
+    except FileExistsError:
+        raise UserError(f"{path} already exists; pass --force to overwrite it") from None
+    except IsADirectoryError:
+        raise UserError(f"cannot write {path}: it is a directory") from None
+    except FileNotFoundError:
+        raise UserError(f"cannot write {path}: its folder does not exist") from None
+    except PermissionError:
+        raise UserError(f"cannot write {path}: permission denied") from None
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
