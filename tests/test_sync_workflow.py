@@ -3,15 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import TEST_SERVER, env_clock, install, running_worker, start
+from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker, start
 from tests.invariants import assert_library_as_planned
 from ytsync.db.models import QuotaLedger, SyncJob
 from ytsync.status import job_status
+
+
+async def all_runs(
+    env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]
+) -> list[WorkflowHistory]:
+    runs = []
+    run_id: str | None = handle.first_execution_run_id or handle.result_run_id
+    while run_id:
+        history = await env.client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        runs.append(history)
+        attrs = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        run_id = attrs.new_execution_run_id or None
+    return runs
+
+
+def assert_no_secrets(inst: Installation, histories: list[str]) -> None:
+    token = json.loads(inst.settings.token_file.read_text())
+    secrets = [token["refresh_token"], token["client_secret"], token["token"]]
+    secrets += list(inst.state._access)  # every access token the emulator ever issued
+    assert len(secrets) > 3
+    for text in histories:
+        for secret in secrets:
+            assert secret not in text, "a credential leaked into workflow history"
 
 
 def test_multi_day_sync_reaches_the_planned_library(tmp_path: Path, database_url: str) -> None:
@@ -25,8 +51,11 @@ def test_multi_day_sync_reaches_the_planned_library(tmp_path: Path, database_url
             )
             try:
                 async with running_worker(env.client, inst, clock):
-                    started, handle = await start(inst, env.client, await env.get_current_time())
+                    started, handle = await start(
+                        inst, env.client, await env.get_current_time(), max_history_events=150
+                    )
                     result = await handle.result()
+                    histories = await all_runs(env, handle)
                 assert result.stage == "completed"
                 checked = assert_library_as_planned(inst)
                 assert checked > 10
@@ -39,6 +68,11 @@ def test_multi_day_sync_reaches_the_planned_library(tmp_path: Path, database_url
                 assert all(p.units_used <= inst.settings.usable_quota for p in periods)
                 assert status["progress"]["done"] == status["progress"]["total"]
                 assert status["stage_results"]["add_videos"]["open"] == 0
+                assert status["errors"], "the library's unavailable videos must be reported"
+                assert {e["stage"] for e in status["errors"]} == {"add_videos"}
+                assert len(histories) >= 2, "a long job must continue as new"
+                assert all(len(h.events) < 400 for h in histories)
+                assert_no_secrets(inst, [h.to_json() for h in histories])
             finally:
                 inst.server.stop()
 
