@@ -18,14 +18,14 @@ Handler = Callable[[argparse.Namespace, Context], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ytsync.cli import jobs, library, planning
+    from ytsync.cli import backups, jobs, library, planning
 
     parser = argparse.ArgumentParser(
         prog="starter.py",
         description="Reorganize a YouTube library into category playlists.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (library, planning, jobs):
+    for module in (library, planning, jobs, backups):
         module.register(commands)
     return parser
 

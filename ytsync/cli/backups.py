@@ -1,0 +1,74 @@
+"""``backup list`` and ``backup export``: the snapshots a sync takes before any write."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.table import Table
+from sqlalchemy import select
+
+from ytsync.cli.context import Context
+from ytsync.db.models import BackupSnapshot
+from ytsync.errors import UserError
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backup = commands.add_parser("backup", help="list or export backup snapshots")
+    actions = backup.add_subparsers(dest="backup_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="list the snapshots")
+    listing.add_argument("--json", action="store_true", help="print the list as JSON")
+    listing.set_defaults(handler=run_list)
+    export = actions.add_parser("export", help="write a snapshot as JSON")
+    export.add_argument("file", type=Path, help="where to write it")
+    export.add_argument("--snapshot", type=int, help="snapshot id (default: the newest)")
+    export.add_argument("--force", action="store_true", help="overwrite an existing file")
+    export.set_defaults(handler=run_export)
+
+
+def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.sessions() as session:
+        snapshots = session.scalars(select(BackupSnapshot).order_by(BackupSnapshot.id)).all()
+        rows = [
+            {
+                "snapshot_id": s.id,
+                "created_at": s.created_at.isoformat(),
+                "playlists": s.playlist_count,
+                "items": s.item_count,
+            }
+            for s in snapshots
+        ]
+    if args.json:
+        ctx.print_json(rows)
+        return 0
+    if not rows:
+        ctx.out.print("No snapshots yet: a sync takes one before its first write.")
+        return 0
+    table = Table("snapshot", "taken", "playlists", "items", title="Backup snapshots")
+    for row in rows:
+        table.add_row(*(str(value) for value in row.values()))
+    ctx.out.print(table)
+    return 0
+
+
+def run_export(args: argparse.Namespace, ctx: Context) -> int:
+    target: Path = args.file
+    if target.exists() and not args.force:
+        raise UserError(f"{target} already exists; add --force to overwrite it")
+    if not target.parent.is_dir():
+        raise UserError(f"folder {target.parent} does not exist")
+    with ctx.sessions() as session:
+        query = select(BackupSnapshot).order_by(BackupSnapshot.id.desc()).limit(1)
+        if args.snapshot is not None:
+            query = select(BackupSnapshot).where(BackupSnapshot.id == args.snapshot)
+        snapshot = session.scalars(query).first()
+        if snapshot is None:
+            which = f"snapshot {args.snapshot}" if args.snapshot is not None else "any snapshot"
+            raise UserError(f"there is no {which}; see 'python starter.py backup list'")
+        data = {"snapshot_id": snapshot.id, **snapshot.data}
+    target.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    ctx.out.print(
+        f"Wrote snapshot {data['snapshot_id']} ({len(data['playlists'])} playlists) to {target}."
+    )
+    return 0
