@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ from ytsync.emulator.clock import utc_now
 
 
 @pytest.fixture
-def library(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Installation:
+def library(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Installation]:
     inst = install(
         tmp_path,
         database_url,
