@@ -1,0 +1,52 @@
+"""The schema: migrations match the models, and a newer database is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, text
+
+from ytsync.cli.app import main
+from ytsync.db.engine import make_engine, upgrade
+from ytsync.db.models import Base
+from ytsync.errors import UserError
+
+
+def test_migrations_build_exactly_the_models(engine: Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
+
+
+def test_upgrade_is_idempotent(engine: Engine) -> None:
+    upgrade(engine)
+    with engine.connect() as connection:
+        heads = MigrationContext.configure(connection).get_current_heads()
+    assert heads == ("0001",)
+
+
+def test_database_from_a_newer_ytsync_is_refused(
+    engine: Engine,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(UserError, match="newer ytsync"):
+        upgrade(engine)
+    monkeypatch.setenv("YTSYNC_DATABASE_URL", database_url)
+    assert main(["preview"]) == 2
+    assert "written by a newer ytsync" in capsys.readouterr().err
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "9999"
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}")
+    with pytest.raises(UserError, match="cannot open the database"):
+        upgrade(engine)
