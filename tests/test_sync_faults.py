@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tests.harness import TEST_SERVER, Installation, env_clock, install, running
 from tests.invariants import assert_library_as_planned
 from workflows.sync import SyncWorkflow
 from ytsync.cli.app import main as cli_main
-from ytsync.db.models import QuotaLedger, SyncJob
+from ytsync.db.models import Category, CategoryVideo, QuotaLedger, SyncJob, Video
 from ytsync.emulator.credentials import write_token_file
 from ytsync.jobctl import JobConflict, start_job
 
@@ -326,3 +327,71 @@ def test_worker_killed_mid_write_resumes_without_duplicates(
 async def _writes_held(inst: Installation) -> bool:
     with inst.state.lock:
         return bool(inst.state.busy)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_playlist_creation_limit_waits_for_the_next_day(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        async with setup(
+            tmp_path,
+            database_url,
+            videos=150,
+            playlists=4,
+            seed=13,
+            playlist_create_limit_per_period=2,
+        ) as (env, inst, clock):
+            async with running_worker(env.client, inst, clock):
+                _started, handle = await start(inst, env.client, await env.get_current_time())
+                assert (await handle.result()).stage == "completed"
+            created = [r for r in inst.state.requests("playlists.insert") if r.status == 200]
+            limited = [r for r in inst.state.requests("playlists.insert") if r.status == 429]
+            assert limited, "the emulator should have rate-limited playlist creation"
+            days = {inst.settings.quota_clock.period_start(r.time) for r in created}
+            assert len(days) >= 2, "creation should have continued on a later day"
+            assert_library_as_planned(inst)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_videos_already_in_an_existing_category_playlist_are_not_added_again(
+    tmp_path: Path, database_url: str
+) -> None:
+    async def scenario() -> None:
+        async with setup(tmp_path, database_url, videos=120, playlists=3, seed=14) as (
+            env,
+            inst,
+            clock,
+        ):
+            # A category whose playlist already exists and already holds two of its videos.
+            with inst.sessions() as session:
+                category = session.scalars(
+                    select(Category).where(Category.is_protected.is_(False)).order_by(Category.id)
+                ).first()
+                assert category is not None
+                name = category.name
+                videos = session.scalars(
+                    select(Video.youtube_id)
+                    .join(CategoryVideo, CategoryVideo.video_id == Video.id)
+                    .where(
+                        CategoryVideo.category_id == category.id, Video.availability == "available"
+                    )
+                    .order_by(CategoryVideo.position)
+                ).all()
+            existing = await asyncio.to_thread(
+                partial(inst.state.add_playlist, name, video_ids=videos[:2])
+            )
+            with inst.sessions() as session, session.begin():
+                session.get_one(Category, category.id).youtube_playlist_id = existing.id
+            async with running_worker(env.client, inst, clock):
+                _started, handle = await start(inst, env.client, await env.get_current_time())
+                assert (await handle.result()).stage == "completed"
+            inserts = [
+                r
+                for r in inst.state.requests("playlistItems.insert")
+                if r.playlist_id == existing.id
+            ]
+            assert {r.video_id for r in inserts}.isdisjoint(videos[:2])
+            assert_library_as_planned(inst)
+
+    asyncio.run(scenario())
