@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker, start
 from tests.invariants import assert_library_as_planned
-from ytsync.db.models import QuotaLedger, SyncJob
+from ytsync.db.models import Category, QuotaLedger, SyncJob
 from ytsync.status import job_status
 
 
@@ -28,6 +28,20 @@ async def all_runs(
         attrs = history.events[-1].workflow_execution_continued_as_new_event_attributes
         run_id = attrs.new_execution_run_id or None
     return runs
+
+
+def stages_in_order(histories: list[WorkflowHistory]) -> list[str]:
+    """The working stages the job went through, from its set_stage calls, pauses left out."""
+    seen: list[str] = []
+    for history in histories:
+        for event in history.events:
+            attrs = event.activity_task_scheduled_event_attributes
+            if attrs.activity_type.name != "set_stage":
+                continue
+            stage = json.loads(attrs.input.payloads[0].data)["stage"]
+            if stage != "paused" and (not seen or seen[-1] != stage):
+                seen.append(stage)
+    return seen
 
 
 def assert_no_secrets(inst: Installation, histories: list[str]) -> None:
@@ -47,7 +61,7 @@ def test_multi_day_sync_reaches_the_planned_library(tmp_path: Path, database_url
         ) as env:
             clock = env_clock(env, asyncio.get_running_loop())
             inst = await asyncio.to_thread(
-                install, tmp_path, database_url, clock, videos=400, playlists=10
+                install, tmp_path, database_url, clock, videos=1000, playlists=14
             )
             try:
                 async with running_worker(env.client, inst, clock):
@@ -73,6 +87,19 @@ def test_multi_day_sync_reaches_the_planned_library(tmp_path: Path, database_url
                 assert len(histories) >= 2, "a long job must continue as new"
                 assert all(len(h.events) < 400 for h in histories)
                 assert_no_secrets(inst, [h.to_json() for h in histories])
+                assert stages_in_order(histories) == [
+                    "backup",
+                    "create_playlists",
+                    "add_videos",
+                    "delete_playlists",
+                    "completed",
+                ]
+                with inst.sessions() as session:
+                    categories = session.scalars(select(Category)).all()
+                assert len(categories) >= 20
+                assert any(c.is_protected for c in categories)
+                for period, used in inst.state.quota_usage().items():
+                    assert used <= inst.settings.usable_quota, f"{period}: {used} units"
             finally:
                 inst.server.stop()
 
