@@ -44,7 +44,9 @@ class JobProgress:
 class BatchInput:
     job_id: int
     max_writes: int
+    # The lane: a category's playlist (sync), or an old playlist being restored.
     category_id: int | None = None
+    playlist_id: int | None = None
 
 
 @dataclass

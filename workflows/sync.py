@@ -1,104 +1,23 @@
 """SyncWorkflow: one durable job, backup -> create_playlists -> add_videos ->
-delete_playlists -> completed, over as many quota days as it takes.
-
-Deterministic code only: every fact about the clock, the quota or YouTube comes from
-an activity's result (so it is in history) or from ``workflow.now()``.
-"""
+delete_playlists -> completed, over as many quota days as it takes."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections import deque
-from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.sync import SyncActivities
-    from workflows.messages import (
-        STOP_AUTH,
-        BatchInput,
-        BatchResult,
-        JobProgress,
-        StageUpdate,
-        SyncInput,
-        WorkflowState,
-    )
+    from workflows.base import JobWorkflow
+    from workflows.messages import BatchInput, BatchResult, JobProgress, SyncInput
 
 STAGES = ("backup", "create_playlists", "add_videos", "delete_playlists")
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    # No attempt limit: a job outlives outages; what cannot be fixed is non-retryable.
-    maximum_attempts=0,
-)
-MIN_SLEEP = timedelta(seconds=1)
 
 
 @workflow.defn
-class SyncWorkflow:
-    def __init__(self) -> None:
-        self._job_id = 0
-        self._stage = "pending"
-        self._user_paused = False
-        self._wake = False
-        self._pause_reason: str | None = None
-        self._paused_at: str | None = None
-        self._resume_at: datetime | None = None
-        self._progress = JobProgress("pending", 0, 0, 0, 0)
-        self._runs = 1
-        self._input = SyncInput(job_id=0)
-
-    # messages ----------------------------------------------------------------------
-
-    @workflow.signal
-    def pause(self) -> None:
-        self._user_paused = True
-
-    @workflow.signal
-    def resume(self) -> None:
-        self._user_paused = False
-        # Also wakes a quota or sign-in wait: the user says "try now".
-        self._wake = True
-
-    @workflow.query
-    def state(self) -> WorkflowState:
-        return WorkflowState(
-            job_id=self._job_id,
-            stage="paused" if self._pause_reason else self._stage,
-            paused=self._user_paused,
-            pause_reason=self._pause_reason,
-            paused_at_stage=self._paused_at,
-            resume_at=self._resume_at,
-            progress={"done": self._progress.done, "total": self._progress.total},
-            runs=self._runs,
-        )
-
-    # the job -----------------------------------------------------------------------
-
+class SyncWorkflow(JobWorkflow):
     @workflow.run
     async def run(self, job: SyncInput) -> JobProgress:
-        self._job_id, self._user_paused, self._runs = job.job_id, job.user_paused, job.runs
-        self._input = job
-        try:
-            for stage in STAGES[STAGES.index(job.stage) :]:
-                if not await self._run_stage(stage):
-                    await workflow.wait_condition(workflow.all_handlers_finished)
-                    workflow.continue_as_new(
-                        replace(job, stage=stage, user_paused=self._user_paused, runs=job.runs + 1)
-                    )
-            await self._set_stage("completed")
-            return self._progress
-        except ActivityError as err:
-            message = str(err.cause or err)
-            await self._set_stage("failed", message=message)
-            raise ApplicationError(f"sync failed: {message}", non_retryable=True) from err
+        return await self._run_job(job, STAGES, self._run_stage)
 
     async def _run_stage(self, stage: str) -> bool:
         """Work through one stage; False when the run should continue as new first."""
@@ -115,155 +34,11 @@ class SyncWorkflow:
                 if planned.stop is None:
                     break
                 await self._wait_out(stage, planned)
-            return await self._lanes()
+            return await self._lanes(
+                stage,
+                SyncActivities.list_lanes,
+                SyncActivities.add_videos,
+                lambda lane: BatchInput(self._job_id, self._input.batch_size, lane),
+            )
         await self._call(SyncActivities.plan_deletions, self._job_id)
         return await self._batches(stage, SyncActivities.delete_playlists)
-
-    async def _batches(self, stage: str, batch_activity: Any) -> bool:
-        while True:
-            await self._gate(stage)
-            result: BatchResult = await self._call(
-                batch_activity, BatchInput(self._job_id, self._input.batch_size), long=True
-            )
-            self._note(result)
-            if result.stop:
-                await self._wait_out(stage, result)
-            elif result.remaining == 0:
-                return True
-            if self._history_is_long():
-                return False
-
-    async def _lanes(self) -> bool:
-        """Several playlists in parallel, never two writes at once into one playlist."""
-        stage = "add_videos"
-        while True:
-            await self._gate(stage)
-            lanes: list[int] = await self._call(SyncActivities.list_lanes, self._job_id)
-            if not lanes:
-                return True
-            queue = deque(lanes)
-            running: dict[asyncio.Task[BatchResult], int] = {}
-            stop: BatchResult | None = None
-            while queue or running:
-                while (
-                    queue
-                    and len(running) < self._input.lanes
-                    and stop is None
-                    and not self._user_paused
-                    and not self._history_is_long()
-                ):
-                    lane = queue.popleft()
-                    batch = BatchInput(self._job_id, self._input.batch_size, lane)
-                    task = asyncio.create_task(
-                        self._call(SyncActivities.add_videos, batch, long=True)
-                    )
-                    running[task] = lane
-                if not running:
-                    break
-                finished, _ = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    lane = running.pop(task)
-                    result = task.result()
-                    self._note(result)
-                    if result.stop:
-                        if stop is None or result.stop == STOP_AUTH:
-                            stop = result
-                    elif result.remaining > 0:
-                        queue.append(lane)
-            if stop is not None:
-                await self._wait_out(stage, stop)
-            if self._history_is_long():
-                return False
-
-    # pauses ------------------------------------------------------------------------
-
-    async def _gate(self, stage: str) -> None:
-        """A user's pause takes effect between batches and holds until resume."""
-        if not self._user_paused:
-            return
-        await self._set_stage("paused", paused_at_stage=stage, pause_reason="user")
-        await workflow.wait_condition(lambda: not self._user_paused)
-        await self._set_stage(stage)
-
-    async def _wait_out(self, stage: str, result: BatchResult) -> None:
-        """Sleep on a durable timer until the quota resets, or wait for a new sign-in."""
-        if result.stop == STOP_AUTH:
-            reason, resume_at = "auth_required", None
-        else:
-            reason, resume_at = "quota_exhausted", result.resume_at
-        await self._set_stage(
-            "paused",
-            paused_at_stage=stage,
-            pause_reason=reason,
-            resume_at=resume_at,
-            message=result.message,
-        )
-        self._wake = False
-        if resume_at is None:
-            await workflow.wait_condition(lambda: self._wake)
-        else:
-            delay = max(resume_at - workflow.now(), MIN_SLEEP)
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: self._wake, timeout=delay)
-        await self._set_stage(stage)
-
-    # plumbing ----------------------------------------------------------------------
-
-    async def _set_stage(
-        self,
-        stage: str,
-        *,
-        paused_at_stage: str | None = None,
-        pause_reason: str | None = None,
-        resume_at: datetime | None = None,
-        message: str | None = None,
-    ) -> None:
-        if stage != "paused":
-            self._stage = stage
-        self._pause_reason, self._paused_at, self._resume_at = (
-            pause_reason,
-            paused_at_stage,
-            resume_at,
-        )
-        update = StageUpdate(self._job_id, stage, paused_at_stage, pause_reason, resume_at, message)
-        self._progress = await self._call(SyncActivities.set_stage, update)
-        self._show()
-
-    def _note(self, result: BatchResult) -> None:
-        if result.progress is not None:
-            self._progress = result.progress
-            self._show()
-
-    def _show(self) -> None:
-        """Live text on the workflow's page in the Temporal Web UI."""
-        p = self._progress
-        percent = f"{100 * p.done // p.total}%" if p.total else "-"
-        lines = [
-            f"## ytsync job {self._job_id}",
-            f"**Stage:** {self._stage}",
-            f"**Progress:** {p.done} / {p.total} operations ({percent})",
-            f"**Quota used by this job:** {p.quota_used} units",
-            f"**Item errors:** {p.errors}",
-        ]
-        if self._pause_reason:
-            lines.append(f"**Paused:** {self._pause_reason} (at {self._paused_at})")
-        if self._resume_at:
-            lines.append(f"**Resumes at:** {self._resume_at.isoformat()} UTC")
-        workflow.set_current_details("\n\n".join(lines))
-
-    def _history_is_long(self) -> bool:
-        info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= self._input.max_history_events
-        )
-
-    async def _call(self, fn: Any, arg: object, *, long: bool = False) -> Any:
-        timeout = self._input.heartbeat_timeout_seconds
-        return await workflow.execute_activity_method(
-            fn,
-            arg,
-            start_to_close_timeout=timedelta(minutes=30 if long else 5),
-            heartbeat_timeout=timedelta(seconds=timeout) if long else None,
-            retry_policy=RETRY,
-        )
