@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.sync import Clock, SyncActivities, wall_clock
+from workflows.restore import RestoreWorkflow
 from workflows.sync import SyncWorkflow
 from ytsync.config import Settings, load_settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
@@ -31,7 +32,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[SyncWorkflow],
+        workflows=[SyncWorkflow, RestoreWorkflow],
         activities=activities.all(),
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,

@@ -20,7 +20,7 @@ from workflows.messages import STOP_AUTH, BatchInput, BatchResult, JobProgress, 
 from ytsync.backup import take_snapshot
 from ytsync.config import Settings
 from ytsync.db.engine import transaction
-from ytsync.db.models import Category, SyncJob, SyncOperation
+from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob, SyncOperation
 from ytsync.errors import UserError
 from ytsync.quota import LIST_COST
 from ytsync.sync import operations as ops
@@ -84,7 +84,7 @@ class SyncActivities:
                 todo = [
                     op.id
                     for op in ops.next_open(
-                        session, batch.job_id, kind, batch.max_writes, batch.category_id
+                        session, batch.job_id, kind, batch.max_writes, _lane(batch)
                     )
                 ]
             for op_id in todo:
@@ -108,7 +108,7 @@ class SyncActivities:
 
     def _open(self, batch: BatchInput, kind: str) -> int:
         with self._sessions() as session:
-            return ops.count_open(session, batch.job_id, kind, batch.category_id)
+            return ops.count_open(session, batch.job_id, kind, _lane(batch))
 
     def _refresh(self, job_id: int) -> JobProgress:
         with transaction(self._sessions) as session:
@@ -259,6 +259,48 @@ class SyncActivities:
     def delete_playlists(self, batch: BatchInput) -> BatchResult:
         return self._batch(batch, ops.DELETE, Writer.delete_playlist)
 
+    # restore -----------------------------------------------------------------------
+
+    @activity.defn
+    def plan_restore(self, job_id: int) -> int:
+        with transaction(self._sessions) as session:
+            job = session.get_one(SyncJob, job_id)
+            snapshot = session.get_one(BackupSnapshot, job.snapshot_id)
+            ops.plan_restore(session, job_id, snapshot.data)
+        self._refresh(job_id)
+        with self._sessions() as session:
+            return ops.count_open(session, job_id, ops.RESTORE)
+
+    @activity.defn
+    def restore_playlists(self, batch: BatchInput) -> BatchResult:
+        return self._batch(batch, ops.RESTORE, Writer.restore_playlist)
+
+    @activity.defn
+    def list_restore_lanes(self, job_id: int) -> list[int]:
+        with self._sessions() as session:
+            return ops.open_lanes(session, job_id, ops.RESTORE_ITEM)
+
+    @activity.defn
+    def restore_items(self, batch: BatchInput) -> BatchResult:
+        return self._batch(batch, ops.RESTORE_ITEM, Writer.restore_item)
+
+    @activity.defn
+    def finish_restore(self, job_id: int) -> int:
+        """The restored playlists are the library's old playlists again, under new ids."""
+        with transaction(self._sessions) as session:
+            made = session.execute(
+                select(SyncOperation.playlist_id, SyncOperation.youtube_id).where(
+                    SyncOperation.job_id == job_id,
+                    SyncOperation.kind == ops.RESTORE,
+                    SyncOperation.status == "completed",
+                )
+            ).all()
+            for playlist_id, youtube_id in made:
+                playlist = session.get_one(Playlist, playlist_id)
+                playlist.youtube_id = str(youtube_id)
+                playlist.deleted_from_youtube_at = None
+            return len(made)
+
     def all(self) -> list[Callable[..., object]]:
         return [
             self.set_stage,
@@ -270,4 +312,13 @@ class SyncActivities:
             self.add_videos,
             self.plan_deletions,
             self.delete_playlists,
+            self.plan_restore,
+            self.restore_playlists,
+            self.list_restore_lanes,
+            self.restore_items,
+            self.finish_restore,
         ]
+
+
+def _lane(batch: BatchInput) -> int | None:
+    return batch.category_id if batch.category_id is not None else batch.playlist_id

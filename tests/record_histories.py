@@ -1,4 +1,5 @@
-"""Record workflow histories for the replay tests: ``python -m tests.record_histories``.
+"""Record workflow histories for the replay tests:
+``python -m tests.record_histories VERSION [multiday|pauses|restore ...]``.
 
 Run it when SyncWorkflow changes shape on purpose, and commit the new files next to the
 old ones: the old ones stay, because jobs started before the change are still running.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import TEST_SERVER, env_clock, install, running_worker, start
 from workflows.sync import SyncWorkflow
+from ytsync.emulator.credentials import write_token_file
+from ytsync.jobctl import start_restore
 
 OUT = Path(__file__).resolve().parent / "histories"
 
@@ -39,38 +43,39 @@ async def save_runs(client: Client, handle: WorkflowHandle[Any, Any], name: str)
     return saved
 
 
-async def record(tmp: Path, version: str) -> list[Path]:
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER)
-    ) as env:
-        clock = env_clock(env, asyncio.get_running_loop())
-        saved: list[Path] = []
-        # A multi-day sync that continues as new several times, with faults on the way.
-        inst = await asyncio.to_thread(
-            install, tmp / "a", f"sqlite:///{tmp}/a.db", clock, videos=300, playlists=6, seed=21
-        )
-        inst.state.faults.add(method="playlistItems.insert", kind="lose_response", count=2)
-        inst.state.faults.add(method="playlistItems.insert", kind="error_5xx", count=2)
+async def multiday(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Path]:
+    """A multi-day sync that continues as new, with faults on the way."""
+    clock = env_clock(env, asyncio.get_running_loop())
+    inst = await asyncio.to_thread(
+        install, tmp, f"sqlite:///{tmp}/a.db", clock, videos=300, playlists=6, seed=21
+    )
+    inst.state.faults.add(method="playlistItems.insert", kind="lose_response", count=2)
+    inst.state.faults.add(method="playlistItems.insert", kind="error_5xx", count=2)
+    try:
         async with running_worker(env.client, inst, clock):
             _job, handle = await start(
                 inst, env.client, await env.get_current_time(), max_history_events=120
             )
             await handle.result()
-            saved += await save_runs(env.client, handle, f"{version}-multiday")
+            return await save_runs(env.client, handle, f"{version}-multiday")
+    finally:
         inst.server.stop()
-        # A user pause and a revoked sign-in, each resumed.
-        inst = await asyncio.to_thread(
-            install, tmp / "b", f"sqlite:///{tmp}/b.db", clock, videos=80, playlists=3, seed=22
-        )
-        await asyncio.to_thread(inst.state.revoke_refresh_tokens)
-        await asyncio.to_thread(inst.state.expire_all_access_tokens)
+
+
+async def pauses(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Path]:
+    """A revoked sign-in and a user pause, each resumed."""
+    clock = env_clock(env, asyncio.get_running_loop())
+    inst = await asyncio.to_thread(
+        install, tmp, f"sqlite:///{tmp}/b.db", clock, videos=80, playlists=3, seed=22
+    )
+    await asyncio.to_thread(inst.state.revoke_refresh_tokens)
+    await asyncio.to_thread(inst.state.expire_all_access_tokens)
+    try:
         async with running_worker(env.client, inst, clock):
             _job, handle = await start(inst, env.client, await env.get_current_time())
             while (await handle.query(SyncWorkflow.state)).pause_reason != "auth_required":
                 await asyncio.sleep(0.05)
             cid, secret, refresh = await asyncio.to_thread(inst.state.issue_credentials)
-            from ytsync.emulator.credentials import write_token_file
-
             write_token_file(
                 inst.settings.token_file,
                 base_url=inst.server.base_url,
@@ -85,19 +90,53 @@ async def record(tmp: Path, version: str) -> list[Path]:
                 await asyncio.sleep(0.05)
             await handle.signal(SyncWorkflow.resume)
             await handle.result()
-            saved += await save_runs(env.client, handle, f"{version}-pauses")
+            return await save_runs(env.client, handle, f"{version}-pauses")
+    finally:
         inst.server.stop()
-        return saved
+
+
+async def restore(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Path]:
+    """A sync, then a restore of its backup."""
+    clock = env_clock(env, asyncio.get_running_loop())
+    inst = await asyncio.to_thread(
+        install, tmp, f"sqlite:///{tmp}/c.db", clock, videos=100, playlists=3, seed=23
+    )
+    try:
+        async with running_worker(env.client, inst, clock):
+            _job, handle = await start(inst, env.client, await env.get_current_time())
+            await handle.result()
+            started = await start_restore(inst.sessions, env.client, inst.settings, None)
+            await started.handle.result()
+            return await save_runs(env.client, started.handle, f"{version}-restore")
+    finally:
+        inst.server.stop()
+
+
+SCENARIOS: dict[str, Callable[[WorkflowEnvironment, Path, str], Awaitable[list[Path]]]] = {
+    "multiday": multiday,
+    "pauses": pauses,
+    "restore": restore,
+}
+
+
+async def record(tmp: Path, version: str, names: list[str]) -> list[Path]:
+    saved: list[Path] = []
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER)
+    ) as env:
+        for name in names:
+            folder = tmp / name
+            folder.mkdir()
+            saved += await SCENARIOS[name](env, folder, version)
+    return saved
 
 
 def main() -> None:
     version = sys.argv[1] if len(sys.argv) > 1 else "v1"
+    names = sys.argv[2:] or list(SCENARIOS)
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "a").mkdir()
-        (root / "b").mkdir()
-        for path in asyncio.run(record(root, version)):
+        for path in asyncio.run(record(Path(tmp), version, names)):
             print(path.relative_to(OUT.parent.parent), path.stat().st_size, "bytes")
 
 

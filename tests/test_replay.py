@@ -12,6 +12,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from workflows.restore import RestoreWorkflow
 from workflows.sync import SyncWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -19,7 +20,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_there_are_histories_to_replay() -> None:
     names = {path.name.rsplit("-run", 1)[0] for path in HISTORIES}
-    assert {"v1-multiday", "v1-pauses"} <= names
+    assert {"v1-multiday", "v1-pauses", "v1-restore"} <= names
     assert sum("multiday" in p.name for p in HISTORIES) >= 2, "continue-as-new not recorded"
 
 
@@ -28,7 +29,7 @@ def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
 
     async def replay() -> None:
-        result = await Replayer(workflows=[SyncWorkflow]).replay_workflow(history)
+        result = await Replayer(workflows=[SyncWorkflow, RestoreWorkflow]).replay_workflow(history)
         assert result.replay_failure is None
 
     asyncio.run(replay())

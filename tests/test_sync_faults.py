@@ -379,7 +379,7 @@ def test_videos_already_in_an_existing_category_playlist_are_not_added_again(
                     .order_by(CategoryVideo.position)
                 ).all()
             existing = await asyncio.to_thread(
-                partial(inst.state.add_playlist, name, video_ids=videos[:2])
+                partial(inst.state.add_playlist, name, video_ids=list(videos[:2]))
             )
             with inst.sessions() as session, session.begin():
                 session.get_one(Category, category.id).youtube_playlist_id = existing.id

@@ -13,10 +13,11 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
 from workflows.messages import SyncInput, WorkflowState
+from workflows.restore import RestoreWorkflow
 from workflows.sync import SyncWorkflow
 from ytsync.config import Settings
 from ytsync.db.engine import transaction
-from ytsync.db.models import Category, SyncJob
+from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob
 from ytsync.errors import UserError
 from ytsync.jobs import ACTIVE_STAGES
 from ytsync.preview import compute_preview
@@ -106,6 +107,73 @@ async def start_job(
             session.delete(session.get_one(SyncJob, job.id))
         raise
     return StartedJob(job.id, job.workflow_id, handle)
+
+
+async def start_restore(
+    sessions: sessionmaker[Session],
+    client: Client,
+    settings: Settings,
+    snapshot_id: int | None,
+    **workflow_options: Any,
+) -> StartedJob:
+    """Start bringing back a snapshot's playlists that are gone from YouTube."""
+    await settle_abandoned(client, sessions)
+    with transaction(sessions) as session:
+        running = active_job(session)
+        if running is not None:
+            raise JobConflict(
+                f"job {running.id} is still {running.stage} (workflow {running.workflow_id}); "
+                "wait for it to finish or see 'python starter.py status'"
+            )
+        query = select(BackupSnapshot).order_by(BackupSnapshot.id.desc()).limit(1)
+        if snapshot_id is not None:
+            query = select(BackupSnapshot).where(BackupSnapshot.id == snapshot_id)
+        snapshot = session.scalars(query).first()
+        if snapshot is None:
+            which = f"snapshot {snapshot_id}" if snapshot_id is not None else "any snapshot"
+            raise UserError(f"there is no {which}; see 'python starter.py backup list'")
+        gone = restorable(session, snapshot)
+        if not gone:
+            raise UserError(
+                f"nothing to restore: every playlist of snapshot {snapshot.id} is still on "
+                "YouTube (run 'python starter.py import' if you deleted some by hand)"
+            )
+        job = SyncJob(
+            workflow_id=f"ytsync-restore-{uuid.uuid4().hex[:12]}",
+            kind="restore",
+            snapshot_id=snapshot.id,
+            stage="pending",
+            preview={"playlists_to_restore": gone},
+        )
+        session.add(job)
+        session.flush()
+        job_id, workflow_id = job.id, job.workflow_id
+    try:
+        handle = await client.start_workflow(
+            RestoreWorkflow.run,
+            SyncInput(job_id=job_id, stage="restore_playlists", **workflow_options),
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            static_summary=f"ytsync job {job_id}: restore snapshot {snapshot.id}",
+        )
+    except BaseException:
+        with transaction(sessions) as session:
+            session.delete(session.get_one(SyncJob, job_id))
+        raise
+    return StartedJob(job_id, workflow_id, handle)
+
+
+def restorable(session: Session, snapshot: BackupSnapshot) -> list[str]:
+    """Titles of the snapshot's playlists that are gone from YouTube."""
+    gone = {
+        p.youtube_id: p.title
+        for p in session.scalars(
+            select(Playlist).where(Playlist.deleted_from_youtube_at.is_not(None))
+        )
+    }
+    return [
+        gone[p["youtube_id"]] for p in snapshot.data.get("playlists", []) if p["youtube_id"] in gone
+    ]
 
 
 async def workflow_state(client: Client, workflow_id: str) -> WorkflowState | None:

@@ -8,6 +8,8 @@ STAGES = (
     "create_playlists",
     "add_videos",
     "delete_playlists",
+    "restore_playlists",
+    "restore_items",
     "paused",
     "completed",
     "failed",

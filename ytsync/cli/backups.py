@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import sys
 from pathlib import Path
 
 from rich.table import Table
@@ -12,6 +14,8 @@ from sqlalchemy import select
 from ytsync.cli.context import Context
 from ytsync.db.models import BackupSnapshot
 from ytsync.errors import UserError
+from ytsync.jobctl import JobConflict, StartedJob, start_restore
+from ytsync.temporal import connect
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,6 +29,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     export.add_argument("--snapshot", type=int, help="snapshot id (default: the newest)")
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     export.set_defaults(handler=run_export)
+    restore = commands.add_parser(
+        "restore", help="recreate the old playlists of a backup snapshot, with their items"
+    )
+    restore.add_argument("snapshot", nargs="?", type=int, help="snapshot id (default: newest)")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.add_argument("--json", action="store_true", help="print the job as JSON")
+    restore.set_defaults(handler=run_restore)
 
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
@@ -71,4 +82,29 @@ def run_export(args: argparse.Namespace, ctx: Context) -> int:
     ctx.out.print(
         f"Wrote snapshot {data['snapshot_id']} ({len(data['playlists'])} playlists) to {target}."
     )
+    return 0
+
+
+def run_restore(args: argparse.Namespace, ctx: Context) -> int:
+    async def go() -> StartedJob:
+        client = await connect(ctx.settings)
+        return await start_restore(ctx.sessions, client, ctx.settings, args.snapshot)
+
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError("confirmation needed: run again with --yes to start the restore")
+        answer = input("Recreate the snapshot's deleted playlists on YouTube? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            ctx.err.print("Not started.")
+            return 0
+    try:
+        started = asyncio.run(go())
+    except JobConflict as exc:
+        ctx.err.print(f"error: {exc}", markup=False)
+        return 1
+    if args.json:
+        ctx.print_json({"job_id": started.job_id, "workflow_id": started.workflow_id})
+    else:
+        ctx.out.print(f"Started restore job {started.job_id} (workflow {started.workflow_id}).")
+        ctx.out.print("Follow it with 'python starter.py status'.")
     return 0

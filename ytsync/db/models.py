@@ -127,6 +127,10 @@ class SyncJob(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workflow_id: Mapped[str] = mapped_column(String(128), unique=True)
+    # sync | restore
+    kind: Mapped[str] = mapped_column(String(16), default="sync", server_default="sync")
+    # What a restore job brings back.
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("backup_snapshots.id"), default=None)
     # pending | backup | create_playlists | add_videos | delete_playlists | paused
     # | completed | failed
     stage: Mapped[str] = mapped_column(String(32), default="pending")

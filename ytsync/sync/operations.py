@@ -24,7 +24,16 @@ from ytsync.db.models import (
 from ytsync.importer import SPECIAL_PREFIXES
 
 CREATE, ADD, DELETE = "create_playlist", "add_video", "delete_playlist"
-STAGE_OF_KIND = {CREATE: "create_playlists", ADD: "add_videos", DELETE: "delete_playlists"}
+RESTORE, RESTORE_ITEM = "restore_playlist", "restore_item"
+STAGE_OF_KIND = {
+    CREATE: "create_playlists",
+    ADD: "add_videos",
+    DELETE: "delete_playlists",
+    RESTORE: "restore_playlists",
+    RESTORE_ITEM: "restore_items",
+}
+SYNC_KINDS = (CREATE, ADD, DELETE)
+RESTORE_KINDS = (RESTORE, RESTORE_ITEM)
 OPEN = ("pending", "in_flight")
 UNAVAILABLE = ("private", "deleted")
 
@@ -123,42 +132,89 @@ def plan_deletions(session: Session, job_id: int) -> int:
     return _insert_missing(session, job_id, DELETE, rows)
 
 
-def open_lanes(session: Session, job_id: int) -> list[int]:
-    """Categories with additions still to make, fewest first so small lanes finish early."""
+def plan_restore(session: Session, job_id: int, snapshot: dict[str, Any]) -> int:
+    """Rows to bring back the snapshot's playlists that are gone from YouTube: one per
+    playlist, then one per item in its old order."""
+    if ops_exist(session, job_id, RESTORE):
+        return 0  # planned by an earlier attempt, in one transaction
+    by_youtube_id = {p.youtube_id: p for p in session.scalars(select(Playlist))}
+    videos = {
+        vid: (pk, availability)
+        for vid, pk, availability in session.execute(
+            select(Video.youtube_id, Video.id, Video.availability)
+        )
+    }
+    playlists: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    for saved in snapshot.get("playlists", []):
+        playlist = by_youtube_id.get(saved["youtube_id"])
+        if playlist is None or playlist.deleted_from_youtube_at is None:
+            continue  # still on YouTube: restoring it would make a second copy
+        playlists.append({"op_key": f"restore:{playlist.id}", "playlist_id": playlist.id})
+        for position, item in enumerate(saved.get("items", [])):
+            if item["video_id"] not in videos:
+                continue
+            video_pk, availability = videos[item["video_id"]]
+            row: dict[str, Any] = {
+                "op_key": f"ritem:{playlist.id}:{position}",
+                "playlist_id": playlist.id,
+                "video_id": video_pk,
+                "position": position,
+            }
+            if availability in UNAVAILABLE:
+                row.update(status="failed", error=f"video is {availability}")
+                record_error(
+                    session,
+                    job_id,
+                    "restore_items",
+                    "video",
+                    item["video_id"],
+                    f"video is {availability}; not restored",
+                )
+            items.append(row)
+    return _insert_missing(session, job_id, RESTORE, playlists) + _insert_missing(
+        session, job_id, RESTORE_ITEM, items
+    )
+
+
+def open_lanes(session: Session, job_id: int, kind: str = ADD) -> list[int]:
+    """Target playlists with writes still to make (a category's, or a restored one's),
+    fewest first so small lanes finish early."""
+    lane = SyncOperation.category_id if kind == ADD else SyncOperation.playlist_id
     query = (
-        select(SyncOperation.category_id, func.count())
+        select(lane, func.count())
         .where(
             SyncOperation.job_id == job_id,
-            SyncOperation.kind == ADD,
+            SyncOperation.kind == kind,
             SyncOperation.status.in_(OPEN),
         )
-        .group_by(SyncOperation.category_id)
-        .order_by(func.count(), SyncOperation.category_id)
+        .group_by(lane)
+        .order_by(func.count(), lane)
     )
-    return [int(cid or 0) for cid, _count in session.execute(query)]
+    return [int(target or 0) for target, _count in session.execute(query)]
 
 
-def count_open(session: Session, job_id: int, kind: str, category_id: int | None = None) -> int:
-    query = select(func.count()).where(
+def _open_in(kind: str, job_id: int, lane: int | None) -> list[Any]:
+    """Open rows of one kind, or of one lane: a category's, or a restored playlist's."""
+    where = [
         SyncOperation.job_id == job_id,
         SyncOperation.kind == kind,
         SyncOperation.status.in_(OPEN),
-    )
-    if category_id is not None:
-        query = query.where(SyncOperation.category_id == category_id)
-    return int(session.scalar(query) or 0)
+    ]
+    if lane is not None:
+        column = SyncOperation.category_id if kind == ADD else SyncOperation.playlist_id
+        where.append(column == lane)
+    return where
+
+
+def count_open(session: Session, job_id: int, kind: str, lane: int | None = None) -> int:
+    return int(session.scalar(select(func.count()).where(*_open_in(kind, job_id, lane))) or 0)
 
 
 def next_open(
-    session: Session, job_id: int, kind: str, limit: int, category_id: int | None = None
+    session: Session, job_id: int, kind: str, limit: int, lane: int | None = None
 ) -> list[SyncOperation]:
-    query = select(SyncOperation).where(
-        SyncOperation.job_id == job_id,
-        SyncOperation.kind == kind,
-        SyncOperation.status.in_(OPEN),
-    )
-    if category_id is not None:
-        query = query.where(SyncOperation.category_id == category_id)
+    query = select(SyncOperation).where(*_open_in(kind, job_id, lane))
     return list(
         session.scalars(query.order_by(SyncOperation.position, SyncOperation.id).limit(limit))
     )
@@ -178,11 +234,13 @@ def record_error(
     )
 
 
-def stage_results(session: Session, job_id: int) -> dict[str, dict[str, int]]:
+def stage_results(
+    session: Session, job_id: int, kinds: tuple[str, ...] = SYNC_KINDS
+) -> dict[str, dict[str, int]]:
     """Per stage: succeeded, failed, skipped (and what is still open)."""
     results: dict[str, dict[str, int]] = {
-        stage: {"succeeded": 0, "failed": 0, "skipped": 0, "open": 0}
-        for stage in STAGE_OF_KIND.values()
+        STAGE_OF_KIND[kind]: {"succeeded": 0, "failed": 0, "skipped": 0, "open": 0}
+        for kind in kinds
     }
     query = (
         select(SyncOperation.kind, SyncOperation.status, func.count())
@@ -203,13 +261,17 @@ def stage_results(session: Session, job_id: int) -> dict[str, dict[str, int]]:
 
 def refresh_progress(session: Session, job_id: int) -> SyncJob:
     job = session.get_one(SyncJob, job_id)
-    results = stage_results(session, job_id)
-    results["backup"] = {
-        "succeeded": 1 if job.backup_id else 0,
-        "failed": 0,
-        "skipped": 0,
-        "open": 0 if job.backup_id else 1,
-    }
+    if job.kind == "restore":
+        results = stage_results(session, job_id, RESTORE_KINDS)
+    else:
+        backed_up = job.backup_id is not None
+        backup = {
+            "succeeded": int(backed_up),
+            "failed": 0,
+            "skipped": 0,
+            "open": int(not backed_up),
+        }
+        results = {"backup": backup, **stage_results(session, job_id)}
     job.stage_results = results
     job.progress_total = sum(sum(r.values()) for r in results.values())
     job.progress_done = sum(r["succeeded"] + r["failed"] + r["skipped"] for r in results.values())

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NoReturn, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflows.messages import STOP_AUTH, STOP_QUOTA, STOP_RATE
@@ -30,7 +31,13 @@ from ytsync.youtube.errors import ApiFailure, Outcome, classify
 # Persistent rate limiting: after this many attempts, wait for the next quota day.
 # Playlist creation has its own low daily limit, so it gives up sooner.
 T = TypeVar("T")
-RATE_LIMIT_ATTEMPTS = {"create_playlist": 3, "add_video": 8, "delete_playlist": 8}
+RATE_LIMIT_ATTEMPTS = {
+    "create_playlist": 3,
+    "restore_playlist": 3,
+    "add_video": 8,
+    "restore_item": 8,
+    "delete_playlist": 8,
+}
 
 
 class StopBatch(Exception):
@@ -81,12 +88,32 @@ class Writer:
             op = session.get_one(SyncOperation, op_id)
             if op.status not in ("pending", "in_flight"):
                 return
-            category = session.get_one(Category, op.category_id)
-            playlist_id = category.youtube_playlist_id
+            target = session.get_one(Category, op.category_id).youtube_playlist_id
             video_id = session.get_one(Video, op.video_id).youtube_id
             was_in_flight = op.status == "in_flight"
+        self._insert_item(op_id, target, video_id, was_in_flight)
+
+    def restore_item(self, op_id: int) -> None:
+        with transaction(self._sessions) as session:
+            op = session.get_one(SyncOperation, op_id)
+            if op.status not in ("pending", "in_flight"):
+                return
+            target = session.scalar(
+                select(SyncOperation.youtube_id).where(
+                    SyncOperation.job_id == op.job_id,
+                    SyncOperation.op_key == f"restore:{op.playlist_id}",
+                    SyncOperation.status == "completed",
+                )
+            )
+            video_id = session.get_one(Video, op.video_id).youtube_id
+            was_in_flight = op.status == "in_flight"
+        self._insert_item(op_id, target, video_id, was_in_flight)
+
+    def _insert_item(
+        self, op_id: int, playlist_id: str | None, video_id: str, was_in_flight: bool
+    ) -> None:
         if playlist_id is None:
-            self._fail(op_id, "video", video_id, "the category has no playlist")
+            self._fail(op_id, "video", video_id, "the target playlist was not created")
             return
         if was_in_flight:
             self._spend(LIST_COST, op_id)
@@ -121,20 +148,50 @@ class Writer:
             name, category_id = category.name, category.id
             was_in_flight = op.status == "in_flight"
         marker = playlist_marker(self._job_id, category_id)
-        if was_in_flight:
-            found = self._find_marked_playlist(op_id, marker)
-            if found:
-                self._playlist_created(op_id, category_id, found)
-                return
-        self._spend(WRITE_COST, op_id)
-        self._mark_in_flight(op_id)
         description = f"Category '{name}', made by ytsync. {marker}"
-        try:
-            playlist_id = self._yt.insert_playlist(name, description)
-        except Exception as exc:
-            self._settle_failure(op_id, "category", name, self._classified(exc))
-            return
-        self._playlist_created(op_id, category_id, playlist_id)
+
+        def record(session: Session, playlist_id: str) -> None:
+            # In the same commit as the row: the category must never lose its playlist.
+            session.get_one(Category, category_id).youtube_playlist_id = playlist_id
+
+        self._new_playlist(op_id, name, description, marker, was_in_flight, record)
+
+    def restore_playlist(self, op_id: int) -> None:
+        with transaction(self._sessions) as session:
+            op = session.get_one(SyncOperation, op_id)
+            if op.status not in ("pending", "in_flight"):
+                return
+            playlist = session.get_one(Playlist, op.playlist_id)
+            title, description = playlist.title, playlist.description
+            was_in_flight = op.status == "in_flight"
+        marker = f"ytsync:restore={self._job_id}:playlist={op.playlist_id}"
+        description = f"{description}\n\n{marker}".strip()
+        self._new_playlist(op_id, title, description, marker, was_in_flight, lambda _s, _p: None)
+
+    def _new_playlist(
+        self,
+        op_id: int,
+        title: str,
+        description: str,
+        marker: str,
+        was_in_flight: bool,
+        record: Callable[[Session, str], None],
+    ) -> None:
+        """Create a playlist at most once: the marker finds one whose answer was lost."""
+        found = self._find_marked_playlist(op_id, marker) if was_in_flight else None
+        if found is None:
+            self._spend(WRITE_COST, op_id)
+            self._mark_in_flight(op_id)
+            try:
+                found = self._yt.insert_playlist(title, description)
+            except Exception as exc:
+                self._settle_failure(op_id, "playlist", title, self._classified(exc))
+                return
+        with transaction(self._sessions) as session:
+            op = session.get_one(SyncOperation, op_id)
+            op.status, op.youtube_id = "completed", found
+            record(session, found)
+        self._heartbeat()
 
     def delete_playlist(self, op_id: int) -> None:
         with transaction(self._sessions) as session:
@@ -255,13 +312,6 @@ class Writer:
         with transaction(self._sessions) as session:
             op = session.get_one(SyncOperation, op_id)
             op.status, op.youtube_id = "completed", youtube_id
-        self._heartbeat()
-
-    def _playlist_created(self, op_id: int, category_id: int, playlist_id: str) -> None:
-        with transaction(self._sessions) as session:
-            op = session.get_one(SyncOperation, op_id)
-            op.status, op.youtube_id = "completed", playlist_id
-            session.get_one(Category, category_id).youtube_playlist_id = playlist_id
         self._heartbeat()
 
     def _fail(self, op_id: int, entity: str, entity_id: str, message: str) -> None:

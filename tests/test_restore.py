@@ -1,0 +1,128 @@
+"""Restore: after a sync, the old playlists come back with their items, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.harness import Installation, running_worker, start
+from tests.test_sync_faults import FAST, ROOT, _writes_held, eventually, setup
+from ytsync.db.models import BackupSnapshot, Playlist
+from ytsync.errors import UserError
+from ytsync.jobctl import start_restore
+
+
+def snapshot_of(inst: Installation) -> dict[str, list[str]]:
+    with inst.sessions() as session:
+        snapshot = session.scalars(select(BackupSnapshot)).one()
+        return {p["title"]: [i["video_id"] for i in p["items"]] for p in snapshot.data["playlists"]}
+
+
+def assert_restored(inst: Installation, expected: dict[str, list[str]]) -> None:
+    by_title = inst.state.playlists_by_title()
+    with inst.sessions() as session:
+        available = {
+            v
+            for v, a in session.execute(
+                select(Playlist.youtube_id, Playlist.deleted_from_youtube_at)
+            )
+            if a is None
+        }
+    for title, videos in expected.items():
+        ids = [pid for pid in by_title.get(title, []) if pid in available]
+        assert len(ids) == 1, f"{title!r}: {len(by_title.get(title, []))} playlists"
+        restored = inst.state.playlist_items(ids[0])
+        wanted = [
+            v
+            for v in videos
+            if inst.state.videos.get(v)
+            and not inst.state.videos[v].deleted
+            and (
+                inst.state.videos[v].privacy != "private"
+                or inst.state.videos[v].owner_channel_id == inst.state.channel_id
+            )
+        ]
+        assert restored == wanted, f"{title!r} was not restored in order"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_sync_then_restore_brings_the_old_playlists_back(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        async with setup(tmp_path, database_url, videos=150, playlists=4, seed=31) as (
+            env,
+            inst,
+            clock,
+        ):
+            async with running_worker(env.client, inst, clock):
+                _job, handle = await start(inst, env.client, await env.get_current_time())
+                await handle.result()
+                expected = snapshot_of(inst)
+                assert not set(expected) & set(inst.state.playlists_by_title())
+                restore = await start_restore(inst.sessions, env.client, inst.settings, None)
+                assert (await restore.handle.result()).stage == "completed"
+            assert_restored(inst, expected)
+            with pytest.raises(UserError, match="nothing to restore"):
+                await start_restore(inst.sessions, env.client, inst.settings, None)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_restore_interrupted_by_a_worker_kill_has_no_duplicates(
+    tmp_path: Path, database_url: str
+) -> None:
+    async def scenario() -> None:
+        async with setup(tmp_path, database_url, videos=150, playlists=4, seed=32) as (
+            env,
+            inst,
+            clock,
+        ):
+            async with running_worker(env.client, inst, clock):
+                _job, handle = await start(inst, env.client, await env.get_current_time())
+                await handle.result()
+            expected = snapshot_of(inst)
+            target = env.client.service_client.config.target_host
+            environ = {
+                **os.environ,
+                "YTSYNC_DATABASE_URL": database_url,
+                "YTSYNC_YOUTUBE_API_ENDPOINT": inst.settings.youtube_api_endpoint,
+                "YTSYNC_TOKEN_FILE": str(inst.settings.token_file),
+                "YTSYNC_OAUTH_TOKEN_URI": inst.settings.oauth_token_uri,
+                "YTSYNC_TASK_QUEUE": inst.settings.task_queue,
+            }
+
+            def spawn() -> subprocess.Popen[str]:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "tests.worker_process", target],
+                    cwd=ROOT,
+                    env=environ,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                assert process.stdout is not None
+                assert process.stdout.readline().strip() == "worker ready"
+                return process
+
+            hold = inst.state.hold_writes()
+            first = await asyncio.to_thread(spawn)
+            restore = await start_restore(inst.sessions, env.client, inst.settings, None, **FAST)
+            await eventually(lambda: _writes_held(inst), "a restore insert in flight")
+            first.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(first.wait)
+            hold.release()
+            second = await asyncio.to_thread(spawn)
+            try:
+                assert (await restore.handle.result()).stage == "completed"
+            finally:
+                second.kill()
+                second.wait()
+            assert_restored(inst, expected)
+
+    asyncio.run(scenario())

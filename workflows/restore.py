@@ -1,0 +1,35 @@
+"""RestoreWorkflow: bring back the old playlists of a backup snapshot, with their items
+in their old order, under the same quota handling and write protocol as a sync."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.sync import SyncActivities
+    from workflows.base import JobWorkflow
+    from workflows.messages import BatchInput, JobProgress, SyncInput
+
+STAGES = ("restore_playlists", "restore_items")
+
+
+@workflow.defn
+class RestoreWorkflow(JobWorkflow):
+    @workflow.run
+    async def run(self, job: SyncInput) -> JobProgress:
+        return await self._run_job(job, STAGES, self._run_stage)
+
+    async def _run_stage(self, stage: str) -> bool:
+        await self._set_stage(stage)
+        if stage == "restore_playlists":
+            await self._call(SyncActivities.plan_restore, self._job_id)
+            return await self._batches(stage, SyncActivities.restore_playlists)
+        finished = await self._lanes(
+            stage,
+            SyncActivities.list_restore_lanes,
+            SyncActivities.restore_items,
+            lambda lane: BatchInput(self._job_id, self._input.batch_size, playlist_id=lane),
+        )
+        if finished:
+            await self._call(SyncActivities.finish_restore, self._job_id)
+        return finished
