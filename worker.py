@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.sync import Clock, SyncActivities, wall_clock
@@ -18,6 +19,7 @@ from workflows.sync import SyncWorkflow
 from ytsync.config import Settings, load_settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.errors import UserError
+from ytsync.logs import configure as configure_logging
 from ytsync.temporal import connect
 
 ACTIVITY_THREADS = 16
@@ -40,29 +42,38 @@ def build_worker(
     )
 
 
+def make_runtime(metrics_address: str | None) -> Runtime | None:
+    """A Temporal runtime that serves Prometheus metrics, when an address is set."""
+    if not metrics_address:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_address))
+    )
+
+
 async def serve(settings: Settings) -> None:
-    client = await connect(settings)
+    client = await connect(settings, runtime=make_runtime(settings.metrics_address))
     worker = build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     logging.info(
-        "worker on task queue %s at %s, database %s",
+        "worker on task queue %s at %s, database %s, metrics %s",
         settings.task_queue,
         settings.temporal_address,
         settings.safe_database_url,
+        f"http://{settings.metrics_address}/metrics" if settings.metrics_address else "off",
     )
     async with worker:
         await stop.wait()
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
-        asyncio.run(serve(load_settings()))
+        settings = load_settings()
+        configure_logging(settings.log_format)
+        asyncio.run(serve(settings))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -28,6 +28,9 @@ def test_worker_reaches_temporal_and_postgres_by_service_name() -> None:
     assert services["temporal"]["environment"]["POSTGRES_SEEDS"] == "postgresql"
     assert services["temporal-ui"]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert {"postgresql", "temporal"} <= set(services["worker"]["depends_on"])
+    assert env["YTSYNC_LOG_FORMAT"] == "json"
+    metrics_port = env["YTSYNC_METRICS_ADDRESS"].rsplit(":", 1)[1]
+    assert f"127.0.0.1:{metrics_port}:{metrics_port}" in services["worker"]["ports"]
 
 
 def test_published_ports_bind_to_loopback_only() -> None:

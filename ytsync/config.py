@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -30,6 +31,9 @@ class Settings(BaseSettings):
     quota_reserve: int = Field(default=1_000, ge=0)
     quota_timezone: str = "America/Los_Angeles"
     quota_period_seconds: int | None = Field(default=None, gt=0)
+    # Worker only: Prometheus metrics at host:port (unset: off), and the log format.
+    metrics_address: str | None = None
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("quota_timezone")
     @classmethod

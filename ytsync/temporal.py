@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from ytsync.config import Settings
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     try:
         return await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace
+            settings.temporal_address, namespace=settings.temporal_namespace, runtime=runtime
         )
     except RuntimeError as exc:
         raise ConnectionError(
