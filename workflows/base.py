@@ -211,6 +211,9 @@ class JobWorkflow:
         resume_at: datetime | None = None,
         message: str | None = None,
     ) -> None:
+        update = StageUpdate(self._job_id, stage, paused_at_stage, pause_reason, resume_at, message)
+        self._progress = await self._call(SyncActivities.set_stage, update)
+        # Only now, so the state query never runs ahead of what the database says.
         if stage != "paused":
             self._stage = stage
         self._pause_reason, self._paused_at, self._resume_at = (
@@ -218,8 +221,6 @@ class JobWorkflow:
             paused_at_stage,
             resume_at,
         )
-        update = StageUpdate(self._job_id, stage, paused_at_stage, pause_reason, resume_at, message)
-        self._progress = await self._call(SyncActivities.set_stage, update)
         self._show()
 
     def _note(self, result: BatchResult) -> None:
