@@ -12,15 +12,21 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from ytsync.config import Settings
+from ytsync.config import Settings, load_settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 
 
 @dataclass
 class Context:
-    settings: Settings
+    # None: read from the environment on first use, so commands that need no
+    # settings (demo, dev-server) are not stopped by a bad YTSYNC_* variable.
+    given_settings: Settings | None = None
     out: Console = field(default_factory=lambda: Console(highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self.given_settings or load_settings()
 
     @cached_property
     def engine(self) -> Engine:

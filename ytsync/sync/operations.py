@@ -273,7 +273,20 @@ def refresh_progress(session: Session, job_id: int) -> SyncJob:
         }
         results = {"backup": backup, **stage_results(session, job_id)}
     job.stage_results = results
-    job.progress_total = sum(sum(r.values()) for r in results.values())
+    # Stages not planned yet count what the preview expected, so the total does not
+    # jump at every stage and a percentage means something from the start.
+    expected = {
+        "create_playlists": job.preview.get("playlists_to_create", {}).get("count", 0),
+        "add_videos": job.preview.get("videos_to_add", {}).get("count", 0),
+        "delete_playlists": job.preview.get("playlists_to_delete", {}).get("count", 0),
+    }
+    order = list(results)
+    current = job.paused_at_stage if job.stage == "paused" else job.stage
+    reached = order.index(current) if current in order else len(order)
+    job.progress_total = sum(
+        int(expected.get(stage, 0)) if index > reached else sum(r.values())
+        for index, (stage, r) in enumerate(results.items())
+    )
     job.progress_done = sum(r["succeeded"] + r["failed"] + r["skipped"] for r in results.values())
     return job
 
