@@ -8,7 +8,6 @@ import os
 from collections.abc import Callable, Sequence
 
 from ytsync.cli.context import Context
-from ytsync.config import load_settings
 from ytsync.errors import UserError
 from ytsync.youtube.errors import Outcome, classify
 
@@ -18,29 +17,28 @@ Handler = Callable[[argparse.Namespace, Context], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ytsync.cli import backups, jobs, library, planning
+    from ytsync.cli import auth, backups, demo, jobs, library, planning, report
 
     parser = argparse.ArgumentParser(
         prog="starter.py",
         description="Reorganize a YouTube library into category playlists.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (library, planning, jobs, backups):
+    for module in (auth, library, planning, jobs, report, backups, demo):
         module.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)  # bad usage: argparse prints it and exits 2
     logging.basicConfig(
         level=logging.DEBUG if os.environ.get("YTSYNC_DEBUG") else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        context = Context(load_settings())
+        # Inside the try: a Ctrl-C while the commands import is still a clean exit.
+        args = build_parser().parse_args(argv)  # bad usage: argparse exits 2
         handler: Handler = args.handler
-        return handler(args, context)
+        return handler(args, Context())
     except UserError as exc:
         _stderr(f"error: {exc}")
         return 2

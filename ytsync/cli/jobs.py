@@ -5,17 +5,39 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
+from temporalio.client import Client
 
 from ytsync.cli.context import Context
+from ytsync.config import Settings
+from ytsync.db.models import QuotaLedger
 from ytsync.errors import UserError
 from ytsync.jobctl import JobConflict, send, start_job, workflow_state
+from ytsync.jobs import FINAL_STAGES, STAGES
 from ytsync.preview import compute_preview, render_preview
 from ytsync.status import job_status, latest_job
 from ytsync.temporal import connect
+
+NO_JOB = "No sync job yet. Start one with 'python starter.py start'."
+AUTH_REQUIRED_HELP = (
+    "YouTube no longer accepts the sign-in (expired or revoked). Sign in again with "
+    "'python starter.py auth --client-secrets FILE', then run 'python starter.py resume'."
+)
+# Short: a status view must not hang on an unreachable Temporal or an idle worker.
+CONNECT_TIMEOUT = 5.0
+QUERY_TIMEOUT = 3.0
+RECONNECT_AFTER = 30.0
+MIN_INTERVAL, MAX_INTERVAL = 0.2, 3600.0
+BAR_WIDTH = 30
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,6 +47,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     start.set_defaults(handler=run_start)
     status = commands.add_parser("status", help="show the latest job")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.add_argument(
+        "--watch", action="store_true", help="keep the view up to date until the job ends"
+    )
+    status.add_argument(
+        "--interval",
+        type=_interval,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between refreshes with --watch (default 2)",
+    )
     status.set_defaults(handler=run_status)
     for name, text in (("pause", "pause the running job"), ("resume", "resume a paused job")):
         parser = commands.add_parser(name, help=text)
@@ -61,63 +93,249 @@ def run_start(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _interval(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+        raise argparse.ArgumentTypeError(
+            f"interval must be between {MIN_INTERVAL:g} and {MAX_INTERVAL:g} seconds"
+        )
+    return seconds
+
+
 def run_status(args: argparse.Namespace, ctx: Context) -> int:
-    now = datetime.now(UTC)
-    with ctx.sessions() as session:
-        job = latest_job(session)
-        data = job_status(session, job, ctx.settings, now) if job else None
-    if data is not None and data["stage"] not in ("completed", "failed"):
-        data["workflow"] = _live_state(ctx, data["workflow_id"])
+    if args.watch:
+        if args.json:
+            raise UserError("--watch redraws a view for people; use --json without it")
+        try:
+            return asyncio.run(_watch(ctx, args.interval))
+        except KeyboardInterrupt:
+            return 130  # Ctrl-C is how a watch ends early: no traceback, no message
+    temporal = _Temporal(ctx.settings)
+    view = asyncio.run(_snapshot(ctx, temporal))
     if args.json:
-        ctx.print_json(data)
+        ctx.print_json(view.data)  # the documented contract: nothing added here
         return 0
-    if data is None:
-        ctx.out.print("No sync job yet. Start one with 'python starter.py start'.")
+    if view.data is None:
+        ctx.out.print(NO_JOB)
         return 0
-    render_status(data, ctx)
+    ctx.out.print(status_view(view))
     return 0
 
 
-def _live_state(ctx: Context, workflow_id: str) -> dict[str, Any] | None:
-    async def query() -> Any:
-        try:
-            client = await connect(ctx.settings)
-        except ConnectionError:
-            return None
-        return await workflow_state(client, workflow_id)
+async def _watch(ctx: Context, interval: float) -> int:
+    """Redraw the view every ``interval`` seconds until the job ends."""
+    temporal = _Temporal(ctx.settings)
+    # auto_refresh off: the view changes when the database does, not 4 times a second.
+    # On a non-terminal (a pipe, a test) rich prints only the last view, once.
+    with Live(console=ctx.out, auto_refresh=False, redirect_stdout=False) as live:
+        while True:
+            view = await _snapshot(ctx, temporal)
+            if view.data is None:
+                live.update(Text(NO_JOB), refresh=True)
+                return 0
+            live.update(status_view(view, watching=interval), refresh=True)
+            if view.data["stage"] in FINAL_STAGES:
+                return 0
+            await asyncio.sleep(interval)
 
-    state = asyncio.run(query())
-    if state is None:
-        return None
-    return {"pause_requested": state.paused, "stage": state.stage, "runs": state.runs}
+
+@dataclass
+class StatusView:
+    """What the human view shows: the JSON contract's data plus a few extras."""
+
+    data: dict[str, Any] | None
+    now: datetime
+    # None: not read from the ledger (render_status callers).
+    quota_used_today: int | None = None
+    quota_exhausted: bool = False
+    # None: not asked (the job has ended); False: Temporal could not be reached.
+    temporal_reachable: bool | None = None
+
+
+async def _snapshot(ctx: Context, temporal: _Temporal) -> StatusView:
+    now = datetime.now(UTC)
+    with ctx.sessions() as session:
+        job = latest_job(session)
+        if job is None:
+            return StatusView(None, now)
+        data = job_status(session, job, ctx.settings, now)
+        period = ctx.settings.quota_clock.period_start(now)
+        ledger_row = session.get(QuotaLedger, period)
+    view = StatusView(data, now, quota_used_today=0)
+    if ledger_row is not None:
+        view.quota_used_today = int(ledger_row.units_used)
+        view.quota_exhausted = bool(ledger_row.exhausted)
+    if data["stage"] not in FINAL_STAGES:
+        # The database is the record; Temporal only adds what the workflow holds in
+        # memory (a pause asked for but not yet reached).  Unreachable is not an error.
+        data["workflow"] = await temporal.state(data["workflow_id"])
+        view.temporal_reachable = temporal.reachable
+    return view
+
+
+class _Temporal:
+    """One Temporal connection for a whole watch, with short timeouts: a status view
+    must come from the database at once even when Temporal is down or unreachable."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+        self._retry_at = 0.0
+        self.reachable: bool | None = None
+
+    async def state(self, workflow_id: str) -> dict[str, Any] | None:
+        client = await self._connect()
+        if client is None:
+            return None
+        try:
+            state = await asyncio.wait_for(workflow_state(client, workflow_id), QUERY_TIMEOUT)
+        except TimeoutError:
+            # No worker answered the query in time; the row still tells the story.
+            return None
+        if state is None:
+            return None
+        return {"pause_requested": state.paused, "stage": state.stage, "runs": state.runs}
+
+    async def _connect(self) -> Client | None:
+        if self._client is not None:
+            return self._client
+        if time.monotonic() < self._retry_at:
+            return None
+        try:
+            self._client = await asyncio.wait_for(connect(self._settings), CONNECT_TIMEOUT)
+        except (ConnectionError, TimeoutError):
+            # Try again later, not on every redraw: a watch must not stall on it.
+            self._retry_at = time.monotonic() + RECONNECT_AFTER
+            self.reachable = False
+            return None
+        self.reachable = True
+        return self._client
+
+
+def status_view(view: StatusView, *, watching: float | None = None) -> RenderableType:
+    """The human view of a job: stage, a bar per stage, quota, resume time, errors."""
+    data = view.data
+    if data is None:
+        return Text(NO_JOB)
+    table = Table(title=f"ytsync job {data['job_id']}", show_header=False, title_justify="left")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    stage = data["stage"]
+    if stage == "paused":
+        stage = f"paused ({data['pause_reason'] or 'unknown reason'}) at {data['paused_at_stage']}"
+    table.add_row("stage", Text(stage))
+    done, total = data["progress"]["done"], data["progress"]["total"]
+    table.add_row("progress", _bar(done, total))
+    current = data["paused_at_stage"] if data["stage"] == "paused" else data["stage"]
+    for name, result in data["stage_results"].items():
+        table.add_row(Text(f"  {name}"), _stage_cell(name, result, current, data))
+    table.add_row("quota used today", _quota_today(view))
+    table.add_row("quota used by the job", f"{data['quota_used']:,} units")
+    if data["resume_at"]:
+        table.add_row("resumes at", _local_time(data["resume_at"], view.now))
+    errors = len(data["errors"])
+    table.add_row(
+        "errors",
+        f"{errors} item(s) failed; list them with 'python starter.py report'" if errors else "0",
+    )
+    if data.get("failure_message"):
+        table.add_row("failure", Text(str(data["failure_message"]), style="red"))
+    live = data.get("workflow")
+    if live is not None:
+        asked = ", pause requested" if live.get("pause_requested") else ""
+        table.add_row("workflow", f"running (run {live.get('runs', 1)}{asked})")
+    elif view.temporal_reachable is False:
+        table.add_row(
+            "workflow",
+            Text("Temporal unreachable: showing the job as last saved in the database", "yellow"),
+        )
+    if data["pause_reason"] == "auth_required":
+        table.add_row("action needed", Text(AUTH_REQUIRED_HELP, style="bold red"))
+    if watching is None:
+        return table
+    if data["stage"] in FINAL_STAGES:
+        footer = f"The job is {data['stage']}."
+    else:
+        footer = f"Refreshing every {watching:g} s; Ctrl-C stops watching (the job goes on)."
+    return Group(table, Text(footer, style="dim"))
 
 
 def render_status(data: dict[str, Any], ctx: Context) -> None:
-    table = Table(title=f"ytsync job {data['job_id']}", show_header=False)
-    stage = data["stage"]
-    if stage == "paused":
-        stage = f"paused ({data['pause_reason']}) at {data['paused_at_stage']}"
-    table.add_row("stage", stage)
-    if data["resume_at"]:
-        local = datetime.fromisoformat(data["resume_at"]).astimezone()
-        table.add_row("resumes at", local.strftime("%Y-%m-%d %H:%M %Z"))
-    done, total = data["progress"]["done"], data["progress"]["total"]
-    table.add_row("progress", f"{done} / {total}")
-    for name, result in data["stage_results"].items():
-        table.add_row(
-            f"  {name}",
-            f"{result['succeeded']} done, {result['failed']} failed, "
-            f"{result['skipped']} skipped, {result['open']} open",
-        )
-    table.add_row("quota used by the job", str(data["quota_used"]))
-    today = data["quota_today"]
-    table.add_row("quota left this period", f"{today['remaining']} of {today['usable']}")
-    table.add_row("errors", str(len(data["errors"])))
-    if data.get("failure_message"):
-        table.add_row("failure", data["failure_message"])
-    if data["pause_reason"] == "auth_required":
-        table.add_row("action needed", "sign in again: python starter.py auth, then resume")
-    ctx.out.print(table)
+    """Print the human view of ``status --json`` data (the older entry point; it has
+    no ledger reading, so the view leaves out today's units used)."""
+    ctx.out.print(status_view(StatusView(data, datetime.now(UTC))))
+
+
+def _bar(done: int, total: int) -> RenderableType:
+    if total == 0:
+        return Text("nothing planned yet", style="dim")
+    grid = Table.grid(padding=(0, 1))
+    grid.add_row(
+        ProgressBar(total=total, completed=min(done, total), width=BAR_WIDTH),
+        Text(f"{done:,} / {total:,} ({100 * done // total}%)"),
+    )
+    return grid
+
+
+def _stage_cell(
+    name: str, result: dict[str, int], current: str, data: dict[str, Any]
+) -> RenderableType:
+    settled = result["succeeded"] + result["failed"] + result["skipped"]
+    total = settled + result["open"]
+    if total == 0:
+        # The backup writes no operation rows: its snapshot id says it is done.
+        if name == "backup" and data.get("backup_id"):
+            return Text("done")
+        if _before(current, name):
+            return Text("not started", style="dim")
+        return Text("nothing to do", style="dim")
+    extra = [f"{result[k]:,} {k}" for k in ("failed", "skipped") if result[k]]
+    grid = Table.grid(padding=(0, 1))
+    grid.add_row(
+        ProgressBar(total=total, completed=settled, width=BAR_WIDTH),
+        Text(f"{settled:,} / {total:,}" + (f" ({', '.join(extra)})" if extra else "")),
+    )
+    return grid
+
+
+def _before(current: str, stage: str) -> bool:
+    """Has the job not yet reached ``stage``?  Unknown stages count as reached."""
+    if current in FINAL_STAGES:
+        return False
+    try:
+        return STAGES.index(current) < STAGES.index(stage)
+    except ValueError:
+        return False
+
+
+def _quota_today(view: StatusView) -> RenderableType:
+    assert view.data is not None
+    today = view.data["quota_today"]
+    reset = _local_time(today["next_reset"], view.now) if today.get("next_reset") else None
+    text = Text()
+    if view.quota_used_today is not None:
+        text.append(f"{view.quota_used_today:,} units used; ")
+    text.append(f"{today['remaining']:,} of {today['usable']:,} usable left")
+    if view.quota_exhausted:
+        text.append(" (YouTube said the quota is spent)", style="yellow")
+    if reset is not None:
+        text.append(f"; resets {reset}")
+    return text
+
+
+def _local_time(iso: str, now: datetime) -> str:
+    """A moment in the user's local time zone, with how far away it is."""
+    moment = datetime.fromisoformat(iso)
+    local = moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    seconds = int((moment - now).total_seconds())
+    if seconds <= 0:
+        return f"{local} (due now)"
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    return f"{local} (in {hours} h {minutes} min)" if hours else f"{local} (in {minutes} min)"
 
 
 def run_signal(args: argparse.Namespace, ctx: Context) -> int:

@@ -9,7 +9,13 @@ count exactly.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from .errors import BODIES, INVALID_CLIENT, INVALID_GRANT, UNSUPPORTED_GRANT, ApiError
 from .faults import LOSING_KINDS
@@ -19,6 +25,10 @@ from .state import YOUTUBE_SCOPE, EmulatorState
 
 API_PREFIX = "/youtube/v3/"
 TOKEN_PATH = "/token"
+# Where Google's consent screen lives, relative to the emulator's base URL.
+AUTH_PATH = "/o/oauth2/auth"
+# Installed apps may redirect to any port of these hosts (Google's loopback flow).
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @dataclass(slots=True)
@@ -27,6 +37,8 @@ class Reply:
     body: JsonDict | None
     # A fault kind from LOSING_KINDS: close the connection instead of answering.
     drop: str | None = None
+    # Extra response headers, e.g. the Location of a redirect.
+    headers: dict[str, str] | None = None
 
 
 def handle(
@@ -40,7 +52,9 @@ def handle(
 ) -> Reply:
     """Answer one HTTP request."""
     if path == TOKEN_PATH:
-        return _token(state, verb, body, connection)
+        return _token(state, verb, body, authorization, connection)
+    if path == AUTH_PATH:
+        return _authorize(state, verb, query, connection)
     now = state.clock()
     route = (
         ROUTES.get((verb, path.removeprefix(API_PREFIX))) if path.startswith(API_PREFIX) else None
@@ -135,21 +149,148 @@ def _log(
     )
 
 
-def _token(state: EmulatorState, verb: str, body: bytes, connection: int) -> Reply:
-    """The OAuth 2.0 token endpoint (refresh_token grant only)."""
+def _authorize(state: EmulatorState, verb: str, query: str, connection: int) -> Reply:
+    """Google's consent screen, with a user who answers at once.
+
+    A good request is redirected (302) straight to ``redirect_uri`` with a fresh code
+    (or ``error=access_denied`` when ``state.deny_authorization`` is set), just as the
+    browser would be after the user clicked.  A request Google would refuse to redirect
+    (unknown client, a redirect URI that is not loopback) gets a 400 page instead.
+    """
+    now = state.clock()
+    params = parse_query(query)
+    redirect_uri = params.get("redirect_uri", "")
+    scope = params.get("scope", "")
+    challenge = params.get("code_challenge") or None
+    method = params.get("code_challenge_method") or "plain"
+    with state.lock:
+        problem: JsonDict | None = None
+        if verb != "GET":
+            problem = _oauth_error("invalid_request", "The consent page only answers GET.")
+        elif not state.client_registered(params.get("client_id", "")):
+            problem = dict(INVALID_CLIENT)
+        elif not _loopback(redirect_uri):
+            problem = _oauth_error(
+                "redirect_uri_mismatch", "redirect_uri must be an http loopback address."
+            )
+        elif params.get("response_type") != "code":
+            problem = _oauth_error("unsupported_response_type", "response_type must be code.")
+        elif YOUTUBE_SCOPE not in scope.split():
+            problem = _oauth_error("invalid_scope", f"scope must include {YOUTUBE_SCOPE}.")
+        elif challenge is not None and method not in ("S256", "plain"):
+            problem = _oauth_error("invalid_request", "Unknown code_challenge_method.")
+        if problem is not None:
+            state.record(
+                time=now,
+                method="oauth.authorize",
+                status=400,
+                units=0,
+                applied=False,
+                connection=connection,
+            )
+            return Reply(400, problem)
+        answer: dict[str, str]
+        if state.deny_authorization:
+            answer = {"error": "access_denied"}
+        else:
+            code = state.issue_authorization_code(
+                params["client_id"],
+                redirect_uri,
+                scope,
+                now,
+                code_challenge=challenge,
+                code_challenge_method=method,
+            )
+            answer = {"code": code, "scope": scope}
+        if "state" in params:
+            answer["state"] = params["state"]
+        state.record(
+            time=now,
+            method="oauth.authorize",
+            status=302,
+            units=0,
+            applied=not state.deny_authorization,
+            connection=connection,
+        )
+    location = _with_query(redirect_uri, answer)
+    # A body with a length keeps a keep-alive client from waiting for the connection
+    # to close before it follows the redirect.
+    return Reply(302, {"location": location}, headers={"Location": location})
+
+
+def _loopback(uri: str) -> bool:
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 -- raises ValueError on a bad port
+    except ValueError:
+        return False
+    return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
+
+
+def _with_query(uri: str, extra: dict[str, str]) -> str:
+    parts = urlsplit(uri)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *extra.items()]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _oauth_error(error: str, description: str) -> JsonDict:
+    return {"error": error, "error_description": description}
+
+
+def _client_credentials(form: dict[str, str], authorization: str | None) -> tuple[str, str]:
+    """The client's id and secret from HTTP Basic auth or the form (RFC 6749 2.3.1):
+    requests-oauthlib sends Basic, google-auth's refresh sends them in the body."""
+    header = authorization or ""
+    if header.startswith("Basic "):
+        try:
+            decoded = base64.b64decode(header.removeprefix("Basic ").strip()).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return "", ""
+        client_id, _, client_secret = decoded.partition(":")
+        # Basic credentials are form-urlencoded before base64 (RFC 6749 2.3.1).
+        return unquote_plus(client_id), unquote_plus(client_secret)
+    return form.get("client_id", ""), form.get("client_secret", "")
+
+
+def _token(
+    state: EmulatorState, verb: str, body: bytes, authorization: str | None, connection: int
+) -> Reply:
+    """The OAuth 2.0 token endpoint: the refresh_token and authorization_code grants."""
     now = state.clock()
     form = parse_query(body.decode("utf-8", "replace"))
+    client_id, client_secret = _client_credentials(form, authorization)
+    grant_type = form.get("grant_type")
     with state.lock:
-        if verb != "POST" or form.get("grant_type") != "refresh_token":
+        status: int
+        payload: JsonDict
+        if verb != "POST" or grant_type not in ("refresh_token", "authorization_code"):
             status, payload = 400, dict(UNSUPPORTED_GRANT)
-        elif not state.client_known(form.get("client_id", ""), form.get("client_secret", "")):
+        elif not state.client_known(client_id, client_secret):
             status, payload = 401, dict(INVALID_CLIENT)
+        elif grant_type == "authorization_code":
+            issued = state.redeem_authorization_code(
+                client_id,
+                client_secret,
+                form.get("code", ""),
+                form.get("redirect_uri", ""),
+                form.get("code_verifier") or None,
+                now,
+            )
+            if issued is None:
+                status, payload = 400, dict(INVALID_GRANT)
+            else:
+                access, refresh, scope = issued
+                status = 200
+                payload = {
+                    "access_token": access,
+                    "refresh_token": refresh,
+                    "expires_in": int(state.access_token_ttl),
+                    "token_type": "Bearer",
+                    "scope": scope,
+                }
         else:
             token = state.exchange_refresh_token(
-                form.get("client_id", ""),
-                form.get("client_secret", ""),
-                form.get("refresh_token", ""),
-                now,
+                client_id, client_secret, form.get("refresh_token", ""), now
             )
             if token is None:
                 status, payload = 400, dict(INVALID_GRANT)
@@ -170,3 +311,31 @@ def _token(state: EmulatorState, verb: str, body: bytes, connection: int) -> Rep
             connection=connection,
         )
     return Reply(status, payload)
+
+
+def client_secrets(base_url: str, client_id: str, client_secret: str) -> JsonDict:
+    """A Google "installed app" client-secrets document whose endpoints are the emulator's."""
+    base = base_url.rstrip("/")
+    return {
+        "installed": {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "project_id": "ytsync-emulator",
+            "auth_uri": base + AUTH_PATH,
+            "token_uri": base + TOKEN_PATH,
+            "redirect_uris": ["http://localhost"],
+        }
+    }
+
+
+def write_client_secrets(
+    path: str | os.PathLike[str], *, base_url: str, client_id: str, client_secret: str
+) -> Path:
+    """Write :func:`client_secrets` to ``path`` (mode 0600: it holds the client secret)."""
+    target = Path(path)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(client_secrets(base_url, client_id, client_secret), handle, indent=2)
+        handle.write("\n")
+    os.chmod(target, 0o600)  # an existing file keeps its old mode through O_CREAT
+    return target

@@ -120,10 +120,14 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.drop == "lose_response_reset":
                 self.server.mark_reset(self.connection)
             return
-        self._send(reply.status, reply.body)
+        self._send(reply.status, reply.body, reply.headers)
 
-    def _send(self, status: int, body: dict[str, Any] | None) -> None:
+    def _send(
+        self, status: int, body: dict[str, Any] | None, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
+        for name, value in (headers or {}).items():  # e.g. a redirect's Location
+            self.send_header(name, value)
         if body is None:
             self.end_headers()
             return

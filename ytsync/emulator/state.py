@@ -9,6 +9,8 @@ lock themselves; attributes are read by ``api.py`` with the lock held.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import random
 import secrets
 import threading
@@ -28,6 +30,9 @@ YOUTUBE_SCOPE = "https://www.googleapis.com/auth/youtube"
 # Creation time of pre-existing playlists: far outside any "just created" 409 window.
 LONG_AGO = datetime(2012, 3, 4, 5, 6, 7, tzinfo=UTC)
 MAX_PLAYLIST_ITEMS = 5000
+# Google's authorization codes are good for minutes, not hours; a short life keeps a
+# test from passing on a code that a real server would have refused.
+AUTH_CODE_TTL_SECONDS = 600.0
 
 
 def random_id(rng: random.Random, length: int) -> str:
@@ -41,6 +46,32 @@ class _RefreshGrant:
     client_id: str
     issued_at: datetime
     revoked: bool = False
+
+
+@dataclass(slots=True)
+class _AuthCode:
+    """An authorization code handed out by the consent step, waiting to be redeemed."""
+
+    client_id: str
+    redirect_uri: str
+    scope: str
+    issued_at: datetime
+    # PKCE (RFC 7636): the challenge sent to the authorization endpoint, if any.
+    code_challenge: str | None
+    code_challenge_method: str
+
+
+def pkce_matches(verifier: str, challenge: str, method: str) -> bool:
+    """Does ``verifier`` answer ``challenge`` (RFC 7636 section 4.6)?"""
+    if not 43 <= len(verifier) <= 128:
+        return False
+    if method == "S256":
+        digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+        expected = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    else:
+        expected = verifier
+    # Constant-time, as a real authorization server would compare secrets.
+    return hmac.compare_digest(expected, challenge)
 
 
 def _iso(moment: datetime) -> str:
@@ -117,7 +148,11 @@ class EmulatorState:
         self.busy: set[str] = set()  # playlists with an insert in flight
         self.write_hold: WriteHold | None = None
 
+        # The user's answer on the consent screen: False is "Allow", True is "Cancel".
+        self.deny_authorization = False
+
         self._clients: dict[str, str] = {}
+        self._codes: dict[str, _AuthCode] = {}
         self._refresh: dict[str, _RefreshGrant] = {}
         self._access: dict[str, datetime] = {}
         self.quota: Counter[datetime] = Counter()  # period start -> units used
@@ -254,16 +289,92 @@ class EmulatorState:
 
     # ----------------------------------------------------------------- credentials
 
+    def register_client(self) -> tuple[str, str]:
+        """A new OAuth client (an app registered in a Cloud project): (client_id, secret)."""
+        with self.lock:
+            return self._new_client()
+
+    def _new_client(self) -> tuple[str, str]:
+        """Lock held."""
+        client_id = f"{secrets.token_hex(6)}-emulator.apps.googleusercontent.com"
+        client_secret = "GOCSPX-" + secrets.token_urlsafe(21)
+        self._clients[client_id] = client_secret
+        return client_id, client_secret
+
     def issue_credentials(self) -> tuple[str, str, str]:
         """A new OAuth client and refresh token: (client_id, client_secret, refresh_token)."""
         now = self.clock()
         with self.lock:
-            client_id = f"{secrets.token_hex(6)}-emulator.apps.googleusercontent.com"
-            client_secret = "GOCSPX-" + secrets.token_urlsafe(21)
-            refresh_token = "1//" + secrets.token_urlsafe(48)
-            self._clients[client_id] = client_secret
-            self._refresh[refresh_token] = _RefreshGrant(client_id, now)
+            client_id, client_secret = self._new_client()
+            refresh_token = self._new_refresh_token(client_id, now)
             return client_id, client_secret, refresh_token
+
+    def _new_refresh_token(self, client_id: str, now: datetime) -> str:
+        """Lock held."""
+        refresh_token = "1//" + secrets.token_urlsafe(48)
+        self._refresh[refresh_token] = _RefreshGrant(client_id, now)
+        return refresh_token
+
+    def _new_access_token(self, now: datetime) -> str:
+        """Lock held."""
+        if len(self._access) > 10_000:  # keep long runs memory-flat
+            self._access = {t: exp for t, exp in self._access.items() if exp > now}
+        token = "ya29." + secrets.token_urlsafe(36)
+        self._access[token] = now + timedelta(seconds=self.access_token_ttl)
+        return token
+
+    def client_registered(self, client_id: str) -> bool:
+        """Lock held.  Known client id, whatever the secret (the consent step has none)."""
+        return client_id in self._clients
+
+    def issue_authorization_code(
+        self,
+        client_id: str,
+        redirect_uri: str,
+        scope: str,
+        now: datetime,
+        *,
+        code_challenge: str | None = None,
+        code_challenge_method: str = "plain",
+    ) -> str:
+        """Lock held.  The code the consent step sends back to ``redirect_uri``."""
+        code = "4/0" + secrets.token_urlsafe(40)
+        self._codes[code] = _AuthCode(
+            client_id, redirect_uri, scope, now, code_challenge, code_challenge_method
+        )
+        return code
+
+    def redeem_authorization_code(
+        self,
+        client_id: str,
+        client_secret: str,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str | None,
+        now: datetime,
+    ) -> tuple[str, str, str] | None:
+        """Lock held.  (access_token, refresh_token, scope) for a good code, else None.
+
+        A code works once: it is spent by the first attempt, even a failed one, so a
+        stolen or replayed code is useless (RFC 6749 section 4.1.2).
+        """
+        grant = self._codes.pop(code, None)
+        if grant is None or grant.client_id != client_id:
+            return None
+        if self._clients.get(client_id) != client_secret:
+            return None
+        if now - grant.issued_at >= timedelta(seconds=AUTH_CODE_TTL_SECONDS):
+            return None
+        # The token request must name the redirect URI the code was sent to (4.1.3).
+        if grant.redirect_uri != redirect_uri:
+            return None
+        if grant.code_challenge is not None and (
+            not code_verifier
+            or not pkce_matches(code_verifier, grant.code_challenge, grant.code_challenge_method)
+        ):
+            return None
+        refresh_token = self._new_refresh_token(client_id, now)
+        return self._new_access_token(now), refresh_token, grant.scope
 
     def revoke_refresh_tokens(self) -> None:
         """Every refresh token stops working (the user revoked access, or 7 days passed)."""
@@ -289,11 +400,7 @@ class EmulatorState:
             return None
         if self._clients.get(client_id) != client_secret:
             return None
-        if len(self._access) > 10_000:  # keep long runs memory-flat
-            self._access = {t: exp for t, exp in self._access.items() if exp > now}
-        token = "ya29." + secrets.token_urlsafe(36)
-        self._access[token] = now + timedelta(seconds=self.access_token_ttl)
-        return token
+        return self._new_access_token(now)
 
     def client_known(self, client_id: str, client_secret: str) -> bool:
         """Lock held."""
