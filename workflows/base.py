@@ -90,7 +90,9 @@ class JobWorkflow:
         run_stage: Callable[[str], Awaitable[bool]],
     ) -> JobProgress:
         """Run the stages from ``job.stage`` on; continue as new when a stage asks to."""
-        self._job_id, self._user_paused, self._runs = job.job_id, job.user_paused, job.runs
+        # A pause signalled before the first activation has already set the flag.
+        self._user_paused = self._user_paused or job.user_paused
+        self._job_id, self._runs = job.job_id, job.runs
         self._input = job
         try:
             for stage in stages[stages.index(job.stage) :]:

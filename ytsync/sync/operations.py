@@ -284,7 +284,9 @@ def refresh_progress(session: Session, job_id: int) -> SyncJob:
     current = job.paused_at_stage if job.stage == "paused" else job.stage
     reached = order.index(current) if current in order else len(order)
     job.progress_total = sum(
-        int(expected.get(stage, 0)) if index > reached else sum(r.values())
+        int(expected.get(stage, 0))
+        if index > reached or (index == reached and not sum(r.values()))
+        else sum(r.values())
         for index, (stage, r) in enumerate(results.items())
     )
     job.progress_done = sum(r["succeeded"] + r["failed"] + r["skipped"] for r in results.values())
