@@ -21,11 +21,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker, start
 from tests.invariants import assert_library_as_planned
+from workflows.messages import SyncInput
 from workflows.sync import SyncWorkflow
 from ytsync.cli.app import main as cli_main
 from ytsync.db.models import Category, CategoryVideo, QuotaLedger, SyncJob, Video
 from ytsync.emulator.credentials import write_token_file
-from ytsync.jobctl import JobConflict, start_job
+from ytsync.jobctl import JobConflict, create_job, start_job
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"heartbeat_timeout_seconds": 5.0}
@@ -392,6 +393,35 @@ def test_videos_already_in_an_existing_category_playlist_are_not_added_again(
                 if r.playlist_id == existing.id
             ]
             assert {r.video_id for r in inserts}.isdisjoint(videos[:2])
+            assert_library_as_planned(inst)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_pause_signalled_with_the_start_is_kept(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        async with setup(tmp_path, database_url, videos=60, playlists=3, seed=15) as (
+            env,
+            inst,
+            clock,
+        ):
+            async with running_worker(env.client, inst, clock):
+                job = await asyncio.to_thread(
+                    create_job, inst.settings, inst.sessions, await env.get_current_time()
+                )
+                # Signal-with-start: the pause is in the very first activation.
+                handle = await env.client.start_workflow(
+                    SyncWorkflow.run,
+                    SyncInput(job_id=job.id),
+                    id=job.workflow_id,
+                    task_queue=inst.settings.task_queue,
+                    start_signal="pause",
+                )
+                await eventually(paused_for(handle, "user"), "the early pause")
+                assert writes(inst) == 0
+                await handle.signal(SyncWorkflow.resume)
+                assert (await handle.result()).stage == "completed"
             assert_library_as_planned(inst)
 
     asyncio.run(scenario())
