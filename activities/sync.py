@@ -113,13 +113,7 @@ class SyncActivities:
     def _refresh(self, job_id: int) -> JobProgress:
         with transaction(self._sessions) as session:
             job = ops.refresh_progress(session, job_id)
-            errors = len(
-                session.scalars(
-                    select(SyncOperation.id).where(
-                        SyncOperation.job_id == job_id, SyncOperation.status == "failed"
-                    )
-                ).all()
-            )
+            errors = sum(result["failed"] for result in job.stage_results.values())
             return JobProgress(
                 job.stage, job.progress_done, job.progress_total, job.quota_used, errors
             )
