@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pty
+import select as io_select
 import signal
 import socket
 import subprocess
@@ -345,35 +347,59 @@ def test_paused_views_say_when_it_resumes_and_how_to_sign_in_again(
         time.tzset()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_ctrl_c_ends_a_watch_with_130_and_no_traceback(
     sessions: sessionmaker[Session], cli_env: str, tmp_path: Path
 ) -> None:
     seed_job(sessions, stage="add_videos")
-    # A Temporal that accepts the connection and never answers: the watch is then
-    # provably inside its loop (waiting on Temporal) when the interrupt comes.
-    with socket.create_server(("127.0.0.1", 0)) as silent:
+    # On a terminal the watch draws each refresh, so the test can wait for the first
+    # frame and interrupt a watch that is provably in its loop, as a person would.
+    master, slave = pty.openpty()
+    # Bound, never listening: connecting is refused at once, Temporal is "down".
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
         env = {
             **os.environ,
             "YTSYNC_DATABASE_URL": cli_env,
-            "YTSYNC_TEMPORAL_ADDRESS": f"127.0.0.1:{silent.getsockname()[1]}",
+            "YTSYNC_TEMPORAL_ADDRESS": f"127.0.0.1:{closed.getsockname()[1]}",
             "PYTHONPATH": str(REPO),
+            "TERM": "xterm",
+            "COLUMNS": "120",
         }
         proc = subprocess.Popen(
-            [sys.executable, str(REPO / "starter.py"), "status", "--watch"],
+            [sys.executable, str(REPO / "starter.py"), "status", "--watch", "--interval", "0.3"],
             env=env,
-            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
             stderr=subprocess.PIPE,
-            text=True,
         )
+        os.close(slave)
+        screen = b""
         try:
-            silent.settimeout(60)
-            conn, _ = silent.accept()
+            deadline = time.monotonic() + 120
+            while b"Temporal unreachable" not in screen and time.monotonic() < deadline:
+                screen += _read_some(master)
+            assert b"Temporal unreachable" in screen, screen.decode(errors="replace")
             proc.send_signal(signal.SIGINT)
-            _out, err = proc.communicate(timeout=30)
-            conn.close()
+            # Keep draining the terminal: a child blocked on a full pty cannot exit.
+            while proc.poll() is None and time.monotonic() < deadline:
+                screen += _read_some(master)
+            assert proc.stderr is not None
+            err = proc.stderr.read().decode(errors="replace")
         finally:
             if proc.poll() is None:
                 proc.kill()
-                proc.wait()
+            proc.wait()
+            os.close(master)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+
+
+def _read_some(fd: int) -> bytes:
+    ready, _, _ = io_select.select([fd], [], [], 0.2)
+    if not ready:
+        return b""
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the child closed the terminal (EIO on Linux)
+        return b""
