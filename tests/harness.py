@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
+import subprocess
+import sys
 import sysconfig
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -29,6 +32,7 @@ from ytsync.importer import import_library
 from ytsync.jobctl import StartedJob, start_job
 from ytsync.plan import apply_plan
 
+ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sysconfig.get_path("scripts"))
 TEST_SERVER = BIN / "temporal-test-server"
 DEV_SERVER = BIN / "temporal"
@@ -135,3 +139,37 @@ async def start(
     # The handle from start_workflow: on the time-skipping server only it lets time
     # skip while its result is awaited.
     return started, started.handle
+
+
+def worker_process(env_target: str, inst: Installation, database_url: str) -> subprocess.Popen[str]:
+    """A worker in its own process (tests.worker_process), ready when this returns."""
+    environ = {
+        **os.environ,
+        "YTSYNC_DATABASE_URL": database_url,
+        "YTSYNC_YOUTUBE_API_ENDPOINT": inst.settings.youtube_api_endpoint,
+        "YTSYNC_TOKEN_FILE": str(inst.settings.token_file),
+        "YTSYNC_OAUTH_TOKEN_URI": inst.settings.oauth_token_uri,
+        "YTSYNC_TASK_QUEUE": inst.settings.task_queue,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.worker_process", env_target],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "worker ready"
+    return process
+
+
+def sign_in_again(inst: Installation) -> None:
+    """What a user does after auth_required: new credentials in the token file."""
+    client_id, secret, refresh = inst.state.issue_credentials()
+    write_token_file(
+        inst.settings.token_file,
+        base_url=inst.server.base_url,
+        client_id=client_id,
+        client_secret=secret,
+        refresh_token=refresh,
+    )

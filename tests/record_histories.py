@@ -17,9 +17,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import TEST_SERVER, env_clock, install, running_worker, start
+from tests.harness import TEST_SERVER, env_clock, install, running_worker, sign_in_again, start
 from workflows.sync import SyncWorkflow
-from ytsync.emulator.credentials import write_token_file
 from ytsync.jobctl import start_restore
 
 OUT = Path(__file__).resolve().parent / "histories"
@@ -75,14 +74,7 @@ async def pauses(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Path
             _job, handle = await start(inst, env.client, await env.get_current_time())
             while (await handle.query(SyncWorkflow.state)).pause_reason != "auth_required":
                 await asyncio.sleep(0.05)
-            cid, secret, refresh = await asyncio.to_thread(inst.state.issue_credentials)
-            write_token_file(
-                inst.settings.token_file,
-                base_url=inst.server.base_url,
-                client_id=cid,
-                client_secret=secret,
-                refresh_token=refresh,
-            )
+            await asyncio.to_thread(sign_in_again, inst)
             await handle.signal(SyncWorkflow.pause)
             await handle.signal(SyncWorkflow.resume)
             await handle.signal(SyncWorkflow.pause)

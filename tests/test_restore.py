@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from tests.harness import Installation, running_worker, start
-from tests.test_sync_faults import FAST, ROOT, _writes_held, eventually, setup
+from tests.harness import Installation, running_worker, start, worker_process
+from tests.test_sync_faults import FAST, _writes_held, eventually, setup
 from ytsync.db.models import BackupSnapshot, Playlist
 from ytsync.errors import UserError
 from ytsync.jobctl import start_restore
@@ -89,26 +87,7 @@ def test_restore_interrupted_by_a_worker_kill_has_no_duplicates(
                 await handle.result()
             expected = snapshot_of(inst)
             target = env.client.service_client.config.target_host
-            environ = {
-                **os.environ,
-                "YTSYNC_DATABASE_URL": database_url,
-                "YTSYNC_YOUTUBE_API_ENDPOINT": inst.settings.youtube_api_endpoint,
-                "YTSYNC_TOKEN_FILE": str(inst.settings.token_file),
-                "YTSYNC_OAUTH_TOKEN_URI": inst.settings.oauth_token_uri,
-                "YTSYNC_TASK_QUEUE": inst.settings.task_queue,
-            }
-
-            def spawn() -> subprocess.Popen[str]:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "tests.worker_process", target],
-                    cwd=ROOT,
-                    env=environ,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-                assert process.stdout is not None
-                assert process.stdout.readline().strip() == "worker ready"
-                return process
+            spawn = partial(worker_process, target, inst, database_url)
 
             hold = inst.state.hold_writes()
             first = await asyncio.to_thread(spawn)

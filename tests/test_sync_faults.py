@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -19,16 +16,23 @@ from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker, start
+from tests.harness import (
+    TEST_SERVER,
+    Installation,
+    env_clock,
+    install,
+    running_worker,
+    sign_in_again,
+    start,
+    worker_process,
+)
 from tests.invariants import assert_library_as_planned
 from workflows.messages import SyncInput
 from workflows.sync import SyncWorkflow
 from ytsync.cli.app import main as cli_main
 from ytsync.db.models import Category, CategoryVideo, QuotaLedger, SyncJob, Video
-from ytsync.emulator.credentials import write_token_file
 from ytsync.jobctl import JobConflict, create_job, start_job
 
-ROOT = Path(__file__).resolve().parent.parent
 FAST = {"heartbeat_timeout_seconds": 5.0}
 
 
@@ -162,14 +166,7 @@ def test_revoked_sign_in_waits_for_auth_then_resumes(tmp_path: Path, database_ur
                     assert (job.stage, job.pause_reason) == ("paused", "auth_required")
                 assert writes(inst) == 0
                 # The user signs in again: a new token file, then resume.
-                client_id, secret, refresh = await asyncio.to_thread(inst.state.issue_credentials)
-                write_token_file(
-                    inst.settings.token_file,
-                    base_url=inst.server.base_url,
-                    client_id=client_id,
-                    client_secret=secret,
-                    refresh_token=refresh,
-                )
+                await asyncio.to_thread(sign_in_again, inst)
                 await handle.signal(SyncWorkflow.resume)
                 assert (await handle.result()).stage == "completed"
             assert_library_as_planned(inst)
@@ -286,26 +283,7 @@ def test_worker_killed_mid_write_resumes_without_duplicates(
             _clock,
         ):
             target = env.client.service_client.config.target_host
-            environ = {
-                **os.environ,
-                "YTSYNC_DATABASE_URL": database_url,
-                "YTSYNC_YOUTUBE_API_ENDPOINT": inst.settings.youtube_api_endpoint,
-                "YTSYNC_TOKEN_FILE": str(inst.settings.token_file),
-                "YTSYNC_OAUTH_TOKEN_URI": inst.settings.oauth_token_uri,
-                "YTSYNC_TASK_QUEUE": inst.settings.task_queue,
-            }
-
-            def spawn() -> subprocess.Popen[str]:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "tests.worker_process", target],
-                    cwd=ROOT,
-                    env=environ,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-                assert process.stdout is not None
-                assert process.stdout.readline().strip() == "worker ready"
-                return process
+            spawn = partial(worker_process, target, inst, database_url)
 
             hold = inst.state.hold_writes()
             first = await asyncio.to_thread(spawn)

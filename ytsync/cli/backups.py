@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
 from pathlib import Path
 
 from rich.table import Table
 from sqlalchemy import select
 
-from ytsync.cli.context import Context
+from ytsync.cli.context import Context, confirmed, launch
 from ytsync.db.models import BackupSnapshot
 from ytsync.errors import UserError
-from ytsync.jobctl import JobConflict, StartedJob, start_restore
-from ytsync.temporal import connect
+from ytsync.jobctl import start_restore
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -86,25 +83,14 @@ def run_export(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_restore(args: argparse.Namespace, ctx: Context) -> int:
-    async def go() -> StartedJob:
-        client = await connect(ctx.settings)
-        return await start_restore(ctx.sessions, client, ctx.settings, args.snapshot)
-
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise UserError("confirmation needed: run again with --yes to start the restore")
-        answer = input("Recreate the snapshot's deleted playlists on YouTube? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            ctx.err.print("Not started.")
-            return 0
-    try:
-        started = asyncio.run(go())
-    except JobConflict as exc:
-        ctx.err.print(f"error: {exc}", markup=False)
-        return 1
-    if args.json:
-        ctx.print_json({"job_id": started.job_id, "workflow_id": started.workflow_id})
-    else:
-        ctx.out.print(f"Started restore job {started.job_id} (workflow {started.workflow_id}).")
-        ctx.out.print("Follow it with 'python starter.py status'.")
-    return 0
+    if not args.yes and not confirmed(
+        "Recreate the snapshot's deleted playlists on YouTube?", "restore"
+    ):
+        ctx.err.print("Not started.")
+        return 0
+    return launch(
+        ctx,
+        lambda client: start_restore(ctx.sessions, client, ctx.settings, args.snapshot),
+        args.json,
+        "restore job",
+    )

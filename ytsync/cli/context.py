@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -11,9 +13,13 @@ from typing import Any
 from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
 
 from ytsync.config import Settings, load_settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
+from ytsync.errors import UserError
+from ytsync.jobctl import JobConflict, StartedJob
+from ytsync.temporal import connect
 
 
 @dataclass
@@ -41,3 +47,31 @@ class Context:
     def print_json(self, data: Any) -> None:
         # Plain stdout, not rich: scripts parse it, so no wrapping or colour.
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def confirmed(question: str, what: str) -> bool:
+    """Ask on a terminal; without one, demand --yes rather than guess."""
+    if not sys.stdin.isatty():
+        raise UserError(f"confirmation needed: run again with --yes to start the {what}")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def launch(
+    ctx: Context, start: Callable[[Client], Awaitable[StartedJob]], json: bool, noun: str
+) -> int:
+    """Connect, start a job, and say so; another active job is exit code 1."""
+
+    async def go() -> StartedJob:
+        return await start(await connect(ctx.settings))
+
+    try:
+        started = asyncio.run(go())
+    except JobConflict as exc:
+        ctx.err.print(f"error: {exc}", markup=False)
+        return 1
+    if json:
+        ctx.print_json({"job_id": started.job_id, "workflow_id": started.workflow_id})
+    else:
+        ctx.out.print(f"Started {noun} {started.job_id} (workflow {started.workflow_id}).")
+        ctx.out.print("Follow it with 'python starter.py status --watch'.")
+    return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,11 +16,11 @@ from rich.table import Table
 from rich.text import Text
 from temporalio.client import Client
 
-from ytsync.cli.context import Context
+from ytsync.cli.context import Context, confirmed, launch
 from ytsync.config import Settings
 from ytsync.db.models import QuotaLedger
 from ytsync.errors import UserError
-from ytsync.jobctl import JobConflict, send, start_job, workflow_state
+from ytsync.jobctl import send, start_job, workflow_state
 from ytsync.jobs import FINAL_STAGES, STAGES
 from ytsync.preview import compute_preview, render_preview
 from ytsync.status import job_status, latest_job
@@ -69,28 +68,15 @@ def run_start(args: argparse.Namespace, ctx: Context) -> int:
     if not args.yes:
         with ctx.sessions() as session:
             render_preview(compute_preview(session, ctx.settings, now), ctx.err)
-        if not sys.stdin.isatty():
-            raise UserError("confirmation needed: run again with --yes to start the sync")
-        answer = input("Start the sync? [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
+        if not confirmed("Start the sync?", "sync"):
             ctx.err.print("Not started.")
             return 0
-
-    async def go() -> Any:
-        client = await connect(ctx.settings)
-        return await start_job(ctx.settings, ctx.sessions, client, now=now)
-
-    try:
-        started = asyncio.run(go())
-    except JobConflict as exc:
-        ctx.err.print(f"error: {exc}", markup=False)
-        return 1
-    if args.json:
-        ctx.print_json({"job_id": started.job_id, "workflow_id": started.workflow_id})
-    else:
-        ctx.out.print(f"Started job {started.job_id} (workflow {started.workflow_id}).")
-        ctx.out.print("Follow it with 'python starter.py status'.")
-    return 0
+    return launch(
+        ctx,
+        lambda client: start_job(ctx.settings, ctx.sessions, client, now=now),
+        args.json,
+        "job",
+    )
 
 
 def _interval(text: str) -> float:
