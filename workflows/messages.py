@@ -24,7 +24,9 @@ class SyncInput:
     # Shorter in tests that kill workers, so a lost batch is retried quickly.
     heartbeat_timeout_seconds: float = 60.0
     lanes: int = 4
-    batch_size: int = 25
+    # Writes per activity: fewer history events per write, while a pause still takes
+    # effect within one batch (about 15 s at YouTube's speed).
+    batch_size: int = 50
     # Continue as new well before Temporal's own suggestion, to keep every run's
     # history small enough to load fast in the Web UI and on a worker.
     max_history_events: int = 2_000

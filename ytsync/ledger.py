@@ -29,7 +29,19 @@ def _ensure_row(session: Session, period_start: datetime) -> None:
 
 def try_charge(session: Session, period_start: datetime, units: int, limit: int) -> bool:
     """Charge ``units`` if the period stays within ``limit``; False when it would not."""
+    if _charge_within(session, period_start, units, limit):
+        return True
+    # Either the period has no row yet (its first charge) or the budget is spent.
+    exists = session.scalar(
+        select(QuotaLedger.period_start).where(QuotaLedger.period_start == period_start)
+    )
+    if exists is not None:
+        return False
     _ensure_row(session, period_start)
+    return _charge_within(session, period_start, units, limit)
+
+
+def _charge_within(session: Session, period_start: datetime, units: int, limit: int) -> bool:
     result = session.execute(
         update(QuotaLedger)
         .where(

@@ -123,8 +123,7 @@ class Writer:
             if page.items:
                 self._complete(op_id, str(page.items[0]["id"]))
                 return
-        self._spend(WRITE_COST, op_id)
-        self._mark_in_flight(op_id)
+        self._spend(WRITE_COST, op_id, in_flight=True)
         try:
             item_id = self._yt.insert_playlist_item(playlist_id, video_id)
         except Exception as exc:
@@ -180,8 +179,7 @@ class Writer:
         """Create a playlist at most once: the marker finds one whose answer was lost."""
         found = self._find_marked_playlist(op_id, marker) if was_in_flight else None
         if found is None:
-            self._spend(WRITE_COST, op_id)
-            self._mark_in_flight(op_id)
+            self._spend(WRITE_COST, op_id, in_flight=True)
             try:
                 found = self._yt.insert_playlist(title, description)
             except Exception as exc:
@@ -204,8 +202,7 @@ class Writer:
                 return
             youtube_id = playlist.youtube_id
         # Deleting twice is harmless (the second answers 404), so no look-before.
-        self._spend(WRITE_COST, op_id)
-        self._mark_in_flight(op_id)
+        self._spend(WRITE_COST, op_id, in_flight=True)
         try:
             self._yt.delete_playlist(youtube_id)
         except Exception as exc:
@@ -233,8 +230,15 @@ class Writer:
                 return None
             token = page.next_token
 
-    def _spend(self, units: int, _op_id: int) -> None:
-        if not self._budget.try_spend(units):
+    def _spend(self, units: int, op_id: int, *, in_flight: bool = False) -> None:
+        """Pay for the next call; for a write, mark its row in_flight in the same commit."""
+
+        def mark(session: Session) -> None:
+            op = session.get_one(SyncOperation, op_id)
+            op.status = "in_flight"
+            op.attempts += 1
+
+        if not self._budget.try_spend(units, mark if in_flight else None):
             raise StopBatch(
                 STOP_QUOTA, self._budget.next_reset(), "the usable quota of this period is spent"
             )
@@ -297,12 +301,6 @@ class Writer:
     def _kind(self, op_id: int) -> str:
         with self._sessions() as session:
             return session.get_one(SyncOperation, op_id).kind
-
-    def _mark_in_flight(self, op_id: int) -> None:
-        with transaction(self._sessions) as session:
-            op = session.get_one(SyncOperation, op_id)
-            op.status = "in_flight"
-            op.attempts += 1
 
     def _set_status(self, op_id: int, status: str) -> None:
         with transaction(self._sessions) as session:
