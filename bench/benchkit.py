@@ -1,0 +1,555 @@
+"""Shared plumbing of the benchmark scripts: paths, fresh databases, the emulator, the
+Temporal dev server, process figures.
+
+Importing this module puts the repository root on ``sys.path``, so a script started as
+``python bench/NAME.py`` from the root can import ``ytsync``, ``worker`` and ``tests``.
+Nothing here re-implements ytsync: it only assembles the pieces the way a user would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.pool import Pool  # noqa: E402
+
+from ytsync.emulator.credentials import write_token_file  # noqa: E402
+from ytsync.emulator.model import RequestRecord  # noqa: E402
+from ytsync.emulator.sample import generate_library, sample_plan_rows  # noqa: E402
+from ytsync.emulator.server import EmulatorServer  # noqa: E402
+from ytsync.emulator.state import EmulatorState  # noqa: E402
+
+BIN = Path(sys.executable).parent
+DEV_SERVER = BIN / "temporal"
+TEST_SERVER = BIN / "temporal-test-server"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "YTSYNC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+WRITE_METHODS = ("playlists.insert", "playlistItems.insert", "playlists.delete")
+Row = tuple[str, str, bool]
+
+
+# --------------------------------------------------------------------------- output
+
+
+def heading(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def figure(label: str, value: object, unit: str = "") -> None:
+    if isinstance(value, float):
+        shown = f"{value:,.3f}"
+    elif isinstance(value, int):
+        shown = f"{value:,}"
+    else:
+        shown = str(value)
+    print(f"  {label:<52} {shown}{(' ' + unit) if unit else ''}", flush=True)
+
+
+@contextmanager
+def timed() -> Iterator[Callable[[], float]]:
+    """``with timed() as elapsed: ...; elapsed()`` -> seconds (frozen at the block's end)."""
+    start = time.perf_counter()
+    end: list[float] = []
+    yield lambda: (end[0] if end else time.perf_counter()) - start
+    end.append(time.perf_counter())
+
+
+# --------------------------------------------------------------------------- process
+
+
+def max_rss_mib() -> float:
+    """Peak resident set size of this process so far (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mib() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User+system CPU seconds of a process (this one by default), from /proc."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    # After the ")" : state is field 3; utime and stime are fields 14 and 15.
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def postgres_backend_cpu(database: str) -> float:
+    """CPU seconds of the PostgreSQL backends connected to ``database`` (still open)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if cmdline.startswith("postgres: ") and f" {database} " in cmdline:
+            total += cpu_seconds(int(entry.name))
+    return total
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- databases
+
+
+@dataclass(frozen=True)
+class Database:
+    kind: str
+    url: str
+    name: str
+
+
+@contextmanager
+def fresh_database(kind: str, workdir: Path) -> Iterator[Database]:
+    """An empty database: a SQLite file in ``workdir`` or a new PostgreSQL database,
+    dropped again at the end."""
+    if kind == "sqlite":
+        path = workdir / "ytsync.db"
+        yield Database(kind, f"sqlite:///{path}", str(path))
+        return
+    if kind != "postgres":
+        raise ValueError(f"unknown database kind {kind!r}")
+    name = f"ytsync_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(POSTGRES_ADMIN_URL).set(database=name)
+        yield Database(kind, url.render_as_string(hide_password=False), name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- emulator
+
+
+@dataclass
+class Emulator:
+    state: EmulatorState
+    server: EmulatorServer
+    token_file: Path
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.base_url
+
+    @property
+    def token_uri(self) -> str:
+        return self.server.token_uri
+
+
+@contextmanager
+def running_emulator(state: EmulatorState, directory: Path) -> Iterator[Emulator]:
+    """Serve ``state`` and write a token file the real client signs in with."""
+    server = EmulatorServer(state)
+    server.start()
+    try:
+        client_id, secret, refresh = state.issue_credentials()
+        token = write_token_file(
+            directory / f"token-{uuid.uuid4().hex[:6]}.json",
+            base_url=server.base_url,
+            client_id=client_id,
+            client_secret=secret,
+            refresh_token=refresh,
+        )
+        yield Emulator(state, server, token)
+    finally:
+        server.stop()
+
+
+def write_plan(path: Path, rows: list[Row]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["category", "video_id", "protected"])
+        for category, video_id, protected in rows:
+            writer.writerow([category, video_id, "true" if protected else "false"])
+    return path
+
+
+def planned_writes(state: EmulatorState, rows: list[Row]) -> tuple[int, int, int]:
+    """(playlists to create, videos to add, playlists to delete) the sample plan implies.
+
+    Mirrors what the preview will count, from the emulator's side: one playlist per
+    unprotected category, one insert per available (category, video) row, one delete per
+    normal playlist.  The run itself reports the real numbers from the request log.
+    """
+    with state.lock:
+        channel = state.channel_id
+        usable = {
+            vid
+            for vid, video in state.videos.items()
+            if not video.deleted
+            and (video.privacy != "private" or video.owner_channel_id == channel)
+        }
+        playlists = sum(1 for p in state.playlists.values() if not p.special)
+    categories = {category for category, _vid, protected in rows if not protected}
+    adds = sum(1 for _c, vid, protected in rows if not protected and vid in usable)
+    return len(categories), adds, playlists
+
+
+def library_for_writes(
+    target: int, *, seed: int, videos_per_playlist: int, emulator: Callable[[], EmulatorState]
+) -> tuple[EmulatorState, list[Row], tuple[int, int, int]]:
+    """A sample library (and its sample plan) whose sync makes about ``target`` writes.
+
+    The sample plan leaves out unavailable, uncategorised and protected videos, so a
+    library of N videos makes fewer than N writes: build once, scale, build again.
+    """
+    videos = target
+    best: tuple[EmulatorState, list[Row], tuple[int, int, int]] | None = None
+    tried: set[int] = set()
+    # Small libraries are noisy (which category is protected moves a lot): keep the best.
+    for _ in range(8):
+        tried.add(videos)
+        state = emulator()
+        generate_library(
+            state, videos=videos, playlists=max(1, videos // videos_per_playlist), seed=seed
+        )
+        rows = sample_plan_rows(state, seed)
+        counts = planned_writes(state, rows)
+        total = sum(counts)
+        if best is None or abs(total - target) < abs(sum(best[2]) - target):
+            best = (state, rows, counts)
+        if abs(total - target) <= max(5, target // 100):
+            break
+        videos = max(10, round(videos * target / max(1, total)))
+        while videos in tried:
+            videos += 1
+    assert best is not None
+    return best
+
+
+def write_requests(log: list[RequestRecord]) -> Counter[str]:
+    """Successful writes per method in a request log."""
+    return Counter(r.method for r in log if r.method in WRITE_METHODS and r.status < 300)
+
+
+def units_by_method(log: list[RequestRecord]) -> Counter[str]:
+    units: Counter[str] = Counter()
+    for record in log:
+        units[record.method] += record.units
+    return units
+
+
+# --------------------------------------------------------------------------- Temporal
+
+
+@dataclass
+class DevServer:
+    process: subprocess.Popen[bytes]
+    address: str
+    log_path: Path
+
+
+@contextmanager
+def dev_server(directory: Path, *extra: str) -> Iterator[DevServer]:
+    """``temporal server start-dev`` on free ports, headless, its SQLite file in
+    ``directory``; stopped (SIGTERM, then SIGKILL) at the end."""
+    port, ui_port = free_port(), free_port()
+    log_path = directory / "temporal-dev-server.log"
+    args = [
+        str(DEV_SERVER),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--http-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
+        "--headless",
+        "--db-filename",
+        str(directory / "temporal.db"),
+        "--log-level",
+        "error",
+        *extra,
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            args, cwd=directory, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    server = DevServer(process, f"127.0.0.1:{port}", log_path)
+    try:
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def connect_when_up(address: str, process: subprocess.Popen[bytes], limit: float = 60) -> Any:
+    """A Temporal client once the dev server answers (it takes a few seconds to start)."""
+    from temporalio.client import Client
+
+    deadline = time.monotonic() + limit
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Temporal dev server exited with {process.returncode}")
+        try:
+            client = await Client.connect(address)
+            await client.count_workflows()
+            return client
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
+# --------------------------------------------------------------------------- database traffic
+
+
+class SqlCounter:
+    """SQL statements, commits and pool checkouts (each a pre-ping round trip) made by
+    every SQLAlchemy engine of this process while ``counting`` is true."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.counting = False
+        self._lock = threading.Lock()
+        event.listen(Engine, "before_cursor_execute", self._statement)
+        event.listen(Engine, "commit", self._commit)
+        event.listen(Pool, "checkout", self._checkout)
+
+    def _bump(self, key: str) -> None:
+        if self.counting:
+            with self._lock:
+                self.counts[key] += 1
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self._bump("statements")
+        self._bump("statement: " + statement.split(None, 1)[0].upper())
+
+    def _commit(self, _conn: Any) -> None:
+        self._bump("commits")
+
+    def _checkout(self, *_args: Any) -> None:
+        self._bump("pool checkouts")
+
+
+class PostgresWaits:
+    """Samples ``pg_stat_activity`` for one database every ``interval`` seconds: what its
+    busy backends are doing (running, waiting for a lock, for the WAL flush, or for the
+    client inside an open transaction)."""
+
+    def __init__(self, database: str, interval: float = 0.05) -> None:
+        self.database = database
+        self.interval = interval
+        self.samples: Counter[str] = Counter()
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pg-waits", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        query = text(
+            "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+            "WHERE datname = :name AND backend_type = 'client backend'"
+        )
+        try:
+            with engine.connect() as conn:
+                while not self._stop.wait(self.interval):
+                    self.rounds += 1
+                    for state, kind, wait in conn.execute(query, {"name": self.database}):
+                        if state == "idle":
+                            continue
+                        self.samples[f"{state} / {kind or '-'}:{wait or '-'}"] += 1
+        finally:
+            engine.dispose()
+
+
+def postgres_stats(database: str) -> dict[str, int]:
+    """Cumulative counters of one database from ``pg_stat_database``."""
+    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, "
+                    "tup_fetched FROM pg_stat_database WHERE datname = :name"
+                ),
+                {"name": database},
+            ).one()
+    finally:
+        engine.dispose()
+    keys = ("xact_commit", "xact_rollback", "tup_inserted", "tup_updated", "tup_fetched")
+    return {key: int(value or 0) for key, value in zip(keys, row, strict=True)}
+
+
+def checkout() -> str:
+    """The commit the figures were taken at, and whether the tree had changes."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (with uncommitted changes)" if dirty else "")
+
+
+# --------------------------------------------------------------------------- profiling
+
+
+class PySpy:
+    """``py-spy record`` on this process (raw collapsed stacks), for finding hot spots.
+
+    py-spy is not a project dependency: pass the path of a binary installed anywhere.
+    """
+
+    def __init__(self, binary: Path | None, directory: Path) -> None:
+        self.binary = binary
+        self.output = directory / "py-spy.txt"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self.binary is None:
+            return
+        self.process = subprocess.Popen(
+            [
+                str(self.binary),
+                "record",
+                "--pid",
+                str(os.getpid()),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--output",
+                str(self.output),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop_and_report(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(2)  # SIGINT: py-spy writes its file and exits
+        self.process.wait(timeout=60)
+        report_stacks(self.output)
+
+
+def report_stacks(path: Path, top: int = 25) -> None:
+    """Self and inclusive samples per function from py-spy's collapsed stacks."""
+    if not path.exists():
+        print(f"  (no py-spy output at {path})")
+        return
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_short(frame) for frame in stack.split(";")[1:]]  # [0] is the thread
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    heading(f"py-spy: {total:,} samples of active threads at 200 Hz")
+    print("  self samples (where the time is spent):")
+    for frame, count in own.most_common(top):
+        print(f"    {100 * count / total:5.1f}%  {frame}")
+    print("  inclusive samples, project code only:")
+    ours = [
+        (frame, count)
+        for frame, count in inclusive.most_common()
+        if any(part in frame for part in ("ytsync/", "activities/", "workflows/", "worker.py"))
+    ]
+    for frame, count in ours[:top]:
+        print(f"    {100 * count / total:5.1f}%  {frame}")
+
+
+def _short(frame: str) -> str:
+    """'func (path/to/file.py:123)' -> 'func (file path below site-packages or repo)'."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", str(ROOT) + "/", "/lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path})"
+
+
+def utc_from(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")

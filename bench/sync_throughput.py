@@ -1,0 +1,320 @@
+"""End-to-end sync throughput with unlimited quota, against a plain client loop.
+
+    python bench/sync_throughput.py --writes 10000 [--db postgres|sqlite] [--lanes N]
+        [--batch N] [--seed 1] [--py-spy PATH] [--skip-plain]
+
+Part 1: a sample library sized so that its sync makes about ``--writes`` writes
+(playlist creations + video additions + playlist deletions) is imported into a fresh
+database; a real ``temporal server start-dev`` runs as a subprocess (free ports,
+headless, its SQLite file in a temp dir); the worker from ``worker.build_worker`` runs in
+this process; the job is started with ``ytsync.jobctl.start_job`` and awaited.  Quota is
+unlimited on both sides (emulator ``daily_limit=None``; ``Settings(daily_quota=10**9,
+quota_reserve=0)``).  Writes are counted from the emulator's request log; histories are
+read from the server, run by run along the continue-as-new chain.
+
+Part 2: a plain sequential loop of ``playlistItems.insert`` calls with
+google-api-python-client (no ytsync code) against a fresh emulator, the same number of
+calls, for comparison.
+
+``--py-spy PATH`` samples this process with the py-spy binary at PATH during the sync
+and prints the hottest functions (py-spy is not a project dependency; install it
+anywhere, e.g. ``pip install --target /tmp/pyspy py-spy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import benchkit
+import google_auth_httplib2
+import httplib2
+from benchkit import figure, heading, timed
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
+from temporalio.api.history.v1 import History
+from temporalio.client import Client
+
+from worker import build_worker
+from ytsync.config import Settings
+from ytsync.db.engine import make_engine, session_factory, upgrade
+from ytsync.emulator.state import MAX_PLAYLIST_ITEMS, EmulatorState
+from ytsync.importer import import_library
+from ytsync.jobctl import start_job
+from ytsync.plan import apply_plan
+
+SCOPES = ["https://www.googleapis.com/auth/youtube"]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--writes", type=int, default=10_000, help="about this many writes")
+    parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--lanes", type=int, default=None, help="SyncInput.lanes (default 4)")
+    parser.add_argument("--batch", type=int, default=None, help="SyncInput.batch_size (default 25)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--videos-per-playlist",
+        type=int,
+        default=80,
+        help="library shape: playlists = videos / this (each old playlist is one delete)",
+    )
+    parser.add_argument("--py-spy", type=Path, default=None, help="path of a py-spy binary")
+    parser.add_argument("--skip-plain", action="store_true", help="skip the plain client loop")
+    return parser.parse_args(argv)
+
+
+# --------------------------------------------------------------------------- part 1
+
+
+async def history_figures(client: Client, workflow_id: str, first_run: str) -> dict[str, Any]:
+    """Walk the continue-as-new chain from the first run; events and sizes per run."""
+    runs: list[dict[str, Any]] = []
+    activities: Counter[str] = Counter()
+    run_id: str | None = first_run
+    while run_id:
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        described = await handle.describe()
+        history = await handle.fetch_history()
+        info = described.raw_description.workflow_execution_info
+        proto_bytes = History(events=history.events).ByteSize()
+        runs.append(
+            {
+                "run_id": run_id,
+                "events": len(history.events),
+                "server_bytes": int(info.history_size_bytes),
+                "proto_bytes": proto_bytes,
+            }
+        )
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                activities[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
+        last = history.events[-1]
+        run_id = None
+        if last.HasField("workflow_execution_continued_as_new_event_attributes"):
+            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    return {"runs": runs, "activities": activities}
+
+
+async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
+    """The sync; returns (writes, writes per second end to end)."""
+    heading(f"library sized for about {args.writes:,} writes")
+    with timed() as elapsed:
+        state, rows, (creates, adds, deletes) = benchkit.library_for_writes(
+            args.writes,
+            seed=args.seed,
+            videos_per_playlist=args.videos_per_playlist,
+            emulator=lambda: EmulatorState(daily_limit=None, seed=args.seed),
+        )
+    summary = state.summary()
+    figure("videos in the library", summary["videos"])
+    figure("normal playlists", summary["playlists"])
+    figure("playlist items", summary["playlist_items"])
+    figure("expected writes (create + add + delete)", f"{creates} + {adds:,} + {deletes:,}")
+    figure("library build time", elapsed(), "s")
+
+    with (
+        benchkit.running_emulator(state, tmp) as emulator,
+        benchkit.fresh_database(args.db, tmp) as db,
+        benchkit.dev_server(tmp) as server,
+    ):
+        settings = Settings(
+            database_url=db.url,
+            temporal_address=server.address,
+            task_queue=f"ytsync-bench-{uuid.uuid4().hex[:8]}",
+            youtube_api_endpoint=emulator.endpoint,
+            token_file=emulator.token_file,
+            oauth_token_uri=emulator.token_uri,
+            daily_quota=10**9,
+            quota_reserve=0,
+        )
+        engine = make_engine(db.url)
+        upgrade(engine)
+        sessions = session_factory(engine)
+        with timed() as elapsed:
+            imported = import_library(settings, sessions)
+            applied = apply_plan(sessions, benchkit.write_plan(tmp / "plan.csv", rows))
+        figure("import + plan apply time (not part of the sync)", elapsed(), "s")
+        figure("imported items / plan assignments", f"{imported.items:,} / {applied.assignments:,}")
+        state.clear_log()
+
+        client = await benchkit.connect_when_up(server.address, server.process)
+        options: dict[str, Any] = {}
+        if args.lanes is not None:
+            options["lanes"] = args.lanes
+        if args.batch is not None:
+            options["batch_size"] = args.batch
+        spy = benchkit.PySpy(args.py_spy, tmp)
+        sql = benchkit.SqlCounter()
+        postgres = db.kind == "postgres"
+        waits = benchkit.PostgresWaits(db.name) if postgres else None
+        pg_before = benchkit.postgres_stats(db.name) if postgres else {}
+        worker = build_worker(client, settings)
+        cpu_self, cpu_server = benchkit.cpu_seconds(), benchkit.cpu_seconds(server.process.pid)
+        async with worker:
+            spy.start()
+            if waits is not None:
+                waits.start()
+            sql.counting = True
+            with timed() as elapsed:
+                started = await start_job(
+                    settings, sessions, client, now=datetime.now(UTC), **options
+                )
+                result = await started.handle.result()
+            sql.counting = False
+            if waits is not None:
+                waits.stop()
+            spy.stop_and_report()
+            cpu_self = benchkit.cpu_seconds() - cpu_self
+            cpu_server = benchkit.cpu_seconds(server.process.pid) - cpu_server
+            cpu_pg = benchkit.postgres_backend_cpu(db.name) if postgres else None
+            pg_after = benchkit.postgres_stats(db.name) if postgres else {}
+        seconds = elapsed()
+        first_run = started.handle.first_execution_run_id or started.handle.run_id or ""
+        histories = await history_figures(client, started.workflow_id, first_run)
+        engine.dispose()
+
+    log = state.requests()
+    writes = benchkit.write_requests(log)
+    total = sum(writes.values())
+    write_times = sorted(r.time for r in log if r.method in benchkit.WRITE_METHODS)
+    heading("sync (dev server, in-process worker, unlimited quota)")
+    figure("checkout", benchkit.checkout())
+    figure("database", args.db)
+    figure("lanes / batch size", f"{options.get('lanes', 4)} / {options.get('batch_size', 25)}")
+    figure("job result", f"{result.stage}, {result.done:,}/{result.total:,} operations")
+    figure("item errors", result.errors)
+    figure("total writes (emulator log, 2xx)", total)
+    for method in benchkit.WRITE_METHODS:
+        figure(f"  {method}", writes.get(method, 0))
+    attempts = sum(1 for r in log if r.method in benchkit.WRITE_METHODS)
+    figure("write attempts incl. refused", attempts)
+    reads = Counter(r.method for r in log if r.method.endswith(".list"))
+    figure("read requests during the sync", sum(reads.values()))
+    figure("wall time, start_job -> result", seconds, "s")
+    figure("writes/s end to end", total / seconds)
+    if len(write_times) > 1:
+        span = (write_times[-1] - write_times[0]).total_seconds()
+        figure("first -> last write", span, "s")
+        figure("writes/s between first and last write", total / max(span, 1e-9))
+    figure("CPU s, this process (worker + emulator + DB client)", cpu_self, "s")
+    figure("CPU s, Temporal dev server", cpu_server, "s")
+    if cpu_pg is not None:
+        figure("CPU s, PostgreSQL backends of this database", cpu_pg, "s")
+    figure("CPU s per write, all three", (cpu_self + cpu_server + (cpu_pg or 0)) / max(total, 1))
+
+    heading("database traffic during the sync")
+    per_write = max(total, 1)
+    for key in ("statements", "commits", "pool checkouts"):
+        figure(f"{key} (this process)", sql.counts[key])
+        figure("  per write", sql.counts[key] / per_write)
+    for key, count in sorted(sql.counts.items()):
+        if key.startswith("statement: "):
+            figure(f"  {key.removeprefix('statement: ')} per write", count / per_write)
+    if postgres:
+        for key in ("xact_commit", "tup_updated", "tup_inserted", "tup_fetched"):
+            delta = pg_after[key] - pg_before[key]
+            figure(f"pg_stat_database {key} per write", delta / per_write)
+    if waits is not None and waits.rounds:
+        busy = sum(waits.samples.values())
+        figure("pg_stat_activity samples (every 50 ms)", waits.rounds)
+        figure("mean non-idle backends of this database", busy / waits.rounds)
+        for what, count in waits.samples.most_common(8):
+            figure(f"  {what}", f"{100 * count / max(busy, 1):.1f}% of busy samples")
+
+    runs = histories["runs"]
+    events = sum(r["events"] for r in runs)
+    biggest = max(runs, key=lambda r: r["events"])
+    heading("workflow histories")
+    figure("workflow runs", len(runs))
+    figure("continue-as-new count", len(runs) - 1)
+    figure("total history events, all runs", events)
+    figure("history events per write", events / max(total, 1))
+    figure("largest run: events", biggest["events"])
+    figure("largest run: history size (server)", biggest["server_bytes"], "bytes")
+    figure("largest run: history size (sum of event protos)", biggest["proto_bytes"], "bytes")
+    figure("total history bytes, all runs (server)", sum(r["server_bytes"] for r in runs), "bytes")
+    for index, run in enumerate(runs, 1):
+        figure(f"  run {index}", f"{run['events']:,} events, {run['server_bytes']:,} bytes")
+    activities: Counter[str] = histories["activities"]
+    figure("activities scheduled, all runs", sum(activities.values()))
+    for name, count in activities.most_common():
+        figure(f"  {name}", count)
+    return total, total / seconds
+
+
+# --------------------------------------------------------------------------- part 2
+
+
+def plain_loop(calls: int, tmp: Path) -> float:
+    """``calls`` sequential playlistItems.insert with a bare google-api-python-client."""
+    state = EmulatorState(daily_limit=None, seed=2)
+    per_playlist = MAX_PLAYLIST_ITEMS - 10
+    playlists = [
+        state.add_playlist(f"plain {k}").id for k in range(math.ceil(calls / per_playlist))
+    ]
+    videos = [state.add_video(title=f"video {k}").id for k in range(calls)]
+    with benchkit.running_emulator(state, tmp) as emulator:
+        client_id, secret, refresh = state.issue_credentials()
+        credentials = Credentials(  # type: ignore[no-untyped-call]
+            token=None,
+            refresh_token=refresh,
+            client_id=client_id,
+            client_secret=secret,
+            token_uri=emulator.token_uri,
+            scopes=SCOPES,
+        )
+        http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=60))
+        youtube = build(
+            "youtube",
+            "v3",
+            http=http,
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": emulator.endpoint},
+        )
+        with timed() as elapsed:
+            for index, video_id in enumerate(videos):
+                body = {
+                    "snippet": {
+                        "playlistId": playlists[index // per_playlist],
+                        "resourceId": {"kind": "youtube#video", "videoId": video_id},
+                    }
+                }
+                youtube.playlistItems().insert(part="snippet", body=body).execute()
+        seconds = elapsed()
+    done = benchkit.write_requests(state.requests())["playlistItems.insert"]
+    heading("plain loop (google-api-python-client, sequential, fresh emulator)")
+    figure("playlistItems.insert calls", done)
+    figure("wall time", seconds, "s")
+    figure("inserts/s", done / seconds)
+    return done / seconds
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    heading(f"sync throughput benchmark: about {args.writes:,} writes, {args.db}")
+    with benchkit.workdir("ytsync-bench-sync-") as tmp:
+        total, rate = await run_sync(args, tmp)
+        if args.skip_plain or total == 0:
+            return 0
+        plain_rate = plain_loop(total, tmp)
+    heading("comparison")
+    figure("ytsync writes/s end to end", rate)
+    figure("plain loop inserts/s", plain_rate)
+    figure("ratio ytsync / plain", rate / plain_rate)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(main_async(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
