@@ -43,6 +43,7 @@ from temporalio.api.history.v1 import History
 from temporalio.client import Client
 
 from worker import build_worker
+from workflows.messages import SyncInput
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.emulator.state import MAX_PLAYLIST_ITEMS, EmulatorState
@@ -57,8 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--writes", type=int, default=10_000, help="about this many writes")
     parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
-    parser.add_argument("--lanes", type=int, default=None, help="SyncInput.lanes (default 4)")
-    parser.add_argument("--batch", type=int, default=None, help="SyncInput.batch_size (default 25)")
+    parser.add_argument(
+        "--lanes", type=int, default=None, help="SyncInput.lanes (default: the workflow's)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=None, help="SyncInput.batch_size (default: the workflow's)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--videos-per-playlist",
@@ -188,7 +193,9 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
     heading("sync (dev server, in-process worker, unlimited quota)")
     figure("checkout", benchkit.checkout())
     figure("database", args.db)
-    figure("lanes / batch size", f"{options.get('lanes', 4)} / {options.get('batch_size', 25)}")
+    defaults = SyncInput(job_id=0)
+    lanes = options.get("lanes", defaults.lanes)
+    figure("lanes / batch size", f"{lanes} / {options.get('batch_size', defaults.batch_size)}")
     figure("job result", f"{result.stage}, {result.done:,}/{result.total:,} operations")
     figure("item errors", result.errors)
     figure("total writes (emulator log, 2xx)", total)
