@@ -338,7 +338,8 @@ def _summary_table(preview: Preview) -> Table:
 def _print_quota(preview: Preview, console: Console) -> None:
     console.print(
         Text(
-            f"Quota: {preview.daily_quota_limit:,} units a day, {preview.quota_reserve:,} kept "
+            f"Quota: {preview.daily_quota_limit:,} units a period (a day on YouTube), "
+            f"{preview.quota_reserve:,} kept "
             f"in reserve, so {preview.usable_quota_per_period:,} for the sync; "
             f"{preview.remaining_quota_today:,} left in this period "
             f"(next reset {_local(preview.next_quota_reset)})."
@@ -348,7 +349,7 @@ def _print_quota(preview: Preview, console: Console) -> None:
         console.print(Text("Nothing to write: the sync would only back up the library."))
         return
     finish = (
-        "today"
+        "in this period"
         if preview.quota_periods_needed <= 1 and preview.remaining_quota_today
         else f"from about {_local(preview.estimated_finish)}"
     )
