@@ -622,3 +622,37 @@ def test_starter_exits_2_on_a_bad_plan(
     assert snapshot(applied) == before
     assert main(["plan", "apply", str(write_plan(tmp_path, _plan(f"Music,{vid(1)},")))]) == 0
     assert main(["preview", "--json"]) == 0
+
+
+def test_unicode_and_emoji_category_names_are_kept_exactly(
+    library: sessionmaker[Session], tmp_path: Path
+) -> None:
+    names = ["Müsik 🎸", "日本の料理", "Ünïcödé — talks"]
+    path = write_plan(tmp_path, _plan(*(f"{name},{vid(i)}," for i, name in enumerate(names))))
+    apply_plan(library, path)
+    assert sorted(plan_contents(library)) == sorted(names)
+
+
+def test_a_hundred_emoji_fit_the_title_limit_but_a_hundred_and_one_do_not(
+    library: sessionmaker[Session], tmp_path: Path
+) -> None:
+    apply_plan(library, write_plan(tmp_path, _plan(f"{'🎵' * 100},{vid(1)},")))
+    before = snapshot(library)
+    with pytest.raises(UserError, match="line 2"):
+        apply_plan(library, write_plan(tmp_path, _plan(f"{'🎵' * 101},{vid(1)},"), "b.csv"))
+    assert snapshot(library) == before
+
+
+def test_a_huge_bad_file_reports_a_bounded_list_and_changes_nothing(
+    library: sessionmaker[Session], tmp_path: Path
+) -> None:
+    rows = [f"Music,{'x' * 11 if n % 2 else vid(n % 20)}," for n in range(100_000)]
+    path = write_plan(tmp_path, _plan(*rows))
+    before = snapshot(library)
+    with pytest.raises(UserError) as caught:
+        apply_plan(library, path)
+    message = str(caught.value)
+    assert "line 3" in message
+    assert "more" in message
+    assert len(message) < 10_000, "the report must stay readable"
+    assert snapshot(library) == before
