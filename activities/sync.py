@@ -64,11 +64,11 @@ class SyncActivities:
     def _budget(self, job_id: int) -> Budget:
         return Budget(self._settings, self._sessions, self._clock, job_id)
 
-    def _writer(self, job_id: int) -> Writer:
+    def _writer(self, job_id: int, budget: Budget) -> Writer:
         return Writer(
             sessions=self._sessions,
             youtube=self._client(),
-            budget=self._budget(job_id),
+            budget=budget,
             job_id=job_id,
             attempt=activity.info().attempt,
             heartbeat=activity.heartbeat,
@@ -78,8 +78,9 @@ class SyncActivities:
         self, batch: BatchInput, kind: str, write: Callable[[Writer, int], None]
     ) -> BatchResult:
         done = 0
+        budget = self._budget(batch.job_id)
         try:
-            writer = self._writer(batch.job_id)
+            writer = self._writer(batch.job_id, budget)
             with self._sessions() as session:
                 todo = [
                     op.id
@@ -103,6 +104,7 @@ class SyncActivities:
                 str(retry), type="YouTubeRetry", next_retry_delay=retry.delay
             ) from None
         finally:
+            budget.release()
             self._refresh(batch.job_id)
         return BatchResult(done, self._open(batch, kind))
 
@@ -202,6 +204,12 @@ class SyncActivities:
 
     def _videos_in(self, job_id: int, playlist_id: str) -> set[str]:
         youtube, budget = self._client(), self._budget(job_id)
+        try:
+            return self._read_playlist(youtube, budget, playlist_id)
+        finally:
+            budget.release()
+
+    def _read_playlist(self, youtube: YouTube, budget: Budget, playlist_id: str) -> set[str]:
         found: set[str] = set()
         token: str | None = None
         while True:

@@ -27,20 +27,6 @@ def _ensure_row(session: Session, period_start: datetime) -> None:
     session.execute(insert(QuotaLedger).values(**values).on_conflict_do_nothing())
 
 
-def try_charge(session: Session, period_start: datetime, units: int, limit: int) -> bool:
-    """Charge ``units`` if the period stays within ``limit``; False when it would not."""
-    if _charge_within(session, period_start, units, limit):
-        return True
-    # Either the period has no row yet (its first charge) or the budget is spent.
-    exists = session.scalar(
-        select(QuotaLedger.period_start).where(QuotaLedger.period_start == period_start)
-    )
-    if exists is not None:
-        return False
-    _ensure_row(session, period_start)
-    return _charge_within(session, period_start, units, limit)
-
-
 def _charge_within(session: Session, period_start: datetime, units: int, limit: int) -> bool:
     result = session.execute(
         update(QuotaLedger)
@@ -53,6 +39,38 @@ def _charge_within(session: Session, period_start: datetime, units: int, limit: 
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def reserve(session: Session, period_start: datetime, wanted: int, needed: int, limit: int) -> int:
+    """Take up to ``wanted`` units of what the period has left, and at least ``needed``;
+    0 when fewer than ``needed`` are left.  Atomic under concurrent reservations."""
+    while True:
+        row = session.execute(
+            select(QuotaLedger.units_used, QuotaLedger.exhausted).where(
+                QuotaLedger.period_start == period_start
+            )
+        ).first()
+        if row is None:
+            _ensure_row(session, period_start)
+            continue
+        used, exhausted = int(row[0]), bool(row[1])
+        left = limit - used
+        if exhausted or left < needed:
+            return 0
+        grant = min(wanted, left)
+        if _charge_within(session, period_start, grant, limit):
+            return grant
+        # Another lane reserved in between: look again.
+
+
+def refund(session: Session, period_start: datetime, units: int) -> None:
+    """Give back reserved units that were not spent."""
+    session.execute(
+        update(QuotaLedger)
+        .where(QuotaLedger.period_start == period_start, QuotaLedger.units_used >= units)
+        .values(units_used=QuotaLedger.units_used - units, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def charge(session: Session, period_start: datetime, units: int) -> None:
