@@ -46,46 +46,50 @@ class Budget:
         marks its row in_flight in the commit that pays for it, one round trip fewer.
         """
         period = self._settings.quota_clock.period_start(self._clock())
+        held, held_period = self._held, self._held_period
+        paid = True
         with transaction(self._sessions) as session:
-            if self._held_period != period:
-                self._give_back(session)
-                self._held_period = period
-            if self._held < units:
-                need = units - self._held
+            if held_period != period:
+                self._give_back(session, held, held_period)
+                held, held_period = 0, period
+            if held < units:
                 granted = ledger.reserve(
                     session,
                     period,
-                    wanted=max(RESERVE_CHUNK - self._held, need),
-                    needed=need,
+                    wanted=max(RESERVE_CHUNK - held, units - held),
+                    needed=units - held,
                     limit=self._settings.usable_quota,
                 )
-                if not granted:
-                    return False
                 self._count_for_job(session, granted)
-                self._held += granted
-            self._held -= units
-            if then is not None:
-                then(session)
-        return True
+                held += granted
+                paid = held >= units
+            if paid:
+                held -= units
+                if then is not None:
+                    then(session)
+        # Only once committed: a rolled-back reservation must not be given back later.
+        self._held, self._held_period = held, held_period
+        return paid
 
     def release(self) -> None:
         """Give back what is reserved and unspent (at the end of a batch)."""
         if self._held:
             with transaction(self._sessions) as session:
-                self._give_back(session)
+                self._give_back(session, self._held, self._held_period)
+            self._held = 0
 
-    def _give_back(self, session: Session) -> None:
-        if self._held and self._held_period is not None:
-            ledger.refund(session, self._held_period, self._held)
-            self._count_for_job(session, -self._held)
-        self._held = 0
+    def _give_back(self, session: Session, held: int, period: datetime | None) -> None:
+        if held and period is not None:
+            ledger.refund(session, period, held)
+            self._count_for_job(session, -held)
 
     def _count_for_job(self, session: Session, units: int) -> None:
-        session.execute(
-            update(SyncJob)
-            .where(SyncJob.id == self._job_id)
-            .values(quota_used=SyncJob.quota_used + units)
-        )
+        if units:
+            session.execute(
+                update(SyncJob)
+                .where(SyncJob.id == self._job_id)
+                .values(quota_used=SyncJob.quota_used + units)
+            )
 
     def exhausted(self) -> datetime:
         """YouTube refused for quota: close this period; the answer is when to resume."""
