@@ -68,7 +68,7 @@ from ytsync.emulator import EmulatorServer, EmulatorState, generate_library, sam
 from ytsync.emulator.credentials import write_token_file
 from ytsync.importer import ImportSummary, import_library
 from ytsync.jobctl import StartedJob, start_job
-from ytsync.jobs import FINAL_STAGES
+from ytsync.jobs import FINAL_STAGES, WORK_STAGES
 from ytsync.plan import ApplySummary, apply_plan
 from ytsync.preview import compute_preview, render_preview
 from ytsync.quota import WRITE_COST, QuotaClock
@@ -90,7 +90,6 @@ STAGE_LABELS = {
     "completed": "completed",
     "failed": "failed",
 }
-WORK_STAGES = ("backup", "create_playlists", "add_videos", "delete_playlists")
 
 
 @dataclass(frozen=True)

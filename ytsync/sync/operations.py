@@ -99,20 +99,27 @@ def plan_additions(session: Session, job_id: int, present: dict[int, set[str]]) 
             "position": position,
         }
         if availability in UNAVAILABLE:
-            # Known unavailable at import: fail it now, spending no write on it.
-            row.update(status="failed", error=f"video is {availability}")
-            record_error(
-                session,
-                job_id,
-                "add_videos",
-                "video",
-                youtube_id,
-                f"video is {availability}; not added",
+            _fail_unavailable(
+                session, job_id, row, "add_videos", youtube_id, availability, "not added"
             )
         elif youtube_id in present.get(category_id, set()):
             row.update(status="completed", error="already in the playlist")
         rows.append(row)
     return _insert_missing(session, job_id, ADD, rows)
+
+
+def _fail_unavailable(
+    session: Session,
+    job_id: int,
+    row: dict[str, Any],
+    stage: str,
+    youtube_id: str,
+    availability: str,
+    outcome: str,
+) -> None:
+    """Known unavailable since the import: fail the row now, spending no write on it."""
+    row.update(status="failed", error=f"video is {availability}")
+    record_error(session, job_id, stage, "video", youtube_id, f"video is {availability}; {outcome}")
 
 
 def plan_deletions(session: Session, job_id: int) -> int:
@@ -162,14 +169,14 @@ def plan_restore(session: Session, job_id: int, snapshot: dict[str, Any]) -> int
                 "position": position,
             }
             if availability in UNAVAILABLE:
-                row.update(status="failed", error=f"video is {availability}")
-                record_error(
+                _fail_unavailable(
                     session,
                     job_id,
+                    row,
                     "restore_items",
-                    "video",
                     item["video_id"],
-                    f"video is {availability}; not restored",
+                    availability,
+                    "not restored",
                 )
             items.append(row)
     return _insert_missing(session, job_id, RESTORE, playlists) + _insert_missing(
