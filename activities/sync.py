@@ -75,27 +75,21 @@ class SyncActivities:
         )
 
     def _batch(
-        self, batch: BatchInput, kind: str, write: Callable[[Writer, int], None]
+        self, batch: BatchInput, kind: str, write: Callable[[Writer, list[int]], None]
     ) -> BatchResult:
-        done = 0
+        writer: Writer | None = None
         budget = self._budget(batch.job_id)
         try:
             writer = self._writer(batch.job_id, budget)
             with self._sessions() as session:
-                todo = [
-                    op.id
-                    for op in ops.next_open(
-                        session, batch.job_id, kind, batch.max_writes, _lane(batch)
-                    )
-                ]
-            for op_id in todo:
-                write(writer, op_id)
-                done += 1
+                todo = ops.next_open(session, batch.job_id, kind, batch.max_writes, _lane(batch))
+            write(writer, todo)
         except StopBatch as stop:
             if stop.stop == STOP_AUTH:
                 # Read the token file afresh next time: the user may have signed in again.
                 with self._lock:
                     self._youtube = None
+            done = writer.done if writer else 0
             return BatchResult(
                 done, self._open(batch, kind), stop.stop, stop.resume_at, stop.message
             )
@@ -106,7 +100,7 @@ class SyncActivities:
         finally:
             budget.release()
             self._refresh(batch.job_id)
-        return BatchResult(done, self._open(batch, kind))
+        return BatchResult(writer.done, self._open(batch, kind))
 
     def _open(self, batch: BatchInput, kind: str) -> int:
         with self._sessions() as session:
@@ -155,7 +149,7 @@ class SyncActivities:
 
     @activity.defn
     def create_playlists(self, batch: BatchInput) -> BatchResult:
-        return self._batch(batch, ops.CREATE, Writer.create_playlist)
+        return self._batch(batch, ops.CREATE, Writer.create_playlists)
 
     # add_videos --------------------------------------------------------------------
 
@@ -241,7 +235,7 @@ class SyncActivities:
 
     @activity.defn
     def add_videos(self, batch: BatchInput) -> BatchResult:
-        return self._batch(batch, ops.ADD, Writer.add_video)
+        return self._batch(batch, ops.ADD, Writer.add_videos)
 
     # delete_playlists --------------------------------------------------------------
 
@@ -259,7 +253,7 @@ class SyncActivities:
 
     @activity.defn
     def delete_playlists(self, batch: BatchInput) -> BatchResult:
-        return self._batch(batch, ops.DELETE, Writer.delete_playlist)
+        return self._batch(batch, ops.DELETE, Writer.delete_playlists)
 
     # restore -----------------------------------------------------------------------
 
@@ -275,7 +269,7 @@ class SyncActivities:
 
     @activity.defn
     def restore_playlists(self, batch: BatchInput) -> BatchResult:
-        return self._batch(batch, ops.RESTORE, Writer.restore_playlist)
+        return self._batch(batch, ops.RESTORE, Writer.restore_playlists)
 
     @activity.defn
     def list_restore_lanes(self, job_id: int) -> list[int]:
@@ -284,7 +278,7 @@ class SyncActivities:
 
     @activity.defn
     def restore_items(self, batch: BatchInput) -> BatchResult:
-        return self._batch(batch, ops.RESTORE_ITEM, Writer.restore_item)
+        return self._batch(batch, ops.RESTORE_ITEM, Writer.restore_items)
 
     @activity.defn
     def finish_restore(self, job_id: int) -> int:

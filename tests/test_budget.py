@@ -78,3 +78,29 @@ def test_a_rolled_back_charge_is_not_given_back_later(
     assert budget.try_spend(50)
     budget.release()
     assert spent(sessions) == (50, 50)
+
+
+def test_pays_for_a_chunk_of_writes_or_as_many_as_are_left(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    budget = budget_for(sessions, tmp_path, usable=170)
+    paid_for: list[int] = []
+
+    def note(_session: Session, paid: int) -> None:
+        paid_for.append(paid)
+
+    assert budget.spend_writes(10, note) == 3, "170 units pay for 3 of 10 writes"
+    assert budget.spend_writes(10, note) == 0
+    assert paid_for == [3, 0], "the paying commit always runs, to record what came before"
+    budget.release()
+    assert spent(sessions) == (150, 150)
+
+
+def test_writes_paid_for_but_never_sent_are_given_back(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    budget = budget_for(sessions, tmp_path, usable=9_000)
+    assert budget.spend_writes(10, lambda _s, _n: None) == 10
+    budget.unspend(7 * 50)
+    budget.release()
+    assert spent(sessions) == (150, 150)

@@ -45,28 +45,42 @@ class Budget:
         ``then`` runs in the same transaction when the charge went through: a write
         marks its row in_flight in the commit that pays for it, one round trip fewer.
         """
+
+        def paid_then(session: Session, paid: int) -> None:
+            if paid and then is not None:
+                then(session)
+
+        return self._spend(units, 1, paid_then) == 1
+
+    def spend_writes(self, count: int, then: Callable[[Session, int], None]) -> int:
+        """Pay for up to ``count`` writes at once; ``then(session, n)`` runs in the paying
+        commit with the number paid for, which is 0 when not even one write is left."""
+        return self._spend(WRITE_COST, count, then)
+
+    def unspend(self, units: int) -> None:
+        """Paid for but never sent: back into the reservation, refunded at ``release``."""
+        self._held += units
+
+    def _spend(self, units: int, count: int, then: Callable[[Session, int], None]) -> int:
         period = self._settings.quota_clock.period_start(self._clock())
         held, held_period = self._held, self._held_period
-        paid = True
         with transaction(self._sessions) as session:
             if held_period != period:
                 self._give_back(session, held, held_period)
                 held, held_period = 0, period
-            if held < units:
+            if held < units * count:
                 granted = ledger.reserve(
                     session,
                     period,
-                    wanted=max(RESERVE_CHUNK - held, units - held),
-                    needed=units - held,
+                    wanted=max(RESERVE_CHUNK, units * count) - held,
+                    needed=max(0, units - held),
                     limit=self._settings.usable_quota,
                 )
                 self._count_for_job(session, granted)
                 held += granted
-                paid = held >= units
-            if paid:
-                held -= units
-                if then is not None:
-                    then(session)
+            paid = min(count, held // units)
+            held -= paid * units
+            then(session, paid)
         # Only once committed: a rolled-back reservation must not be given back later.
         self._held, self._held_period = held, held_period
         return paid

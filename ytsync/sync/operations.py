@@ -220,8 +220,9 @@ def count_open(session: Session, job_id: int, kind: str, lane: int | None = None
 
 def next_open(
     session: Session, job_id: int, kind: str, limit: int, lane: int | None = None
-) -> list[SyncOperation]:
-    query = select(SyncOperation).where(*_open_in(kind, job_id, lane))
+) -> list[int]:
+    """Ids of the next open rows, in the order they are to be written."""
+    query = select(SyncOperation.id).where(*_open_in(kind, job_id, lane))
     return list(
         session.scalars(query.order_by(SyncOperation.position, SyncOperation.id).limit(limit))
     )

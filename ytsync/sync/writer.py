@@ -1,4 +1,4 @@
-"""The idempotency protocol, one YouTube write at a time.
+"""The idempotency protocol for every YouTube write.
 
 1. read the operation row: completed, failed or skipped means nothing to do;
 2. found ``in_flight``: the last attempt's outcome is unknown, so look before writing
@@ -6,17 +6,24 @@
 3. charge the quota ledger, mark ``in_flight`` and commit, then call the API;
 4. record the result and commit.
 
+Playlist writes take these steps one write at a time.  Item writes (the bulk of a job)
+take steps 3 and 4 a chunk of ten at a time: one commit records a chunk's results,
+pays for the next chunk and marks it in_flight.  The guarantee is the same, since every
+write is in_flight in a committed row before it is sent; a crash costs at most one
+chunk of 1-unit look-ups.
+
 A worker can die at any point of this and the next attempt still makes the write at
 most once: YouTube happily stores the same video twice in a playlist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NoReturn, TypeVar
+from typing import NamedTuple, NoReturn, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflows.messages import STOP_AUTH, STOP_QUOTA, STOP_RATE
@@ -24,20 +31,35 @@ from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, SyncOperation, Video, utcnow
 from ytsync.quota import LIST_COST, WRITE_COST
 from ytsync.sync.budget import Budget
-from ytsync.sync.operations import STAGE_OF_KIND, record_error
+from ytsync.sync.operations import ADD as ADD_VIDEO
+from ytsync.sync.operations import (
+    CREATE,
+    DELETE,
+    RESTORE,
+    RESTORE_ITEM,
+    STAGE_OF_KIND,
+    record_error,
+)
 from ytsync.youtube.client import YouTube
 from ytsync.youtube.errors import ApiFailure, Outcome, classify
 
 # Persistent rate limiting: after this many attempts, wait for the next quota day.
 # Playlist creation has its own low daily limit, so it gives up sooner.
 T = TypeVar("T")
-RATE_LIMIT_ATTEMPTS = {
-    "create_playlist": 3,
-    "restore_playlist": 3,
-    "add_video": 8,
-    "restore_item": 8,
-    "delete_playlist": 8,
-}
+RATE_LIMIT_ATTEMPTS = {CREATE: 3, RESTORE: 3, ADD_VIDEO: 8, RESTORE_ITEM: 8, DELETE: 8}
+
+# Item writes paid for, marked in_flight and recorded together; also the most a crash
+# can leave to look up again (one read each).
+CHUNK_WRITES = 10
+
+# YouTube refused this one item for good: record it, skip it, go on.
+ITEM_FAILURES = (
+    Outcome.ITEM_UNAVAILABLE,
+    Outcome.PLAYLIST_FULL,
+    Outcome.PERMANENT,
+    Outcome.NOT_FOUND,
+    Outcome.ALREADY_PRESENT,
+)
 
 
 class StopBatch(Exception):
@@ -56,6 +78,66 @@ class RetryLater(Exception):
     def __init__(self, message: str, delay: timedelta | None = None) -> None:
         super().__init__(message)
         self.delay = delay
+
+
+class Item(NamedTuple):
+    op_id: int
+    status: str
+    video_id: str
+    playlist_id: str | None
+
+
+@dataclass
+class _Outcomes:
+    """Item results waiting for the next commit."""
+
+    completed: list[tuple[int, str | None]] = field(default_factory=list)
+    failed: list[tuple[Item, str]] = field(default_factory=list)
+    _flushed: int = 0
+
+    def flush(
+        self,
+        session: Session,
+        job_id: int,
+        kind: str,
+        *,
+        in_flight: Sequence[int] = (),
+        pending: Sequence[int] = (),
+    ) -> None:
+        if self.completed:
+            # Bulk UPDATE by primary key: one executemany for the whole chunk.
+            session.execute(
+                update(SyncOperation),
+                [{"id": op, "status": "completed", "youtube_id": yt} for op, yt in self.completed],
+            )
+        for item, message in self.failed:
+            _set(session, [item.op_id], status="failed", error=message)
+            record_error(session, job_id, STAGE_OF_KIND[kind], "video", item.video_id, message)
+        if in_flight:
+            _set(session, in_flight, status="in_flight", attempts=SyncOperation.attempts + 1)
+        if pending:
+            _set(session, pending, status="pending")
+        self._flushed = len(self.completed) + len(self.failed)
+        self.completed, self.failed = [], []
+
+    def settled(self) -> int:
+        """How many items the last committed flush settled."""
+        flushed, self._flushed = self._flushed, 0
+        return flushed
+
+
+def _set(session: Session, op_ids: Sequence[int], **values: object) -> None:
+    session.execute(
+        update(SyncOperation)
+        .where(SyncOperation.id.in_(op_ids))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _in_order(op_ids: list[int], rows: Sequence[tuple[int, str, str, str | None]]) -> list[Item]:
+    by_id = {row[0]: Item(*row) for row in rows}
+    return [by_id[op_id] for op_id in op_ids if op_id in by_id]
 
 
 def playlist_marker(job_id: int, category_id: int) -> str:
@@ -80,62 +162,152 @@ class Writer:
         self._job_id = job_id
         self._attempt = attempt
         self._heartbeat = heartbeat
+        # Operations settled so far (written, found written, or failed for good).
+        self.done = 0
 
-    # the three kinds of write ------------------------------------------------------
+    def create_playlists(self, op_ids: list[int]) -> None:
+        self._each(CREATE, self._create_playlist, op_ids)
 
-    def add_video(self, op_id: int) -> None:
-        with transaction(self._sessions) as session:
-            op = session.get_one(SyncOperation, op_id)
-            if op.status not in ("pending", "in_flight"):
-                return
-            target = session.get_one(Category, op.category_id).youtube_playlist_id
-            video_id = session.get_one(Video, op.video_id).youtube_id
-            was_in_flight = op.status == "in_flight"
-        self._insert_item(op_id, target, video_id, was_in_flight)
+    def restore_playlists(self, op_ids: list[int]) -> None:
+        self._each(RESTORE, self._restore_playlist, op_ids)
 
-    def restore_item(self, op_id: int) -> None:
-        with transaction(self._sessions) as session:
-            op = session.get_one(SyncOperation, op_id)
-            if op.status not in ("pending", "in_flight"):
-                return
-            target = session.scalar(
-                select(SyncOperation.youtube_id).where(
-                    SyncOperation.job_id == op.job_id,
-                    SyncOperation.op_key == f"restore:{op.playlist_id}",
-                    SyncOperation.status == "completed",
+    def delete_playlists(self, op_ids: list[int]) -> None:
+        self._each(DELETE, self._delete_playlist, op_ids)
+
+    def _each(self, kind: str, write: Callable[[int], None], op_ids: list[int]) -> None:
+        for op_id in op_ids:
+            write(op_id)
+            self.done += 1
+
+    # item writes, a chunk at a time -------------------------------------------------
+
+    def add_videos(self, op_ids: list[int]) -> None:
+        """Insert a lane's videos into their category playlist."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(
+                    SyncOperation.id,
+                    SyncOperation.status,
+                    Video.youtube_id,
+                    Category.youtube_playlist_id,
                 )
-            )
-            video_id = session.get_one(Video, op.video_id).youtube_id
-            was_in_flight = op.status == "in_flight"
-        self._insert_item(op_id, target, video_id, was_in_flight)
+                .join(Video, Video.id == SyncOperation.video_id)
+                .outerjoin(Category, Category.id == SyncOperation.category_id)
+                .where(SyncOperation.id.in_(op_ids))
+            ).all()
+        self._insert_items(ADD_VIDEO, _in_order(op_ids, rows))
 
-    def _insert_item(
-        self, op_id: int, playlist_id: str | None, video_id: str, was_in_flight: bool
-    ) -> None:
-        if playlist_id is None:
-            self._fail(op_id, "video", video_id, "the target playlist was not created")
-            return
-        if was_in_flight:
-            self._spend(LIST_COST, op_id)
-            page = self._call(
-                op_id, lambda: self._yt.playlist_items(playlist_id, video_id=video_id)
-            )
-            if page.items:
-                self._complete(op_id, str(page.items[0]["id"]))
-                return
-        self._spend(WRITE_COST, op_id, in_flight=True)
-        try:
-            item_id = self._yt.insert_playlist_item(playlist_id, video_id)
-        except Exception as exc:
-            failure = self._classified(exc)
-            if failure.outcome is Outcome.ALREADY_PRESENT:
-                self._complete(op_id, None)
-                return
-            self._settle_failure(op_id, "video", video_id, failure)
-            return
-        self._complete(op_id, item_id)
+    def restore_items(self, op_ids: list[int]) -> None:
+        """Put a restored playlist's items back into the playlist made for it."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(
+                    SyncOperation.id,
+                    SyncOperation.status,
+                    Video.youtube_id,
+                    SyncOperation.playlist_id,
+                )
+                .join(Video, Video.id == SyncOperation.video_id)
+                .where(SyncOperation.id.in_(op_ids))
+            ).all()
+            made = {
+                key: youtube_id
+                for key, youtube_id in session.execute(
+                    select(SyncOperation.op_key, SyncOperation.youtube_id).where(
+                        SyncOperation.job_id == self._job_id,
+                        SyncOperation.op_key.in_({f"restore:{row[3]}" for row in rows}),
+                        SyncOperation.status == "completed",
+                    )
+                )
+            }
+        items = [
+            Item(op_id, status, video, made.get(f"restore:{playlist}"))
+            for op_id, status, video, playlist in rows
+        ]
+        self._insert_items(RESTORE_ITEM, _in_order(op_ids, items))
 
-    def create_playlist(self, op_id: int) -> None:
+    def _insert_items(self, kind: str, items: list[Item]) -> None:
+        """Items are paid for and marked in_flight a chunk at a time, and each chunk's
+        results are recorded in the commit that pays for the next one: a crash leaves at
+        most one chunk to look up, and the database sees a commit per chunk, not three per
+        write."""
+        todo: list[Item] = []
+        for item in items:
+            if item.status not in ("pending", "in_flight"):
+                self.done += 1
+            elif item.playlist_id is None:
+                missing = "the target playlist was not created"
+                self._fail(item.op_id, "video", item.video_id, missing)
+                self.done += 1
+            elif item.status == "in_flight" and self._found_by_lookup(item):
+                self.done += 1
+            else:
+                todo.append(item)
+        outcome = _Outcomes()
+        while todo:
+            ahead = [item.op_id for item in todo[:CHUNK_WRITES]]
+            chunk_size = self._budget.spend_writes(
+                len(ahead),
+                lambda session, paid, ahead=ahead: outcome.flush(  # type: ignore[misc]
+                    session, self._job_id, kind, in_flight=ahead[:paid]
+                ),
+            )
+            self.done += outcome.settled()
+            if not chunk_size:
+                raise StopBatch(
+                    STOP_QUOTA,
+                    self._budget.next_reset(),
+                    "the usable quota of this period is spent",
+                )
+            chunk, todo = todo[:chunk_size], todo[chunk_size:]
+            for index, item in enumerate(chunk):
+                assert item.playlist_id is not None  # items without one failed above
+                try:
+                    outcome.completed.append(
+                        (item.op_id, self._yt.insert_playlist_item(item.playlist_id, item.video_id))
+                    )
+                    continue
+                except Exception as exc:
+                    failure = self._classified(exc)
+                if failure.outcome is Outcome.ALREADY_PRESENT:
+                    outcome.completed.append((item.op_id, None))
+                elif failure.outcome in ITEM_FAILURES:
+                    outcome.failed.append((item, failure.describe()))
+                else:
+                    self._stop_items(kind, outcome, item, chunk[index + 1 :], failure)
+            self._heartbeat()
+        with transaction(self._sessions) as session:
+            outcome.flush(session, self._job_id, kind)
+        self.done += outcome.settled()
+
+    def _found_by_lookup(self, item: Item) -> bool:
+        """An in_flight item's last send may have been applied: a 1-unit read tells."""
+        playlist_id = item.playlist_id
+        assert playlist_id is not None  # items without one failed before the look-up
+        self._spend(LIST_COST, item.op_id)
+        page = self._call(
+            item.op_id, lambda: self._yt.playlist_items(playlist_id, video_id=item.video_id)
+        )
+        if page.items:
+            self._complete(item.op_id, str(page.items[0]["id"]))
+            return True
+        return False
+
+    def _stop_items(
+        self, kind: str, outcome: _Outcomes, item: Item, unsent: list[Item], f: ApiFailure
+    ) -> NoReturn:
+        """Record what this chunk did, hand back the writes it never sent, then stop."""
+        # A 5xx, a 409 or a lost answer may hide an applied write: that row stays
+        # in_flight, so the next attempt looks before it writes.
+        unknown = f.outcome in (Outcome.TRANSIENT, Outcome.UNKNOWN_RESULT)
+        back = [i.op_id for i in unsent] + ([] if unknown else [item.op_id])
+        with transaction(self._sessions) as session:
+            outcome.flush(session, self._job_id, kind, pending=back)
+        self.done += outcome.settled()
+        self._budget.unspend(WRITE_COST * len(unsent))
+        self._raise_for(kind, f)
+
+    def _create_playlist(self, op_id: int) -> None:
         with transaction(self._sessions) as session:
             op = session.get_one(SyncOperation, op_id)
             if op.status not in ("pending", "in_flight"):
@@ -155,7 +327,7 @@ class Writer:
 
         self._new_playlist(op_id, name, description, marker, was_in_flight, record)
 
-    def restore_playlist(self, op_id: int) -> None:
+    def _restore_playlist(self, op_id: int) -> None:
         with transaction(self._sessions) as session:
             op = session.get_one(SyncOperation, op_id)
             if op.status not in ("pending", "in_flight"):
@@ -191,7 +363,7 @@ class Writer:
             record(session, found)
         self._heartbeat()
 
-    def delete_playlist(self, op_id: int) -> None:
+    def _delete_playlist(self, op_id: int) -> None:
         with transaction(self._sessions) as session:
             op = session.get_one(SyncOperation, op_id)
             if op.status not in ("pending", "in_flight"):
@@ -249,7 +421,7 @@ class Writer:
             return fn()
         except Exception as exc:
             # The row keeps its status: a failed look-before proves nothing.
-            self._raise_for(op_id, self._classified(exc), keep_status=True)
+            self._raise_for(self._kind_of(op_id), self._classified(exc))
 
     def _classified(self, exc: Exception) -> ApiFailure:
         failure = classify(exc)
@@ -258,24 +430,17 @@ class Writer:
         return failure
 
     def _settle_failure(self, op_id: int, entity: str, entity_id: str, f: ApiFailure) -> None:
-        if f.outcome in (
-            Outcome.ITEM_UNAVAILABLE,
-            Outcome.PLAYLIST_FULL,
-            Outcome.PERMANENT,
-            Outcome.NOT_FOUND,
-            Outcome.ALREADY_PRESENT,
-        ):
+        if f.outcome in ITEM_FAILURES:
             self._fail(op_id, entity, entity_id, f.describe())
             return
         # A 5xx, a 409 or a lost answer may hide an applied write: stay in_flight, so
         # the next attempt looks before it writes.
-        unknown = f.outcome in (Outcome.TRANSIENT, Outcome.UNKNOWN_RESULT)
-        self._raise_for(op_id, f, keep_status=unknown)
-
-    def _raise_for(self, op_id: int, f: ApiFailure, *, keep_status: bool) -> NoReturn:
-        if not keep_status:
+        if f.outcome not in (Outcome.TRANSIENT, Outcome.UNKNOWN_RESULT):
             # YouTube refused before applying it: the row can go back to plain pending.
             self._set_status(op_id, "pending")
+        self._raise_for(self._kind_of(op_id), f)
+
+    def _raise_for(self, kind: str, f: ApiFailure) -> NoReturn:
         if f.outcome is Outcome.QUOTA_EXHAUSTED:
             raise StopBatch(
                 STOP_QUOTA, self._budget.exhausted(), "YouTube says the project's quota is used up"
@@ -288,7 +453,6 @@ class Writer:
                 "'python starter.py auth' and then 'python starter.py resume'",
             )
         if f.outcome is Outcome.RATE_LIMITED:
-            kind = self._kind(op_id)
             if self._attempt >= RATE_LIMIT_ATTEMPTS[kind]:
                 raise StopBatch(
                     STOP_RATE,
@@ -298,7 +462,7 @@ class Writer:
             raise RetryLater(f.describe(), timedelta(seconds=min(300, 10 * 2**self._attempt)))
         raise RetryLater(f.describe())
 
-    def _kind(self, op_id: int) -> str:
+    def _kind_of(self, op_id: int) -> str:
         with self._sessions() as session:
             return session.get_one(SyncOperation, op_id).kind
 
