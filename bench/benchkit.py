@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import multiprocessing
 import os
 import resource
 import shutil
@@ -208,6 +209,71 @@ def running_emulator(state: EmulatorState, directory: Path) -> Iterator[Emulator
         yield Emulator(state, server, token)
     finally:
         server.stop()
+
+
+class EmulatorProcess:
+    """The emulator in a forked process of its own, so it does not share the GIL with
+    what it measures; the parent asks it for its request log over a pipe."""
+
+    def __init__(self, state: EmulatorState, directory: Path) -> None:
+        client_id, secret, refresh = state.issue_credentials()
+        context = multiprocessing.get_context("fork")
+        self._conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_serve_emulator, args=(state, child), name="ytsync-emulator", daemon=True
+        )
+        self.process.start()
+        self.endpoint, self.token_uri = self._conn.recv()
+        self.token_file = write_token_file(
+            directory / f"token-{uuid.uuid4().hex[:6]}.json",
+            base_url=self.endpoint,
+            client_id=client_id,
+            client_secret=secret,
+            refresh_token=refresh,
+        )
+
+    def _ask(self, command: str) -> Any:
+        self._conn.send(command)
+        return self._conn.recv()
+
+    def clear_log(self) -> None:
+        self._ask("clear_log")
+
+    def requests(self) -> list[RequestRecord]:
+        return list(self._ask("requests"))
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        self._ask("stop")
+        self.process.join(timeout=10)
+
+
+def _serve_emulator(state: EmulatorState, conn: Any) -> None:
+    server = EmulatorServer(state)
+    server.start()
+    conn.send((server.base_url, server.token_uri))
+    while True:
+        command = conn.recv()
+        if command == "clear_log":
+            state.clear_log()
+            conn.send(None)
+        elif command == "requests":
+            conn.send(state.requests())
+        elif command == "stop":
+            server.stop()
+            conn.send(None)
+            return
+
+
+@contextmanager
+def emulator_process(state: EmulatorState, directory: Path) -> Iterator[EmulatorProcess]:
+    emulator = EmulatorProcess(state, directory)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
 
 
 def write_plan(path: Path, rows: list[Row]) -> Path:
@@ -492,6 +558,8 @@ class PySpy:
                 "--output",
                 str(self.output),
                 "--nonblocking",
+                # Only the thread holding the GIL: Python CPU is what bounds the worker.
+                "--gil",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -525,7 +593,7 @@ def report_stacks(path: Path, top: int = 25) -> None:
         own[frames[-1]] += count
         for frame in set(frames):
             inclusive[frame] += count
-    heading(f"py-spy: {total:,} samples of active threads at 200 Hz")
+    heading(f"py-spy: {total:,} samples of the thread holding the GIL at 200 Hz")
     print("  self samples (where the time is spent):")
     for frame, count in own.most_common(top):
         print(f"    {100 * count / total:5.1f}%  {frame}")

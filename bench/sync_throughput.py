@@ -16,6 +16,9 @@ Part 2: a plain sequential loop of ``playlistItems.insert`` calls with
 google-api-python-client (no ytsync code) against a fresh emulator, the same number of
 calls, for comparison.
 
+In both parts the emulator runs in a forked process of its own, as YouTube would be:
+sharing this process's GIL would charge its CPU to whatever is being measured.
+
 ``--py-spy PATH`` samples this process with the py-spy binary at PATH during the sync
 and prints the hottest functions (py-spy is not a project dependency; install it
 anywhere, e.g. ``pip install --target /tmp/pyspy py-spy``).
@@ -28,8 +31,9 @@ import asyncio
 import math
 import sys
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,7 @@ from worker import build_worker
 from workflows.messages import SyncInput
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
+from ytsync.emulator.model import RequestRecord
 from ytsync.emulator.state import MAX_PLAYLIST_ITEMS, EmulatorState
 from ytsync.importer import import_library
 from ytsync.jobctl import start_job
@@ -126,7 +131,7 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
     figure("library build time", elapsed(), "s")
 
     with (
-        benchkit.running_emulator(state, tmp) as emulator,
+        benchkit.emulator_process(state, tmp) as emulator,
         benchkit.fresh_database(args.db, tmp) as db,
         benchkit.dev_server(tmp) as server,
     ):
@@ -148,7 +153,7 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
             applied = apply_plan(sessions, benchkit.write_plan(tmp / "plan.csv", rows))
         figure("import + plan apply time (not part of the sync)", elapsed(), "s")
         figure("imported items / plan assignments", f"{imported.items:,} / {applied.assignments:,}")
-        state.clear_log()
+        emulator.clear_log()
 
         client = await benchkit.connect_when_up(server.address, server.process)
         options: dict[str, Any] = {}
@@ -163,6 +168,7 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
         pg_before = benchkit.postgres_stats(db.name) if postgres else {}
         worker = build_worker(client, settings)
         cpu_self, cpu_server = benchkit.cpu_seconds(), benchkit.cpu_seconds(server.process.pid)
+        cpu_emulator = emulator.cpu_seconds()
         async with worker:
             spy.start()
             if waits is not None:
@@ -179,14 +185,15 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
             spy.stop_and_report()
             cpu_self = benchkit.cpu_seconds() - cpu_self
             cpu_server = benchkit.cpu_seconds(server.process.pid) - cpu_server
+            cpu_emulator = emulator.cpu_seconds() - cpu_emulator
             cpu_pg = benchkit.postgres_backend_cpu(db.name) if postgres else None
             pg_after = benchkit.postgres_stats(db.name) if postgres else {}
         seconds = elapsed()
         first_run = started.handle.first_execution_run_id or started.handle.run_id or ""
         histories = await history_figures(client, started.workflow_id, first_run)
         engine.dispose()
+        log = emulator.requests()
 
-    log = state.requests()
     writes = benchkit.write_requests(log)
     total = sum(writes.values())
     write_times = sorted(r.time for r in log if r.method in benchkit.WRITE_METHODS)
@@ -211,11 +218,17 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
         span = (write_times[-1] - write_times[0]).total_seconds()
         figure("first -> last write", span, "s")
         figure("writes/s between first and last write", total / max(span, 1e-9))
-    figure("CPU s, this process (worker + emulator + DB client)", cpu_self, "s")
+        lane_figures(log, span)
+    figure("CPU s, this process (worker + DB client)", cpu_self, "s")
+    figure("CPU s, emulator process", cpu_emulator, "s")
     figure("CPU s, Temporal dev server", cpu_server, "s")
     if cpu_pg is not None:
         figure("CPU s, PostgreSQL backends of this database", cpu_pg, "s")
-    figure("CPU s per write, all three", (cpu_self + cpu_server + (cpu_pg or 0)) / max(total, 1))
+    figure("worker CPU ms per write", 1000 * cpu_self / max(total, 1), "ms")
+    figure(
+        "CPU s per write, worker + server + PostgreSQL",
+        (cpu_self + cpu_server + (cpu_pg or 0)) / max(total, 1),
+    )
 
     heading("database traffic during the sync")
     per_write = max(total, 1)
@@ -257,6 +270,30 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
     return total, total / seconds
 
 
+def lane_figures(log: list[RequestRecord], span: float) -> None:
+    """How busy the lanes were: one write at a time per playlist is YouTube's rule, so
+    the largest playlist's own pace bounds the whole add stage."""
+    by_playlist: dict[str, list[datetime]] = defaultdict(list)
+    for record in log:
+        if record.method == "playlistItems.insert" and record.playlist_id:
+            by_playlist[record.playlist_id].append(record.time)
+    if not by_playlist or span <= 0:
+        return
+    spans = {pid: (max(t) - min(t)).total_seconds() for pid, t in by_playlist.items()}
+    figure("playlists written (lanes)", len(by_playlist))
+    figure("mean playlists in progress at once", sum(spans.values()) / span)
+    largest = max(by_playlist, key=lambda pid: len(by_playlist[pid]))
+    count = len(by_playlist[largest])
+    figure("largest playlist: inserts / seconds", f"{count} / {spans[largest]:.2f} s")
+    figure("largest playlist: inserts/s within its lane", count / max(spans[largest], 1e-9))
+    times = sorted(by_playlist[largest])
+    gaps = sorted((b - a).total_seconds() for a, b in pairwise(times))
+    if gaps:
+        figure("  median gap between its inserts", 1000 * gaps[len(gaps) // 2], "ms")
+        long = [g for g in gaps if g > 0.02]
+        figure("  gaps over 20 ms (batch ends, retries)", f"{len(long)}, {sum(long):.2f} s in all")
+
+
 # --------------------------------------------------------------------------- part 2
 
 
@@ -268,8 +305,8 @@ def plain_loop(calls: int, tmp: Path) -> float:
         state.add_playlist(f"plain {k}").id for k in range(math.ceil(calls / per_playlist))
     ]
     videos = [state.add_video(title=f"video {k}").id for k in range(calls)]
-    with benchkit.running_emulator(state, tmp) as emulator:
-        client_id, secret, refresh = state.issue_credentials()
+    client_id, secret, refresh = state.issue_credentials()
+    with benchkit.emulator_process(state, tmp) as emulator:
         credentials = Credentials(  # type: ignore[no-untyped-call]
             token=None,
             refresh_token=refresh,
@@ -297,7 +334,7 @@ def plain_loop(calls: int, tmp: Path) -> float:
                 }
                 youtube.playlistItems().insert(part="snippet", body=body).execute()
         seconds = elapsed()
-    done = benchkit.write_requests(state.requests())["playlistItems.insert"]
+        done = benchkit.write_requests(emulator.requests())["playlistItems.insert"]
     heading("plain loop (google-api-python-client, sequential, fresh emulator)")
     figure("playlistItems.insert calls", done)
     figure("wall time", seconds, "s")

@@ -6,6 +6,7 @@ can never overspend a period between them, on SQLite or PostgreSQL alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -41,8 +42,10 @@ def _charge_within(session: Session, period_start: datetime, units: int, limit: 
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def reserve(session: Session, period_start: datetime, wanted: int, needed: int, limit: int) -> int:
-    """Take up to ``wanted`` units of what the period has left, and at least ``needed``;
+def reserve(
+    session: Session, period_start: datetime, wanted: Callable[[int], int], needed: int, limit: int
+) -> int:
+    """Take ``wanted(left)`` units of the ``left`` the period has, and at least ``needed``;
     0 when fewer than ``needed`` are left.  Atomic under concurrent reservations."""
     while True:
         row = session.execute(
@@ -57,7 +60,7 @@ def reserve(session: Session, period_start: datetime, wanted: int, needed: int, 
         left = limit - used
         if exhausted or left < needed:
             return 0
-        grant = min(wanted, left)
+        grant = min(max(wanted(left), needed), left)
         if _charge_within(session, period_start, grant, limit):
             return grant
         # Another lane reserved in between: look again.
