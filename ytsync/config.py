@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -197,7 +198,7 @@ def all_channels(base: Settings, file: ChannelsFile | None) -> dict[str, Setting
     return channels
 
 
-def _problems(exc: ValidationError, name: Any) -> str:
+def _problems(exc: ValidationError, name: Callable[[str], str]) -> str:
     problems = []
     for err in exc.errors():
         field = ".".join(str(part) for part in err["loc"])
