@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,7 +17,8 @@ from temporalio.worker import Worker
 from activities.sync import Clock, SyncActivities, wall_clock
 from workflows.restore import RestoreWorkflow
 from workflows.sync import SyncWorkflow
-from ytsync.config import Settings, load_settings
+from ytsync.channels import Channels
+from ytsync.config import Settings, load_channels, load_environment
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.errors import UserError
 from ytsync.logs import configure as configure_logging
@@ -26,11 +28,28 @@ ACTIVITY_THREADS = 16
 
 
 def build_worker(
-    client: Client, settings: Settings, *, clock: Clock = wall_clock, **options: Any
+    client: Client,
+    settings: Settings,
+    *,
+    clock: Clock = wall_clock,
+    channels: Mapping[str, Settings] | None = None,
+    **options: Any,
 ) -> Worker:
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    activities = SyncActivities(settings, session_factory(engine), clock=clock)
+    """A worker for the channel of ``settings`` (its environment) and for ``channels``
+    (default: those of ``settings.channels_file``), each opened on its first job.
+
+    Without more channels, the worker's own database is opened (and upgraded) now, so
+    a bad one stops the worker at start, as it always did.
+    """
+    served = dict(channels) if channels is not None else load_channels(settings)
+    served.setdefault(settings.channel, settings)
+    opened = {}
+    if len(served) == 1:
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        opened[settings.channel] = session_factory(engine)
+    registry = Channels(served, settings.channel, opened=opened)
+    activities = SyncActivities(clock=clock, channels=registry)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -51,29 +70,36 @@ def make_runtime(metrics_address: str | None) -> Runtime | None:
     )
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, channels: Mapping[str, Settings]) -> None:
     client = await connect(settings, runtime=make_runtime(settings.metrics_address))
-    worker = build_worker(client, settings)
+    worker = build_worker(client, settings, channels=channels)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     logging.info(
-        "worker on task queue %s at %s, database %s, metrics %s",
+        "worker on task queue %s at %s, %d channel(s), metrics %s",
         settings.task_queue,
         settings.temporal_address,
-        settings.safe_database_url,
+        len(channels),
         f"http://{settings.metrics_address}/metrics" if settings.metrics_address else "off",
     )
+    for name, channel in sorted(channels.items()):
+        # The database URL without its password; token files are paths, not tokens.
+        own = " (own)" if name == settings.channel else ""
+        logging.info("channel %s%s: database %s", name, own, channel.safe_database_url)
     async with worker:
         await stop.wait()
 
 
 def main() -> int:
     try:
-        settings = load_settings()
+        # The environment (this worker's own channel) and the channels file, checked
+        # before anything starts: a bad one is exit code 2.
+        settings = load_environment()
+        channels = load_channels(settings)
         configure_logging(settings.log_format)
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, channels))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

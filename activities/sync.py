@@ -8,7 +8,9 @@ what it did and why it stopped.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -18,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from workflows.messages import STOP_AUTH, BatchInput, BatchResult, JobProgress, StageUpdate
 from ytsync.backup import take_snapshot
+from ytsync.channels import Channel, Channels, UnknownChannel
 from ytsync.config import Settings
 from ytsync.db.engine import transaction
 from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob, SyncOperation
@@ -30,6 +33,8 @@ from ytsync.youtube.client import YouTube
 from ytsync.youtube.errors import classify
 
 Clock = Callable[[], datetime]
+# The channel of the activity running on this thread (see SyncActivities._on).
+_current: ContextVar[Channel | None] = ContextVar("ytsync_channel", default=None)
 
 
 def wall_clock() -> datetime:
@@ -37,18 +42,92 @@ def wall_clock() -> datetime:
 
 
 class SyncActivities:
+    """Every activity of a job, for every channel the worker serves.
+
+    Either one channel (``settings`` and ``sessions``) or ``channels``.  Each activity
+    runs inside ``_on(channel, job)``; ``_settings``, ``_sessions`` and the client below
+    are that channel's.
+    """
+
     def __init__(
         self,
-        settings: Settings,
-        sessions: sessionmaker[Session],
+        settings: Settings | None = None,
+        sessions: sessionmaker[Session] | None = None,
         *,
         clock: Clock = wall_clock,
+        channels: Channels | None = None,
     ) -> None:
-        self._settings = settings
-        self._sessions = sessions
+        if channels is None:
+            if settings is None or sessions is None:
+                raise TypeError("SyncActivities needs settings and sessions, or channels")
+            channels = Channels.single(settings, sessions)
+        self._channels = channels
         self._clock = clock
-        self._youtube: YouTube | None = None
-        self._lock = threading.Lock()
+
+    # channels ----------------------------------------------------------------------
+
+    @contextmanager
+    def _on(self, name: str | None, job_id: int) -> Iterator[Channel]:
+        """Run the body on channel ``name`` (None: the worker's own, for jobs started
+        before channels existed), after checking the job row belongs to this workflow."""
+        try:
+            channel = self._channels.get(name)
+        except UnknownChannel as exc:
+            raise ApplicationError(str(exc), type="UnknownChannel", non_retryable=True) from None
+        token = _current.set(channel)
+        try:
+            self._check_owner(channel, job_id)
+            yield channel
+        finally:
+            _current.reset(token)
+
+    def _check_owner(self, channel: Channel, job_id: int) -> None:
+        """Job ids repeat across channels' databases: a job row whose workflow is not the
+        calling one means the job names the wrong channel; never touch it."""
+        if not activity.in_activity():
+            return
+        workflow_id = activity.info().workflow_id
+        if workflow_id is None or (job_id, workflow_id) in channel.owners:
+            return
+        with channel.sessions() as session:
+            owner = session.scalar(select(SyncJob.workflow_id).where(SyncJob.id == job_id))
+        if owner != workflow_id:
+            raise ApplicationError(
+                f"job {job_id} of channel {channel.name!r} belongs to workflow {owner}, "
+                f"not {workflow_id}: the job names the wrong channel",
+                type="WrongChannel",
+                non_retryable=True,
+            )
+        channel.owners.add((job_id, workflow_id))
+
+    def _channel(self) -> Channel:
+        channel = _current.get()
+        if channel is not None:
+            return channel
+        if len(self._channels.names) == 1:
+            return self._channels.get(None)
+        # Several channels and none chosen: guessing could write to the wrong one.
+        raise RuntimeError("no channel chosen for this activity (see SyncActivities._on)")
+
+    @property
+    def _settings(self) -> Settings:
+        return self._channel().settings
+
+    @property
+    def _sessions(self) -> sessionmaker[Session]:
+        return self._channel().sessions
+
+    @property
+    def _lock(self) -> threading.Lock:
+        return self._channel().lock
+
+    @property
+    def _youtube(self) -> YouTube | None:
+        return self._channel().youtube
+
+    @_youtube.setter
+    def _youtube(self, client: YouTube | None) -> None:
+        self._channel().youtube = client
 
     # helpers -----------------------------------------------------------------------
 
@@ -118,21 +197,22 @@ class SyncActivities:
 
     @activity.defn
     def set_stage(self, update: StageUpdate) -> JobProgress:
-        with transaction(self._sessions) as session:
-            job = session.get_one(SyncJob, update.job_id)
-            job.stage = update.stage
-            job.paused_at_stage = update.paused_at_stage
-            job.pause_reason = update.pause_reason
-            job.resume_at = update.resume_at
-            if update.stage == "failed":
-                job.failure_message = update.message
-            if update.stage in ("completed", "failed"):
-                job.completed_at = self._clock()
-        return self._refresh(update.job_id)
+        with self._on(update.channel, update.job_id):
+            with transaction(self._sessions) as session:
+                job = session.get_one(SyncJob, update.job_id)
+                job.stage = update.stage
+                job.paused_at_stage = update.paused_at_stage
+                job.pause_reason = update.pause_reason
+                job.resume_at = update.resume_at
+                if update.stage == "failed":
+                    job.failure_message = update.message
+                if update.stage in ("completed", "failed"):
+                    job.completed_at = self._clock()
+            return self._refresh(update.job_id)
 
     @activity.defn
-    def backup(self, job_id: int) -> int:
-        with transaction(self._sessions) as session:
+    def backup(self, job_id: int, channel: str | None = None) -> int:
+        with self._on(channel, job_id), transaction(self._sessions) as session:
             job = session.get_one(SyncJob, job_id)
             if job.backup_id is None:
                 job.backup_id = take_snapshot(session).id
@@ -141,36 +221,39 @@ class SyncActivities:
     # create_playlists --------------------------------------------------------------
 
     @activity.defn
-    def plan_creations(self, job_id: int) -> int:
-        with transaction(self._sessions) as session:
-            ops.plan_creations(session, job_id)
-        with self._sessions() as session:
-            return ops.count_open(session, job_id, ops.CREATE)
+    def plan_creations(self, job_id: int, channel: str | None = None) -> int:
+        with self._on(channel, job_id):
+            with transaction(self._sessions) as session:
+                ops.plan_creations(session, job_id)
+            with self._sessions() as session:
+                return ops.count_open(session, job_id, ops.CREATE)
 
     @activity.defn
     def create_playlists(self, batch: BatchInput) -> BatchResult:
-        return self._batch(batch, ops.CREATE, Writer.create_playlists)
+        with self._on(batch.channel, batch.job_id):
+            return self._batch(batch, ops.CREATE, Writer.create_playlists)
 
     # add_videos --------------------------------------------------------------------
 
     @activity.defn
-    def plan_additions(self, job_id: int) -> BatchResult:
+    def plan_additions(self, job_id: int, channel: str | None = None) -> BatchResult:
         """Write the add rows, after reading what playlists made before this job hold."""
-        present: dict[int, set[str]] = {}
-        try:
-            for category_id, playlist_id in self._preexisting_playlists(job_id):
-                present[category_id] = self._videos_in(job_id, playlist_id)
-        except StopBatch as stop:
-            return BatchResult(0, -1, stop.stop, stop.resume_at, stop.message)
-        except RetryLater as retry:
-            raise ApplicationError(
-                str(retry), type="YouTubeRetry", next_retry_delay=retry.delay
-            ) from None
-        with transaction(self._sessions) as session:
-            ops.plan_additions(session, job_id, present)
-        self._refresh(job_id)
-        with self._sessions() as session:
-            return BatchResult(0, ops.count_open(session, job_id, ops.ADD))
+        with self._on(channel, job_id):
+            present: dict[int, set[str]] = {}
+            try:
+                for category_id, playlist_id in self._preexisting_playlists(job_id):
+                    present[category_id] = self._videos_in(job_id, playlist_id)
+            except StopBatch as stop:
+                return BatchResult(0, -1, stop.stop, stop.resume_at, stop.message)
+            except RetryLater as retry:
+                raise ApplicationError(
+                    str(retry), type="YouTubeRetry", next_retry_delay=retry.delay
+                ) from None
+            with transaction(self._sessions) as session:
+                ops.plan_additions(session, job_id, present)
+            self._refresh(job_id)
+            with self._sessions() as session:
+                return BatchResult(0, ops.count_open(session, job_id, ops.ADD))
 
     def _preexisting_playlists(self, job_id: int) -> list[tuple[int, str]]:
         if self._ops_planned(job_id):
@@ -229,61 +312,67 @@ class SyncActivities:
             token = page.next_token
 
     @activity.defn
-    def list_lanes(self, job_id: int) -> list[int]:
-        with self._sessions() as session:
+    def list_lanes(self, job_id: int, channel: str | None = None) -> list[int]:
+        with self._on(channel, job_id), self._sessions() as session:
             return ops.open_lanes(session, job_id)
 
     @activity.defn
     def add_videos(self, batch: BatchInput) -> BatchResult:
-        return self._batch(batch, ops.ADD, Writer.add_videos)
+        with self._on(batch.channel, batch.job_id):
+            return self._batch(batch, ops.ADD, Writer.add_videos)
 
     # delete_playlists --------------------------------------------------------------
 
     @activity.defn
-    def plan_deletions(self, job_id: int) -> int:
-        with transaction(self._sessions) as session:
-            if ops.count_open(session, job_id, ops.ADD):
-                # The workflow never asks for this early; refuse anyway: deleting an
-                # old playlist before its videos are safe would lose them.
-                raise ApplicationError("additions are still open", non_retryable=True)
-            ops.plan_deletions(session, job_id)
-        self._refresh(job_id)
-        with self._sessions() as session:
-            return ops.count_open(session, job_id, ops.DELETE)
+    def plan_deletions(self, job_id: int, channel: str | None = None) -> int:
+        with self._on(channel, job_id):
+            with transaction(self._sessions) as session:
+                if ops.count_open(session, job_id, ops.ADD):
+                    # The workflow never asks for this early; refuse anyway: deleting an
+                    # old playlist before its videos are safe would lose them.
+                    raise ApplicationError("additions are still open", non_retryable=True)
+                ops.plan_deletions(session, job_id)
+            self._refresh(job_id)
+            with self._sessions() as session:
+                return ops.count_open(session, job_id, ops.DELETE)
 
     @activity.defn
     def delete_playlists(self, batch: BatchInput) -> BatchResult:
-        return self._batch(batch, ops.DELETE, Writer.delete_playlists)
+        with self._on(batch.channel, batch.job_id):
+            return self._batch(batch, ops.DELETE, Writer.delete_playlists)
 
     # restore -----------------------------------------------------------------------
 
     @activity.defn
-    def plan_restore(self, job_id: int) -> int:
-        with transaction(self._sessions) as session:
-            job = session.get_one(SyncJob, job_id)
-            snapshot = session.get_one(BackupSnapshot, job.snapshot_id)
-            ops.plan_restore(session, job_id, snapshot.data)
-        self._refresh(job_id)
-        with self._sessions() as session:
-            return ops.count_open(session, job_id, ops.RESTORE)
+    def plan_restore(self, job_id: int, channel: str | None = None) -> int:
+        with self._on(channel, job_id):
+            with transaction(self._sessions) as session:
+                job = session.get_one(SyncJob, job_id)
+                snapshot = session.get_one(BackupSnapshot, job.snapshot_id)
+                ops.plan_restore(session, job_id, snapshot.data)
+            self._refresh(job_id)
+            with self._sessions() as session:
+                return ops.count_open(session, job_id, ops.RESTORE)
 
     @activity.defn
     def restore_playlists(self, batch: BatchInput) -> BatchResult:
-        return self._batch(batch, ops.RESTORE, Writer.restore_playlists)
+        with self._on(batch.channel, batch.job_id):
+            return self._batch(batch, ops.RESTORE, Writer.restore_playlists)
 
     @activity.defn
-    def list_restore_lanes(self, job_id: int) -> list[int]:
-        with self._sessions() as session:
+    def list_restore_lanes(self, job_id: int, channel: str | None = None) -> list[int]:
+        with self._on(channel, job_id), self._sessions() as session:
             return ops.open_lanes(session, job_id, ops.RESTORE_ITEM)
 
     @activity.defn
     def restore_items(self, batch: BatchInput) -> BatchResult:
-        return self._batch(batch, ops.RESTORE_ITEM, Writer.restore_items)
+        with self._on(batch.channel, batch.job_id):
+            return self._batch(batch, ops.RESTORE_ITEM, Writer.restore_items)
 
     @activity.defn
-    def finish_restore(self, job_id: int) -> int:
+    def finish_restore(self, job_id: int, channel: str | None = None) -> int:
         """The restored playlists are the library's old playlists again, under new ids."""
-        with transaction(self._sessions) as session:
+        with self._on(channel, job_id), transaction(self._sessions) as session:
             made = session.execute(
                 select(SyncOperation.playlist_id, SyncOperation.youtube_id).where(
                     SyncOperation.job_id == job_id,

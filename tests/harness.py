@@ -81,8 +81,15 @@ def install(
     emulator_limit: int | None = None,
     period_seconds: int | None = None,
     plan: bool = True,
+    server: EmulatorServer | None = None,
+    channel: str | None = None,
     **state_options: Any,
 ) -> Installation:
+    """A library on the emulator, imported into ``database_url``, with a plan.
+
+    ``server``: serve it as one more account (channel) of a running emulator, as
+    Google serves every channel on one address; ``channel``: the settings' channel.
+    """
     settings_kw: dict[str, Any] = {}
     if period_seconds:
         settings_kw["quota_period_seconds"] = period_seconds
@@ -92,8 +99,13 @@ def install(
 
         state.quota_clock = QuotaClock(period_seconds=period_seconds)
     generate_library(state, videos=videos, playlists=playlists, seed=seed)
-    server = EmulatorServer(state)
-    server.start()
+    if server is None:
+        server = EmulatorServer(state)
+        server.start()
+    else:
+        server.add_account(state)
+    if channel is not None:
+        settings_kw["channel"] = channel
     client_id, secret, refresh = state.issue_credentials()
     token = write_token_file(
         tmp / "token.json",

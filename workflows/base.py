@@ -105,7 +105,10 @@ class JobWorkflow:
             return self._progress
         except ActivityError as err:
             message = str(err.cause or err)
-            await self._set_stage("failed", message=message)
+            # Recording the failure may fail the same way (an unknown channel has no
+            # database to record it in): the workflow fails with the message anyway.
+            with contextlib.suppress(ActivityError):
+                await self._set_stage("failed", message=message)
             raise ApplicationError(f"job failed: {message}", non_retryable=True) from err
 
     # work --------------------------------------------------------------------------
@@ -113,9 +116,7 @@ class JobWorkflow:
     async def _batches(self, stage: str, batch_activity: Any) -> bool:
         while True:
             await self._gate(stage)
-            result: BatchResult = await self._call(
-                batch_activity, BatchInput(self._job_id, self._input.batch_size), long=True
-            )
+            result: BatchResult = await self._call(batch_activity, self._batch_input(), long=True)
             self._note(result)
             if result.stop:
                 await self._wait_out(stage, result)
@@ -134,7 +135,7 @@ class JobWorkflow:
         """Several playlists in parallel, never two writes at once into one playlist."""
         while True:
             await self._gate(stage)
-            lanes: list[int] = await self._call(list_activity, self._job_id)
+            lanes: list[int] = await self._call_job(list_activity)
             if not lanes:
                 return True
             queue = deque(lanes)
@@ -213,7 +214,15 @@ class JobWorkflow:
         resume_at: datetime | None = None,
         message: str | None = None,
     ) -> None:
-        update = StageUpdate(self._job_id, stage, paused_at_stage, pause_reason, resume_at, message)
+        update = StageUpdate(
+            self._job_id,
+            stage,
+            paused_at_stage,
+            pause_reason,
+            resume_at,
+            message,
+            channel=self._input.channel,
+        )
         self._progress = await self._call(SyncActivities.set_stage, update)
         # Only now, so the state query never runs ahead of what the database says.
         if stage != "paused":
@@ -254,11 +263,26 @@ class JobWorkflow:
             or info.get_current_history_length() >= self._input.max_history_events
         )
 
-    async def _call(self, fn: Any, arg: object, *, long: bool = False) -> Any:
+    def _batch_input(
+        self, *, category_id: int | None = None, playlist_id: int | None = None
+    ) -> BatchInput:
+        return BatchInput(
+            self._job_id,
+            self._input.batch_size,
+            category_id=category_id,
+            playlist_id=playlist_id,
+            channel=self._input.channel,
+        )
+
+    async def _call_job(self, fn: Any) -> Any:
+        """An activity that takes the job id, and the job's channel."""
+        return await self._call(fn, self._job_id, self._input.channel)
+
+    async def _call(self, fn: Any, *args: object, long: bool = False) -> Any:
         timeout = self._input.heartbeat_timeout_seconds
         return await workflow.execute_activity_method(
             fn,
-            arg,
+            args=args,
             start_to_close_timeout=timedelta(minutes=30 if long else 5),
             heartbeat_timeout=timedelta(seconds=timeout) if long else None,
             retry_policy=RETRY,

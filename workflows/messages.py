@@ -31,6 +31,10 @@ class SyncInput:
     # history small enough to load fast in the Web UI and on a worker.
     max_history_events: int = 2_000
     runs: int = 1
+    # The channel (database + sign-in) the job belongs to: a name the worker resolves
+    # from its own configuration, never a secret. None: the worker's own channel (and
+    # every job started before there were channels).
+    channel: str | None = None
 
 
 @dataclass
@@ -49,6 +53,7 @@ class BatchInput:
     # The lane: a category's playlist (sync), or an old playlist being restored.
     category_id: int | None = None
     playlist_id: int | None = None
+    channel: str | None = None
 
 
 @dataclass
@@ -69,6 +74,7 @@ class StageUpdate:
     pause_reason: str | None = None
     resume_at: datetime | None = None
     message: str | None = None
+    channel: str | None = None
 
 
 @dataclass

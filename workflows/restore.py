@@ -8,7 +8,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.sync import SyncActivities
     from workflows.base import JobWorkflow
-    from workflows.messages import BatchInput, JobProgress, SyncInput
+    from workflows.messages import JobProgress, SyncInput
 
 STAGES = ("restore_playlists", "restore_items")
 
@@ -22,14 +22,14 @@ class RestoreWorkflow(JobWorkflow):
     async def _run_stage(self, stage: str) -> bool:
         await self._set_stage(stage)
         if stage == "restore_playlists":
-            await self._call(SyncActivities.plan_restore, self._job_id)
+            await self._call_job(SyncActivities.plan_restore)
             return await self._batches(stage, SyncActivities.restore_playlists)
         finished = await self._lanes(
             stage,
             SyncActivities.list_restore_lanes,
             SyncActivities.restore_items,
-            lambda lane: BatchInput(self._job_id, self._input.batch_size, playlist_id=lane),
+            lambda lane: self._batch_input(playlist_id=lane),
         )
         if finished:
-            await self._call(SyncActivities.finish_restore, self._job_id)
+            await self._call_job(SyncActivities.finish_restore)
         return finished

@@ -8,7 +8,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.sync import SyncActivities
     from workflows.base import JobWorkflow
-    from workflows.messages import BatchInput, BatchResult, JobProgress, SyncInput
+    from workflows.messages import BatchResult, JobProgress, SyncInput
 
 STAGES = ("backup", "create_playlists", "add_videos", "delete_playlists")
 
@@ -23,14 +23,14 @@ class SyncWorkflow(JobWorkflow):
         """Work through one stage; False when the run should continue as new first."""
         await self._set_stage(stage)
         if stage == "backup":
-            await self._call(SyncActivities.backup, self._job_id)
+            await self._call_job(SyncActivities.backup)
             return True
         if stage == "create_playlists":
-            await self._call(SyncActivities.plan_creations, self._job_id)
+            await self._call_job(SyncActivities.plan_creations)
             return await self._batches(stage, SyncActivities.create_playlists)
         if stage == "add_videos":
             while True:
-                planned: BatchResult = await self._call(SyncActivities.plan_additions, self._job_id)
+                planned: BatchResult = await self._call_job(SyncActivities.plan_additions)
                 if planned.stop is None:
                     break
                 await self._wait_out(stage, planned)
@@ -38,7 +38,7 @@ class SyncWorkflow(JobWorkflow):
                 stage,
                 SyncActivities.list_lanes,
                 SyncActivities.add_videos,
-                lambda lane: BatchInput(self._job_id, self._input.batch_size, lane),
+                lambda lane: self._batch_input(category_id=lane),
             )
-        await self._call(SyncActivities.plan_deletions, self._job_id)
+        await self._call_job(SyncActivities.plan_deletions)
         return await self._batches(stage, SyncActivities.delete_playlists)

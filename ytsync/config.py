@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -15,6 +19,28 @@ from ytsync.errors import UserError
 from ytsync.quota import WRITE_COST, QuotaClock
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+DEFAULT_CHANNEL = "default"
+# A channel's name travels in workflow inputs and shows in logs: a short plain word.
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _check_channel_name(value: str) -> str:
+    if not CHANNEL_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a channel name (1-64 letters, digits, '_', '.', '-'; "
+            "starting with a letter or digit)"
+        )
+    return value
+
+
+def _check_database_url(value: str) -> str:
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise ValueError("is not a database URL (e.g. sqlite:///ytsync.db)") from exc
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+    return value
 
 
 class Settings(BaseSettings):
@@ -34,6 +60,20 @@ class Settings(BaseSettings):
     # Worker only: Prometheus metrics at host:port (unset: off), and the log format.
     metrics_address: str | None = None
     log_format: Literal["text", "json"] = "text"
+    # Several channels: the one this command works on (the worker's own channel), and a
+    # file naming more of them (name -> database, token file, ...), see ChannelsFile.
+    channel: str = DEFAULT_CHANNEL
+    channels_file: Path | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_name(cls, value: str) -> str:
+        return _check_channel_name(value)
+
+    @field_validator("channels_file", mode="before")
+    @classmethod
+    def _empty_file_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("quota_timezone")
     @classmethod
@@ -47,13 +87,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _parsable_url(cls, value: str) -> str:
-        try:
-            url = make_url(value)
-        except ArgumentError as exc:
-            raise ValueError("is not a database URL (e.g. sqlite:///ytsync.db)") from exc
-        if url.get_backend_name() not in ("sqlite", "postgresql"):
-            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
-        return value
+        return _check_database_url(value)
 
     @field_validator("quota_period_seconds", mode="before")
     @classmethod
@@ -83,15 +117,118 @@ class Settings(BaseSettings):
         return make_url(self.database_url).render_as_string(hide_password=True)
 
 
-def load_settings() -> Settings:
-    """Read the environment, turning validation errors into one readable UserError."""
+class ChannelEntry(BaseModel):
+    """One channel of a channels file: where its data and its sign-in live.
+
+    Everything else (Temporal, task queue, quota clock) is the process's own setting;
+    the quota may differ per channel because Google Cloud projects may.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str
+    token_file: Path
+    youtube_api_endpoint: str | None = None
+    oauth_token_uri: str | None = None
+    daily_quota: int | None = Field(default=None, gt=0)
+    quota_reserve: int | None = Field(default=None, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _parsable_url(cls, value: str) -> str:
+        return _check_database_url(value)
+
+
+class ChannelsFile(BaseModel):
+    """``YTSYNC_CHANNELS_FILE``: ``{"channels": {NAME: ChannelEntry}}`` as JSON or TOML."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channels: dict[str, ChannelEntry]
+
+    @field_validator("channels")
+    @classmethod
+    def _names(cls, value: dict[str, ChannelEntry]) -> dict[str, ChannelEntry]:
+        for name in value:
+            _check_channel_name(name)
+        return value
+
+
+def load_channels_file(path: Path) -> ChannelsFile:
+    """Read and check a channels file; any problem is one readable UserError."""
+    where = f"YTSYNC_CHANNELS_FILE ({path})"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{where}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{where}: not UTF-8 text") from None
+    data: Any
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON (name it .toml for TOML)"
+        raise UserError(f"{where}: not valid {kind}: {exc}") from None
+    try:
+        return ChannelsFile.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"{where}: " + _problems(exc, lambda loc: loc or "file")) from None
+
+
+def channel_settings(base: Settings, name: str, entry: ChannelEntry) -> Settings:
+    """``base`` (the process's own settings) with one channel's entry laid over it."""
+    overrides = {key: value for key, value in entry.model_dump().items() if value is not None}
+    try:
+        return Settings.model_validate({**base.model_dump(), **overrides, "channel": name})
+    except ValidationError as exc:
+        raise UserError(
+            f"YTSYNC_CHANNELS_FILE ({base.channels_file}): channel {name!r}: "
+            + _problems(exc, lambda loc: loc or "settings")
+        ) from None
+
+
+def all_channels(base: Settings, file: ChannelsFile | None) -> dict[str, Settings]:
+    """Every channel a worker serves: its own (``YTSYNC_CHANNEL``) and the file's.
+
+    A file entry named like the process's own channel takes its place.
+    """
+    channels = {base.channel: base}
+    for name, entry in (file.channels if file else {}).items():
+        channels[name] = channel_settings(base, name, entry)
+    return channels
+
+
+def _problems(exc: ValidationError, name: Callable[[str], str]) -> str:
+    problems = []
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        problems.append(f"{name(field)}: {message}")
+    return "; ".join(problems)
+
+
+def load_environment() -> Settings:
+    """Read the environment only, turning validation errors into one readable UserError."""
     try:
         return Settings()
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            field = ".".join(str(part) for part in err["loc"])
-            name = f"YTSYNC_{field.upper()}" if field else "settings"
-            message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{name}: {message}")
-        raise UserError("bad configuration: " + "; ".join(problems)) from None
+        message = _problems(exc, lambda f: f"YTSYNC_{f.upper()}" if f else "settings")
+        raise UserError("bad configuration: " + message) from None
+
+
+def load_channels(env: Settings) -> dict[str, Settings]:
+    """Every channel a process with this environment knows (reads the channels file)."""
+    file = load_channels_file(env.channels_file) if env.channels_file else None
+    return all_channels(env, file)
+
+
+def load_settings() -> Settings:
+    """The settings of the channel this command works on (``YTSYNC_CHANNEL``).
+
+    With ``YTSYNC_CHANNELS_FILE`` naming that channel, its database, token file, ...
+    replace the environment's.
+    """
+    env = load_environment()
+    if env.channels_file is None:
+        return env
+    return load_channels(env)[env.channel]

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 
 from workflows.messages import SyncInput, WorkflowState
@@ -40,25 +40,39 @@ def active_job(session: Session) -> SyncJob | None:
     ).first()
 
 
-async def settle_abandoned(client: Client, sessions: sessionmaker[Session]) -> None:
-    """A job whose workflow was terminated or timed out from outside is not running,
-    whatever its row says: mark it failed so it does not block the next one."""
+async def settle_abandoned(client: Client, sessions: sessionmaker[Session]) -> bool:
+    """A job whose workflow was terminated or timed out from outside, or failed before
+    it could record anything (its channel unknown to the worker), is not running,
+    whatever its row says: mark it failed so it does not block the next one.  True
+    when it did."""
     with sessions() as session:
         job = active_job(session)
-        if job is None or job.stage == "pending":
-            return
-        workflow_id = job.workflow_id
+        if job is None:
+            return False
+        job_id, workflow_id, stage = job.id, job.workflow_id, job.stage
+    handle = client.get_workflow_handle(workflow_id)
     try:
-        described = await client.get_workflow_handle(workflow_id).describe()
+        described = await handle.describe()
     except RPCError:
-        return
+        return False  # a pending job's workflow may not exist yet
     if described.status in (None, WorkflowExecutionStatus.RUNNING):
-        return
+        return False
+    message = f"workflow ended from outside ({described.status.name})"
+    if described.status == WorkflowExecutionStatus.FAILED:
+        try:
+            await handle.result(follow_runs=False)
+        except WorkflowFailureError as exc:
+            message = str(exc.cause or exc)
+        except RPCError:
+            pass
     with transaction(sessions) as session:
-        stale = session.get_one(SyncJob, job.id)
+        stale = session.get_one(SyncJob, job_id)
+        if stale.stage != stage:
+            return False  # the workflow recorded its own end meanwhile
         stale.stage = "failed"
-        stale.failure_message = f"workflow ended from outside ({described.status.name})"
+        stale.failure_message = message
         stale.completed_at = datetime.now(UTC)
+    return True
 
 
 def create_job(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> SyncJob:
@@ -96,7 +110,7 @@ async def start_job(
     try:
         handle = await client.start_workflow(
             SyncWorkflow.run,
-            SyncInput(job_id=job.id, **workflow_options),
+            SyncInput(job_id=job.id, channel=settings.channel, **workflow_options),
             id=job.workflow_id,
             task_queue=settings.task_queue,
             static_summary=f"ytsync job {job.id}: reorganize the library into category playlists",
@@ -151,7 +165,12 @@ async def start_restore(
     try:
         handle = await client.start_workflow(
             RestoreWorkflow.run,
-            SyncInput(job_id=job_id, stage="restore_playlists", **workflow_options),
+            SyncInput(
+                job_id=job_id,
+                stage="restore_playlists",
+                channel=settings.channel,
+                **workflow_options,
+            ),
             id=workflow_id,
             task_queue=settings.task_queue,
             static_summary=f"ytsync job {job_id}: restore snapshot {snapshot.id}",

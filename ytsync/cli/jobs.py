@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,13 +15,14 @@ from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.config import Settings
 from ytsync.db.models import QuotaLedger
 from ytsync.errors import UserError
-from ytsync.jobctl import send, start_job, workflow_state
+from ytsync.jobctl import active_job, send, settle_abandoned, start_job, workflow_state
 from ytsync.jobs import FINAL_STAGES, STAGES
 from ytsync.preview import compute_preview, render_preview
 from ytsync.status import job_status, latest_job
@@ -142,6 +144,9 @@ class StatusView:
 
 
 async def _snapshot(ctx: Context, temporal: _Temporal) -> StatusView:
+    # A job whose workflow ended without recording it (terminated from outside, or its
+    # channel unknown to the worker) is failed, not "running" for ever.
+    await temporal.settle(ctx.sessions)
     now = datetime.now(UTC)
     with ctx.sessions() as session:
         job = latest_job(session)
@@ -184,6 +189,16 @@ class _Temporal:
         if state is None:
             return None
         return {"pause_requested": state.paused, "stage": state.stage, "runs": state.runs}
+
+    async def settle(self, sessions: sessionmaker[Session]) -> None:
+        with sessions() as session:
+            if active_job(session) is None:
+                return
+        client = await self._connect()
+        if client is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(settle_abandoned(client, sessions), QUERY_TIMEOUT)
 
     async def _connect(self) -> Client | None:
         if self._client is not None:

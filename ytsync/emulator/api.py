@@ -104,6 +104,27 @@ def handle(
     return Reply(status, payload, drop)
 
 
+def owner(
+    states: list[EmulatorState], path: str, query: str, body: bytes, authorization: str | None
+) -> EmulatorState:
+    """Which of several emulated accounts served on one address a request is for: the
+    one that issued its access token, or (sign-in) that knows its OAuth client.  The
+    first one when none does: it answers 401 like Google would."""
+    if len(states) == 1:
+        return states[0]
+    if path == TOKEN_PATH:
+        form = parse_query(body.decode("utf-8", "replace"))
+        client_id, _secret = _client_credentials(form, authorization)
+        found = [s for s in states if s.knows(client_id=client_id)]
+    elif path == AUTH_PATH:
+        client_id = parse_query(query).get("client_id", "")
+        found = [s for s in states if s.knows(client_id=client_id)]
+    else:
+        token = (authorization or "").removeprefix("Bearer ").strip()
+        found = [s for s in states if s.knows(access_token=token)]
+    return found[0] if found else states[0]
+
+
 def _note_keys(call: Call) -> None:
     """Fill the log's key fields for a request that never reaches its handler."""
     call.playlist_id = call.param("playlistId")

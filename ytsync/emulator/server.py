@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from .api import handle
+from .api import handle, owner
 from .errors import BODIES
 from .state import EmulatorState
 
@@ -30,8 +30,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, port: int, state: EmulatorState) -> None:
-        self.state = state
+    def __init__(self, port: int, states: list[EmulatorState]) -> None:
+        self.states = states
         self._conn_lock = threading.Lock()
         self._connections: dict[socket.socket, int] = {}
         self._to_reset: set[socket.socket] = set()
@@ -101,8 +101,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length > 0 else b""
         url = urlsplit(self.path)
         try:
+            state = owner(
+                self.server.states, url.path, url.query, body, self.headers.get("Authorization")
+            )
             reply = handle(
-                self.server.state,
+                state,
                 self.command,
                 url.path,
                 url.query,
@@ -148,11 +151,24 @@ class EmulatorServer:
     ...     build_client(server.base_url)
     """
 
-    def __init__(self, state: EmulatorState | None = None, *, port: int = 0) -> None:
+    def __init__(
+        self,
+        state: EmulatorState | None = None,
+        *,
+        port: int = 0,
+        more: list[EmulatorState] | None = None,
+    ) -> None:
         self.state = state or EmulatorState()
+        # Several YouTube accounts (channels) on one address, told apart by their OAuth
+        # clients and access tokens, as Google does: ``state`` and ``more``.
+        self.states = [self.state, *(more or [])]
         self._port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    def add_account(self, state: EmulatorState) -> None:
+        """Serve one more account (a channel) on this address, running or not."""
+        self.states.append(state)
 
     @property
     def base_url(self) -> str:
@@ -174,7 +190,7 @@ class EmulatorServer:
         """Bind and serve in a background thread; returns the base URL."""
         if self._server is not None:
             return self.base_url
-        self._server = _Server(self._port, self.state)
+        self._server = _Server(self._port, self.states)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.02},

@@ -406,6 +406,13 @@ class EmulatorState:
         """Lock held."""
         return self._clients.get(client_id) == client_secret
 
+    def knows(self, *, client_id: str = "", access_token: str = "") -> bool:
+        """Did this account register the OAuth client, or issue the access token?"""
+        with self.lock:
+            return (bool(client_id) and client_id in self._clients) or (
+                bool(access_token) and access_token in self._access
+            )
+
     def access_token_valid(self, token: str, now: datetime) -> bool:
         """Lock held."""
         expiry = self._access.get(token)

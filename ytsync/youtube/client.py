@@ -101,9 +101,37 @@ class Page:
     next_token: str | None
 
 
+# Per thread, per (endpoint, timeout): one plain connection and one service object that
+# every signed-in client of the thread shares.  A service object is about 1 MB (the
+# discovery document, parsed): one per thread and channel would be gigabytes for a
+# worker with a hundred channels.  Each request is sent with its channel's credentials.
+_shared = threading.local()
+
+
+def _thread_transport(endpoint: str, timeout: float) -> tuple[httplib2.Http, Any]:
+    cache: dict[tuple[str, float], tuple[httplib2.Http, Any]] | None = getattr(
+        _shared, "transports", None
+    )
+    if cache is None:
+        cache = _shared.transports = {}
+    found = cache.get((endpoint, timeout))
+    if found is None:
+        http = OneShotHttp(timeout=timeout)
+        service = build(
+            "youtube",
+            "v3",
+            http=http,
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": endpoint},
+        )
+        found = cache[(endpoint, timeout)] = (http, service)
+    return found
+
+
 class YouTube:
-    """Typed calls of the Data API.  Safe to share between threads: each thread gets its
-    own ``httplib2.Http`` and service object, since httplib2 is not thread-safe."""
+    """Typed calls of the Data API.  Safe to share between threads: each thread uses
+    its own ``httplib2.Http`` and service object, since httplib2 is not thread-safe."""
 
     def __init__(
         self,
@@ -119,21 +147,16 @@ class YouTube:
         self._on_units = on_units
 
     def _service(self) -> Any:
-        service = getattr(self._local, "service", None)
-        if service is None:
-            authed = google_auth_httplib2.AuthorizedHttp(
-                self._tokens.credentials, http=OneShotHttp(timeout=self._timeout)
-            )
-            service = build(
-                "youtube",
-                "v3",
-                http=authed,
-                static_discovery=True,
-                cache_discovery=False,
-                client_options={"api_endpoint": self._endpoint},
-            )
-            self._local.service = service
-        return service
+        return _thread_transport(self._endpoint, self._timeout)[1]
+
+    def _authorized(self) -> google_auth_httplib2.AuthorizedHttp:
+        """This client's credentials over this thread's shared connection."""
+        authed: google_auth_httplib2.AuthorizedHttp | None = getattr(self._local, "http", None)
+        if authed is None:
+            http, _service = _thread_transport(self._endpoint, self._timeout)
+            authed = google_auth_httplib2.AuthorizedHttp(self._tokens.credentials, http=http)
+            self._local.http = authed
+        return authed
 
     def _execute(self, method: str, request: Any) -> Any:
         # Counted before the call: YouTube charges failed requests too.
@@ -141,7 +164,7 @@ class YouTube:
             self._on_units(method, COSTS[method])
         try:
             # num_retries=0: a 5xx on a POST may hide an applied write (see above).
-            return request.execute(num_retries=0)
+            return request.execute(http=self._authorized(), num_retries=0)
         finally:
             self._tokens.save_if_refreshed()
 
