@@ -77,6 +77,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="library shape: playlists = videos / this (each old playlist is one delete)",
     )
     parser.add_argument("--py-spy", type=Path, default=None, help="path of a py-spy binary")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="the emulator answers each playlistItems.insert this much later (default 0)",
+    )
     parser.add_argument("--skip-plain", action="store_true", help="skip the plain client loop")
     return parser.parse_args(argv)
 
@@ -121,7 +127,9 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
             args.writes,
             seed=args.seed,
             videos_per_playlist=args.videos_per_playlist,
-            emulator=lambda: EmulatorState(daily_limit=None, seed=args.seed),
+            emulator=lambda: EmulatorState(
+                daily_limit=None, seed=args.seed, write_latency=args.latency_ms / 1000
+            ),
         )
     summary = state.summary()
     figure("videos in the library", summary["videos"])
@@ -218,6 +226,7 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
         span = (write_times[-1] - write_times[0]).total_seconds()
         figure("first -> last write", span, "s")
         figure("writes/s between first and last write", total / max(span, 1e-9))
+        stage_figures(log, write_times[0])
         lane_figures(log, span)
     figure("CPU s, this process (worker + DB client)", cpu_self, "s")
     figure("CPU s, emulator process", cpu_emulator, "s")
@@ -270,6 +279,18 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
     return total, total / seconds
 
 
+def stage_figures(log: list[RequestRecord], start: datetime) -> None:
+    """When each kind of write ran, from the first write on: where the time goes."""
+    for method in benchkit.WRITE_METHODS:
+        times = [r.time for r in log if r.method == method]
+        if times:
+            first = (min(times) - start).total_seconds()
+            last = (max(times) - start).total_seconds()
+            rate = len(times) / max(last - first, 1e-9)
+            when = f"{first:.2f} -> {last:.2f} s, {rate:,.0f}/s"
+            figure(f"  {method}: first -> last, rate", when)
+
+
 def lane_figures(log: list[RequestRecord], span: float) -> None:
     """How busy the lanes were: one write at a time per playlist is YouTube's rule, so
     the largest playlist's own pace bounds the whole add stage."""
@@ -297,9 +318,9 @@ def lane_figures(log: list[RequestRecord], span: float) -> None:
 # --------------------------------------------------------------------------- part 2
 
 
-def plain_loop(calls: int, tmp: Path) -> float:
+def plain_loop(calls: int, tmp: Path, latency: float) -> float:
     """``calls`` sequential playlistItems.insert with a bare google-api-python-client."""
-    state = EmulatorState(daily_limit=None, seed=2)
+    state = EmulatorState(daily_limit=None, seed=2, write_latency=latency)
     per_playlist = MAX_PLAYLIST_ITEMS - 10
     playlists = [
         state.add_playlist(f"plain {k}").id for k in range(math.ceil(calls / per_playlist))
@@ -348,7 +369,7 @@ async def main_async(args: argparse.Namespace) -> int:
         total, rate = await run_sync(args, tmp)
         if args.skip_plain or total == 0:
             return 0
-        plain_rate = plain_loop(total, tmp)
+        plain_rate = plain_loop(total, tmp, args.latency_ms / 1000)
     heading("comparison")
     figure("ytsync writes/s end to end", rate)
     figure("plain loop inserts/s", plain_rate)
