@@ -8,6 +8,7 @@ what it did and why it stopped.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -33,6 +34,9 @@ from ytsync.youtube.client import YouTube
 from ytsync.youtube.errors import classify
 
 Clock = Callable[[], datetime]
+
+# How stale the job's progress row (what `status` shows) may get while lanes run.
+PROGRESS_EVERY_SECONDS = 1.0
 # The channel of the activity running on this thread (see SyncActivities._on).
 _current: ContextVar[Channel | None] = ContextVar("ytsync_channel", default=None)
 
@@ -158,11 +162,17 @@ class SyncActivities:
     ) -> BatchResult:
         writer: Writer | None = None
         budget = self._budget(batch.job_id)
+        # A batch that leaves its lane going on may skip the progress refresh (a scan of
+        # the job's rows); one that ends a lane, stops or fails always refreshes.
+        going_on = False
         try:
             writer = self._writer(batch.job_id, budget)
             with self._sessions() as session:
                 todo = ops.next_open(session, batch.job_id, kind, batch.max_writes, _lane(batch))
             write(writer, todo)
+            result = BatchResult(writer.done, self._open(batch, kind))
+            going_on = result.remaining > 0
+            return result
         except StopBatch as stop:
             if stop.stop == STOP_AUTH:
                 # Read the token file afresh next time: the user may have signed in again.
@@ -178,14 +188,23 @@ class SyncActivities:
             ) from None
         finally:
             budget.release()
-            self._refresh(batch.job_id)
-        return BatchResult(writer.done, self._open(batch, kind))
+            if not going_on or self._progress_is_stale(batch.job_id):
+                self._refresh(batch.job_id)
+
+    def _progress_is_stale(self, job_id: int) -> bool:
+        channel = self._channel()
+        with channel.lock:
+            last = channel.progress_refreshed.get(job_id)
+            return last is None or time.monotonic() - last >= PROGRESS_EVERY_SECONDS
 
     def _open(self, batch: BatchInput, kind: str) -> int:
         with self._sessions() as session:
             return ops.count_open(session, batch.job_id, kind, _lane(batch))
 
     def _refresh(self, job_id: int) -> JobProgress:
+        channel = self._channel()
+        with channel.lock:
+            channel.progress_refreshed[job_id] = time.monotonic()
         with transaction(self._sessions) as session:
             job = ops.refresh_progress(session, job_id)
             errors = sum(result["failed"] for result in job.stage_results.values())

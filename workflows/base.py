@@ -38,6 +38,10 @@ RETRY = RetryPolicy(
     maximum_attempts=0,
 )
 MIN_SLEEP = timedelta(seconds=1)
+# A lane keeps its slot until its playlist is done, instead of going to the back of the
+# queue after each batch: round robin left the largest playlists for last, one lane
+# busy and the others idle.  Histories from before keep replaying round robin.
+STICKY_LANES = "sticky-lanes"
 
 
 class JobWorkflow:
@@ -133,6 +137,7 @@ class JobWorkflow:
         make_batch: Callable[[int], BatchInput],
     ) -> bool:
         """Several playlists in parallel, never two writes at once into one playlist."""
+        sticky = workflow.patched(STICKY_LANES)
         while True:
             await self._gate(stage)
             lanes: list[int] = await self._call_job(list_activity)
@@ -165,7 +170,10 @@ class JobWorkflow:
                         if stop is None or result.stop == STOP_AUTH:
                             stop = result
                     elif result.remaining > 0:
-                        queue.append(lane)
+                        if sticky:
+                            queue.appendleft(lane)
+                        else:
+                            queue.append(lane)
             if stop is not None:
                 await self._wait_out(stage, stop)
             if self._history_is_long():

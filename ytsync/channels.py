@@ -36,6 +36,8 @@ class Channel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # (job id, workflow id) pairs already checked against the job's row.
     owners: set[tuple[int, str]] = field(default_factory=set)
+    # Job id -> when its progress row was last refreshed (time.monotonic()).
+    progress_refreshed: dict[int, float] = field(default_factory=dict)
 
 
 class Channels:

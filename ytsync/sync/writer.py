@@ -119,7 +119,7 @@ class _Outcomes:
             _set(session, [item.op_id], status="failed", error=message)
             record_error(session, job_id, STAGE_OF_KIND[kind], "video", item.video_id, message)
         if in_flight:
-            _set(session, in_flight, status="in_flight", attempts=SyncOperation.attempts + 1)
+            _set(session, in_flight, status="in_flight", attempts=OPERATIONS.c.attempts + 1)
         if pending:
             _set(session, pending, status="pending")
         self._flushed = len(self.completed) + len(self.failed)
@@ -132,11 +132,8 @@ class _Outcomes:
 
 
 def _set(session: Session, op_ids: Sequence[int], **values: object) -> None:
-    session.execute(
-        update(SyncOperation)
-        .where(SyncOperation.id.in_(op_ids))
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    session.connection().execute(
+        update(OPERATIONS).where(OPERATIONS.c.id.in_(op_ids)).values(**values)
     )
 
 
