@@ -20,6 +20,7 @@ from tests.plan_support import (
     vid,
     write_plan,
 )
+from ytsync import plan as plan_module
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, SyncJob, SyncOperation
 from ytsync.errors import UserError
@@ -655,4 +656,25 @@ def test_a_huge_bad_file_reports_a_bounded_list_and_changes_nothing(
     assert "line 3" in message
     assert "more" in message
     assert len(message) < 10_000, "the report must stay readable"
+    assert snapshot(library) == before
+
+
+def test_a_file_too_big_to_be_a_plan_is_refused_before_reading(
+    library: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_module, "MAX_PLAN_BYTES", 1_000)
+    path = write_plan(tmp_path, _plan(*[f"Music,{vid(n % 20)}," for n in range(100)]))
+    before = snapshot(library)
+    with pytest.raises(UserError, match=r"a plan is at most .* Is it the right file\?"):
+        apply_plan(library, path)
+    assert snapshot(library) == before
+
+
+def test_a_giant_cell_is_named_with_its_line(
+    library: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write_plan(tmp_path, _plan(f"Music,{vid(1)},", f"{'x' * 200_000},{vid(2)},"))
+    before = snapshot(library)
+    with pytest.raises(UserError, match=r"line 3: a cell longer than 131,072 characters"):
+        apply_plan(library, path)
     assert snapshot(library) == before

@@ -39,6 +39,9 @@ MAX_NAME_LENGTH = 100
 # YouTube refuses the 5,001st item of a playlist (playlistContainsMaximumNumberOfVideos).
 MAX_PLAYLIST_VIDEOS = 5_000
 MAX_SHOWN_PROBLEMS = 20
+# A million rows of the longest plausible names is under 200 MB; anything bigger is
+# not a plan, and reading it whole would only exhaust memory.
+MAX_PLAN_BYTES = 256 * 1024 * 1024
 COLUMNS = ("category", "video_id", "protected")
 REQUIRED_COLUMNS = ("category", "video_id")
 FINISHED_STAGES = ("completed", "failed")
@@ -368,6 +371,12 @@ def read_plan(path: Path) -> Plan:
 
 def _read_text(path: Path) -> str:
     try:
+        size = path.stat().st_size
+        if size > MAX_PLAN_BYTES:
+            raise UserError(
+                f"plan file {path} is {size / 2**20:,.0f} MiB; a plan is at most "
+                f"{MAX_PLAN_BYTES // 2**20} MiB (about a million rows). Is it the right file?"
+            )
         data = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"cannot read plan file {path}: no such file") from None
@@ -402,6 +411,9 @@ def _records(text: str) -> tuple[list[tuple[int, list[str]]], tuple[int, str] | 
             return records, None
         except csv.Error as exc:
             # The reader cannot resynchronise after a broken quote: stop here.
+            if "field larger than field limit" in str(exc):
+                limit = f"{csv.field_size_limit():,}"
+                return records, (start, f"a cell longer than {limit} characters; is it a plan?")
             return records, (start, f"malformed CSV ({exc}); check the quotes on this line")
         if any(cell.strip() for cell in cells):
             records.append((start, cells))
