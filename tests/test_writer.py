@@ -1,0 +1,105 @@
+"""The write protocol in chunks: a worker dying mid-chunk costs look-ups, never a duplicate."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.harness import Installation, install
+from ytsync.db.engine import transaction
+from ytsync.db.models import Category, SyncOperation
+from ytsync.jobctl import create_job
+from ytsync.plan import apply_plan
+from ytsync.sync import operations as ops
+from ytsync.sync.budget import Budget
+from ytsync.sync.writer import CHUNK_WRITES, Writer
+from ytsync.youtube.client import YouTube
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class WorkerDied(BaseException):
+    """Like a SIGKILL, nothing in the writer may catch it."""
+
+
+def writer_for(inst: Installation, job_id: int, youtube: YouTube) -> Writer:
+    budget = Budget(inst.settings, inst.sessions, wall_clock, job_id)
+    return Writer(sessions=inst.sessions, youtube=youtube, budget=budget, job_id=job_id)
+
+
+def statuses(inst: Installation, op_ids: list[int]) -> Counter[str]:
+    with inst.sessions() as session:
+        rows = session.execute(
+            select(SyncOperation.status, func.count())
+            .where(SyncOperation.id.in_(op_ids))
+            .group_by(SyncOperation.status)
+        )
+        return Counter({status: int(count) for status, count in rows})
+
+
+@pytest.fixture
+def lane(tmp_path: Path, database_url: str) -> tuple[Installation, int, list[int], str]:
+    """A job with its playlists made and its additions planned; the largest lane."""
+    inst = install(tmp_path, database_url, wall_clock, videos=200, playlists=4, seed=5, plan=False)
+    videos = sorted({video for _category, video, _protected in inst.plan_rows})[:60]
+    apply_plan(inst.sessions, inst.write_plan([("Big", video, False) for video in videos]))
+    job_id = create_job(inst.settings, inst.sessions, wall_clock()).id
+    with transaction(inst.sessions) as session:
+        ops.plan_creations(session, job_id)
+    with inst.sessions() as session:
+        creations = ops.next_open(session, job_id, ops.CREATE, 1_000)
+    writer_for(inst, job_id, YouTube(inst.settings)).create_playlists(creations)
+    with transaction(inst.sessions) as session:
+        ops.plan_additions(session, job_id, {})
+    with inst.sessions() as session:
+        category_id = ops.open_lanes(session, job_id)[-1]
+        op_ids = ops.next_open(session, job_id, ops.ADD, 1_000, category_id)
+        playlist = session.get_one(Category, category_id).youtube_playlist_id
+    assert playlist is not None and len(op_ids) > 2 * CHUNK_WRITES
+    return inst, job_id, op_ids, playlist
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_a_worker_dying_mid_chunk_costs_one_chunk_of_look_ups_and_no_duplicate(
+    lane: tuple[Installation, int, list[int], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inst, job_id, op_ids, playlist = lane
+    youtube = YouTube(inst.settings)
+    insert = youtube.insert_playlist_item
+    sent = 0
+    dies_at = CHUNK_WRITES + 4  # the 4th send of the second chunk
+
+    def dying_insert(*args: Any) -> str:
+        nonlocal sent
+        if sent == dies_at:
+            raise WorkerDied
+        sent += 1
+        return insert(*args)
+
+    monkeypatch.setattr(youtube, "insert_playlist_item", dying_insert)
+    with pytest.raises(WorkerDied):
+        writer_for(inst, job_id, youtube).add_videos(op_ids)
+
+    # The first chunk was recorded in the commit that paid for the second; the whole
+    # second chunk is in_flight, sent or not: its outcome is unknown.
+    assert statuses(inst, op_ids) == Counter(
+        completed=CHUNK_WRITES, in_flight=CHUNK_WRITES, pending=len(op_ids) - 2 * CHUNK_WRITES
+    )
+    assert len(inst.state.playlist_items(playlist)) == dies_at
+
+    inst.state.clear_log()
+    writer_for(inst, job_id, YouTube(inst.settings)).add_videos(op_ids)
+
+    assert statuses(inst, op_ids) == Counter(completed=len(op_ids))
+    items = inst.state.playlist_items(playlist)
+    assert len(items) == len(set(items)) == len(op_ids), "a duplicate or a missing video"
+    calls = Counter(record.method for record in inst.state.requests())
+    assert calls["playlistItems.list"] == CHUNK_WRITES, "one look-up per in_flight row"
+    assert calls["playlistItems.insert"] == len(op_ids) - dies_at
