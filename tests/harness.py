@@ -81,6 +81,7 @@ def install(
     emulator_limit: int | None = None,
     period_seconds: int | None = None,
     plan: bool = True,
+    unavailable_fraction: float = 0.01,
     **state_options: Any,
 ) -> Installation:
     settings_kw: dict[str, Any] = {}
@@ -91,7 +92,13 @@ def install(
         from ytsync.quota import QuotaClock
 
         state.quota_clock = QuotaClock(period_seconds=period_seconds)
-    generate_library(state, videos=videos, playlists=playlists, seed=seed)
+    generate_library(
+        state,
+        videos=videos,
+        playlists=playlists,
+        seed=seed,
+        unavailable_fraction=unavailable_fraction,
+    )
     server = EmulatorServer(state)
     server.start()
     client_id, secret, refresh = state.issue_credentials()
