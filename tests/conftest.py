@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -16,6 +17,24 @@ from ytsync.db.engine import make_engine, session_factory, upgrade
 POSTGRES_URL = os.environ.get(
     "YTSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fault-seeds",
+        default=None,
+        help="seeds for the fault suite: 1,2,3 or random or random:N "
+        "(default: $YTSYNC_FAULT_SEEDS, else the fixed CI seeds)",
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line on the fault suite, when it ran: runs, seeds, faults, invariants."""
+    faultkit = sys.modules.get("tests.faultkit")
+    line = faultkit.summary_line() if faultkit is not None else None
+    if line:
+        terminalreporter.write_sep("-", "fault suite")
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

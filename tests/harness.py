@@ -83,6 +83,7 @@ def install(
     plan: bool = True,
     server: EmulatorServer | None = None,
     channel: str | None = None,
+    unavailable_fraction: float = 0.01,
     **state_options: Any,
 ) -> Installation:
     """A library on the emulator, imported into ``database_url``, with a plan.
@@ -98,7 +99,13 @@ def install(
         from ytsync.quota import QuotaClock
 
         state.quota_clock = QuotaClock(period_seconds=period_seconds)
-    generate_library(state, videos=videos, playlists=playlists, seed=seed)
+    generate_library(
+        state,
+        videos=videos,
+        playlists=playlists,
+        seed=seed,
+        unavailable_fraction=unavailable_fraction,
+    )
     if server is None:
         server = EmulatorServer(state)
         server.start()

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.harness import Installation
-from ytsync.db.models import Category, CategoryVideo, Playlist, Video
+from ytsync.db.models import (
+    Category,
+    CategoryVideo,
+    Playlist,
+    SyncError,
+    SyncJob,
+    SyncOperation,
+    Video,
+)
+from ytsync.emulator.model import Video as EmulatorVideo
+from ytsync.quota import LIST_COST, WRITE_COST
+from ytsync.sync.operations import OPEN
 
 
 def expected_playlists(inst: Installation) -> dict[str, list[str]]:
@@ -56,3 +69,212 @@ def assert_library_as_planned(inst: Installation) -> int:
         assert special in state.playlists, f"system list {special} was touched"
         checked += 1
     return checked
+
+
+# ------------------------------------------------------------------ after a fault run
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a fault run's checks need besides the emulator and the database."""
+
+    job_id: int
+    workflow_stage: str
+    # Special lists (uploads, Liked, Watch later) as they were before the job.
+    system_lists: dict[str, list[str]]
+    # Units burnt from outside the job (another app on the same project), per period.
+    burnt: dict[datetime, int]
+    lanes: int
+
+
+class Checks:
+    """Counts every invariant it checks; the first one that fails raises."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, holds: bool, message: str) -> None:
+        self.count += 1
+        if not holds:
+            raise AssertionError(message)
+
+
+def unavailable_reason(video: EmulatorVideo | None) -> tuple[str, ...] | None:
+    """Words an error about this video must contain; None when it is available."""
+    if video is None or video.deleted:
+        return ("deleted", "videoNotFound")
+    if video.privacy == "private":
+        return ("private", "failedPrecondition")
+    return None
+
+
+def check_fault_run(inst: Installation, facts: RunFacts) -> int:
+    """Every invariant of a sync that ran through faults; returns how many were checked.
+
+    YouTube's end state, judged against the plan and the emulator's request log, and the
+    job's own record in the database.
+    """
+    check = Checks()
+    state = inst.state
+    log = state.requests()
+    with inst.sessions() as session:
+        job = session.get_one(SyncJob, facts.job_id)
+        job_stage, failure = job.stage, job.failure_message
+        open_ops = session.scalar(
+            select(func.count())
+            .select_from(SyncOperation)
+            .where(SyncOperation.job_id == job.id, SyncOperation.status.in_(OPEN))
+        )
+        categories = {
+            cid: (name, protected, playlist)
+            for cid, name, protected, playlist in session.execute(
+                select(
+                    Category.id, Category.name, Category.is_protected, Category.youtube_playlist_id
+                )
+            )
+        }
+        planned: dict[int, list[str]] = defaultdict(list)
+        imported: dict[str, str] = {}  # video -> availability at the import
+        for cid, video_id, availability in session.execute(
+            select(CategoryVideo.category_id, Video.youtube_id, Video.availability)
+            .join(Video, Video.id == CategoryVideo.video_id)
+            .order_by(CategoryVideo.category_id, CategoryVideo.position)
+        ):
+            planned[cid].append(video_id)
+            imported[video_id] = availability
+        old_ids = set(session.scalars(select(Playlist.youtube_id)))
+        errors = [
+            (stage, entity, message)
+            for stage, entity, message in session.execute(
+                select(SyncError.stage, SyncError.entity_id, SyncError.message).where(
+                    SyncError.job_id == job.id
+                )
+            )
+        ]
+    with state.lock:
+        videos = {vid: state.videos.get(vid) for ids in planned.values() for vid in ids}
+    # Unavailable when the import said so, or YouTube does now (made private meanwhile).
+    reasons: dict[str, tuple[str, ...] | None] = {
+        vid: (imported[vid],) if imported[vid] != "available" else None for vid in videos
+    }
+    for vid, video in videos.items():
+        reasons[vid] = reasons[vid] or unavailable_reason(video)
+
+    # The job finished, by the workflow's word and by the database's.
+    check(
+        facts.workflow_stage == "completed",
+        f"the workflow ended {facts.workflow_stage!r}, not completed",
+    )
+    check(job_stage == "completed", f"job is {job_stage!r} ({failure})")
+    check(not open_ops, f"{open_ops} operations are still pending or in flight")
+
+    by_title = state.playlists_by_title()
+    created = Counter(r.resource_id for r in log if r.method == "playlists.insert" and r.applied)
+    created_titles = Counter(
+        state.playlists[pid].title for pid in created if pid in state.playlists
+    )
+    protected_ids = {cid for cid, (_name, protected, _pl) in categories.items() if protected}
+    in_protected = {vid for cid in protected_ids for vid in planned[cid]}
+    elsewhere = {vid for cid in categories if cid not in protected_ids for vid in planned[cid]}
+    protected_only = in_protected - elsewhere
+    for cid, (name, protected, playlist_id) in categories.items():
+        if protected:
+            # Protected: no playlist, no item written for it, nothing in the database.
+            check(name not in by_title, f"protected category {name!r} got a playlist")
+            check(playlist_id is None, f"protected category {name!r} has playlist {playlist_id}")
+            continue
+        ids = by_title.get(name, [])
+        check(len(ids) == 1, f"category {name!r} has {len(ids)} playlists: {ids}")
+        check(
+            created_titles[name] <= 1,
+            f"category {name!r}: {created_titles[name]} playlists were created",
+        )
+        check(ids == [playlist_id], f"category {name!r}: database says {playlist_id}, not {ids}")
+        items = state.playlist_items(ids[0])
+        duplicates = sorted(v for v, n in Counter(items).items() if n > 1)
+        check(not duplicates, f"{name!r} holds duplicates {duplicates[:5]}")
+        wanted = [vid for vid in planned[cid] if reasons[vid] is None]
+        missing = sorted(set(wanted) - set(items))
+        check(not missing, f"{name!r} misses {len(missing)} planned videos: {missing[:5]}")
+        extra = sorted(set(items) - set(wanted))
+        check(not extra, f"{name!r} holds {len(extra)} videos not planned: {extra[:5]}")
+
+    # Every planned video that cannot be added is reported once per category, with why.
+    add_errors: dict[str, list[str]] = defaultdict(list)
+    for stage, entity, message in errors:
+        if stage == "add_videos":
+            add_errors[entity].append(message)
+    for cid, (name, protected, _pl) in categories.items():
+        if protected:
+            continue
+        for vid in planned[cid]:
+            words = reasons[vid]
+            if words is None:
+                continue
+            found = add_errors.get(vid, [])
+            check(bool(found), f"unavailable video {vid} of {name!r} is not reported")
+            check(
+                all(any(w in m for w in words) for m in found),
+                f"video {vid}: the report {found} does not say {' or '.join(words)}",
+            )
+    reported_twice = {
+        vid: n
+        for vid, n in Counter(e for s, e, _m in errors if s == "add_videos").items()
+        if n > sum(vid in planned[cid] for cid in categories if cid not in protected_ids)
+    }
+    check(not reported_twice, f"videos reported more than once: {reported_twice}")
+
+    # Writes: never into a system list or for a protected-only video, never a position.
+    inserts = [r for r in log if r.method == "playlistItems.insert"]
+    check(
+        not [r for r in inserts if r.video_id in protected_only],
+        "videos of protected categories only were written",
+    )
+    check(not [r for r in inserts if r.sent_position], "an insert sent snippet.position")
+    for special, before in facts.system_lists.items():
+        check(special in state.playlists, f"system list {special} is gone")
+        check(
+            state.playlist_items(special) == before,
+            f"system list {special} changed",
+        )
+
+    # Old playlists: all gone, and none deleted before every addition was settled.
+    survivors = sorted(old_ids & set(state.playlists))
+    check(not survivors, f"old playlists still on YouTube: {survivors[:5]}")
+    deletes = [r for r in log if r.method == "playlists.delete"]
+    # A refused request logs only its parameters: a delete names its playlist in "id".
+    strangers = sorted({str(r.playlist_id or r.resource_id) for r in deletes} - old_ids)
+    check(not strangers, f"playlists the job did not import were deleted: {strangers[:5]}")
+    if deletes and inserts:
+        last_add, first_delete = max(r.seq for r in inserts), min(r.seq for r in deletes)
+        check(
+            last_add < first_delete,
+            f"an old playlist was deleted (request {first_delete}) before the last "
+            f"addition (request {last_add})",
+        )
+
+    # Quota: no period where the job spent more than the usable budget.  The worker
+    # charges its ledger just before each call, so one call per lane charged in the
+    # last moment of a period may reach YouTube in the next: only that much at a
+    # period's very start is let through.  Refused requests cost nothing.
+    settings = inst.settings
+    clock = settings.quota_clock
+    # From the two settings, not the product's own sum: the check must not share a bug.
+    usable = settings.daily_quota - settings.quota_reserve
+    spent: Counter[datetime] = Counter()
+    early: Counter[datetime] = Counter()
+    for r in log:
+        period = clock.period_start(r.time)
+        spent[period] += r.units
+        if (r.time - period).total_seconds() < 2.0:
+            early[period] += r.units
+    slack = facts.lanes * (WRITE_COST + LIST_COST)
+    for period, units in sorted(spent.items()):
+        allowed = usable + min(early[period], slack)
+        check(
+            units <= allowed,
+            f"the period from {period:%H:%M:%S} spent {units} units (plus "
+            f"{facts.burnt.get(period, 0)} burnt from outside); usable "
+            f"{usable}",
+        )
+    return check.count

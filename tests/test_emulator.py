@@ -590,6 +590,35 @@ def test_injected_errors_are_not_applied(
     assert state.playlist_items(playlist.id) == [PUBLIC[0]]
 
 
+def test_write_hook_sees_every_write_and_can_lose_or_ignore_it(
+    yt: Any, state: EmulatorState
+) -> None:
+    playlist = state.add_playlist("Hooked")
+    verdicts: list[Any] = ["answer", "lose", "ignore"]
+    seen: list[str] = []
+
+    def hook(method: str) -> Any:
+        seen.append(method)
+        return verdicts.pop(0)
+
+    state.write_hook = hook
+    yt.playlists().list(mine=True, part="id").execute()  # reads never reach the hook
+    insert_item(yt, playlist.id, PUBLIC[0])
+    with pytest.raises(ConnectionError):
+        insert_item(yt, playlist.id, PUBLIC[1])  # applied, answer lost
+    with pytest.raises(ConnectionError):
+        insert_item(yt, playlist.id, PUBLIC[2])  # never applied
+    assert seen == ["playlistItems.insert"] * 3
+    assert state.playlist_items(playlist.id) == PUBLIC[:2]
+    inserts = state.requests("playlistItems.insert")
+    assert [(r.status, r.applied, r.fault, r.units) for r in inserts] == [
+        (200, True, None, 50),
+        (200, True, "lose_response_reset", 50),
+        (499, False, "ignored", 0),
+    ]
+    assert inserts[2].video_id == PUBLIC[2]
+
+
 def test_fault_probability_is_reproducible() -> None:
     def pattern(seed: int) -> list[bool]:
         faults = Faults(seed)

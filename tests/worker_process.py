@@ -1,38 +1,57 @@
-"""A ytsync worker in its own process, on the time-skipping server's clock.
+"""A ytsync worker in its own process, on the time-skipping server's clock or the wall clock.
 
 Tests SIGKILL it mid-batch, the way a machine dies, then start another.  Settings come
-from the YTSYNC_* environment like the real worker; the server address from argv.
+from the YTSYNC_* environment like the real worker; the server address from argv:
+
+    python -m tests.worker_process HOST:PORT               # time-skipping test server
+    python -m tests.worker_process HOST:PORT --wall-clock  # a real (dev) server
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.empty_pb2 import Empty
 from temporalio.client import Client
 
+from activities.sync import Clock, wall_clock
 from worker import build_worker
 from ytsync.config import load_settings
 
+# On a real server a dead worker's sticky queue holds its workflow tasks until this
+# timeout passes, then they go to the normal queue: keep the hand-over short.
+STICKY_TIMEOUT = timedelta(seconds=1)
 
-async def main(target: str) -> None:
+
+async def main(target: str, wall: bool) -> None:
     client = await Client.connect(target)
     loop = asyncio.get_running_loop()
 
-    def clock() -> datetime:
+    def skipping_clock() -> datetime:
         future = asyncio.run_coroutine_threadsafe(
             client.test_service.get_current_time(Empty()), loop
         )
         return future.result(timeout=30).time.ToDatetime(tzinfo=UTC)
 
-    # No sticky queue: the time-skipping test server never hands a dead worker's sticky
-    # workflow task back to the normal queue, so a killed worker would strand the job.
-    async with build_worker(client, load_settings(), clock=clock, max_cached_workflows=0):
+    clock: Clock = wall_clock if wall else skipping_clock
+    # No sticky queue on the time-skipping test server: it never hands a dead worker's
+    # sticky workflow task back to the normal queue, so a killed worker would strand
+    # the job.  The dev server does, after the sticky timeout.
+    options = (
+        {"sticky_queue_schedule_to_start_timeout": STICKY_TIMEOUT}
+        if wall
+        else {"max_cached_workflows": 0}
+    )
+    async with build_worker(client, load_settings(), clock=clock, **options):
         print("worker ready", flush=True)
         await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("target")
+    parser.add_argument("--wall-clock", action="store_true")
+    args = parser.parse_args()
+    asyncio.run(main(args.target, args.wall_clock))

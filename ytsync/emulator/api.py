@@ -17,11 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
+from ytsync.quota import WRITE_COST
+
 from .errors import BODIES, INVALID_CLIENT, INVALID_GRANT, UNSUPPORTED_GRANT, ApiError
 from .faults import LOSING_KINDS
 from .methods import ROUTES
 from .request import Call, JsonDict, parse_query
-from .state import YOUTUBE_SCOPE, EmulatorState
+from .state import YOUTUBE_SCOPE, EmulatorState, WriteVerdict
+
+# The log's status for a write that a write hook dropped before it was applied (the
+# client was gone): nginx's "client closed request".
+DROPPED_STATUS = 499
 
 API_PREFIX = "/youtube/v3/"
 TOKEN_PATH = "/token"
@@ -72,18 +78,26 @@ def handle(
         return Reply(404, BODIES["notFound"])
     name, cost, handler = route
     call = Call(state, now, parse_query(query), body)
+    hook = state.write_hook
+    verdict: WriteVerdict = "answer" if hook is None or cost < WRITE_COST else hook(name)
+    if verdict == "ignore":
+        _note_keys(call)
+        with state.lock:
+            _log(state, call, name, DROPPED_STATUS, 0, "ignored", connection)
+        return Reply(DROPPED_STATUS, None, "lose_response_reset")
+    lost = "lose_response_reset" if verdict == "lose" else None
     token = (authorization or "").removeprefix("Bearer ").strip()
     with state.lock:
         if not authorization or not state.access_token_valid(token, now):
             _note_keys(call)
-            _log(state, call, name, 401, 0, None, connection)
-            return Reply(401, BODIES["authError"])
+            _log(state, call, name, 401, 0, lost, connection)
+            return Reply(401, BODIES["authError"], lost)
         period = state.period(now)
         limit = state.daily_limit
         if limit is not None and state.quota[period] + cost > limit:
             _note_keys(call)
-            _log(state, call, name, 403, 0, None, connection)
-            return Reply(403, BODIES["quotaExceeded"])
+            _log(state, call, name, 403, 0, lost, connection)
+            return Reply(403, BODIES["quotaExceeded"], lost)
         fault = state.faults.draw(name)
         charged = 0 if fault is not None and fault.kind == "quota_exceeded" else cost
         state.quota[period] += charged
@@ -93,12 +107,12 @@ def handle(
         _note_keys(call)
         with state.lock:
             _log(state, call, name, error.status, charged, fault.kind, connection)
-        return Reply(error.status, error.body)
+        return Reply(error.status, error.body, lost)
     try:
         status, payload = handler(call)
     except ApiError as error:
         status, payload = error.status, error.body
-    drop = fault.kind if fault is not None and fault.kind in LOSING_KINDS else None
+    drop = fault.kind if fault is not None and fault.kind in LOSING_KINDS else lost
     with state.lock:
         _log(state, call, name, status, charged, drop, connection)
     return Reply(status, payload, drop)

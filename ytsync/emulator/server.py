@@ -63,6 +63,13 @@ class _Server(ThreadingHTTPServer):
             return
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished mid-request (killed, or its connection cut) is
+        ordinary life for a server, not an emulator bug worth a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def drop_all(self) -> int:
         """Shut every open connection down; idle keep-alive threads then exit."""
         with self._conn_lock:

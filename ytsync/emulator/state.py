@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from ytsync.quota import QuotaClock
 
@@ -72,6 +73,14 @@ def pkce_matches(verifier: str, challenge: str, method: str) -> bool:
         expected = verifier
     # Constant-time, as a real authorization server would compare secrets.
     return hmac.compare_digest(expected, challenge)
+
+
+# What a write hook decides for the write that called it: "answer" lets it run as usual;
+# "lose" applies it but closes the connection without an answer (the client died, or
+# the answer got lost); "ignore" closes the connection without applying it (the client
+# died before YouTube processed the request).
+WriteVerdict = Literal["answer", "lose", "ignore"]
+WriteHook = Callable[[str], WriteVerdict]
 
 
 def _iso(moment: datetime) -> str:
@@ -147,6 +156,10 @@ class EmulatorState:
         self.item_index: dict[str, str] = {}  # playlist item id -> playlist id
         self.busy: set[str] = set()  # playlists with an insert in flight
         self.write_hold: WriteHold | None = None
+        # Called with the method name for every write request (insert, update, delete)
+        # as it arrives, before authentication, quota and faults, without the lock held:
+        # fault tests crash the client or its servers at exact points of a run.
+        self.write_hook: WriteHook | None = None
 
         # The user's answer on the consent screen: False is "Allow", True is "Cancel".
         self.deny_authorization = False
