@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ from sqlalchemy import func, select
 
 from tests.harness import Installation, install
 from ytsync.db.engine import transaction
-from ytsync.db.models import Category, SyncOperation
+from ytsync.db.models import Category, QuotaLedger, SyncOperation
 from ytsync.jobctl import create_job
 from ytsync.plan import apply_plan
+from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.sync import operations as ops
 from ytsync.sync.budget import Budget
 from ytsync.sync.writer import CHUNK_WRITES, Writer
@@ -29,8 +31,10 @@ class WorkerDied(BaseException):
     """Like a SIGKILL, nothing in the writer may catch it."""
 
 
-def writer_for(inst: Installation, job_id: int, youtube: YouTube) -> Writer:
-    budget = Budget(inst.settings, inst.sessions, wall_clock, job_id)
+def writer_for(
+    inst: Installation, job_id: int, youtube: YouTube, budget: Budget | None = None
+) -> Writer:
+    budget = budget or Budget(inst.settings, inst.sessions, wall_clock, job_id)
     return Writer(sessions=inst.sessions, youtube=youtube, budget=budget, job_id=job_id)
 
 
@@ -44,18 +48,31 @@ def statuses(inst: Installation, op_ids: list[int]) -> Counter[str]:
         return Counter({status: int(count) for status, count in rows})
 
 
+Lane = tuple[Installation, int, list[int], str]
+
+
 @pytest.fixture
-def lane(tmp_path: Path, database_url: str) -> tuple[Installation, int, list[int], str]:
-    """A job with its playlists made and its additions planned; the largest lane."""
-    inst = install(tmp_path, database_url, wall_clock, videos=200, playlists=4, seed=5, plan=False)
+def lane(tmp_path: Path, database_url: str) -> Lane:
+    return make_lane(tmp_path, database_url, wall_clock)
+
+
+def make_lane(
+    tmp_path: Path, database_url: str, clock: Callable[[], datetime], **options: Any
+) -> Lane:
+    """A job with its playlists made and one lane of 60 additions planned."""
+    inst = install(
+        tmp_path, database_url, clock, videos=200, playlists=4, seed=5, plan=False, **options
+    )
     videos = sorted({video for _category, video, _protected in inst.plan_rows})[:60]
     apply_plan(inst.sessions, inst.write_plan([("Big", video, False) for video in videos]))
-    job_id = create_job(inst.settings, inst.sessions, wall_clock()).id
+    job_id = create_job(inst.settings, inst.sessions, clock()).id
     with transaction(inst.sessions) as session:
         ops.plan_creations(session, job_id)
     with inst.sessions() as session:
         creations = ops.next_open(session, job_id, ops.CREATE, 1_000)
-    writer_for(inst, job_id, YouTube(inst.settings)).create_playlists(creations)
+    budget = Budget(inst.settings, inst.sessions, clock, job_id)
+    writer_for(inst, job_id, YouTube(inst.settings), budget).create_playlists(creations)
+    budget.release()
     with transaction(inst.sessions) as session:
         ops.plan_additions(session, job_id, {})
     with inst.sessions() as session:
@@ -68,7 +85,7 @@ def lane(tmp_path: Path, database_url: str) -> tuple[Installation, int, list[int
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_a_worker_dying_mid_chunk_costs_one_chunk_of_look_ups_and_no_duplicate(
-    lane: tuple[Installation, int, list[int], str], monkeypatch: pytest.MonkeyPatch
+    lane: Lane, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inst, job_id, op_ids, playlist = lane
     youtube = YouTube(inst.settings)
@@ -103,3 +120,46 @@ def test_a_worker_dying_mid_chunk_costs_one_chunk_of_look_ups_and_no_duplicate(
     calls = Counter(record.method for record in inst.state.requests())
     assert calls["playlistItems.list"] == CHUNK_WRITES, "one look-up per in_flight row"
     assert calls["playlistItems.insert"] == len(op_ids) - dies_at
+
+
+def ledger(inst: Installation) -> dict[datetime, int]:
+    with inst.sessions() as session:
+        rows = session.execute(select(QuotaLedger.period_start, QuotaLedger.units_used))
+        return {start.replace(tzinfo=UTC): int(used) for start, used in rows}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_writes_paid_for_in_a_period_that_ends_mid_chunk_are_paid_again_in_the_next(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quota_clock = QuotaClock(period_seconds=100)
+    now = quota_clock.period_start(datetime(2026, 11, 25, 12, tzinfo=UTC)) + timedelta(seconds=95)
+    monotonic = 0.0
+
+    def clock() -> datetime:
+        return now
+
+    inst, job_id, op_ids, _playlist = make_lane(tmp_path, database_url, clock, period_seconds=100)
+    first, second = quota_clock.period_start(now), quota_clock.next_reset(now)
+    before = ledger(inst)
+    youtube = YouTube(inst.settings)
+    insert = youtube.insert_playlist_item
+    sent = 0
+
+    def insert_as_time_passes(*args: Any) -> str:
+        nonlocal sent, now, monotonic
+        item_id = insert(*args)
+        sent += 1
+        if sent == 3:  # the period ends after three writes of the first chunk
+            now, monotonic = now + timedelta(seconds=10), monotonic + 10
+        return item_id
+
+    monkeypatch.setattr(youtube, "insert_playlist_item", insert_as_time_passes)
+    budget = Budget(inst.settings, inst.sessions, clock, job_id, monotonic=lambda: monotonic)
+    writer_for(inst, job_id, youtube, budget).add_videos(op_ids)
+    budget.release()
+
+    spent = ledger(inst)
+    assert spent[first] - before[first] == 3 * WRITE_COST, "only what was sent before the end"
+    assert spent[second] == (len(op_ids) - 3) * WRITE_COST
+    assert statuses(inst, op_ids) == Counter(completed=len(op_ids))

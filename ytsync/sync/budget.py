@@ -8,6 +8,7 @@ ledger can only over-count, never let a period overspend.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -36,13 +37,17 @@ class Budget:
         sessions: sessionmaker[Session],
         clock: Callable[[], datetime],
         job_id: int,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._clock = clock
+        self._monotonic = monotonic
         self._job_id = job_id
         self._held = 0
         self._held_period: datetime | None = None
+        self._period_ends = float("inf")
 
     def try_spend(self, units: int, then: Callable[[Session], None] | None = None) -> bool:
         """Charge the ledger and the job, or say no when the usable budget can't pay.
@@ -62,12 +67,21 @@ class Budget:
         commit with the number paid for, which is 0 when not even one write is left."""
         return self._spend(WRITE_COST, count, then)
 
+    def period_is_over(self) -> bool:
+        """The period the last payment was made in has ended: writes paid for in it and
+        not sent yet must be paid again, or the new period would be overspent."""
+        return self._monotonic() >= self._period_ends
+
     def unspend(self, units: int) -> None:
         """Paid for but never sent: back into the reservation, refunded at ``release``."""
         self._held += units
 
     def _spend(self, units: int, count: int, then: Callable[[Session, int], None]) -> int:
-        period = self._settings.quota_clock.period_start(self._clock())
+        now = self._clock()
+        quota_clock = self._settings.quota_clock
+        period = quota_clock.period_start(now)
+        # Measured on the monotonic clock, so checking it before every send costs nothing.
+        ends = self._monotonic() + (quota_clock.next_reset(now) - now).total_seconds()
         held, held_period = self._held, self._held_period
         with transaction(self._sessions) as session:
             if held_period != period:
@@ -88,7 +102,7 @@ class Budget:
             held -= paid * units
             then(session, paid)
         # Only once committed: a rolled-back reservation must not be given back later.
-        self._held, self._held_period = held, held_period
+        self._held, self._held_period, self._period_ends = held, held_period, ends
         return paid
 
     def release(self) -> None:

@@ -247,40 +247,51 @@ class Writer:
                 todo.append(item)
         outcome = _Outcomes()
         while todo:
-            ahead = [item.op_id for item in todo[:CHUNK_WRITES]]
-            chunk_size = self._budget.spend_writes(
-                len(ahead),
-                lambda session, paid, ahead=ahead: outcome.flush(  # type: ignore[misc]
-                    session, self._job_id, kind, in_flight=ahead[:paid]
-                ),
+            chunk = self._pay_for(kind, todo[:CHUNK_WRITES], outcome)
+            todo = self._send(kind, chunk, outcome) + todo[len(chunk) :]
+            self._heartbeat()
+        with transaction(self._sessions) as session:
+            outcome.flush(session, self._job_id, kind)
+        self.done += outcome.settled()
+
+    def _pay_for(self, kind: str, ahead: list[Item], outcome: _Outcomes) -> list[Item]:
+        """Pay for as many of ``ahead`` as the budget allows and mark them in_flight, in
+        the commit that records the results so far; stop when not even one is paid."""
+        ids = [item.op_id for item in ahead]
+
+        def record_and_mark(session: Session, paid: int) -> None:
+            # Those not paid for are not sent: any in_flight mark on them is stale.
+            outcome.flush(session, self._job_id, kind, in_flight=ids[:paid], pending=ids[paid:])
+
+        paid = self._budget.spend_writes(len(ahead), record_and_mark)
+        self.done += outcome.settled()
+        if not paid:
+            raise StopBatch(
+                STOP_QUOTA, self._budget.next_reset(), "the usable quota of this period is spent"
             )
-            self.done += outcome.settled()
-            if not chunk_size:
-                raise StopBatch(
-                    STOP_QUOTA,
-                    self._budget.next_reset(),
-                    "the usable quota of this period is spent",
-                )
-            chunk, todo = todo[:chunk_size], todo[chunk_size:]
-            for index, item in enumerate(chunk):
-                assert item.playlist_id is not None  # items without one failed above
-                try:
-                    outcome.completed.append(
-                        (item.op_id, self._yt.insert_playlist_item(item.playlist_id, item.video_id))
-                    )
-                    continue
-                except Exception as exc:
-                    failure = self._classified(exc)
+        return ahead[:paid]
+
+    def _send(self, kind: str, chunk: list[Item], outcome: _Outcomes) -> list[Item]:
+        """Send a paid chunk; returns what is left unsent because the period ended."""
+        for index, item in enumerate(chunk):
+            assert item.playlist_id is not None  # items without one failed before
+            if self._budget.period_is_over():
+                # Paid for in the period that just ended: pay again in the new one.
+                self._budget.unspend(WRITE_COST * (len(chunk) - index))
+                return chunk[index:]
+            try:
+                item_id = self._yt.insert_playlist_item(item.playlist_id, item.video_id)
+            except Exception as exc:
+                failure = self._classified(exc)
                 if failure.outcome is Outcome.ALREADY_PRESENT:
                     outcome.completed.append((item.op_id, None))
                 elif failure.outcome in ITEM_FAILURES:
                     outcome.failed.append((item, failure.describe()))
                 else:
                     self._stop_items(kind, outcome, item, chunk[index + 1 :], failure)
-            self._heartbeat()
-        with transaction(self._sessions) as session:
-            outcome.flush(session, self._job_id, kind)
-        self.done += outcome.settled()
+            else:
+                outcome.completed.append((item.op_id, item_id))
+        return []
 
     def _found_by_lookup(self, item: Item) -> bool:
         """An in_flight item's last send may have been applied: a 1-unit read tells."""
