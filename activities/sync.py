@@ -169,6 +169,7 @@ class SyncActivities:
             writer = self._writer(batch.job_id, budget)
             with self._sessions() as session:
                 todo = ops.next_open(session, batch.job_id, kind, batch.max_writes, _lane(batch))
+            budget.expect_writes(len(todo))
             write(writer, todo)
             result = BatchResult(writer.done, self._open(batch, kind))
             going_on = result.remaining > 0

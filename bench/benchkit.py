@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -526,6 +526,86 @@ def checkout() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" (with uncommitted changes)" if dirty else "")
+
+
+# --------------------------------------------------------------------------- clocks and histories
+
+
+class SimClock:
+    """Simulated time for a script that runs outside Temporal: real time passes as usual
+    from ``start``, and ``sleep_until`` jumps ahead instead of sleeping, counting the
+    seconds it skipped.  Readable from any thread (the emulator's handlers read it)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._start = start
+        self._origin = time.perf_counter()
+        self._skipped = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            skipped = self._skipped
+        return self._start + timedelta(seconds=time.perf_counter() - self._origin + skipped)
+
+    def sleep_until(self, moment: datetime) -> float:
+        """Jump to ``moment`` (if it is ahead); returns the simulated seconds skipped."""
+        ahead = (moment - self()).total_seconds()
+        if ahead <= 0:
+            return 0.0
+        with self._lock:
+            self._skipped += ahead
+        return ahead
+
+    @property
+    def skipped(self) -> float:
+        with self._lock:
+            return self._skipped
+
+
+async def history_figures(client: Any, workflow_id: str, first_run: str) -> dict[str, Any]:
+    """Walk the continue-as-new chain from the first run; events and sizes per run.
+
+    ``server_bytes`` is what the server reports (0 where it does not, as on the
+    time-skipping test server); ``proto_bytes`` is the sum of the event protos.
+    """
+    from temporalio.api.history.v1 import History
+
+    runs: list[dict[str, Any]] = []
+    activities: Counter[str] = Counter()
+    run_id: str | None = first_run
+    while run_id:
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        described = await handle.describe()
+        history = await handle.fetch_history()
+        info = described.raw_description.workflow_execution_info
+        proto_bytes = History(events=history.events).ByteSize()
+        runs.append(
+            {
+                "run_id": run_id,
+                "events": len(history.events),
+                "server_bytes": int(info.history_size_bytes),
+                "proto_bytes": proto_bytes,
+            }
+        )
+        for entry in history.events:
+            if entry.HasField("activity_task_scheduled_event_attributes"):
+                activities[entry.activity_task_scheduled_event_attributes.activity_type.name] += 1
+        last = history.events[-1]
+        run_id = None
+        if last.HasField("workflow_execution_continued_as_new_event_attributes"):
+            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    return {"runs": runs, "activities": activities}
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident set size (VmHWM) of a running process, from /proc."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 # --------------------------------------------------------------------------- profiling

@@ -43,8 +43,6 @@ import httplib2
 from benchkit import figure, heading, timed
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
-from temporalio.api.history.v1 import History
-from temporalio.client import Client
 
 from worker import build_worker
 from workflows.messages import SyncInput
@@ -88,35 +86,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # --------------------------------------------------------------------------- part 1
-
-
-async def history_figures(client: Client, workflow_id: str, first_run: str) -> dict[str, Any]:
-    """Walk the continue-as-new chain from the first run; events and sizes per run."""
-    runs: list[dict[str, Any]] = []
-    activities: Counter[str] = Counter()
-    run_id: str | None = first_run
-    while run_id:
-        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
-        described = await handle.describe()
-        history = await handle.fetch_history()
-        info = described.raw_description.workflow_execution_info
-        proto_bytes = History(events=history.events).ByteSize()
-        runs.append(
-            {
-                "run_id": run_id,
-                "events": len(history.events),
-                "server_bytes": int(info.history_size_bytes),
-                "proto_bytes": proto_bytes,
-            }
-        )
-        for event in history.events:
-            if event.HasField("activity_task_scheduled_event_attributes"):
-                activities[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
-        last = history.events[-1]
-        run_id = None
-        if last.HasField("workflow_execution_continued_as_new_event_attributes"):
-            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-    return {"runs": runs, "activities": activities}
 
 
 async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
@@ -198,7 +167,7 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
             pg_after = benchkit.postgres_stats(db.name) if postgres else {}
         seconds = elapsed()
         first_run = started.handle.first_execution_run_id or started.handle.run_id or ""
-        histories = await history_figures(client, started.workflow_id, first_run)
+        histories = await benchkit.history_figures(client, started.workflow_id, first_run)
         engine.dispose()
         log = emulator.requests()
 

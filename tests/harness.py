@@ -160,8 +160,12 @@ async def start(
     return started, started.handle
 
 
-def worker_process(env_target: str, inst: Installation, database_url: str) -> subprocess.Popen[str]:
-    """A worker in its own process (tests.worker_process), ready when this returns."""
+def worker_process(
+    env_target: str, inst: Installation, database_url: str, *, cached_workflows: int = 0
+) -> subprocess.Popen[str]:
+    """A worker in its own process (tests.worker_process), ready when this returns.
+
+    ``cached_workflows`` 0 (no sticky queue) lets a test kill it and start another."""
     environ = {
         **os.environ,
         "YTSYNC_DATABASE_URL": database_url,
@@ -171,7 +175,13 @@ def worker_process(env_target: str, inst: Installation, database_url: str) -> su
         "YTSYNC_TASK_QUEUE": inst.settings.task_queue,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.worker_process", env_target],
+        [
+            sys.executable,
+            "-m",
+            "tests.worker_process",
+            env_target,
+            f"--cached-workflows={cached_workflows}",
+        ],
         cwd=ROOT,
         env=environ,
         stdout=subprocess.PIPE,

@@ -104,3 +104,16 @@ def test_writes_paid_for_but_never_sent_are_given_back(
     budget.unspend(7 * 50)
     budget.release()
     assert spent(sessions) == (150, 150)
+
+
+def test_a_batch_reserves_no_more_than_the_writes_it_has_left(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    budget = budget_for(sessions, tmp_path, usable=9_000)
+    budget.expect_writes(3)
+    assert budget.spend_writes(2, lambda _s, _n: None) == 2
+    assert spent(sessions) == (150, 150), "three writes' worth, not a chunk of ten"
+    assert budget.spend_writes(1, lambda _s, _n: None) == 1
+    assert spent(sessions) == (150, 150), "the third was already paid for"
+    budget.release()
+    assert spent(sessions) == (150, 150), "nothing held back to give"

@@ -3,8 +3,8 @@
 Tests SIGKILL it mid-batch, the way a machine dies, then start another.  Settings come
 from the YTSYNC_* environment like the real worker; the server address from argv:
 
-    python -m tests.worker_process HOST:PORT               # time-skipping test server
-    python -m tests.worker_process HOST:PORT --wall-clock  # a real (dev) server
+    python -m tests.worker_process HOST:PORT [--cached-workflows N]  # time-skipping server
+    python -m tests.worker_process HOST:PORT --wall-clock            # a real (dev) server
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ytsync.config import load_settings
 STICKY_TIMEOUT = timedelta(seconds=1)
 
 
-async def main(target: str, wall: bool) -> None:
+async def main(target: str, wall: bool, cached_workflows: int = 0) -> None:
     client = await Client.connect(target)
     loop = asyncio.get_running_loop()
 
@@ -36,13 +36,14 @@ async def main(target: str, wall: bool) -> None:
         return future.result(timeout=30).time.ToDatetime(tzinfo=UTC)
 
     clock: Clock = wall_clock if wall else skipping_clock
-    # No sticky queue on the time-skipping test server: it never hands a dead worker's
-    # sticky workflow task back to the normal queue, so a killed worker would strand
-    # the job.  The dev server does, after the sticky timeout.
+    # No sticky queue on the time-skipping test server unless asked (bench/scale.py
+    # caches): it never hands a dead worker's sticky workflow task back to the normal
+    # queue, so a killed worker would strand the job.  The dev server does, after the
+    # sticky timeout.
     options = (
         {"sticky_queue_schedule_to_start_timeout": STICKY_TIMEOUT}
         if wall
-        else {"max_cached_workflows": 0}
+        else {"max_cached_workflows": cached_workflows}
     )
     async with build_worker(client, load_settings(), clock=clock, **options):
         print("worker ready", flush=True)
@@ -53,5 +54,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("target")
     parser.add_argument("--wall-clock", action="store_true")
+    parser.add_argument("--cached-workflows", type=int, default=0)
     args = parser.parse_args()
-    asyncio.run(main(args.target, args.wall_clock))
+    asyncio.run(main(args.target, args.wall_clock, args.cached_workflows))

@@ -48,6 +48,14 @@ class Budget:
         self._held = 0
         self._held_period: datetime | None = None
         self._period_ends = float("inf")
+        # Write units the batch can still spend (None: not known).  A lane never reserves
+        # more: what it gives back when its batch ends can come too late for a lane that
+        # was refused meanwhile, and the job would sleep on unspent quota.
+        self._needs: int | None = None
+
+    def expect_writes(self, count: int) -> None:
+        """The batch makes at most ``count`` more writes."""
+        self._needs = count * WRITE_COST
 
     def try_spend(self, units: int, then: Callable[[Session], None] | None = None) -> bool:
         """Charge the ledger and the job, or say no when the usable budget can't pay.
@@ -75,6 +83,8 @@ class Budget:
     def unspend(self, units: int) -> None:
         """Paid for but never sent: back into the reservation, refunded at ``release``."""
         self._held += units
+        if self._needs is not None:
+            self._needs += units
 
     def _spend(self, units: int, count: int, then: Callable[[Session, int], None]) -> int:
         now = self._clock()
@@ -88,11 +98,14 @@ class Budget:
                 self._give_back(session, held, held_period)
                 held, held_period = 0, period
             if held < units * count:
-                least = max(RESERVE_CHUNK, units * count) - held
+                most = RESERVE_MAX if self._needs is None else max(self._needs, units * count)
+                least = min(max(RESERVE_CHUNK, units * count), most) - held
                 granted = ledger.reserve(
                     session,
                     period,
-                    wanted=lambda left: max(least, min(left // RESERVE_SHARE, RESERVE_MAX)),
+                    wanted=lambda left: max(
+                        least, min(left // RESERVE_SHARE, RESERVE_MAX, most - held)
+                    ),
                     needed=max(0, units - held),
                     limit=self._settings.usable_quota,
                 )
@@ -101,6 +114,8 @@ class Budget:
             paid = min(count, held // units)
             held -= paid * units
             then(session, paid)
+        if self._needs is not None and units == WRITE_COST:
+            self._needs = max(0, self._needs - paid * units)
         # Only once committed: a rolled-back reservation must not be given back later.
         self._held, self._held_period, self._period_ends = held, held_period, ends
         return paid
