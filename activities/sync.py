@@ -29,6 +29,7 @@ from ytsync.errors import UserError
 from ytsync.quota import LIST_COST
 from ytsync.sync import operations as ops
 from ytsync.sync.budget import Budget
+from ytsync.sync.lease import Lease, LeaseBusy, LeaseLost
 from ytsync.sync.writer import RetryLater, StopBatch, Writer
 from ytsync.youtube.client import YouTube
 from ytsync.youtube.errors import classify
@@ -147,11 +148,12 @@ class SyncActivities:
     def _budget(self, job_id: int) -> Budget:
         return Budget(self._settings, self._sessions, self._clock, job_id)
 
-    def _writer(self, job_id: int, budget: Budget) -> Writer:
+    def _writer(self, job_id: int, budget: Budget, lease: Lease) -> Writer:
         return Writer(
             sessions=self._sessions,
             youtube=self._client(),
             budget=budget,
+            lease=lease,
             job_id=job_id,
             attempt=activity.info().attempt,
             heartbeat=activity.heartbeat,
@@ -160,13 +162,40 @@ class SyncActivities:
     def _batch(
         self, batch: BatchInput, kind: str, write: Callable[[Writer, list[int]], None]
     ) -> BatchResult:
+        lease = Lease(
+            self._sessions,
+            self._clock,
+            self._settings.lane_lease_seconds,
+            batch.job_id,
+            kind,
+            _lane(batch),
+        )
+        try:
+            lease.claim()
+        except LeaseBusy as busy:
+            raise ApplicationError(str(busy), type="LaneBusy", next_retry_delay=busy.wait) from None
+        try:
+            return self._batch_on_lane(batch, kind, write, lease)
+        except LeaseLost as lost:
+            # A newer attempt owns the lane: this one is stale, whatever it returns.
+            raise ApplicationError(str(lost), type="LaneLost") from None
+        finally:
+            lease.release()
+
+    def _batch_on_lane(
+        self,
+        batch: BatchInput,
+        kind: str,
+        write: Callable[[Writer, list[int]], None],
+        lease: Lease,
+    ) -> BatchResult:
         writer: Writer | None = None
         budget = self._budget(batch.job_id)
         # A batch that leaves its lane going on may skip the progress refresh (a scan of
         # the job's rows); one that ends a lane, stops or fails always refreshes.
         going_on = False
         try:
-            writer = self._writer(batch.job_id, budget)
+            writer = self._writer(batch.job_id, budget, lease)
             with self._sessions() as session:
                 todo = ops.next_open(session, batch.job_id, kind, batch.max_writes, _lane(batch))
             budget.expect_writes(len(todo))

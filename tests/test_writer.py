@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from ytsync.plan import apply_plan
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.sync import operations as ops
 from ytsync.sync.budget import Budget
+from ytsync.sync.lease import Lease, LeaseBusy, LeaseLost
 from ytsync.sync.writer import CHUNK_WRITES, Writer
 from ytsync.youtube.client import YouTube
 
@@ -31,11 +33,27 @@ class WorkerDied(BaseException):
     """Like a SIGKILL, nothing in the writer may catch it."""
 
 
+def lease_for(
+    inst: Installation, job_id: int, clock: Callable[[], datetime] = wall_clock, lane: int = 1
+) -> Lease:
+    lease = Lease(inst.sessions, clock, inst.settings.lane_lease_seconds, job_id, "test", lane)
+    lease.claim()
+    return lease
+
+
 def writer_for(
-    inst: Installation, job_id: int, youtube: YouTube, budget: Budget | None = None
+    inst: Installation,
+    job_id: int,
+    youtube: YouTube,
+    budget: Budget | None = None,
+    lease: Lease | None = None,
 ) -> Writer:
     budget = budget or Budget(inst.settings, inst.sessions, wall_clock, job_id)
-    return Writer(sessions=inst.sessions, youtube=youtube, budget=budget, job_id=job_id)
+    # A lane of its own unless given: these tests are not about two attempts at once.
+    lease = lease or lease_for(inst, job_id, lane=int(uuid.uuid4().int % 10**9))
+    return Writer(
+        sessions=inst.sessions, youtube=youtube, budget=budget, lease=lease, job_id=job_id
+    )
 
 
 def statuses(inst: Installation, op_ids: list[int]) -> Counter[str]:
@@ -57,7 +75,10 @@ def lane(tmp_path: Path, database_url: str) -> Lane:
 
 
 def make_lane(
-    tmp_path: Path, database_url: str, clock: Callable[[], datetime], **options: Any
+    tmp_path: Path,
+    database_url: str,
+    clock: Callable[[], datetime],
+    **options: Any,
 ) -> Lane:
     """A job with its playlists made and one lane of 60 additions planned."""
     inst = install(
@@ -162,4 +183,50 @@ def test_writes_paid_for_in_a_period_that_ends_mid_chunk_are_paid_again_in_the_n
     spent = ledger(inst)
     assert spent[first] - before[first] == 3 * WRITE_COST, "only what was sent before the end"
     assert spent[second] == (len(op_ids) - 3) * WRITE_COST
+    assert statuses(inst, op_ids) == Counter(completed=len(op_ids))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_a_stalled_attempt_loses_its_lane_and_sends_nothing_after_the_takeover(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Temporal retries a batch whose attempt stopped heartbeating; the old attempt may
+    wake up later.  Only one of them may write: no video twice, none lost."""
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+    def clock() -> datetime:
+        return now
+
+    inst, job_id, op_ids, playlist = make_lane(tmp_path, database_url, clock)
+    ttl = timedelta(seconds=inst.settings.lane_lease_seconds)
+    stalled = YouTube(inst.settings)
+    insert = stalled.insert_playlist_item
+    sent = 0
+    takeover: list[int] = []
+
+    def stall_then_wake(*args: Any) -> str:
+        nonlocal sent, now
+        item_id = insert(*args)
+        sent += 1
+        if sent == CHUNK_WRITES + 2:
+            # Frozen past the lease: Temporal's retry takes the lane and finishes it.
+            with pytest.raises(LeaseBusy):
+                lease_for(inst, job_id, clock)
+            now += ttl
+            retry = writer_for(
+                inst, job_id, YouTube(inst.settings), lease=lease_for(inst, job_id, clock)
+            )
+            retry.add_videos(op_ids)
+            takeover.append(retry.done)
+        return item_id
+
+    monkeypatch.setattr(stalled, "insert_playlist_item", stall_then_wake)
+    first = writer_for(inst, job_id, stalled, lease=lease_for(inst, job_id, clock))
+    with pytest.raises(LeaseLost):
+        first.add_videos(op_ids)
+
+    assert takeover == [len(op_ids)], "the retry settled every row"
+    items = inst.state.playlist_items(playlist)
+    assert len(items) == len(set(items)) == len(op_ids), "a duplicate or a missing video"
+    assert sent == CHUNK_WRITES + 2, "the stalled attempt sent nothing after waking"
     assert statuses(inst, op_ids) == Counter(completed=len(op_ids))

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     quota_reserve: int = Field(default=1_000, ge=0)
     quota_timezone: str = "America/Los_Angeles"
     quota_period_seconds: int | None = Field(default=None, gt=0)
+    # How long one YouTube request may take; a lane's lease outlasts it (see lane_lease).
+    youtube_timeout_seconds: float = Field(default=60.0, gt=0)
     # Worker only: Prometheus metrics at host:port (unset: off), and the log format.
     metrics_address: str | None = None
     log_format: Literal["text", "json"] = "text"
@@ -106,6 +108,12 @@ class Settings(BaseSettings):
     @property
     def quota_clock(self) -> QuotaClock:
         return QuotaClock(self.quota_timezone, self.quota_period_seconds)
+
+    @property
+    def lane_lease_seconds(self) -> float:
+        """A batch that stops renewing its lane's lease for this long is gone: longer
+        than any request it may have had in flight, so none of its writes can still land."""
+        return self.youtube_timeout_seconds * 1.5
 
     @property
     def usable_quota(self) -> int:

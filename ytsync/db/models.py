@@ -203,6 +203,29 @@ class BackupSnapshot(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class LaneLease(Base):
+    """Which attempt of a batch may write into a lane (a playlist) of a job.
+
+    Temporal starts a new attempt when an old one stops heartbeating, but the old one
+    may only be stalled and write again later: both would look up the same in_flight
+    rows and send them twice.  The attempt holding the lease is the only one that
+    sends; a new one takes it over only once the old one stopped renewing it.
+    """
+
+    __tablename__ = "lane_leases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("sync_jobs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    # The target playlist's category or old playlist id; 0 for kinds with one lane.
+    lane: Mapped[int] = mapped_column(Integer)
+    holder: Mapped[str] = mapped_column(String(64))
+    renewed_at: Mapped[datetime] = mapped_column()
+    released: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (UniqueConstraint("job_id", "kind", "lane"),)
+
+
 class QuotaLedger(Base):
     """Units this database's jobs spent, per quota period (UTC start of the period)."""
 

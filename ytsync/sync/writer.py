@@ -31,6 +31,7 @@ from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, SyncOperation, Video, utcnow
 from ytsync.quota import LIST_COST, WRITE_COST
 from ytsync.sync.budget import Budget
+from ytsync.sync.lease import Lease
 from ytsync.sync.operations import ADD as ADD_VIDEO
 from ytsync.sync.operations import (
     CREATE,
@@ -154,6 +155,7 @@ class Writer:
         sessions: sessionmaker[Session],
         youtube: YouTube,
         budget: Budget,
+        lease: Lease,
         job_id: int,
         attempt: int = 1,
         heartbeat: Callable[[], None] = lambda: None,
@@ -161,6 +163,7 @@ class Writer:
         self._sessions = sessions
         self._yt = youtube
         self._budget = budget
+        self._lease = lease
         self._job_id = job_id
         self._attempt = attempt
         self._heartbeat = heartbeat
@@ -260,6 +263,7 @@ class Writer:
         ids = [item.op_id for item in ahead]
 
         def record_and_mark(session: Session, paid: int) -> None:
+            self._lease.renew_in(session)
             # Those not paid for are not sent: any in_flight mark on them is stale.
             outcome.flush(session, self._job_id, kind, in_flight=ids[:paid], pending=ids[paid:])
 
@@ -275,6 +279,7 @@ class Writer:
         """Send a paid chunk; returns what is left unsent because the period ended."""
         for index, item in enumerate(chunk):
             assert item.playlist_id is not None  # items without one failed before
+            self._lease.keep_fresh()
             if self._budget.period_is_over():
                 # Paid for in the period that just ended: pay again in the new one.
                 self._budget.unspend(WRITE_COST * (len(chunk) - index))
@@ -419,6 +424,7 @@ class Writer:
         """Pay for the next call; for a write, mark its row in_flight in the same commit."""
 
         def mark(session: Session) -> None:
+            self._lease.renew_in(session)
             op = session.get_one(SyncOperation, op_id)
             op.status = "in_flight"
             op.attempts += 1

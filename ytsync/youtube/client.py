@@ -138,12 +138,12 @@ class YouTube:
         settings: Settings,
         *,
         on_units: Callable[[str, int], None] | None = None,
-        timeout: float = 60.0,
+        timeout: float | None = None,
     ) -> None:
         self._endpoint = settings.youtube_api_endpoint.rstrip("/")
         self._tokens = TokenStore(settings.token_file, settings.oauth_token_uri)
         self._local = threading.local()
-        self._timeout = timeout
+        self._timeout = settings.youtube_timeout_seconds if timeout is None else timeout
         self._on_units = on_units
 
     def _resource(self, name: str) -> Any:

@@ -1,0 +1,116 @@
+"""One attempt at a time writes into a lane: leases that a stalled attempt loses.
+
+Temporal retries a batch whose attempt stopped heartbeating, but that attempt may only
+be stalled (a frozen VM, a worker cut off from Temporal but not from YouTube) and go on
+sending.  Two attempts would each look up the same in_flight rows and write them twice.
+So a batch first takes its lane's lease; a new attempt takes it over only once the
+holder stopped renewing it for ``Settings.lane_lease_seconds``, longer than any request
+the holder can still have in flight.  The holder renews it in every commit and before a
+send whenever a third of that time passed since, and stops when it finds it taken.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ytsync.db.engine import transaction
+from ytsync.db.models import LaneLease
+
+
+class LeaseBusy(Exception):
+    """Another attempt holds the lane and may still be writing: try again later."""
+
+    def __init__(self, wait: timedelta) -> None:
+        super().__init__(
+            f"an earlier attempt of this batch may still be writing; retrying in {wait}"
+        )
+        self.wait = wait
+
+
+class LeaseLost(Exception):
+    """A newer attempt took the lane over: this one must not send anything more."""
+
+
+class Lease:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], datetime],
+        seconds: float,
+        job_id: int,
+        kind: str,
+        lane: int | None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._ttl = timedelta(seconds=seconds)
+        self._key = (job_id, kind, lane or 0)
+        self.holder = uuid.uuid4().hex
+        self._renewed: datetime | None = None
+
+    def claim(self) -> None:
+        """Take the lane, or raise LeaseBusy while its holder may be alive."""
+        job_id, kind, lane = self._key
+        now = self._clock()
+        with transaction(self._sessions) as session:
+            lease = session.scalars(
+                select(LaneLease)
+                .where(LaneLease.job_id == job_id, LaneLease.kind == kind, LaneLease.lane == lane)
+                .with_for_update()
+            ).one_or_none()
+            if lease is None:
+                lease = LaneLease(job_id=job_id, kind=kind, lane=lane, holder=self.holder)
+                lease.renewed_at = now
+                session.add(lease)
+            else:
+                expires = lease.renewed_at + self._ttl
+                if not lease.released and now < expires:
+                    raise LeaseBusy(expires - now)
+                lease.holder, lease.renewed_at, lease.released = self.holder, now, False
+        self._renewed = now
+
+    def renew_in(self, session: Session) -> None:
+        """Renew inside a commit that is about to let writes go out; LeaseLost rolls it
+        back when another attempt holds the lane."""
+        now = self._clock()
+        job_id, kind, lane = self._key
+        result = session.execute(
+            update(LaneLease)
+            .where(
+                LaneLease.job_id == job_id,
+                LaneLease.kind == kind,
+                LaneLease.lane == lane,
+                LaneLease.holder == self.holder,
+            )
+            .values(renewed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise LeaseLost("a newer attempt of this batch took its lane over")
+        self._renewed = now
+
+    def keep_fresh(self) -> None:
+        """Before a send: renew when a third of the lease has passed since the last time."""
+        if self._renewed is None or self._clock() - self._renewed >= self._ttl / 3:
+            with transaction(self._sessions) as session:
+                self.renew_in(session)
+
+    def release(self) -> None:
+        job_id, kind, lane = self._key
+        with transaction(self._sessions) as session:
+            session.execute(
+                update(LaneLease)
+                .where(
+                    LaneLease.job_id == job_id,
+                    LaneLease.kind == kind,
+                    LaneLease.lane == lane,
+                    LaneLease.holder == self.holder,
+                )
+                .values(released=True)
+                .execution_options(synchronize_session=False)
+            )
