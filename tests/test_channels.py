@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 import worker
-from tests.conftest import POSTGRES_URL
+from tests.databases import postgres_database
 from tests.harness import TEST_SERVER, Installation, env_clock, install
 from tests.invariants import assert_library_as_planned, expected_playlists
 from tests.test_sync_workflow import all_runs, assert_no_secrets
@@ -152,17 +151,9 @@ def test_a_bad_channel_name_in_the_environment(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.fixture
-def postgres_database() -> Iterator[str]:
-    name = f"ytsync_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def postgres_url() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
 
 
 def assert_only_its_own(inst: Installation) -> None:
@@ -175,7 +166,7 @@ def assert_only_its_own(inst: Installation) -> None:
 
 
 @pytest.mark.postgres
-def test_three_channels_sync_at_once_on_one_worker(tmp_path: Path, postgres_database: str) -> None:
+def test_three_channels_sync_at_once_on_one_worker(tmp_path: Path, postgres_url: str) -> None:
     async def scenario() -> None:
         async with await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(TEST_SERVER)
@@ -186,7 +177,7 @@ def test_three_channels_sync_at_once_on_one_worker(tmp_path: Path, postgres_data
             queue = f"ytsync-test-{uuid.uuid4().hex[:8]}"
             databases = {
                 "alice": f"sqlite:///{tmp_path / 'alice.db'}",
-                "bob": postgres_database,
+                "bob": postgres_url,
                 "carol": f"sqlite:///{tmp_path / 'carol.db'}",
                 "nobody": f"sqlite:///{tmp_path / 'nobody.db'}",
             }

@@ -72,11 +72,6 @@ class Settings(BaseSettings):
     def _channel_name(cls, value: str) -> str:
         return _check_channel_name(value)
 
-    @field_validator("channels_file", mode="before")
-    @classmethod
-    def _empty_file_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
     @field_validator("quota_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -91,7 +86,7 @@ class Settings(BaseSettings):
     def _parsable_url(cls, value: str) -> str:
         return _check_database_url(value)
 
-    @field_validator("quota_period_seconds", mode="before")
+    @field_validator("quota_period_seconds", "channels_file", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

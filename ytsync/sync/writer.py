@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple, NoReturn, TypeVar, cast
+from typing import Any, NamedTuple, NoReturn, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflows.messages import STOP_AUTH, STOP_QUOTA, STOP_RATE
@@ -138,6 +138,15 @@ def _set(session: Session, op_ids: Sequence[int], **values: object) -> None:
     )
 
 
+def _item_query(op_ids: list[int], target: Any) -> Select[Any]:
+    """Item rows as (op id, status, video id, ``target``)."""
+    return (
+        select(SyncOperation.id, SyncOperation.status, Video.youtube_id, target)
+        .join(Video, Video.id == SyncOperation.video_id)
+        .where(SyncOperation.id.in_(op_ids))
+    )
+
+
 def _in_order(op_ids: list[int], rows: Sequence[tuple[int, str, str, str | None]]) -> list[Item]:
     by_id = {row[0]: Item(*row) for row in rows}
     return [by_id[op_id] for op_id in op_ids if op_id in by_id]
@@ -190,31 +199,16 @@ class Writer:
         """Insert a lane's videos into their category playlist."""
         with self._sessions() as session:
             rows = session.execute(
-                select(
-                    SyncOperation.id,
-                    SyncOperation.status,
-                    Video.youtube_id,
-                    Category.youtube_playlist_id,
+                _item_query(op_ids, Category.youtube_playlist_id).outerjoin(
+                    Category, Category.id == SyncOperation.category_id
                 )
-                .join(Video, Video.id == SyncOperation.video_id)
-                .outerjoin(Category, Category.id == SyncOperation.category_id)
-                .where(SyncOperation.id.in_(op_ids))
             ).all()
         self._insert_items(ADD_VIDEO, _in_order(op_ids, rows))
 
     def restore_items(self, op_ids: list[int]) -> None:
         """Put a restored playlist's items back into the playlist made for it."""
         with self._sessions() as session:
-            rows = session.execute(
-                select(
-                    SyncOperation.id,
-                    SyncOperation.status,
-                    Video.youtube_id,
-                    SyncOperation.playlist_id,
-                )
-                .join(Video, Video.id == SyncOperation.video_id)
-                .where(SyncOperation.id.in_(op_ids))
-            ).all()
+            rows = session.execute(_item_query(op_ids, SyncOperation.playlist_id)).all()
             made = {
                 key: youtube_id
                 for key, youtube_id in session.execute(
