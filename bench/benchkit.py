@@ -33,6 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import google_auth_httplib2  # noqa: E402
+import httplib2  # noqa: E402
+from google.oauth2.credentials import Credentials  # noqa: E402
+from googleapiclient.discovery import build  # noqa: E402
 from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.pool import Pool  # noqa: E402
@@ -274,6 +278,29 @@ def emulator_process(state: EmulatorState, directory: Path) -> Iterator[Emulator
         yield emulator
     finally:
         emulator.stop()
+
+
+def plain_client(endpoint: str, token_uri: str, credentials: tuple[str, str, str]) -> Any:
+    """A bare google-api-python-client service, signed in with (client id, secret,
+    refresh token): what a hand-written script would use, nothing of ytsync."""
+    client_id, secret, refresh = credentials
+    signed_in = Credentials(  # type: ignore[no-untyped-call]
+        token=None,
+        refresh_token=refresh,
+        client_id=client_id,
+        client_secret=secret,
+        token_uri=token_uri,
+        scopes=["https://www.googleapis.com/auth/youtube"],
+    )
+    http = google_auth_httplib2.AuthorizedHttp(signed_in, http=httplib2.Http(timeout=60))
+    return build(
+        "youtube",
+        "v3",
+        http=http,
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": endpoint},
+    )
 
 
 def write_plan(path: Path, rows: list[Row]) -> Path:

@@ -38,11 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import benchkit
-import google_auth_httplib2
-import httplib2
 from benchkit import figure, heading, timed
-from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
 from naive_sync import NaiveResult, naive_sync
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
@@ -58,7 +54,6 @@ from ytsync.quota import WRITE_COST, QuotaClock
 DAILY_QUOTA = 10_000
 RESERVE = 1_000
 USABLE = DAILY_QUOTA - RESERVE
-SCOPES = ["https://www.googleapis.com/auth/youtube"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -367,23 +362,8 @@ def naive_run(args: argparse.Namespace, library: Library, begin: Start, tmp: Pat
     quota_clock = QuotaClock()
     state.burn_quota(begin.import_units)  # the import's reads, as in the ytsync run
     with benchkit.running_emulator(state, tmp) as emulator:
-        client_id, secret, refresh = state.issue_credentials()
-        credentials = Credentials(  # type: ignore[no-untyped-call]
-            token=None,
-            refresh_token=refresh,
-            client_id=client_id,
-            client_secret=secret,
-            token_uri=emulator.token_uri,
-            scopes=SCOPES,
-        )
-        http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=60))
-        youtube = build(
-            "youtube",
-            "v3",
-            http=http,
-            static_discovery=True,
-            cache_discovery=False,
-            client_options={"api_endpoint": emulator.endpoint},
+        youtube = benchkit.plain_client(
+            emulator.endpoint, emulator.token_uri, state.issue_credentials()
         )
         remaining: Callable[[], int] = lambda: state.quota_remaining() or 0  # noqa: E731
         with timed() as elapsed:

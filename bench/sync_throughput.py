@@ -38,11 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import benchkit
-import google_auth_httplib2
-import httplib2
 from benchkit import figure, heading, timed
-from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
 
 from worker import build_worker
 from workflows.messages import SyncInput
@@ -53,8 +49,6 @@ from ytsync.emulator.state import MAX_PLAYLIST_ITEMS, EmulatorState
 from ytsync.importer import import_library
 from ytsync.jobctl import start_job
 from ytsync.plan import apply_plan
-
-SCOPES = ["https://www.googleapis.com/auth/youtube"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -295,25 +289,9 @@ def plain_loop(calls: int, tmp: Path, latency: float) -> float:
         state.add_playlist(f"plain {k}").id for k in range(math.ceil(calls / per_playlist))
     ]
     videos = [state.add_video(title=f"video {k}").id for k in range(calls)]
-    client_id, secret, refresh = state.issue_credentials()
+    credentials = state.issue_credentials()  # before the fork: the child knows them too
     with benchkit.emulator_process(state, tmp) as emulator:
-        credentials = Credentials(  # type: ignore[no-untyped-call]
-            token=None,
-            refresh_token=refresh,
-            client_id=client_id,
-            client_secret=secret,
-            token_uri=emulator.token_uri,
-            scopes=SCOPES,
-        )
-        http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=60))
-        youtube = build(
-            "youtube",
-            "v3",
-            http=http,
-            static_discovery=True,
-            cache_discovery=False,
-            client_options={"api_endpoint": emulator.endpoint},
-        )
+        youtube = benchkit.plain_client(emulator.endpoint, emulator.token_uri, credentials)
         with timed() as elapsed:
             for index, video_id in enumerate(videos):
                 body = {

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ytsync.db.engine import transaction
@@ -78,15 +78,9 @@ class Lease:
         """Renew inside a commit that is about to let writes go out; LeaseLost rolls it
         back when another attempt holds the lane."""
         now = self._clock()
-        job_id, kind, lane = self._key
         result = session.execute(
             update(LaneLease)
-            .where(
-                LaneLease.job_id == job_id,
-                LaneLease.kind == kind,
-                LaneLease.lane == lane,
-                LaneLease.holder == self.holder,
-            )
+            .where(*self._mine())
             .values(renewed_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -101,16 +95,19 @@ class Lease:
                 self.renew_in(session)
 
     def release(self) -> None:
-        job_id, kind, lane = self._key
         with transaction(self._sessions) as session:
             session.execute(
                 update(LaneLease)
-                .where(
-                    LaneLease.job_id == job_id,
-                    LaneLease.kind == kind,
-                    LaneLease.lane == lane,
-                    LaneLease.holder == self.holder,
-                )
+                .where(*self._mine())
                 .values(released=True)
                 .execution_options(synchronize_session=False)
             )
+
+    def _mine(self) -> list[ColumnElement[bool]]:
+        job_id, kind, lane = self._key
+        return [
+            LaneLease.job_id == job_id,
+            LaneLease.kind == kind,
+            LaneLease.lane == lane,
+            LaneLease.holder == self.holder,
+        ]
