@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from tests.harness import Installation, install
 from ytsync.db.engine import transaction
-from ytsync.db.models import Category, QuotaLedger, SyncOperation
+from ytsync.db.models import Category, Playlist, QuotaLedger, SyncOperation
 from ytsync.jobctl import create_job
 from ytsync.plan import apply_plan
 from ytsync.quota import WRITE_COST, QuotaClock
@@ -230,3 +230,31 @@ def test_a_stalled_attempt_loses_its_lane_and_sends_nothing_after_the_takeover(
     assert len(items) == len(set(items)) == len(op_ids), "a duplicate or a missing video"
     assert sent == CHUNK_WRITES + 2, "the stalled attempt sent nothing after waking"
     assert statuses(inst, op_ids) == Counter(completed=len(op_ids))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_deletions_in_chunks_count_a_playlist_already_gone_as_deleted(
+    tmp_path: Path, database_url: str
+) -> None:
+    inst = install(tmp_path, database_url, wall_clock, videos=120, playlists=14, seed=6)
+    job_id = create_job(inst.settings, inst.sessions, wall_clock()).id
+    with transaction(inst.sessions) as session:
+        ops.plan_deletions(session, job_id)
+    with inst.sessions() as session:
+        op_ids = ops.next_open(session, job_id, ops.DELETE, 1_000)
+        old = list(session.scalars(select(Playlist.youtube_id)))
+    assert len(op_ids) > CHUNK_WRITES
+    with inst.state.lock:
+        del inst.state.playlists[old[0]]  # deleted by hand on YouTube meanwhile
+
+    writer = writer_for(inst, job_id, YouTube(inst.settings))
+    writer.delete_playlists(op_ids)
+
+    assert writer.done == len(op_ids)
+    assert statuses(inst, op_ids) == Counter(completed=len(op_ids))
+    assert not set(old) & set(inst.state.playlists), "an old playlist is still there"
+    with inst.sessions() as session:
+        left = session.scalars(
+            select(Playlist.id).where(Playlist.deleted_from_youtube_at.is_(None))
+        )
+        assert list(left) == []

@@ -6,11 +6,12 @@
 3. charge the quota ledger, mark ``in_flight`` and commit, then call the API;
 4. record the result and commit.
 
-Playlist writes take these steps one write at a time.  Item writes (the bulk of a job)
-take steps 3 and 4 a chunk of ten at a time: one commit records a chunk's results,
-pays for the next chunk and marks it in_flight.  The guarantee is the same, since every
-write is in_flight in a committed row before it is sent; a crash costs at most one
-chunk of 1-unit look-ups.
+Playlist creations take these steps one write at a time.  Item writes (the bulk of a
+job) and playlist deletions take steps 3 and 4 a chunk of ten at a time: one commit
+records a chunk's results, pays for the next chunk and marks it in_flight.  The
+guarantee is the same, since every write is in_flight in a committed row before it is
+sent; a crash costs at most one chunk of 1-unit look-ups (none for deletions: deleting
+twice is harmless).
 
 A worker can die at any point of this and the next attempt still makes the write at
 most once: YouTube happily stores the same video twice in a playlist.
@@ -82,6 +83,7 @@ class RetryLater(Exception):
 
 
 OPERATIONS = cast(Table, SyncOperation.__table__)
+PLAYLISTS = cast(Table, Playlist.__table__)
 
 
 class Item(NamedTuple):
@@ -116,9 +118,23 @@ class _Outcomes:
                 .values(status="completed", youtube_id=bindparam("yt")),
                 [{"op": op, "yt": yt} for op, yt in self.completed],
             )
+        if self.completed and kind == DELETE:
+            done = [op for op, _yt in self.completed]
+            session.connection().execute(
+                update(PLAYLISTS)
+                .where(
+                    PLAYLISTS.c.id.in_(
+                        select(OPERATIONS.c.playlist_id).where(OPERATIONS.c.id.in_(done))
+                    )
+                )
+                .values(deleted_from_youtube_at=utcnow())
+            )
         for item, message in self.failed:
             _set(session, [item.op_id], status="failed", error=message)
-            record_error(session, job_id, STAGE_OF_KIND[kind], "video", item.video_id, message)
+            entity, entity_id = (
+                ("playlist", item.playlist_id) if kind == DELETE else ("video", item.video_id)
+            )
+            record_error(session, job_id, STAGE_OF_KIND[kind], entity, entity_id or "", message)
         if in_flight:
             _set(session, in_flight, status="in_flight", attempts=OPERATIONS.c.attempts + 1)
         if pending:
@@ -186,7 +202,25 @@ class Writer:
         self._each(RESTORE, self._restore_playlist, op_ids)
 
     def delete_playlists(self, op_ids: list[int]) -> None:
-        self._each(DELETE, self._delete_playlist, op_ids)
+        """Delete old playlists, a chunk at a time like items.  Deleting twice is
+        harmless (the second answers 404), so an in_flight one is simply sent again."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(
+                    SyncOperation.id,
+                    SyncOperation.status,
+                    Playlist.youtube_id,
+                    Playlist.deleted_from_youtube_at,
+                )
+                .join(Playlist, Playlist.id == SyncOperation.playlist_id)
+                .where(SyncOperation.id.in_(op_ids))
+            ).all()
+        # Already gone from YouTube (an earlier job, a re-import): nothing to send.
+        items = [
+            Item(op_id, "completed" if gone is not None else status, "", youtube_id)
+            for op_id, status, youtube_id, gone in rows
+        ]
+        self._write_items(DELETE, _in_order(op_ids, items), self._send_delete)
 
     def _each(self, kind: str, write: Callable[[int], None], op_ids: list[int]) -> None:
         for op_id in op_ids:
@@ -203,7 +237,7 @@ class Writer:
                     Category, Category.id == SyncOperation.category_id
                 )
             ).all()
-        self._insert_items(ADD_VIDEO, _in_order(op_ids, rows))
+        self._write_items(ADD_VIDEO, _in_order(op_ids, rows), self._send_insert)
 
     def restore_items(self, op_ids: list[int]) -> None:
         """Put a restored playlist's items back into the playlist made for it."""
@@ -223,9 +257,20 @@ class Writer:
             Item(op_id, status, video, made.get(f"restore:{playlist}"))
             for op_id, status, video, playlist in rows
         ]
-        self._insert_items(RESTORE_ITEM, _in_order(op_ids, items))
+        self._write_items(RESTORE_ITEM, _in_order(op_ids, items), self._send_insert)
 
-    def _insert_items(self, kind: str, items: list[Item]) -> None:
+    def _send_insert(self, item: Item) -> str | None:
+        assert item.playlist_id is not None  # items without one failed before
+        return self._yt.insert_playlist_item(item.playlist_id, item.video_id)
+
+    def _send_delete(self, item: Item) -> str | None:
+        assert item.playlist_id is not None
+        self._yt.delete_playlist(item.playlist_id)
+        return item.playlist_id
+
+    def _write_items(
+        self, kind: str, items: list[Item], send: Callable[[Item], str | None]
+    ) -> None:
         """Items are paid for and marked in_flight a chunk at a time, and each chunk's
         results are recorded in the commit that pays for the next one: a crash leaves at
         most one chunk to look up, and the database sees a commit per chunk, not three per
@@ -238,14 +283,14 @@ class Writer:
                 missing = "the target playlist was not created"
                 self._fail(item.op_id, "video", item.video_id, missing)
                 self.done += 1
-            elif item.status == "in_flight" and self._found_by_lookup(item):
+            elif item.status == "in_flight" and kind != DELETE and self._found_by_lookup(item):
                 self.done += 1
             else:
                 todo.append(item)
         outcome = _Outcomes()
         while todo:
             chunk = self._pay_for(kind, todo[:CHUNK_WRITES], outcome)
-            todo = self._send(kind, chunk, outcome) + todo[len(chunk) :]
+            todo = self._send(kind, chunk, outcome, send) + todo[len(chunk) :]
             self._heartbeat()
         with transaction(self._sessions) as session:
             outcome.flush(session, self._job_id, kind)
@@ -269,20 +314,27 @@ class Writer:
             )
         return ahead[:paid]
 
-    def _send(self, kind: str, chunk: list[Item], outcome: _Outcomes) -> list[Item]:
+    def _send(
+        self,
+        kind: str,
+        chunk: list[Item],
+        outcome: _Outcomes,
+        send: Callable[[Item], str | None],
+    ) -> list[Item]:
         """Send a paid chunk; returns what is left unsent because the period ended."""
         for index, item in enumerate(chunk):
-            assert item.playlist_id is not None  # items without one failed before
             self._lease.keep_fresh()
             if self._budget.period_is_over():
                 # Paid for in the period that just ended: pay again in the new one.
                 self._budget.unspend(WRITE_COST * (len(chunk) - index))
                 return chunk[index:]
             try:
-                item_id = self._yt.insert_playlist_item(item.playlist_id, item.video_id)
+                item_id = send(item)
             except Exception as exc:
                 failure = self._classified(exc)
-                if failure.outcome is Outcome.ALREADY_PRESENT:
+                if failure.outcome is Outcome.NOT_FOUND and kind == DELETE:
+                    outcome.completed.append((item.op_id, item.playlist_id))  # already gone
+                elif failure.outcome is Outcome.ALREADY_PRESENT:
                     outcome.completed.append((item.op_id, None))
                 elif failure.outcome in ITEM_FAILURES:
                     outcome.failed.append((item, failure.describe()))
@@ -373,31 +425,6 @@ class Writer:
             op = session.get_one(SyncOperation, op_id)
             op.status, op.youtube_id = "completed", found
             record(session, found)
-        self._heartbeat()
-
-    def _delete_playlist(self, op_id: int) -> None:
-        with transaction(self._sessions) as session:
-            op = session.get_one(SyncOperation, op_id)
-            if op.status not in ("pending", "in_flight"):
-                return
-            playlist = session.get_one(Playlist, op.playlist_id)
-            if playlist.deleted_from_youtube_at is not None:
-                op.status = "completed"
-                return
-            youtube_id = playlist.youtube_id
-        # Deleting twice is harmless (the second answers 404), so no look-before.
-        self._spend(WRITE_COST, op_id, in_flight=True)
-        try:
-            self._yt.delete_playlist(youtube_id)
-        except Exception as exc:
-            failure = self._classified(exc)
-            if failure.outcome is not Outcome.NOT_FOUND:
-                self._settle_failure(op_id, "playlist", youtube_id, failure)
-                return
-        with transaction(self._sessions) as session:
-            op = session.get_one(SyncOperation, op_id)
-            op.status, op.youtube_id = "completed", youtube_id
-            session.get_one(Playlist, op.playlist_id).deleted_from_youtube_at = utcnow()
         self._heartbeat()
 
     # protocol steps ----------------------------------------------------------------
