@@ -196,10 +196,17 @@ class Writer:
         self.done = 0
 
     def create_playlists(self, op_ids: list[int]) -> None:
-        self._each(CREATE, self._create_playlist, op_ids)
+        self._each(self._create_playlist, op_ids)
 
     def restore_playlists(self, op_ids: list[int]) -> None:
-        self._each(RESTORE, self._restore_playlist, op_ids)
+        self._each(self._restore_playlist, op_ids)
+
+    def _each(self, write: Callable[[int], None], op_ids: list[int]) -> None:
+        for op_id in op_ids:
+            write(op_id)
+            self.done += 1
+
+    # item writes and deletions, a chunk at a time ------------------------------------
 
     def delete_playlists(self, op_ids: list[int]) -> None:
         """Delete old playlists, a chunk at a time like items.  Deleting twice is
@@ -221,13 +228,6 @@ class Writer:
             for op_id, status, youtube_id, gone in rows
         ]
         self._write_items(DELETE, _in_order(op_ids, items), self._send_delete)
-
-    def _each(self, kind: str, write: Callable[[int], None], op_ids: list[int]) -> None:
-        for op_id in op_ids:
-            write(op_id)
-            self.done += 1
-
-    # item writes, a chunk at a time -------------------------------------------------
 
     def add_videos(self, op_ids: list[int]) -> None:
         """Insert a lane's videos into their category playlist."""
@@ -370,6 +370,8 @@ class Writer:
         self.done += outcome.settled()
         self._budget.unspend(WRITE_COST * len(unsent))
         self._raise_for(kind, f)
+
+    # playlist creations, one at a time -----------------------------------------------
 
     def _create_playlist(self, op_id: int) -> None:
         with transaction(self._sessions) as session:
