@@ -624,6 +624,36 @@ async def history_figures(client: Any, workflow_id: str, first_run: str) -> dict
     return {"runs": runs, "activities": activities}
 
 
+def report_histories(histories: dict[str, Any], writes: int, *, each_run: bool = False) -> None:
+    """The figures of ``history_figures``: runs, events per write, the largest run (the
+    time-skipping test server reports no size of its own: the event protos' sum does)."""
+    runs = histories["runs"]
+    events = sum(r["events"] for r in runs)
+    biggest = max(runs, key=lambda r: r["events"])
+    heaviest = max(runs, key=lambda r: max(r["server_bytes"], r["proto_bytes"]))
+    heading("workflow histories")
+    figure("workflow runs", len(runs))
+    figure("continue-as-new count", len(runs) - 1)
+    figure("total history events, all runs", events)
+    figure("history events per write", events / max(writes, 1))
+    figure("largest run: events", biggest["events"])
+    server_bytes = heaviest["server_bytes"]
+    figure(
+        "largest run by size: bytes (server)",
+        server_bytes or "not reported (time-skipping test server)",
+        "bytes" if server_bytes else "",
+    )
+    figure("largest run by size: bytes (sum of event protos)", heaviest["proto_bytes"], "bytes")
+    figure("total history bytes (event protos)", sum(r["proto_bytes"] for r in runs), "bytes")
+    if each_run:
+        for index, run in enumerate(runs, 1):
+            figure(f"  run {index}", f"{run['events']:,} events, {run['proto_bytes']:,} bytes")
+    activities: Counter[str] = histories["activities"]
+    figure("activities scheduled, all runs", sum(activities.values()))
+    for name, count in activities.most_common():
+        figure(f"  {name}", count)
+
+
 def peak_rss_mib(pid: int) -> float:
     """Peak resident set size (VmHWM) of a running process, from /proc."""
     try:

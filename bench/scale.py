@@ -163,28 +163,7 @@ async def scenario(args: argparse.Namespace, db_url: str, tmp: Path) -> None:
     figure("wall time, start_job -> result", seconds, "s")
     figure("writes/s (wall)", total / seconds)
 
-    runs = histories["runs"]
-    events = sum(r["events"] for r in runs)
-    biggest = max(runs, key=lambda r: r["events"])
-    heaviest = max(runs, key=lambda r: max(r["server_bytes"], r["proto_bytes"]))
-    heading("workflow histories")
-    figure("workflow runs", len(runs))
-    figure("continue-as-new count", len(runs) - 1)
-    figure("total history events, all runs", events)
-    figure("history events per write", events / max(total, 1))
-    figure("largest run: events", biggest["events"])
-    server_bytes = heaviest["server_bytes"]
-    figure(
-        "largest run by size: bytes (server)",
-        server_bytes or "not reported (time-skipping test server)",
-        "bytes" if server_bytes else "",
-    )
-    figure("largest run by size: bytes (sum of event protos)", heaviest["proto_bytes"], "bytes")
-    figure("total history bytes (event protos)", sum(r["proto_bytes"] for r in runs), "bytes")
-    activities: Counter[str] = histories["activities"]
-    figure("activities scheduled, all runs", sum(activities.values()))
-    for name, count in activities.most_common():
-        figure(f"  {name}", count)
+    benchkit.report_histories(histories, total)
 
     heading("worker process")
     figure("peak RSS (VmHWM) at the end", busy["VmHWM"], "MiB")

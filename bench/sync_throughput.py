@@ -221,24 +221,7 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
         for what, count in waits.samples.most_common(8):
             figure(f"  {what}", f"{100 * count / max(busy, 1):.1f}% of busy samples")
 
-    runs = histories["runs"]
-    events = sum(r["events"] for r in runs)
-    biggest = max(runs, key=lambda r: r["events"])
-    heading("workflow histories")
-    figure("workflow runs", len(runs))
-    figure("continue-as-new count", len(runs) - 1)
-    figure("total history events, all runs", events)
-    figure("history events per write", events / max(total, 1))
-    figure("largest run: events", biggest["events"])
-    figure("largest run: history size (server)", biggest["server_bytes"], "bytes")
-    figure("largest run: history size (sum of event protos)", biggest["proto_bytes"], "bytes")
-    figure("total history bytes, all runs (server)", sum(r["server_bytes"] for r in runs), "bytes")
-    for index, run in enumerate(runs, 1):
-        figure(f"  run {index}", f"{run['events']:,} events, {run['server_bytes']:,} bytes")
-    activities: Counter[str] = histories["activities"]
-    figure("activities scheduled, all runs", sum(activities.values()))
-    for name, count in activities.most_common():
-        figure(f"  {name}", count)
+    benchkit.report_histories(histories, total, each_run=True)
     return total, total / seconds
 
 
