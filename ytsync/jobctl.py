@@ -75,14 +75,19 @@ async def settle_abandoned(client: Client, sessions: sessionmaker[Session]) -> b
     return True
 
 
+def refuse_while_active(session: Session) -> None:
+    """One job at a time per channel: raise JobConflict while another is not finished."""
+    running = active_job(session)
+    if running is not None:
+        raise JobConflict(
+            f"job {running.id} is still {running.stage} (workflow {running.workflow_id}); "
+            "wait for it to finish or see 'python starter.py status'"
+        )
+
+
 def create_job(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> SyncJob:
     with transaction(sessions) as session:
-        running = active_job(session)
-        if running is not None:
-            raise JobConflict(
-                f"job {running.id} is still {running.stage} (workflow {running.workflow_id}); "
-                "wait for it to finish or see 'python starter.py status'"
-            )
+        refuse_while_active(session)
         if session.scalar(select(Category.id).limit(1)) is None:
             raise UserError("there is no plan yet: run 'python starter.py plan apply FILE' first")
         preview = compute_preview(session, settings, now).model_dump(mode="json")
@@ -133,12 +138,7 @@ async def start_restore(
     """Start bringing back a snapshot's playlists that are gone from YouTube."""
     await settle_abandoned(client, sessions)
     with transaction(sessions) as session:
-        running = active_job(session)
-        if running is not None:
-            raise JobConflict(
-                f"job {running.id} is still {running.stage} (workflow {running.workflow_id}); "
-                "wait for it to finish or see 'python starter.py status'"
-            )
+        refuse_while_active(session)
         query = select(BackupSnapshot).order_by(BackupSnapshot.id.desc()).limit(1)
         if snapshot_id is not None:
             query = select(BackupSnapshot).where(BackupSnapshot.id == snapshot_id)
