@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import Installation, running_worker, start, worker_process
 from tests.test_sync_faults import FAST, _writes_held, eventually, setup
@@ -50,6 +53,16 @@ def assert_restored(inst: Installation, expected: dict[str, list[str]]) -> None:
         assert restored == wanted, f"{title!r} was not restored in order"
 
 
+async def synced(
+    env: WorkflowEnvironment, inst: Installation, clock: Callable[[], datetime]
+) -> dict[str, list[str]]:
+    """Run the sync to its end; the snapshot it took of the old playlists."""
+    async with running_worker(env.client, inst, clock):
+        _job, handle = await start(inst, env.client, await env.get_current_time())
+        await handle.result()
+    return snapshot_of(inst)
+
+
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_sync_then_restore_brings_the_old_playlists_back(tmp_path: Path, database_url: str) -> None:
     async def scenario() -> None:
@@ -58,11 +71,9 @@ def test_sync_then_restore_brings_the_old_playlists_back(tmp_path: Path, databas
             inst,
             clock,
         ):
+            expected = await synced(env, inst, clock)
+            assert not set(expected) & set(inst.state.playlists_by_title())
             async with running_worker(env.client, inst, clock):
-                _job, handle = await start(inst, env.client, await env.get_current_time())
-                await handle.result()
-                expected = snapshot_of(inst)
-                assert not set(expected) & set(inst.state.playlists_by_title())
                 restore = await start_restore(inst.sessions, env.client, inst.settings, None)
                 assert (await restore.handle.result()).stage == "completed"
             assert_restored(inst, expected)
@@ -82,10 +93,7 @@ def test_restore_interrupted_by_a_worker_kill_has_no_duplicates(
             inst,
             clock,
         ):
-            async with running_worker(env.client, inst, clock):
-                _job, handle = await start(inst, env.client, await env.get_current_time())
-                await handle.result()
-            expected = snapshot_of(inst)
+            expected = await synced(env, inst, clock)
             target = env.client.service_client.config.target_host
             spawn = partial(worker_process, target, inst, database_url)
 
