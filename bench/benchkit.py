@@ -41,7 +41,7 @@ from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.pool import Pool  # noqa: E402
 
-from ytsync.emulator.credentials import write_token_file  # noqa: E402
+from ytsync.emulator.credentials import issue_token_file, write_token_file  # noqa: E402
 from ytsync.emulator.model import RequestRecord  # noqa: E402
 from ytsync.emulator.sample import generate_library, sample_plan_rows  # noqa: E402
 from ytsync.emulator.server import EmulatorServer  # noqa: E402
@@ -202,13 +202,8 @@ def running_emulator(state: EmulatorState, directory: Path) -> Iterator[Emulator
     server = EmulatorServer(state)
     server.start()
     try:
-        client_id, secret, refresh = state.issue_credentials()
-        token = write_token_file(
-            directory / f"token-{uuid.uuid4().hex[:6]}.json",
-            base_url=server.base_url,
-            client_id=client_id,
-            client_secret=secret,
-            refresh_token=refresh,
+        token = issue_token_file(
+            state, directory / f"token-{uuid.uuid4().hex[:6]}.json", base_url=server.base_url
         )
         yield Emulator(state, server, token)
     finally:

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
-from ytsync.emulator.credentials import write_token_file
+from ytsync.emulator.credentials import issue_token_file
 from ytsync.emulator.server import EmulatorServer
 from ytsync.emulator.state import EmulatorState
 from ytsync.importer import import_library
@@ -97,14 +97,7 @@ def build_channels(
         states.append(state)
         home = tmp / name
         home.mkdir()
-        client_id, secret, refresh = state.issue_credentials()
-        token = write_token_file(
-            home / "token.json",
-            base_url=server.base_url,
-            client_id=client_id,
-            client_secret=secret,
-            refresh_token=refresh,
-        )
+        token = issue_token_file(state, home / "token.json", base_url=server.base_url)
         db = stack.enter_context(benchkit.fresh_database(args.db, home))
         settings = Settings(
             channel=name,

@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 from worker import build_worker
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
-from ytsync.emulator.credentials import write_token_file
+from ytsync.emulator.credentials import issue_token_file
 from ytsync.emulator.sample import generate_library, sample_plan_rows
 from ytsync.emulator.server import EmulatorServer
 from ytsync.emulator.state import EmulatorState
@@ -113,14 +113,7 @@ def install(
         server.add_account(state)
     if channel is not None:
         settings_kw["channel"] = channel
-    client_id, secret, refresh = state.issue_credentials()
-    token = write_token_file(
-        tmp / "token.json",
-        base_url=server.base_url,
-        client_id=client_id,
-        client_secret=secret,
-        refresh_token=refresh,
-    )
+    token = issue_token_file(state, tmp / "token.json", base_url=server.base_url)
     settings = Settings(
         database_url=database_url,
         youtube_api_endpoint=server.base_url,
@@ -194,11 +187,4 @@ def worker_process(
 
 def sign_in_again(inst: Installation) -> None:
     """What a user does after auth_required: new credentials in the token file."""
-    client_id, secret, refresh = inst.state.issue_credentials()
-    write_token_file(
-        inst.settings.token_file,
-        base_url=inst.server.base_url,
-        client_id=client_id,
-        client_secret=secret,
-        refresh_token=refresh,
-    )
+    issue_token_file(inst.state, inst.settings.token_file, base_url=inst.server.base_url)

@@ -11,7 +11,7 @@ import pytest
 from googleapiclient.errors import HttpError
 
 from ytsync.config import Settings
-from ytsync.emulator.credentials import write_token_file
+from ytsync.emulator.credentials import issue_token_file
 from ytsync.emulator.server import EmulatorServer
 from ytsync.emulator.state import EmulatorState
 from ytsync.errors import UserError
@@ -29,14 +29,7 @@ def emulator() -> Iterator[EmulatorServer]:
 
 
 def settings_for(server: EmulatorServer, tmp_path: Path) -> Settings:
-    client_id, secret, refresh = server.state.issue_credentials()
-    token = write_token_file(
-        tmp_path / "token.json",
-        base_url=server.base_url,
-        client_id=client_id,
-        client_secret=secret,
-        refresh_token=refresh,
-    )
+    token = issue_token_file(server.state, tmp_path / "token.json", base_url=server.base_url)
     return Settings(
         youtube_api_endpoint=server.base_url,
         token_file=token,

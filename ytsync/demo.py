@@ -65,7 +65,7 @@ from ytsync.devserver import (
     stop_process,
 )
 from ytsync.emulator import EmulatorServer, EmulatorState, generate_library, sample_plan_rows
-from ytsync.emulator.credentials import write_token_file
+from ytsync.emulator.credentials import issue_token_file
 from ytsync.importer import ImportSummary, import_library
 from ytsync.jobctl import StartedJob, start_job
 from ytsync.jobs import FINAL_STAGES, WORK_STAGES
@@ -241,14 +241,7 @@ async def run_demo(options: DemoOptions, out: Console) -> DemoReport:
             state, videos=options.videos, playlists=options.playlists, seed=options.seed
         )
         emulator = stack.enter_context(EmulatorServer(state))
-        client_id, secret, refresh = state.issue_credentials()
-        token = write_token_file(
-            ws.path / "token.json",
-            base_url=emulator.base_url,
-            client_id=client_id,
-            client_secret=secret,
-            refresh_token=refresh,
-        )
+        token = issue_token_file(state, ws.path / "token.json", base_url=emulator.base_url)
         out.print(Text("Starting the Temporal dev server…", style="dim"))
         server = await _start_server(stack, options, ws.path)
         settings = demo_settings(options, ws.path, emulator, token, server)

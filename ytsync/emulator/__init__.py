@@ -13,7 +13,7 @@ Typical use::
 from __future__ import annotations
 
 from .clock import VirtualClock, utc_now
-from .credentials import write_token_file
+from .credentials import issue_token_file, write_token_file
 from .errors import BODIES, ApiError
 from .faults import FAULT_KINDS, FaultKind, FaultRule, Faults
 from .model import Playlist, PlaylistItem, RequestRecord, Video
@@ -40,6 +40,7 @@ __all__ = [
     "VirtualClock",
     "WriteHold",
     "generate_library",
+    "issue_token_file",
     "plan_categories",
     "sample_plan_rows",
     "utc_now",

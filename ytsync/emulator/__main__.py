@@ -14,7 +14,7 @@ from types import FrameType
 
 from ytsync.quota import QuotaClock
 
-from .credentials import write_token_file
+from .credentials import issue_token_file
 from .sample import generate_library
 from .server import EmulatorServer
 from .state import EmulatorState
@@ -72,14 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"cannot listen on 127.0.0.1:{args.port}: {error}", file=sys.stderr)
         return 1
-    client_id, client_secret, refresh_token = state.issue_credentials()
-    token_file = write_token_file(
-        args.token_file,
-        base_url=base_url,
-        client_id=client_id,
-        client_secret=client_secret,
-        refresh_token=refresh_token,
-    )
+    token_file = issue_token_file(state, args.token_file, base_url=base_url)
     period = (
         f"every {args.period_seconds} s" if args.period_seconds else f"midnight {args.timezone}"
     )

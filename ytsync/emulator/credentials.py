@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .state import EmulatorState
 
 
 def write_token_file(
@@ -37,3 +41,12 @@ def write_token_file(
         handle.write("\n")
     os.chmod(target, 0o600)  # an existing file keeps its old mode through O_CREAT
     return target
+
+
+def issue_token_file(state: EmulatorState, path: str | os.PathLike[str], *, base_url: str) -> Path:
+    """What ``starter.py auth`` leaves behind, for an emulator account: a new OAuth
+    client and refresh token issued by ``state``, in a token file at ``path``."""
+    client_id, secret, refresh = state.issue_credentials()
+    return write_token_file(
+        path, base_url=base_url, client_id=client_id, client_secret=secret, refresh_token=refresh
+    )
