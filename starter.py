@@ -1,8 +1,7 @@
 """The ytsync command line: import, plan, preview, start, status, pause, resume."""
 
-import sys
-
 from ytsync.cli.app import main
+from ytsync.cli.exiting import exit_now
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -18,6 +18,7 @@ from activities.sync import Clock, SyncActivities, wall_clock
 from workflows.restore import RestoreWorkflow
 from workflows.sync import SyncWorkflow
 from ytsync.channels import Channels
+from ytsync.cli.exiting import exit_now
 from ytsync.config import Settings, load_channels, load_environment
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.errors import UserError
@@ -110,4 +111,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
