@@ -41,8 +41,8 @@ def _stand_ins(text: str) -> str:
 
 
 def fit_title(title: str) -> str:
-    """``title`` as YouTube takes it: refused characters replaced (``‹ › ``), trimmed,
-    cut to 150 characters; "Untitled" when nothing is left."""
+    """``title`` as YouTube takes it: refused characters replaced by their STAND_INS,
+    trimmed, cut to 150 characters; "Untitled" when nothing is left."""
     return _stand_ins(title).strip()[:MAX_TITLE].rstrip() or "Untitled"
 
 
