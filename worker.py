@@ -84,10 +84,13 @@ async def serve(settings: Settings, channels: Mapping[str, Settings]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    config = client.service_client.config
     logging.info(
-        "worker on task queue %s at %s, %d channel(s), metrics %s",
+        "worker on task queue %s at %s (namespace %s, %s), %d channel(s), metrics %s",
         settings.task_queue,
-        settings.temporal_address,
+        config.target_host,
+        client.namespace,
+        "TLS" if config.tls else "no TLS",
         len(channels),
         f"http://{settings.metrics_address}/metrics" if settings.metrics_address else "off",
     )

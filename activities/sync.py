@@ -37,7 +37,7 @@ from ytsync.quota import LIST_COST
 from ytsync.sync import operations as ops
 from ytsync.sync.budget import Budget
 from ytsync.sync.lease import Lease, LeaseBusy, LeaseLost
-from ytsync.sync.writer import PAUSED, RetryLater, StopBatch, Writer
+from ytsync.sync.writer import PAUSED, RetryLater, StopBatch, Writer, stop_for
 from ytsync.youtube.client import YouTube
 from ytsync.youtube.errors import classify
 
@@ -45,6 +45,9 @@ Clock = Callable[[], datetime]
 
 # How stale the job's progress row (what `status` shows) may get while lanes run.
 PROGRESS_EVERY_SECONDS = 1.0
+# Heartbeats while a read waits to be sent again (the shortest heartbeat timeout in use
+# is a few seconds, in tests that kill workers).
+HEARTBEAT_EVERY_SECONDS = 1.0
 # The channel of the activity running on this thread (see SyncActivities._on).
 _current: ContextVar[Channel | None] = ContextVar("ytsync_channel", default=None)
 
@@ -151,7 +154,7 @@ class SyncActivities:
         with self._lock:
             if self._youtube is None:
                 try:
-                    self._youtube = YouTube(self._settings)
+                    self._youtube = YouTube(self._settings, sleep=heartbeating_sleep)
                 except UserError as exc:
                     raise StopBatch(STOP_AUTH, None, str(exc)) from None
             return self._youtube
@@ -278,6 +281,8 @@ class SyncActivities:
                 job.paused_at_stage = update.paused_at_stage
                 job.pause_reason = update.pause_reason
                 job.resume_at = update.resume_at
+                # Why a job waits for the user (which sign-in problem, which local error).
+                job.pause_message = update.message if update.stage == "paused" else None
                 if update.stage == "failed":
                     job.failure_message = update.message
                 if update.stage in ("completed", "failed"):
@@ -363,22 +368,27 @@ class SyncActivities:
     def _read_playlist(self, youtube: YouTube, budget: Budget, playlist_id: str) -> set[str]:
         found: set[str] = set()
         token: str | None = None
-        while True:
-            if not budget.try_spend(LIST_COST):
+
+        def pay(_method: str, units: int) -> None:
+            if not budget.try_spend(units):
                 raise StopBatch(
                     "quota_exhausted",
                     budget.next_reset(),
                     "the usable quota of this period is spent",
                 )
+
+        while True:
+            pay("playlistItems.list", LIST_COST)
             try:
-                page = youtube.playlist_items(playlist_id, token)
+                with youtube.resends_paid_by(pay):
+                    page = youtube.playlist_items(playlist_id, token)
             except Exception as exc:
                 failure = classify(exc)
                 if failure is None:
                     raise
                 if failure.outcome.value == "not_found":
                     return found
-                raise RetryLater(failure.describe()) from None
+                raise stop_for(failure, budget) or RetryLater(failure.describe()) from None
             found.update(str(i["contentDetails"]["videoId"]) for i in page.items)
             activity.heartbeat()
             if not page.next_token:
@@ -488,6 +498,16 @@ def _end_if_not_paused() -> None:
     details = activity.cancellation_details()
     if details is None or not details.cancel_requested:
         raise ApplicationError("the batch's attempt was cancelled", type="AttemptCancelled")
+
+
+def heartbeating_sleep(seconds: float) -> None:
+    """The client's wait between sends of a read: inside an activity it keeps
+    heartbeating, so Temporal does not take a batch that waits for a dead one."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if activity.in_activity():
+            activity.heartbeat()
+        time.sleep(min(left, HEARTBEAT_EVERY_SECONDS))
 
 
 def _lane(batch: BatchInput) -> int | None:

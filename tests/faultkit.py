@@ -227,6 +227,11 @@ class WorkerProcess:
         with self._lock:
             self._proc = proc
 
+    @property
+    def pid(self) -> int | None:
+        with self._lock:
+            return self._proc.pid if self._proc is not None else None
+
     def alive(self) -> bool:
         with self._lock:
             return self._proc is not None and self._proc.poll() is None

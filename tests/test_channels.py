@@ -194,6 +194,9 @@ def test_three_channels_sync_at_once_on_one_worker(tmp_path: Path, postgres_url:
                     seed=seed,
                     server=server,
                     channel=name,
+                    # Every insert must succeed below; the 404 right after a creation
+                    # has its own test.
+                    not_found_after_create_seconds=0,
                 )
                 inst.settings = inst.settings.model_copy(update={"task_queue": queue})
                 insts[name] = inst

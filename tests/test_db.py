@@ -10,14 +10,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 
 from ytsync.cli.app import main
-from ytsync.db.engine import make_engine, upgrade
+from ytsync.db.engine import compare_type, make_engine, upgrade
 from ytsync.db.models import Base
 from ytsync.errors import UserError
 
 
 def test_migrations_build_exactly_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection)
+        context = MigrationContext.configure(connection, opts={"compare_type": compare_type})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
 
@@ -26,7 +26,7 @@ def test_upgrade_is_idempotent(engine: Engine) -> None:
     upgrade(engine)
     with engine.connect() as connection:
         heads = MigrationContext.configure(connection).get_current_heads()
-    assert heads == ("0004",)
+    assert heads == ("0005",)
 
 
 def test_database_from_a_newer_ytsync_is_refused(

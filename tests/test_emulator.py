@@ -29,6 +29,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from ytsync.config import Settings
 from ytsync.emulator import (
     BODIES,
     MAX_PLAYLIST_ITEMS,
@@ -40,8 +41,11 @@ from ytsync.emulator import (
     sample_plan_rows,
     write_token_file,
 )
-from ytsync.emulator.errors import INVALID_GRANT
+from ytsync.emulator.credentials import NARROW_SCOPE, issue_token_file
+from ytsync.emulator.errors import ALTERNATIVES, INVALID_GRANT, unknown_part
+from ytsync.emulator.state import NOT_FOUND_AFTER_CREATE_SECONDS, YOUTUBE_SCOPE
 from ytsync.quota import QuotaClock
+from ytsync.youtube.client import YouTube
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_ERRORS = REPO.parent / "shared" / "youtube-errors.json"
@@ -156,10 +160,12 @@ def test_error_bodies_match_the_shared_reference() -> None:
     for case, entry in reference.items():
         if case.startswith("_"):
             continue
-        ours = INVALID_GRANT if case == "refreshTokenExpiredOrRevoked" else BODIES[case]
-        assert ours == entry["body"], case
-        if "code" in ours.get("error", {}):
-            assert ours["error"]["code"] == entry["http"], case
+        if case == "refreshTokenExpiredOrRevoked":
+            assert entry["body"] == INVALID_GRANT
+            continue
+        ours = [BODIES[key] for key in ALTERNATIVES.get(case, (case,))]
+        assert ours == entry.get("bodies", [entry.get("body")]), case
+        assert {body["error"]["code"] for body in ours} == {entry["http"]}, case
 
 
 def test_channel_reports_related_playlists(yt: Any, state: EmulatorState) -> None:
@@ -232,11 +238,12 @@ def test_invalid_page_token_and_max_results(yt: Any) -> None:
 # ------------------------------------------------------------------------ writes
 
 
-def test_create_insert_delete_roundtrip(yt: Any, state: EmulatorState) -> None:
+def test_create_insert_delete_roundtrip(yt: Any, state: EmulatorState, clock: VirtualClock) -> None:
     created = create_playlist(yt, "Cooking")
     assert created["id"].startswith("PL") and len(created["id"]) == 34
     assert created["snippet"]["title"] == "Cooking"
     assert created["status"]["privacyStatus"] == "private"
+    clock.advance(NOT_FOUND_AFTER_CREATE_SECONDS)
     item = insert_item(yt, created["id"], PUBLIC[2])
     assert item["snippet"]["position"] == 0
     assert state.playlist_items(created["id"]) == [PUBLIC[2]]
@@ -314,19 +321,200 @@ def test_full_playlist_refuses_more(yt: Any, state: EmulatorState) -> None:
 
 
 @pytest.mark.parametrize(
-    ("title", "reason"),
+    ("title", "description", "reason"),
     [
-        ("", "playlistTitleRequired"),
-        ("x" * 151, "invalidPlaylistSnippet"),
-        ("a<b", "invalidPlaylistSnippet"),
+        ("", "d", "playlistTitleRequired"),
+        ("x" * 151, "d", "badRequest"),
+        ("<b>Solo</b>", "d", "badRequest"),
+        ("a>b", "d", "badRequest"),
+        ("line\u2028break", "d", "badRequest"),
+        ("Fine", "d" * 5001, "badRequest"),
+        ("Fine", "a <tag>", "badRequest"),
+        ("Fine", "para\u2028graph", "badRequest"),
     ],
 )
-def test_playlist_title_validation(yt: Any, state: EmulatorState, title: str, reason: str) -> None:
+def test_playlist_title_and_description_rules(
+    yt: Any, state: EmulatorState, title: str, description: str, reason: str
+) -> None:
+    """YouTube Help: titles up to 150 characters, descriptions up to 5,000, neither with
+    '<', '>' or U+2028; the answer is the vague 400 users saw (titleRefused)."""
+    body: dict[str, Any] = {"snippet": {"title": title, "description": description}}
     with pytest.raises(HttpError) as error:
-        create_playlist(yt, title)
+        yt.playlists().insert(part="snippet", body=body).execute()
     assert error.value.resp.status == 400 and reason_of(error.value) == reason
-    assert create_playlist(yt, "y" * 150)["snippet"]["title"] == "y" * 150
-    assert list(state.playlists_by_title()) == ["y" * 150]
+    if reason == "badRequest":
+        assert json.loads(error.value.content) == BODIES["badRequest"]
+    existing = state.add_playlist("Existing")
+    with pytest.raises(HttpError) as error:
+        body["id"] = existing.id
+        yt.playlists().update(part="snippet", body=body).execute()
+    assert error.value.resp.status == 400 and reason_of(error.value) == reason
+    assert list(state.playlists_by_title()) == ["Existing"]
+    longest = {"title": "y" * 150, "description": "z" * 5000}
+    made = yt.playlists().insert(part="snippet", body={"snippet": longest}).execute()
+    assert made["snippet"]["title"] == "y" * 150
+    assert sorted(state.playlists_by_title()) == ["Existing", "y" * 150]
+
+
+def test_refused_title_can_answer_with_the_documented_reason(yt: Any, state: EmulatorState) -> None:
+    state.title_refusal = "invalidPlaylistSnippet"
+    with pytest.raises(HttpError) as error:
+        create_playlist(yt, "<b>Solo</b>")
+    assert json.loads(error.value.content) == BODIES["invalidPlaylistSnippet"]
+
+
+def test_part_decides_what_a_playlist_write_sets(yt: Any, state: EmulatorState) -> None:
+    body = {"snippet": {"title": "Mine"}, "status": {"privacyStatus": "private"}}
+    # Without "status" in part the privacy in the body is ignored: public, as on YouTube.
+    made = yt.playlists().insert(part="snippet", body=body).execute()
+    assert "status" not in made
+    assert state.playlists[made["id"]].privacy == "public"
+    kept = yt.playlists().insert(part="snippet,status", body=body).execute()
+    assert (kept["status"]["privacyStatus"], state.playlists[kept["id"]].privacy) == (
+        "private",
+        "private",
+    )
+    # An update without "status" leaves the privacy alone.
+    update = {
+        "id": kept["id"],
+        "snippet": {"title": "Renamed"},
+        "status": {"privacyStatus": "public"},
+    }
+    yt.playlists().update(part="snippet", body=update).execute()
+    assert (state.playlists[kept["id"]].title, state.playlists[kept["id"]].privacy) == (
+        "Renamed",
+        "private",
+    )
+    # Without "snippet" in part there is no title.
+    with pytest.raises(HttpError) as error:
+        yt.playlists().insert(part="status", body=body).execute()
+    assert reason_of(error.value) == "playlistTitleRequired"
+
+
+def test_ytsync_creates_its_playlists_private(tmp_path: Path, server: EmulatorServer) -> None:
+    """The product's own insert names "status" in part, so its playlists stay private."""
+    token = issue_token_file(server.state, tmp_path / "token.json", base_url=server.base_url)
+    settings = Settings(
+        youtube_api_endpoint=server.base_url, token_file=token, oauth_token_uri=server.token_uri
+    )
+    playlist_id = YouTube(settings).insert_playlist("Made by ytsync", "d")
+    assert server.state.playlists[playlist_id].privacy == "private"
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda yt: yt.channels().list(mine=True, part="snippets"), "snippets"),
+        (lambda yt: yt.playlists().list(mine=True, part="snippet,items"), "items"),
+        (lambda yt: yt.playlistItems().list(playlistId="LL", part="statistics"), "statistics"),
+        (lambda yt: yt.videos().list(id=PUBLIC[0], part="snippet,itemCount"), "itemCount"),
+        (
+            lambda yt: yt.playlists().insert(part="snippets", body={"snippet": {"title": "T"}}),
+            "snippets",
+        ),
+        (
+            lambda yt: yt.playlistItems().insert(
+                part="snippet,position",
+                body={
+                    "snippet": {
+                        "playlistId": "PLx",
+                        "resourceId": {"kind": "youtube#video", "videoId": PUBLIC[0]},
+                    }
+                },
+            ),
+            "position",
+        ),
+    ],
+)
+def test_unknown_part_is_refused(yt: Any, state: EmulatorState, call: Any, name: str) -> None:
+    with pytest.raises(HttpError) as error:
+        call(yt).execute()
+    assert error.value.resp.status == 400
+    assert json.loads(error.value.content) == unknown_part(name)
+    (record,) = [r for r in state.requests() if r.method != "oauth.token"]
+    assert (record.status, record.applied) == (400, False)
+
+
+def test_a_token_without_the_youtube_scope_is_refused_everywhere(
+    tmp_path: Path, server: EmulatorServer, state: EmulatorState
+) -> None:
+    client_id, secret, refresh = state.issue_credentials(NARROW_SCOPE)
+    creds = Credentials(  # type: ignore[no-untyped-call]
+        None,
+        refresh_token=refresh,
+        token_uri=server.token_uri,
+        client_id=client_id,
+        client_secret=secret,
+        scopes=[YOUTUBE_SCOPE],
+    )
+    narrow = build(
+        "youtube",
+        "v3",
+        static_discovery=True,
+        client_options={"api_endpoint": server.base_url},
+        http=google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http()),
+    )
+    playlist = state.add_playlist("Target")
+    calls = [
+        narrow.channels().list(mine=True, part="id"),
+        narrow.playlists().list(mine=True, part="id"),
+        narrow.playlistItems().list(playlistId=playlist.id, part="id"),
+        narrow.videos().list(id=PUBLIC[0], part="id"),
+        narrow.playlists().insert(part="snippet", body={"snippet": {"title": "T"}}),
+        narrow.playlists().delete(id=playlist.id),
+    ]
+    for request in calls:
+        with pytest.raises(HttpError) as error:
+            request.execute()
+        body = json.loads(error.value.content)
+        assert error.value.resp.status == 403
+        assert body["error"]["errors"][0]["reason"] == "insufficientPermissions"
+        assert body["error"]["details"][0]["reason"] == "ACCESS_TOKEN_SCOPE_INSUFFICIENT"
+    with pytest.raises(HttpError) as error:
+        insert_item(narrow, playlist.id, PUBLIC[0])
+    assert json.loads(error.value.content) == BODIES["insufficientPermissions"]
+    # The refresh itself worked (the token endpoint grants what the user allowed), and
+    # YouTube refused at the door: nothing applied, nothing charged.
+    assert creds.granted_scopes == [NARROW_SCOPE]
+    assert state.quota_used() == 0
+    assert [r.units for r in state.requests() if r.method != "oauth.token"] == [0] * 7
+    assert "Target" in state.playlists_by_title()
+    # A new sign-in with the scope works.
+    token = issue_token_file(state, tmp_path / "token.json", base_url=server.base_url)
+    settings = Settings(
+        youtube_api_endpoint=server.base_url, token_file=token, oauth_token_uri=server.token_uri
+    )
+    assert YouTube(settings).my_channel() is not None
+
+
+def test_max_playlists_per_channel(yt: Any, state: EmulatorState) -> None:
+    state.add_playlist("One")
+    state.max_playlists = 2
+    create_playlist(yt, "Two")
+    with pytest.raises(HttpError) as error:
+        create_playlist(yt, "Three")
+    assert error.value.resp.status == 400
+    assert json.loads(error.value.content) == BODIES["maxPlaylistExceeded"]
+    assert sorted(state.playlists_by_title()) == ["One", "Two"]  # special lists not counted
+    assert state.requests()[-1].units == 50
+
+
+def test_insert_right_after_create_is_not_found_for_a_moment(
+    yt: Any, state: EmulatorState, clock: VirtualClock
+) -> None:
+    assert state.not_found_after_create_seconds == NOT_FOUND_AFTER_CREATE_SECONDS > 0
+    created = create_playlist(yt, "Fresh")
+    with pytest.raises(HttpError) as error:
+        insert_item(yt, created["id"], PUBLIC[0])
+    assert json.loads(error.value.content) == BODIES["playlistNotFound"]
+    # It is listed all along; only inserts miss it.
+    listed = yt.playlists().list(id=created["id"], part="id").execute()["items"]
+    assert [p["id"] for p in listed] == [created["id"]]
+    clock.advance(NOT_FOUND_AFTER_CREATE_SECONDS)
+    insert_item(yt, created["id"], PUBLIC[0])
+    assert state.playlist_items(created["id"]) == [PUBLIC[0]]
+    state.not_found_after_create_seconds = 0
+    insert_item(yt, create_playlist(yt, "Off")["id"], PUBLIC[1])
 
 
 def test_videos_list_returns_existing_only(yt: Any) -> None:
@@ -673,6 +861,7 @@ def test_insert_right_after_create_conflicts(
     yt: Any, state: EmulatorState, clock: VirtualClock
 ) -> None:
     state.conflict_after_create_seconds = 2
+    state.not_found_after_create_seconds = 0
     created = create_playlist(yt, "Fresh")
     with pytest.raises(HttpError) as error:
         insert_item(yt, created["id"], PUBLIC[0])

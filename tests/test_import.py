@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from tests.harness import Installation, install
+from tests.harness import ROOT, Installation, install
 from ytsync.cli.app import main
+from ytsync.db.engine import make_engine, session_factory
 from ytsync.db.models import Playlist, PlaylistItem, QuotaLedger, Video
+from ytsync.emulator import EmulatorServer, EmulatorState, generate_library, issue_token_file
 from ytsync.emulator.clock import utc_now
 
 
@@ -131,3 +138,123 @@ def test_bad_settings_are_exit_2_without_traceback(
     assert message in err and "Traceback" not in err
     if before is not None:
         assert counts(library) == before
+
+
+# ------------------------------------------------------------ a YouTube that fails
+
+
+@pytest.fixture
+def unimported(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[EmulatorServer, dict[str, str]]]:
+    """A library on the emulator, a sign-in, and an empty database: nothing imported."""
+    state = EmulatorState(daily_limit=None, seed=21)
+    generate_library(state, videos=600, playlists=12, seed=21)
+    with EmulatorServer(state) as server:
+        token = issue_token_file(state, tmp_path / "token.json", base_url=server.base_url)
+        environ = {
+            "YTSYNC_DATABASE_URL": database_url,
+            "YTSYNC_YOUTUBE_API_ENDPOINT": server.base_url,
+            "YTSYNC_TOKEN_FILE": str(token),
+            "YTSYNC_OAUTH_TOKEN_URI": server.token_uri,
+        }
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        yield server, environ
+
+
+def stored_library(sessions: sessionmaker[Session]) -> dict[str, tuple[str, list[str]]]:
+    """Playlist id -> (title, video ids in position order), as imported."""
+    with sessions() as session:
+        playlists = {p.id: p for p in session.scalars(select(Playlist))}
+        rows = session.execute(
+            select(PlaylistItem.playlist_id, Video.youtube_id)
+            .join(Video, Video.id == PlaylistItem.video_id)
+            .order_by(PlaylistItem.playlist_id, PlaylistItem.position)
+        ).all()
+    items: dict[int, list[str]] = {pk: [] for pk in playlists}
+    for pk, video in rows:
+        items[pk].append(video)
+    return {p.youtube_id: (p.title, items[pk]) for pk, p in playlists.items()}
+
+
+def emulated_library(state: EmulatorState) -> dict[str, tuple[str, list[str]]]:
+    return {
+        p.id: (p.title, [item.video_id for item in p.items])
+        for p in state.iter_playlists()
+        if not p.special
+    }
+
+
+def test_import_completes_while_reads_fail(
+    unimported: tuple[EmulatorServer, dict[str, str]],
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """5% of reads answer 500 and 2% answer 429: every one is sent again, and the
+    database ends with exactly the library; every send is counted in the ledger."""
+    server, _environ = unimported
+    state = server.state
+    state.faults.reseed(1)  # a seed that draws both kinds (3 500s and one 429)
+    state.faults.add(kind="error_5xx", probability=0.05)
+    state.faults.add(kind="rate_limit_429", probability=0.02)
+
+    assert main(["import", "--json"]) == 0
+
+    summary = json.loads(capsys.readouterr().out)
+    injected = state.faults.summary()
+    assert injected.get("error_5xx", 0) >= 1 and injected.get("rate_limit_429", 0) >= 1, injected
+    engine = make_engine(database_url)
+    try:
+        sessions = session_factory(engine)
+        assert stored_library(sessions) == emulated_library(state)
+        with sessions() as session:
+            spent = session.scalar(select(func.sum(QuotaLedger.units_used)))
+    finally:
+        engine.dispose()
+    sends = [r for r in state.requests() if r.units]
+    assert summary["units_spent"] == spent == len(sends) == state.quota_used()
+    assert len(sends) > sum(injected.values()), "each failed read was sent again"
+
+
+def _mount_namespace_works() -> bool:
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=16k tmpfs /mnt"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+def test_a_full_disk_is_reported_as_local_not_as_youtube(
+    unimported: tuple[EmulatorServer, dict[str, str]], tmp_path: Path
+) -> None:
+    """The token file sits on a full disk (a tiny tmpfs in a mount namespace of the
+    command's own): saving the refreshed sign-in fails with ENOSPC."""
+    if not _mount_namespace_works():
+        pytest.skip("needs unshare -m and mount (root in a Linux container or VM)")
+    server, environ = unimported
+    full = tmp_path / "full"
+    full.mkdir()
+    token = Path(environ["YTSYNC_TOKEN_FILE"])
+    script = (
+        f'mount -t tmpfs -o size=16k tmpfs "{full}" && cp "{token}" "{full}/token.json" && '
+        f'(dd if=/dev/zero of="{full}/filler" bs=1k count=64 2>/dev/null || true) && '
+        f'exec "{sys.executable}" starter.py import'
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        cwd=ROOT,
+        env={**os.environ, **environ, "YTSYNC_TOKEN_FILE": str(full / "token.json")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    err = " ".join(done.stderr.split())
+    assert done.returncode == 1, done.stderr
+    assert "error: a problem on this machine, not YouTube's answer:" in err
+    assert "No space left on device" in err
+    assert "YouTube refused" not in err and "Traceback" not in err
+    # Only the first read was sent: a local failure is not sent again.
+    assert len([r for r in server.state.requests() if r.units]) == 1

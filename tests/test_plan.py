@@ -81,18 +81,21 @@ def test_parse_protected(text: str, expected: bool | None) -> None:
 
 
 def test_export_names_trim_truncate_and_deduplicate() -> None:
-    long = "x" * 120
-    names = export_names(["  Music ", "music", "MUSIC", long, long, "   ", "Rock"])
+    long = "x" * 160
+    titles = ["  Music ", "music", "MUSIC", long, long, "   ", "Rock", "<b>Solo</b>", "a\u2028b"]
+    names = export_names(titles)
     assert names == [
         "Music",
         "music (2)",
         "MUSIC (3)",
-        "x" * 100,
-        "x" * 96 + " (2)",
+        "x" * 150,
+        "x" * 146 + " (2)",
         "Untitled",
         "Rock",
+        "\u2039b\u203aSolo\u2039/b\u203a",
+        "a b",
     ]
-    assert all(len(name) <= 100 for name in names)
+    assert all(len(name) <= 150 for name in names)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -289,7 +292,7 @@ def test_finished_jobs_do_not_block(library: sessionmaker[Session], tmp_path: Pa
 
 # --------------------------------------------------------------------------- bad input
 
-LONG = "L" * 101
+LONG = "L" * 151
 
 BAD_PLANS: list[tuple[str, str, str]] = [
     ("no header", f"Music,{vid(1)}\n", "line 1: there is no header row"),
@@ -504,7 +507,7 @@ def test_export_writes_old_playlists_as_a_plan(
     add_playlist(library, "PL2", "music", [vid(4)])
     add_playlist(library, "PL3", "Deleted", [vid(5)], deleted=True)
     add_playlist(library, "PL4", "Empty", [])
-    add_playlist(library, "PL5", "T" * 120, [vid(6)])
+    add_playlist(library, "PL5", "T" * 160, [vid(6)])
     path = tmp_path / "export.csv"
 
     summary = export_plan(library, path)
@@ -515,7 +518,7 @@ def test_export_writes_old_playlists_as_a_plan(
         f"Music,{vid(2)},false\n"
         f"Music,{vid(3)},false\n"
         f"music (2),{vid(4)},false\n"
-        f"{'T' * 100},{vid(6)},false\n"
+        f"{'T' * 150},{vid(6)},false\n"
     )
     assert summary.model_dump() == {
         "file": str(path),
@@ -625,6 +628,51 @@ def test_starter_exits_2_on_a_bad_plan(
     assert main(["preview", "--json"]) == 0
 
 
+def test_plan_apply_refuses_names_youtube_would_refuse_as_titles(
+    applied: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A category's name becomes its playlist's title; YouTube refuses over 150
+    characters, '<', '>' and U+2028 (with a vague 400 at run time): say so up front."""
+    from ytsync.cli.app import main
+
+    monkeypatch.setenv("YTSYNC_DATABASE_URL", database_url)
+    before = snapshot(applied)
+    path = write_plan(
+        tmp_path,
+        _plan(
+            f"Music,{vid(1)},",
+            f"<b>Solo</b>,{vid(2)},",
+            f"{'N' * 151},{vid(3)},",
+            f"Line\u2028Break,{vid(4)},",
+            f"{'M' * 150},{vid(5)},",
+            f"a > b,{vid(6)},",
+            f"<b>Solo</b>,{vid(7)},",
+        ),
+    )
+
+    assert main(["plan", "apply", str(path)]) == 2
+
+    err = " ".join(capsys.readouterr().err.split())  # unwrapped
+    assert "has 4 problems; nothing was applied" in err
+    assert (
+        "line 3: category '<b>Solo</b>' contains '<' and '>', which YouTube refuses in "
+        "playlist titles" in err
+    )
+    assert "line 4: category 'NNNN" in err
+    assert "is 151 characters long; a YouTube playlist title holds at most 150" in err
+    assert (
+        "line 5: category 'Line\\u2028Break' contains a line separator (U+2028), which "
+        "YouTube refuses in playlist titles" in err
+    )
+    assert "line 7: category 'a > b' contains '>'" in err
+    assert "line 6" not in err and "line 8" not in err, "150 characters pass; one report a name"
+    assert snapshot(applied) == before
+
+
 def test_unicode_and_emoji_category_names_are_kept_exactly(
     library: sessionmaker[Session], tmp_path: Path
 ) -> None:
@@ -634,13 +682,13 @@ def test_unicode_and_emoji_category_names_are_kept_exactly(
     assert sorted(plan_contents(library)) == sorted(names)
 
 
-def test_a_hundred_emoji_fit_the_title_limit_but_a_hundred_and_one_do_not(
+def test_150_emoji_fit_the_title_limit_but_151_do_not(
     library: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    apply_plan(library, write_plan(tmp_path, _plan(f"{'🎵' * 100},{vid(1)},")))
+    apply_plan(library, write_plan(tmp_path, _plan(f"{'🎵' * 150},{vid(1)},")))
     before = snapshot(library)
     with pytest.raises(UserError, match="line 2"):
-        apply_plan(library, write_plan(tmp_path, _plan(f"{'🎵' * 101},{vid(1)},"), "b.csv"))
+        apply_plan(library, write_plan(tmp_path, _plan(f"{'🎵' * 151},{vid(1)},"), "b.csv"))
     assert snapshot(library) == before
 
 

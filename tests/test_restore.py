@@ -17,6 +17,7 @@ from tests.harness import Installation, running_worker, start, worker_process
 from tests.test_sync_faults import FAST, _writes_held, eventually, setup
 from ytsync.db.models import BackupSnapshot, Playlist
 from ytsync.errors import UserError
+from ytsync.importer import import_library
 from ytsync.jobctl import start_restore
 
 
@@ -113,3 +114,42 @@ def test_restore_interrupted_by_a_worker_kill_has_no_duplicates(
             assert_restored(inst, expected)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_a_restored_playlist_keeps_within_youtubes_description_limit(
+    tmp_path: Path, database_url: str
+) -> None:
+    """An old playlist with a full 5,000-character description: its restore adds a
+    marker, and YouTube refuses a description over 5,000 characters."""
+
+    async def scenario() -> None:
+        async with setup(tmp_path, database_url, videos=120, playlists=3, seed=33) as (
+            env,
+            inst,
+            clock,
+        ):
+            videos = sorted(inst.state.videos)[:3]
+            # Off the loop: the emulator reads the test server's clock through it.
+            old = await asyncio.to_thread(
+                partial(inst.state.add_playlist, "Notes", description="n" * 5000, video_ids=videos)
+            )
+            await asyncio.to_thread(import_library, inst.settings, inst.sessions, now=clock)
+            expected = await synced(env, inst, clock)
+            assert "Notes" in expected and old.id not in inst.state.playlists
+            async with running_worker(env.client, inst, clock):
+                restore = await start_restore(inst.sessions, env.client, inst.settings, None)
+                assert (await restore.handle.result()).stage == "completed"
+            assert_restored(inst, expected)
+            (restored,) = inst.state.playlists_by_title()["Notes"]
+            description = inst.state.playlists[restored].description
+            assert len(description) <= 5000
+            assert description.startswith("n" * 4900)
+            assert description.endswith(f":playlist={_playlist_pk(inst, 'Notes')}")
+
+    asyncio.run(scenario())
+
+
+def _playlist_pk(inst: Installation, title: str) -> int:
+    with inst.sessions() as session:
+        return session.scalars(select(Playlist.id).where(Playlist.title == title)).one()

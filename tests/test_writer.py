@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -10,18 +11,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.harness import Installation, install
+from workflows.messages import STOP_AUTH
 from ytsync.db.engine import transaction
-from ytsync.db.models import Category, Playlist, QuotaLedger, SyncOperation
+from ytsync.db.models import Category, Playlist, QuotaLedger, SyncOperation, utcnow
+from ytsync.emulator.clock import VirtualClock
+from ytsync.emulator.state import NOT_FOUND_AFTER_CREATE_SECONDS
 from ytsync.jobctl import create_job
 from ytsync.plan import apply_plan
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.sync import operations as ops
 from ytsync.sync.budget import Budget
 from ytsync.sync.lease import Lease, LeaseBusy, LeaseLost
-from ytsync.sync.writer import CHUNK_WRITES, Writer
+from ytsync.sync.writer import (
+    CHUNK_WRITES,
+    FRESH_PLAYLIST,
+    FRESH_RETRY_SECONDS,
+    RetryLater,
+    StopBatch,
+    Writer,
+)
 from ytsync.youtube.client import YouTube
 
 
@@ -80,7 +91,11 @@ def make_lane(
     clock: Callable[[], datetime],
     **options: Any,
 ) -> Lane:
-    """A job with its playlists made and one lane of 60 additions planned."""
+    """A job with its playlists made and one lane of 60 additions planned.
+
+    The emulator's "just created" 404 is off unless ``options`` turn it on: these
+    tests insert at once into the playlists they made."""
+    options.setdefault("not_found_after_create_seconds", 0)
     inst = install(
         tmp_path, database_url, clock, videos=200, playlists=4, seed=5, plan=False, **options
     )
@@ -258,3 +273,130 @@ def test_deletions_in_chunks_count_a_playlist_already_gone_as_deleted(
             select(Playlist.id).where(Playlist.deleted_from_youtube_at.is_(None))
         )
         assert list(left) == []
+
+
+# ------------------------------------------------------------ what YouTube's answers mean
+
+
+def backdate_creations(inst: Installation, job_id: int, by: timedelta) -> None:
+    with transaction(inst.sessions) as session:
+        session.execute(
+            update(SyncOperation)
+            .where(SyncOperation.job_id == job_id, SyncOperation.kind == ops.CREATE)
+            .values(updated_at=utcnow() - by)
+        )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_an_insert_into_a_playlist_made_moments_ago_is_tried_again_not_failed(
+    tmp_path: Path, database_url: str
+) -> None:
+    # The emulator's clock stands still until moved: the insert meets the 404 however
+    # slowly the machine runs.
+    clock = VirtualClock(wall_clock())
+    inst, job_id, op_ids, playlist = make_lane(
+        tmp_path,
+        database_url,
+        clock,
+        not_found_after_create_seconds=NOT_FOUND_AFTER_CREATE_SECONDS,
+    )
+    budget = Budget(inst.settings, inst.sessions, wall_clock, job_id)
+    with pytest.raises(RetryLater) as retry:
+        writer_for(inst, job_id, YouTube(inst.settings), budget).add_videos(op_ids)
+    budget.release()
+    assert retry.value.delay == timedelta(seconds=FRESH_RETRY_SECONDS)
+    assert "playlistNotFound" in str(retry.value)
+    (refused,) = inst.state.requests("playlistItems.insert")
+    assert refused.status == 404, "the first insert met the 404; the rest were not sent"
+    assert statuses(inst, op_ids) == Counter(pending=len(op_ids)), "none failed"
+    assert sum(ledger(inst).values()) == inst.state.quota_used(), "the 404 was paid for"
+
+    clock.advance(NOT_FOUND_AFTER_CREATE_SECONDS)  # YouTube caught up
+    writer_for(inst, job_id, YouTube(inst.settings)).add_videos(op_ids)
+    assert statuses(inst, op_ids) == Counter(completed=len(op_ids))
+    items = inst.state.playlist_items(playlist)
+    assert len(items) == len(set(items)) == len(op_ids)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_an_insert_into_a_playlist_gone_for_good_fails_once_it_is_not_new(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The 404 counts as "not yet" only within FRESH_PLAYLIST of the creation: an insert
+    into a playlist that is really gone does not retry forever."""
+    inst, job_id, op_ids, playlist = make_lane(tmp_path, database_url, wall_clock)
+    with inst.state.lock:
+        del inst.state.playlists[playlist]  # deleted by hand on YouTube
+    with pytest.raises(RetryLater):
+        writer_for(inst, job_id, YouTube(inst.settings)).add_videos(op_ids)
+    backdate_creations(inst, job_id, FRESH_PLAYLIST + timedelta(minutes=1))
+    writer_for(inst, job_id, YouTube(inst.settings)).add_videos(op_ids)
+    assert statuses(inst, op_ids) == Counter(failed=len(op_ids))
+    with inst.sessions() as session:
+        errors = session.scalars(select(SyncOperation.error).where(SyncOperation.id.in_(op_ids)))
+        assert all("playlistNotFound" in (error or "") for error in errors)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_a_local_failure_after_a_send_pauses_and_spends_nothing_more(
+    lane: Lane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while the answer is being kept (the refreshed token saved, say): not
+    YouTube's answer, not a reason to send again in a loop that spends quota."""
+    inst, job_id, op_ids, playlist = lane
+    youtube = YouTube(inst.settings)
+    insert = youtube.insert_playlist_item
+    sent = 0
+
+    def insert_then_disk_full(*args: Any) -> str:
+        nonlocal sent
+        item_id = insert(*args)
+        sent += 1
+        if sent == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return item_id
+
+    monkeypatch.setattr(youtube, "insert_playlist_item", insert_then_disk_full)
+    budget = Budget(inst.settings, inst.sessions, wall_clock, job_id)
+    with pytest.raises(StopBatch) as stop:
+        writer_for(inst, job_id, youtube, budget).add_videos(op_ids)
+    budget.release()
+
+    assert stop.value.stop == STOP_AUTH and stop.value.resume_at is None
+    assert stop.value.message.startswith("a problem on this machine, not YouTube's answer")
+    assert "No space left on device" in stop.value.message
+    assert sent == 3, "nothing sent after the local failure"
+    # The third write was applied but its answer was lost here: unknown, so in_flight.
+    assert statuses(inst, op_ids) == Counter(completed=2, in_flight=1, pending=len(op_ids) - 3)
+    assert sum(ledger(inst).values()) == inst.state.quota_used()
+
+    inst.state.clear_log()
+    writer_for(inst, job_id, YouTube(inst.settings)).add_videos(op_ids)  # disk fixed
+    assert statuses(inst, op_ids) == Counter(completed=len(op_ids))
+    items = inst.state.playlist_items(playlist)
+    assert len(items) == len(set(items)) == len(op_ids), "a duplicate or a missing video"
+    assert len(inst.state.requests("playlistItems.list")) == 1, "one look-up for the unknown"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_a_look_up_that_fails_is_sent_again_and_every_send_is_paid(
+    lane: Lane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inst, job_id, op_ids, playlist = lane
+    with transaction(inst.sessions) as session:  # a crash left three rows in_flight
+        session.execute(
+            update(SyncOperation).where(SyncOperation.id.in_(op_ids[:3])).values(status="in_flight")
+        )
+    inst.state.clear_log()
+    inst.state.faults.add(method="playlistItems.list", kind="error_5xx", count=2)
+    inst.state.faults.add(method="playlistItems.list", kind="rate_limit_429", count=1)
+    youtube = YouTube(inst.settings, sleep=lambda _seconds: None)
+    budget = Budget(inst.settings, inst.sessions, wall_clock, job_id)
+    writer_for(inst, job_id, youtube, budget).add_videos(op_ids)
+    budget.release()
+
+    assert statuses(inst, op_ids) == Counter(completed=len(op_ids))
+    assert len(inst.state.requests("playlistItems.list")) == 3 + 3, "three look-ups, three again"
+    assert sum(ledger(inst).values()) == inst.state.quota_used(), "the ledger saw every send"
+    items = inst.state.playlist_items(playlist)
+    assert len(items) == len(set(items)) == len(op_ids)

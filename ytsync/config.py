@@ -47,8 +47,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="YTSYNC_", extra="ignore", frozen=True)
 
     database_url: str = "sqlite:///ytsync.db"
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "default"
+    # Unset: from Temporal's own configuration (TEMPORAL_* variables, config profile),
+    # else localhost:7233 and "default"; see ytsync.temporal.
+    temporal_address: str | None = None
+    temporal_namespace: str | None = None
     task_queue: str = "ytsync"
     youtube_api_endpoint: str = "https://youtube.googleapis.com"
     token_file: Path = Path("token.json")
@@ -86,7 +88,13 @@ class Settings(BaseSettings):
     def _parsable_url(cls, value: str) -> str:
         return _check_database_url(value)
 
-    @field_validator("quota_period_seconds", "channels_file", mode="before")
+    @field_validator(
+        "quota_period_seconds",
+        "channels_file",
+        "temporal_address",
+        "temporal_namespace",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

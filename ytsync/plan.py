@@ -33,9 +33,10 @@ from ytsync.db.models import (
     Video,
 )
 from ytsync.errors import UserError
+from ytsync.youtube.titles import MAX_TITLE, fit_title, title_problem
 
-# The schema's column width; YouTube itself allows 150 characters in a title.
-MAX_NAME_LENGTH = 100
+# A category's name becomes its playlist's title, so YouTube's title rules apply.
+MAX_NAME_LENGTH = MAX_TITLE
 # YouTube refuses the 5,001st item of a playlist (playlistContainsMaximumNumberOfVideos).
 MAX_PLAYLIST_VIDEOS = 5_000
 MAX_SHOWN_PROBLEMS = 20
@@ -107,7 +108,8 @@ class ExportSummary(BaseModel):
     skipped_duplicates: int
     # Old playlists without items have nothing to write and are not in the file.
     empty_playlists: int
-    # Names shortened to 100 characters or given a " (2)" suffix to stay unique.
+    # Names made valid playlist titles (at most 150 characters, no '<', '>' or U+2028)
+    # or given a " (2)" suffix to stay unique.
     adjusted_names: int
 
 
@@ -240,13 +242,9 @@ class _PlanBuilder:
         if not name:
             self.problems.add(line, "the category is empty")
             return False
-        if len(name) > MAX_NAME_LENGTH:
-            self._once(
-                ("long", name),
-                line,
-                f"category {_quote(name)} is {len(name)} characters long; "
-                f"the limit is {MAX_NAME_LENGTH}",
-            )
+        problem = title_problem(name)
+        if problem is not None:
+            self._once(("title", name), line, f"category {_quote(name)} {problem}")
             return False
         first = self._spellings.get(fold_name(name))
         if first is not None and first.name != name:
@@ -677,11 +675,11 @@ def export_plan(sessions: sessionmaker[Session], path: Path, force: bool = False
 
 
 def export_names(titles: Sequence[str]) -> list[str]:
-    """Category names for playlist titles: trimmed, at most 100 characters, unique."""
+    """Category names for playlist titles: trimmed, valid YouTube titles, unique."""
     taken: set[str] = set()
     names: list[str] = []
     for title in titles:
-        base = _clip(title.strip() or "Untitled", MAX_NAME_LENGTH)
+        base = fit_title(title)
         name, number = base, 2
         # Unique by fold_name, the same rule apply uses to spot near-duplicates.
         while fold_name(name) in taken:

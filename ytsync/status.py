@@ -57,6 +57,7 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
             for e in errors
         ],
         "failure_message": job.failure_message,
+        "pause_message": job.pause_message if job.stage == "paused" else None,
         "backup_id": job.backup_id,
         "created_at": _iso(job.created_at),
         "completed_at": _iso(job.completed_at),

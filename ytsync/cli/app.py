@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from ytsync.cli.context import Context
 from ytsync.errors import UserError
-from ytsync.youtube.errors import Outcome, classify
+from ytsync.youtube.errors import ApiFailure, Outcome, classify
 
 AUTH_HINT = "; sign in again with 'python starter.py auth --client-secrets FILE'"
 
@@ -51,14 +51,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         failure = classify(exc)
         if failure is not None:
-            hint = AUTH_HINT if failure.outcome is Outcome.AUTH_REQUIRED else ""
-            _stderr(f"error: YouTube refused the request: {failure.describe()}{hint}")
+            _stderr(f"error: {explain(failure)}")
             return 1
         # Not the user's fault: say what failed in one line; the traceback is for
         # whoever runs with YTSYNC_DEBUG=1.
         logging.getLogger("ytsync").debug("command failed", exc_info=True)
         _stderr(f"error: {type(exc).__name__}: {exc}")
         return 1
+
+
+def explain(failure: ApiFailure) -> str:
+    """One line that says whose fault a failed call was: YouTube's answer, the network's,
+    or this machine's."""
+    if failure.outcome is Outcome.LOCAL:
+        return f"a problem on this machine, not YouTube's answer: {failure.describe()}"
+    if failure.outcome is Outcome.UNKNOWN_RESULT:
+        return f"no answer from YouTube (the connection failed): {failure.describe()}"
+    if failure.outcome is Outcome.AUTH_REQUIRED:
+        return f"YouTube refused the request: {failure.sign_in_problem()}{AUTH_HINT}"
+    return f"YouTube refused the request: {failure.describe()}"
 
 
 def _stderr(message: str) -> None:

@@ -253,7 +253,9 @@ def status_view(view: StatusView, *, watching: float | None = None) -> Renderabl
             Text("Temporal unreachable: showing the job as last saved in the database", "yellow"),
         )
     if data["pause_reason"] == "auth_required":
-        table.add_row("action needed", Text(AUTH_REQUIRED_HELP, style="bold red"))
+        # The job's own words when it has them: a missing scope, a local error.
+        help_text = data.get("pause_message") or AUTH_REQUIRED_HELP
+        table.add_row("action needed", Text(help_text, style="bold red"))
     if watching is None:
         return table
     if data["stage"] in FINAL_STAGES:

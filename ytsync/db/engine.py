@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, String, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +41,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def compare_type(
+    context: MigrationContext,
+    _inspected_column: Any,
+    _metadata_column: Any,
+    inspected_type: Any,
+    metadata_type: Any,
+) -> bool | None:
+    """Alembic's type comparison, except that SQLite has no VARCHAR length: a widened
+    String there needs no migration (rebuilding a table to change it would only risk
+    the rows its foreign keys cascade to)."""
+    if context.dialect.name == "sqlite" and all(
+        isinstance(t, String) for t in (inspected_type, metadata_type)
+    ):
+        return False
+    return None  # Alembic's own comparison
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -103,7 +103,8 @@ class Category(Base):
     __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # A playlist title: YouTube allows 150 characters.
+    name: Mapped[str] = mapped_column(String(150), unique=True)
     is_protected: Mapped[bool] = mapped_column(Boolean, default=False)
     youtube_playlist_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -148,6 +149,8 @@ class SyncJob(Base):
     preview: Mapped[dict[str, Any]] = mapped_column(default=dict)
     backup_id: Mapped[int | None] = mapped_column(ForeignKey("backup_snapshots.id"), default=None)
     failure_message: Mapped[str | None] = mapped_column(Text, default=None)
+    # Why a job paused for the user waits (a scope missing, a local error), while it does.
+    pause_message: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -192,7 +195,8 @@ class SyncError(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("sync_jobs.id", ondelete="CASCADE"))
     stage: Mapped[str] = mapped_column(String(32))
     entity_type: Mapped[str] = mapped_column(String(32))
-    entity_id: Mapped[str] = mapped_column(String(128))
+    # A video id, or a playlist's title (up to 150 characters).
+    entity_id: Mapped[str] = mapped_column(String(255))
     message: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -13,18 +13,26 @@ Typical use::
 from __future__ import annotations
 
 from .clock import VirtualClock, utc_now
-from .credentials import issue_token_file, write_token_file
+from .credentials import NARROW_SCOPE, issue_token_file, write_token_file
 from .errors import BODIES, ApiError
 from .faults import FAULT_KINDS, FaultKind, FaultRule, Faults
 from .model import Playlist, PlaylistItem, RequestRecord, Video
 from .sample import TOPICS, generate_library, plan_categories, sample_plan_rows
 from .server import EmulatorServer
-from .state import MAX_PLAYLIST_ITEMS, YOUTUBE_SCOPE, EmulatorState, WriteHold
+from .state import (
+    MAX_PLAYLIST_ITEMS,
+    NOT_FOUND_AFTER_CREATE_SECONDS,
+    YOUTUBE_SCOPE,
+    EmulatorState,
+    WriteHold,
+)
 
 __all__ = [
     "BODIES",
     "FAULT_KINDS",
     "MAX_PLAYLIST_ITEMS",
+    "NARROW_SCOPE",
+    "NOT_FOUND_AFTER_CREATE_SECONDS",
     "TOPICS",
     "YOUTUBE_SCOPE",
     "ApiError",

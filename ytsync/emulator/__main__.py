@@ -1,7 +1,8 @@
 """Run the emulator standalone with a sample library.
 
     python -m ytsync.emulator --port 8090 --videos 500 --playlists 12 --seed 1 \
-        [--daily-quota N] [--period-seconds N] [--token-file PATH]
+        [--daily-quota N] [--period-seconds N] [--token-file PATH] [--max-playlists N]
+        [--not-found-after-create SECONDS] [--title-refusal badRequest|invalidPlaylistSnippet]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ytsync.quota import QuotaClock
 from .credentials import issue_token_file
 from .sample import generate_library
 from .server import EmulatorServer
-from .state import EmulatorState
+from .state import NOT_FOUND_AFTER_CREATE_SECONDS, EmulatorState
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +43,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--access-token-ttl", type=float, default=3600.0)
     parser.add_argument("--playlist-create-limit", type=int, default=None)
     parser.add_argument(
+        "--max-playlists",
+        type=int,
+        default=None,
+        help="playlists a channel may have; more is 400 maxPlaylistExceeded",
+    )
+    parser.add_argument(
+        "--not-found-after-create",
+        type=float,
+        default=NOT_FOUND_AFTER_CREATE_SECONDS,
+        metavar="SECONDS",
+        help="inserts into a playlist younger than this get 404 playlistNotFound (0: off)",
+    )
+    parser.add_argument(
+        "--title-refusal",
+        choices=["badRequest", "invalidPlaylistSnippet"],
+        default="badRequest",
+        help="the reason a refused playlist title or description gets",
+    )
+    parser.add_argument(
         "--token-file", default="token.json", help="authorized-user JSON to write (mode 0600)"
     )
     return parser
@@ -63,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         daily_limit=args.daily_quota or None,
         access_token_ttl=args.access_token_ttl,
         playlist_create_limit_per_period=args.playlist_create_limit,
+        max_playlists=args.max_playlists,
+        not_found_after_create_seconds=args.not_found_after_create,
+        title_refusal=args.title_refusal,
         seed=args.seed,
     )
     summary = generate_library(state, videos=args.videos, playlists=args.playlists, seed=args.seed)

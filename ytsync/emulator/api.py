@@ -1,7 +1,8 @@
 """The transport-free entry point: one HTTP request in, one ``Reply`` out.
 
-Order of checks per request, as on the real service: authentication (401, free), quota
-(403 quotaExceeded, free), injected faults, then the method itself.  Every authenticated
+Order of checks per request, as on the real service: authentication (401, free), the
+token's scope (403 insufficientPermissions, free), quota (403 quotaExceeded, free),
+injected faults, then the method itself.  Every authenticated
 request that passes the quota check is charged its method's full cost whatever the
 outcome, so a client's own ledger (which charges before calling) matches the emulator's
 count exactly.
@@ -19,7 +20,14 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunspli
 
 from ytsync.quota import WRITE_COST
 
-from .errors import BODIES, INVALID_CLIENT, INVALID_GRANT, UNSUPPORTED_GRANT, ApiError
+from .errors import (
+    BODIES,
+    INVALID_CLIENT,
+    INVALID_GRANT,
+    UNSUPPORTED_GRANT,
+    ApiError,
+    insufficient_permissions,
+)
 from .faults import LOSING_KINDS
 from .methods import ROUTES
 from .request import Call, JsonDict, parse_query
@@ -92,6 +100,11 @@ def handle(
             _note_keys(call)
             _log(state, call, name, 401, 0, lost, connection)
             return Reply(401, BODIES["authError"], lost)
+        if not state.access_token_has_youtube_scope(token):
+            # Refused at the door like a 401: no quota is charged.
+            _note_keys(call)
+            _log(state, call, name, 403, 0, lost, connection)
+            return Reply(403, insufficient_permissions(name), lost)
         period = state.period(now)
         limit = state.daily_limit
         if limit is not None and state.quota[period] + cost > limit:
@@ -324,18 +337,20 @@ def _token(
                     "scope": scope,
                 }
         else:
-            token = state.exchange_refresh_token(
+            exchanged = state.exchange_refresh_token(
                 client_id, client_secret, form.get("refresh_token", ""), now
             )
-            if token is None:
+            if exchanged is None:
                 status, payload = 400, dict(INVALID_GRANT)
             else:
+                token, scope = exchanged
                 status = 200
                 payload = {
                     "access_token": token,
                     "expires_in": int(state.access_token_ttl),
                     "token_type": "Bearer",
-                    "scope": form.get("scope") or YOUTUBE_SCOPE,
+                    # What was granted, as Google answers: it may lack what was asked.
+                    "scope": scope,
                 }
         state.record(
             time=now,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .state import EmulatorState
+from .state import YOUTUBE_SCOPE, EmulatorState
+
+# A sign-in that lets an app read the channel but not change it: what a user who
+# unticked "Manage your YouTube account" on Google's consent screen leaves behind.
+NARROW_SCOPE = "https://www.googleapis.com/auth/youtube.readonly"
 
 
 def write_token_file(
@@ -43,10 +45,21 @@ def write_token_file(
     return target
 
 
-def issue_token_file(state: EmulatorState, path: str | os.PathLike[str], *, base_url: str) -> Path:
+def issue_token_file(
+    state: EmulatorState,
+    path: str | os.PathLike[str],
+    *,
+    base_url: str,
+    scope: str | None = None,
+) -> Path:
     """What ``starter.py auth`` leaves behind, for an emulator account: a new OAuth
-    client and refresh token issued by ``state``, in a token file at ``path``."""
-    client_id, secret, refresh = state.issue_credentials()
+    client and refresh token issued by ``state``, in a token file at ``path``.
+
+    ``scope``: what the user granted (default: the youtube scope).  Pass another, e.g.
+    ``NARROW_SCOPE``, for a sign-in whose every API call YouTube refuses with 403
+    insufficientPermissions.
+    """
+    client_id, secret, refresh = state.issue_credentials(scope or YOUTUBE_SCOPE)
     return write_token_file(
         path, base_url=base_url, client_id=client_id, client_secret=secret, refresh_token=refresh
     )

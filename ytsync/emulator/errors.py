@@ -50,8 +50,53 @@ _CREATE_MSG = (
     "You are creating too many playlists. Please wait a while before creating further playlists."
 )
 
+# The service and method names Google's ErrorInfo metadata gives for each API method.
+_RPC_METHODS = {
+    "channels.list": "V3DataChannelService.List",
+    "playlists.list": "V3DataPlaylistService.List",
+    "playlists.insert": "V3DataPlaylistService.Insert",
+    "playlists.update": "V3DataPlaylistService.Update",
+    "playlists.delete": "V3DataPlaylistService.Delete",
+    "playlistItems.list": "V3DataPlaylistItemService.List",
+    "playlistItems.insert": "V3DataPlaylistItemService.Insert",
+    "playlistItems.delete": "V3DataPlaylistItemService.Delete",
+    "videos.list": "V3DataVideoService.List",
+}
+
+
+def insufficient_permissions(method: str) -> JsonDict:
+    """403 for a token without the youtube scope, naming the refused method as Google
+    does in ``details[].metadata``."""
+    body = _body(
+        403,
+        "Request had insufficient authentication scopes.",
+        "global",
+        "insufficientPermissions",
+        status="PERMISSION_DENIED",
+        inner_message="Insufficient Permission",
+    )
+    body["error"]["details"] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+            "domain": "googleapis.com",
+            "metadata": {
+                "service": "youtube.googleapis.com",
+                "method": "youtube.api.v3." + _RPC_METHODS.get(method, "V3DataService.Unknown"),
+            },
+        }
+    ]
+    return body
+
+
+def unknown_part(name: str) -> JsonDict:
+    """400 for a ``part`` name the method does not know; the message quotes the name."""
+    return _body(400, f"'{name}'", "youtube.part", "unknownPart", location="part")
+
+
 # Keyed by the case names of youtube-errors.json, plus a few the file does not cover
 # (marked "not in the file"): their reasons follow Google's published error tables.
+# A case the file gives several bodies for is listed in ALTERNATIVES.
 BODIES: dict[str, JsonDict] = {
     "quotaExceeded": _body(403, _QUOTA_MSG, "youtube.quota", "quotaExceeded"),
     "dailyLimitExceeded": _body(
@@ -144,6 +189,23 @@ BODIES: dict[str, JsonDict] = {
         "youtube.playlist",
         "invalidPlaylistSnippet",
     ),
+    # The vaguer answer users of other clients saw for a refused title.
+    "badRequest": _body(
+        400,
+        "Sorry, something went wrong.",
+        "global",
+        "badRequest",
+        status="INVALID_ARGUMENT",
+    ),
+    "insufficientPermissions": insufficient_permissions("playlistItems.insert"),
+    "unknownPart": unknown_part("snippets"),
+    "maxPlaylistExceeded": _body(
+        400,
+        "The playlist cannot be created because the channel already has the maximum number"
+        " of playlists allowed.",
+        "youtube.playlist",
+        "maxPlaylistExceeded",
+    ),
     "playlistItemNotFound": _body(
         404,
         "The playlist item identified with the request's <code>id</code> parameter cannot be"
@@ -164,6 +226,12 @@ BODIES: dict[str, JsonDict] = {
         400, "The request specifies an invalid page token.", "youtube.parameter", "invalidPageToken"
     ),
     "notFound": _body(404, "Not Found", "global", "notFound", status="NOT_FOUND"),
+}
+
+# Cases of youtube-errors.json with more than one real body: the keys of BODIES that
+# hold them, in the file's order.
+ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    "titleRefused": ("invalidPlaylistSnippet", "badRequest"),
 }
 
 # The OAuth token endpoint answers in the RFC 6749 shape, not the API's.

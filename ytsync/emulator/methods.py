@@ -19,12 +19,51 @@ from .render import render_item, render_playlist, render_video
 from .request import Call, Handler, JsonDict, etag, list_response
 from .state import EmulatorState
 
+# YouTube Help, "Playlist titles cannot include invalid characters": titles up to 150
+# characters, descriptions up to 5,000, neither with '<', '>' or U+2028.
 MAX_TITLE = 150
 MAX_DESCRIPTION = 5000
+REFUSED_CHARACTERS = ("<", ">", "\u2028")
+
+# The part names each resource knows (API reference); any other is 400 unknownPart.
+CHANNEL_PARTS = frozenset(
+    {
+        "auditDetails",
+        "brandingSettings",
+        "contentDetails",
+        "contentOwnerDetails",
+        "id",
+        "localizations",
+        "snippet",
+        "statistics",
+        "status",
+        "topicDetails",
+    }
+)
+PLAYLIST_PARTS = frozenset({"contentDetails", "id", "localizations", "player", "snippet", "status"})
+ITEM_PARTS = frozenset({"contentDetails", "id", "snippet", "status"})
+VIDEO_PARTS = frozenset(
+    {
+        "contentDetails",
+        "fileDetails",
+        "id",
+        "liveStreamingDetails",
+        "localizations",
+        "paidProductPlacementDetails",
+        "player",
+        "processingDetails",
+        "recordingDetails",
+        "snippet",
+        "statistics",
+        "status",
+        "suggestions",
+        "topicDetails",
+    }
+)
 
 
 def channels_list(call: Call) -> tuple[int, JsonDict | None]:
-    parts = call.parts()
+    parts = call.parts(CHANNEL_PARTS)
     state = call.state
     with state.lock:
         ids = call.ids("id")
@@ -54,7 +93,7 @@ def channels_list(call: Call) -> tuple[int, JsonDict | None]:
 
 
 def playlists_list(call: Call) -> tuple[int, JsonDict | None]:
-    parts = call.parts()
+    parts = call.parts(PLAYLIST_PARTS)
     state = call.state
     with state.lock:
         ids = call.ids("id")
@@ -79,51 +118,69 @@ def playlists_list(call: Call) -> tuple[int, JsonDict | None]:
         )
 
 
-def _snippet_fields(body: JsonDict) -> tuple[str, str, str]:
-    snippet = body.get("snippet") or {}
-    status = body.get("status") or {}
-    if not isinstance(snippet, dict) or not isinstance(status, dict):
+def _snippet_fields(state: EmulatorState, body: JsonDict, parts: set[str]) -> tuple[str, str]:
+    """Title and description of a playlist write.  Only the parts named in ``part`` are
+    read, as on YouTube: a body's snippet without ``snippet`` in ``part`` is ignored."""
+    snippet = body.get("snippet") if "snippet" in parts else {}
+    if not isinstance(snippet, dict):
         raise ApiError("invalidPlaylistSnippet")
     title = snippet.get("title")
     description = snippet.get("description") or ""
-    privacy = status.get("privacyStatus") or "public"
     if not isinstance(title, str) or not title.strip():
         raise ApiError("playlistTitleRequired")
     if not isinstance(description, str):
         raise ApiError("invalidPlaylistSnippet")
-    # YouTube refuses over-long titles and angle brackets in titles.
-    if len(title) > MAX_TITLE or "<" in title or ">" in title:
-        raise ApiError("invalidPlaylistSnippet")
-    if len(description.encode()) > MAX_DESCRIPTION or "<" in description or ">" in description:
-        raise ApiError("invalidPlaylistSnippet")
+    if _refused(title, MAX_TITLE) or _refused(description, MAX_DESCRIPTION):
+        raise ApiError(state.title_refusal)
+    return title, description
+
+
+def _refused(text: str, limit: int) -> bool:
+    return len(text) > limit or any(char in text for char in REFUSED_CHARACTERS)
+
+
+def _privacy(body: JsonDict, parts: set[str], default: str) -> str:
+    """The privacy a playlist write sets: ``default`` unless ``status`` is in ``part``."""
+    if "status" not in parts:
+        return default
+    status = body.get("status") or {}
+    if not isinstance(status, dict):
+        raise ApiError(_invalid("Invalid status.", location="status"))
+    privacy = status.get("privacyStatus") or default
     if privacy not in PRIVACIES:
         raise ApiError(
             _invalid(f"Invalid privacy status: {privacy}", location="status.privacyStatus")
         )
-    return title, description, privacy
+    return str(privacy)
 
 
 def playlists_insert(call: Call) -> tuple[int, JsonDict | None]:
-    parts = call.parts()
-    title, description, privacy = _snippet_fields(call.json_body())
+    parts = call.parts(PLAYLIST_PARTS)
+    body = call.json_body()
     state = call.state
+    title, description = _snippet_fields(state, body, parts)
+    # Without "status" in part, status.privacyStatus is ignored: a new playlist is public.
+    privacy = _privacy(body, parts, "public")
     with state.lock:
         limit = state.playlist_create_limit_per_period
         period = state.period(call.now)
         if limit is not None and state.creates[period] >= limit:
             raise ApiError("playlistCreationRateLimited")
+        cap = state.max_playlists
+        if cap is not None and sum(not p.special for p in state.playlists.values()) >= cap:
+            raise ApiError("maxPlaylistExceeded")
         playlist = state.create_playlist(title, description, privacy, call.now)
         state.creates[period] += 1
         call.applied = True
         call.resource_id = call.playlist_id = playlist.id
-        return 200, render_playlist(state, playlist, parts | {"snippet", "status"})
+        return 200, render_playlist(state, playlist, parts)
 
 
 def playlists_update(call: Call) -> tuple[int, JsonDict | None]:
-    parts = call.parts()
+    parts = call.parts(PLAYLIST_PARTS)
     body = call.json_body()
-    title, description, privacy = _snippet_fields(body)
     state = call.state
+    title, description = _snippet_fields(state, body, parts)
     with state.lock:
         pid = body.get("id")
         call.playlist_id = call.resource_id = pid if isinstance(pid, str) else None
@@ -132,9 +189,10 @@ def playlists_update(call: Call) -> tuple[int, JsonDict | None]:
             raise ApiError("playlistNotFound")
         if playlist.special:
             raise ApiError("playlistForbidden")
-        playlist.title, playlist.description, playlist.privacy = title, description, privacy
+        playlist.title, playlist.description = title, description
+        playlist.privacy = _privacy(body, parts, playlist.privacy)
         call.applied = True
-        return 200, render_playlist(state, playlist, parts | {"snippet", "status"})
+        return 200, render_playlist(state, playlist, parts)
 
 
 def playlists_delete(call: Call) -> tuple[int, JsonDict | None]:
@@ -155,7 +213,7 @@ def playlists_delete(call: Call) -> tuple[int, JsonDict | None]:
 
 
 def playlist_items_list(call: Call) -> tuple[int, JsonDict | None]:
-    parts = call.parts()
+    parts = call.parts(ITEM_PARTS)
     state = call.state
     pid = call.param("playlistId")
     wanted_video = call.param("videoId")
@@ -193,7 +251,7 @@ def playlist_items_list(call: Call) -> tuple[int, JsonDict | None]:
 
 
 def playlist_items_insert(call: Call) -> tuple[int, JsonDict | None]:
-    parts = call.parts()
+    parts = call.parts(ITEM_PARTS)
     body = call.json_body()
     snippet = body.get("snippet")
     if not isinstance(snippet, dict):
@@ -243,7 +301,7 @@ def _check_insert(
 ) -> Playlist:
     """Lock held.  The playlist to insert into, or the error the real API gives."""
     playlist = state.playlists.get(pid)
-    if playlist is None:
+    if playlist is None or _too_new(state.not_found_after_create_seconds, playlist, now):
         raise ApiError("playlistNotFound")
     if playlist.kind == "watch_later" and any(i.video_id == vid for i in playlist.items):
         raise ApiError("videoAlreadyInPlaylist")
@@ -258,10 +316,13 @@ def _check_insert(
         raise ApiError("playlistContainsMaximumNumberOfVideos")
     if not busy_ok and pid in state.busy:
         raise ApiError("operationAborted")
-    window = state.conflict_after_create_seconds
-    if window > 0 and (now - playlist.created_at).total_seconds() < window:
+    if _too_new(state.conflict_after_create_seconds, playlist, now):
         raise ApiError("operationAborted")
     return playlist
+
+
+def _too_new(window: float, playlist: Playlist, now: datetime) -> bool:
+    return window > 0 and (now - playlist.created_at).total_seconds() < window
 
 
 def _apply_insert(
@@ -280,7 +341,7 @@ def _apply_insert(
     state.item_index[item.id] = playlist.id
     call.applied = True
     call.resource_id = item.id
-    return 200, render_item(state, playlist, at, item, parts | {"snippet"})
+    return 200, render_item(state, playlist, at, item, parts)
 
 
 def playlist_items_delete(call: Call) -> tuple[int, JsonDict | None]:
@@ -306,7 +367,7 @@ def playlist_items_delete(call: Call) -> tuple[int, JsonDict | None]:
 
 
 def videos_list(call: Call) -> tuple[int, JsonDict | None]:
-    parts = call.parts()
+    parts = call.parts(VIDEO_PARTS)
     ids = list(dict.fromkeys(call.ids("id")))
     if not ids:
         raise ApiError(_invalid("No filter selected. Expected one of: id.", location="id"))

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from .errors import ApiError
+from .errors import ApiError, unknown_part
 from .errors import invalid_parameter as _invalid
 from .state import EmulatorState
 
@@ -40,11 +40,14 @@ class Call:
     def ids(self, name: str) -> list[str]:
         return [v for v in (self.params.get(name) or "").split(",") if v]
 
-    def parts(self) -> set[str]:
-        parts = set(self.ids("part"))
-        if not parts:
+    def parts(self, known: frozenset[str]) -> set[str]:
+        names = self.ids("part")
+        if not names:
             raise ApiError(_invalid("Required parameter: part", location="part"))
-        return parts
+        for name in names:
+            if name not in known:
+                raise ApiError(unknown_part(name))
+        return set(names)
 
     def json_body(self) -> JsonDict:
         try:

@@ -31,6 +31,12 @@ YOUTUBE_SCOPE = "https://www.googleapis.com/auth/youtube"
 # Creation time of pre-existing playlists: far outside any "just created" 409 window.
 LONG_AGO = datetime(2012, 3, 4, 5, 6, 7, tzinfo=UTC)
 MAX_PLAYLIST_ITEMS = 5000
+# Long enough that an insert sent right after its playlist's creation sees the 404 even
+# on a slow machine; a client that waits a few seconds and tries again gets through.
+NOT_FOUND_AFTER_CREATE_SECONDS = 2.0
+# The body a refused playlist title or description gets: the one Google's error table
+# names, or the bare badRequest users actually saw (the default: it tells nothing).
+TitleRefusal = Literal["invalidPlaylistSnippet", "badRequest"]
 # Google's authorization codes are good for minutes, not hours; a short life keeps a
 # test from passing on a code that a real server would have refused.
 AUTH_CODE_TTL_SECONDS = 600.0
@@ -46,7 +52,20 @@ def random_id(rng: random.Random, length: int) -> str:
 class _RefreshGrant:
     client_id: str
     issued_at: datetime
+    # What the user allowed on the consent screen (space-separated scopes).
+    scope: str = YOUTUBE_SCOPE
     revoked: bool = False
+
+
+@dataclass(slots=True)
+class _AccessGrant:
+    expires_at: datetime
+    # False for a token whose grant lacks the youtube scope: every API call is a 403.
+    youtube: bool = True
+
+
+def has_youtube_scope(scope: str) -> bool:
+    return YOUTUBE_SCOPE in scope.split()
 
 
 @dataclass(slots=True)
@@ -125,7 +144,10 @@ class EmulatorState:
         playlist_create_limit_per_period: int | None = None,
         write_latency: float = 0.0,
         conflict_after_create_seconds: float = 0.0,
+        not_found_after_create_seconds: float = NOT_FOUND_AFTER_CREATE_SECONDS,
         max_playlist_items: int = MAX_PLAYLIST_ITEMS,
+        max_playlists: int | None = None,
+        title_refusal: TitleRefusal = "badRequest",
         channel_title: str = "Emulator Channel",
         seed: int = 0,
     ) -> None:
@@ -144,7 +166,15 @@ class EmulatorState:
         self.playlist_create_limit_per_period = playlist_create_limit_per_period
         self.write_latency = write_latency
         self.conflict_after_create_seconds = conflict_after_create_seconds
+        # YouTube answers 404 playlistNotFound to inserts into a playlist created moments
+        # ago, as if it did not exist yet; 0 turns that off.
+        self.not_found_after_create_seconds = not_found_after_create_seconds
         self.max_playlist_items = max_playlist_items
+        # Normal playlists a channel may have; playlists.insert beyond answers 400
+        # maxPlaylistExceeded.  None: no cap (YouTube publishes no number).
+        self.max_playlists = max_playlists
+        # Which of YouTube's two answers a refused title or description gets.
+        self.title_refusal: TitleRefusal = title_refusal
         self.faults = Faults(seed)
 
         self.rng = random.Random(seed)
@@ -167,7 +197,7 @@ class EmulatorState:
         self._clients: dict[str, str] = {}
         self._codes: dict[str, _AuthCode] = {}
         self._refresh: dict[str, _RefreshGrant] = {}
-        self._access: dict[str, datetime] = {}
+        self._access: dict[str, _AccessGrant] = {}
         self.quota: Counter[datetime] = Counter()  # period start -> units used
         self.creates: Counter[datetime] = Counter()  # period start -> playlists created
         self.log: list[RequestRecord] = []
@@ -250,10 +280,13 @@ class EmulatorState:
         published_at: str | None = None,
         video_ids: list[str] | tuple[str, ...] = (),
     ) -> Playlist:
-        """Add a normal playlist directly (no quota, no log), optionally with items."""
+        """Add a normal playlist directly (no quota, no log), optionally with items.
+
+        It counts as made long ago: none of the "just created" answers apply to it."""
         now = self.clock()
         with self.lock:
             playlist = self.create_playlist(title, description, privacy, now, playlist_id)
+            playlist.created_at = LONG_AGO
             if published_at:
                 playlist.published_at = published_at
             for vid in video_ids:
@@ -314,26 +347,33 @@ class EmulatorState:
         self._clients[client_id] = client_secret
         return client_id, client_secret
 
-    def issue_credentials(self) -> tuple[str, str, str]:
-        """A new OAuth client and refresh token: (client_id, client_secret, refresh_token)."""
+    def issue_credentials(self, scope: str = YOUTUBE_SCOPE) -> tuple[str, str, str]:
+        """A new OAuth client and refresh token: (client_id, client_secret, refresh_token).
+
+        ``scope``: what the user granted.  Without the youtube scope (a user who
+        unticked it on Google's granular consent screen, or an app that asked for
+        ``youtube.readonly``) the token refreshes fine and every API call is refused
+        with 403 insufficientPermissions.
+        """
         now = self.clock()
         with self.lock:
             client_id, client_secret = self._new_client()
-            refresh_token = self._new_refresh_token(client_id, now)
+            refresh_token = self._new_refresh_token(client_id, now, scope)
             return client_id, client_secret, refresh_token
 
-    def _new_refresh_token(self, client_id: str, now: datetime) -> str:
+    def _new_refresh_token(self, client_id: str, now: datetime, scope: str) -> str:
         """Lock held."""
         refresh_token = "1//" + secrets.token_urlsafe(48)
-        self._refresh[refresh_token] = _RefreshGrant(client_id, now)
+        self._refresh[refresh_token] = _RefreshGrant(client_id, now, scope)
         return refresh_token
 
-    def _new_access_token(self, now: datetime) -> str:
+    def _new_access_token(self, now: datetime, scope: str) -> str:
         """Lock held."""
         if len(self._access) > 10_000:  # keep long runs memory-flat
-            self._access = {t: exp for t, exp in self._access.items() if exp > now}
+            self._access = {t: g for t, g in self._access.items() if g.expires_at > now}
         token = "ya29." + secrets.token_urlsafe(36)
-        self._access[token] = now + timedelta(seconds=self.access_token_ttl)
+        expires = now + timedelta(seconds=self.access_token_ttl)
+        self._access[token] = _AccessGrant(expires, has_youtube_scope(scope))
         return token
 
     def client_registered(self, client_id: str) -> bool:
@@ -386,8 +426,8 @@ class EmulatorState:
             or not pkce_matches(code_verifier, grant.code_challenge, grant.code_challenge_method)
         ):
             return None
-        refresh_token = self._new_refresh_token(client_id, now)
-        return self._new_access_token(now), refresh_token, grant.scope
+        refresh_token = self._new_refresh_token(client_id, now, grant.scope)
+        return self._new_access_token(now, grant.scope), refresh_token, grant.scope
 
     def revoke_refresh_tokens(self) -> None:
         """Every refresh token stops working (the user revoked access, or 7 days passed)."""
@@ -402,8 +442,10 @@ class EmulatorState:
 
     def exchange_refresh_token(
         self, client_id: str, client_secret: str, refresh_token: str, now: datetime
-    ) -> str | None:
-        """Lock held.  A new access token, or None when the refresh token is no good."""
+    ) -> tuple[str, str] | None:
+        """Lock held.  A new access token and the scope it carries (what the user
+        granted, whatever the request asks for), or None when the refresh token is no
+        good."""
         grant = self._refresh.get(refresh_token)
         if grant is None or grant.revoked or grant.client_id != client_id:
             return None
@@ -413,7 +455,7 @@ class EmulatorState:
             return None
         if self._clients.get(client_id) != client_secret:
             return None
-        return self._new_access_token(now)
+        return self._new_access_token(now, grant.scope), grant.scope
 
     def client_known(self, client_id: str, client_secret: str) -> bool:
         """Lock held."""
@@ -428,8 +470,13 @@ class EmulatorState:
 
     def access_token_valid(self, token: str, now: datetime) -> bool:
         """Lock held."""
-        expiry = self._access.get(token)
-        return expiry is not None and now < expiry
+        grant = self._access.get(token)
+        return grant is not None and now < grant.expires_at
+
+    def access_token_has_youtube_scope(self, token: str) -> bool:
+        """Lock held."""
+        grant = self._access.get(token)
+        return grant is not None and grant.youtube
 
     # ----------------------------------------------------------------------- quota
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, NoReturn, TypeVar, cast
 
-from sqlalchemy import Select, Table, bindparam, select, update
+from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflows.messages import STOP_AUTH, STOP_QUOTA, STOP_RATE, STOP_USER
@@ -50,6 +50,7 @@ from ytsync.sync.operations import (
 )
 from ytsync.youtube.client import YouTube
 from ytsync.youtube.errors import ApiFailure, Outcome, classify
+from ytsync.youtube.titles import fit_description, fit_title
 
 # Persistent rate limiting: after this many attempts, wait for the next quota day.
 # Playlist creation has its own low daily limit, so it gives up sooner.
@@ -63,6 +64,17 @@ CHUNK_WRITES = 10
 # reaches the activity only in the answer to a heartbeat.
 BEAT_SECONDS = 0.5
 PAUSED = "the user paused the job"
+
+# YouTube answers 404 playlistNotFound to inserts into a playlist made moments ago.
+# Within this long after ytsync made the playlist such a 404 means "not yet": the batch
+# is tried again later.  Past it the playlist is really gone, and the item fails.
+FRESH_PLAYLIST = timedelta(minutes=10)
+FRESH_RETRY_SECONDS = 5
+
+# The write may have been applied and its answer lost (a 5xx, a 409, a cut connection,
+# or a failure on this machine after the send): its row stays in_flight, so the next
+# attempt looks before it writes.
+UNKNOWN_OUTCOMES = (Outcome.TRANSIENT, Outcome.UNKNOWN_RESULT, Outcome.LOCAL)
 
 # YouTube refused this one item for good: record it, skip it, go on.
 ITEM_FAILURES = (
@@ -176,6 +188,31 @@ def _item_query(op_ids: list[int], target: Any) -> Select[Any]:
 def _in_order(op_ids: list[int], rows: Sequence[tuple[int, str, str, str | None]]) -> list[Item]:
     by_id = {row[0]: Item(*row) for row in rows}
     return [by_id[op_id] for op_id in op_ids if op_id in by_id]
+
+
+def stop_for(f: ApiFailure, budget: Budget) -> StopBatch | None:
+    """The stop a failure calls for, or None when the batch is simply tried again."""
+    if f.outcome is Outcome.QUOTA_EXHAUSTED:
+        return StopBatch(
+            STOP_QUOTA, budget.exhausted(), "YouTube says the project's quota is used up"
+        )
+    if f.outcome is Outcome.AUTH_REQUIRED:
+        return StopBatch(
+            STOP_AUTH,
+            None,
+            f"{f.sign_in_problem()}; run 'python starter.py auth --client-secrets FILE' "
+            "and then 'python starter.py resume'",
+        )
+    if f.outcome is Outcome.LOCAL:
+        # Trying again would spend quota on calls whose results are lost again: wait
+        # for the user, like a sign-in problem.
+        return StopBatch(
+            STOP_AUTH,
+            None,
+            f"a problem on this machine, not YouTube's answer: {f.describe()}; fix it, "
+            "then run 'python starter.py resume'",
+        )
+    return None
 
 
 def playlist_marker(job_id: int, category_id: int) -> str:
@@ -357,6 +394,11 @@ class Writer:
                 failure = self._classified(exc)
                 if failure.outcome is Outcome.NOT_FOUND and kind == DELETE:
                     outcome.completed.append((item.op_id, item.playlist_id))  # already gone
+                elif failure.outcome is Outcome.NOT_FOUND and self._just_made(item.playlist_id):
+                    delay = timedelta(
+                        seconds=min(60, FRESH_RETRY_SECONDS * 2 ** (self._attempt - 1))
+                    )
+                    self._stop_items(kind, outcome, item, chunk[index + 1 :], failure, delay)
                 elif failure.outcome is Outcome.ALREADY_PRESENT:
                     outcome.completed.append((item.op_id, None))
                 elif failure.outcome in ITEM_FAILURES:
@@ -366,6 +408,19 @@ class Writer:
             else:
                 outcome.completed.append((item.op_id, item_id))
         return []
+
+    def _just_made(self, playlist_id: str | None) -> bool:
+        """Did ytsync create this playlist within FRESH_PLAYLIST (by the time its
+        creation was recorded)?"""
+        with self._sessions() as session:
+            made = session.scalar(
+                select(func.max(SyncOperation.updated_at)).where(
+                    SyncOperation.kind.in_((CREATE, RESTORE)),
+                    SyncOperation.status == "completed",
+                    SyncOperation.youtube_id == playlist_id,
+                )
+            )
+        return made is not None and utcnow() - made < FRESH_PLAYLIST
 
     def _found_by_lookup(self, item: Item) -> bool:
         """An in_flight item's last send may have been applied: a 1-unit read tells."""
@@ -381,18 +436,22 @@ class Writer:
         return False
 
     def _stop_items(
-        self, kind: str, outcome: _Outcomes, item: Item, unsent: list[Item], f: ApiFailure
+        self,
+        kind: str,
+        outcome: _Outcomes,
+        item: Item,
+        unsent: list[Item],
+        f: ApiFailure,
+        delay: timedelta | None = None,
     ) -> NoReturn:
         """Record what this chunk did, hand back the writes it never sent, then stop."""
-        # A 5xx, a 409 or a lost answer may hide an applied write: that row stays
-        # in_flight, so the next attempt looks before it writes.
-        unknown = f.outcome in (Outcome.TRANSIENT, Outcome.UNKNOWN_RESULT)
+        unknown = f.outcome in UNKNOWN_OUTCOMES
         back = [i.op_id for i in unsent] + ([] if unknown else [item.op_id])
         with transaction(self._sessions) as session:
             outcome.flush(session, self._job_id, kind, pending=back)
         self.done += outcome.settled()
         self._budget.unspend(WRITE_COST * len(unsent))
-        self._raise_for(kind, f)
+        self._raise_for(kind, f, delay)
 
     def _pause_items(self, kind: str, outcome: _Outcomes, unsent: list[Item]) -> NoReturn:
         """Stop mid-chunk for a pause: record what was sent, hand back the rest."""
@@ -424,7 +483,7 @@ class Writer:
             name, category_id = category.name, category.id
             was_in_flight = op.status == "in_flight"
         marker = playlist_marker(self._job_id, category_id)
-        description = f"Category '{name}', made by ytsync. {marker}"
+        description = fit_description(f"Category '{name}', made by ytsync.", f" {marker}")
 
         def record(session: Session, playlist_id: str) -> None:
             # In the same commit as the row: the category must never lose its playlist.
@@ -441,8 +500,11 @@ class Writer:
             title, description = playlist.title, playlist.description
             was_in_flight = op.status == "in_flight"
         marker = f"ytsync:restore={self._job_id}:playlist={op.playlist_id}"
-        description = f"{description}\n\n{marker}".strip()
-        self._new_playlist(op_id, title, description, marker, was_in_flight, lambda _s, _p: None)
+        # The old texts plus the marker must still pass YouTube's rules.
+        description = fit_description(description, f"\n\n{marker}")
+        self._new_playlist(
+            op_id, fit_title(title), description, marker, was_in_flight, lambda _s, _p: None
+        )
 
     def _new_playlist(
         self,
@@ -499,9 +561,11 @@ class Writer:
             )
 
     def _call(self, op_id: int, fn: Callable[[], T]) -> T:
-        """A read inside the protocol: failures stop or retry the batch, never guess."""
+        """A read inside the protocol: failures stop or retry the batch, never guess.
+        The caller paid for its first send; the client's re-sends are paid here."""
         try:
-            return fn()
+            with self._yt.resends_paid_by(lambda _method, units: self._spend(units, op_id)):
+                return fn()
         except Exception as exc:
             # The row keeps its status: a failed look-before proves nothing.
             self._raise_for(self._kind_of(op_id), self._classified(exc))
@@ -518,23 +582,15 @@ class Writer:
             return
         # A 5xx, a 409 or a lost answer may hide an applied write: stay in_flight, so
         # the next attempt looks before it writes.
-        if f.outcome not in (Outcome.TRANSIENT, Outcome.UNKNOWN_RESULT):
+        if f.outcome not in UNKNOWN_OUTCOMES:
             # YouTube refused before applying it: the row can go back to plain pending.
             self._set_status(op_id, "pending")
         self._raise_for(self._kind_of(op_id), f)
 
-    def _raise_for(self, kind: str, f: ApiFailure) -> NoReturn:
-        if f.outcome is Outcome.QUOTA_EXHAUSTED:
-            raise StopBatch(
-                STOP_QUOTA, self._budget.exhausted(), "YouTube says the project's quota is used up"
-            )
-        if f.outcome is Outcome.AUTH_REQUIRED:
-            raise StopBatch(
-                STOP_AUTH,
-                None,
-                "YouTube sign-in expired or was revoked; run "
-                "'python starter.py auth' and then 'python starter.py resume'",
-            )
+    def _raise_for(self, kind: str, f: ApiFailure, delay: timedelta | None = None) -> NoReturn:
+        stop = stop_for(f, self._budget)
+        if stop is not None:
+            raise stop
         if f.outcome is Outcome.RATE_LIMITED:
             if self._attempt >= RATE_LIMIT_ATTEMPTS[kind]:
                 raise StopBatch(
@@ -543,7 +599,7 @@ class Writer:
                     f"YouTube keeps rate-limiting {kind}; waiting for the next day",
                 )
             raise RetryLater(f.describe(), timedelta(seconds=min(300, 10 * 2**self._attempt)))
-        raise RetryLater(f.describe())
+        raise RetryLater(f.describe(), delay)
 
     def _kind_of(self, op_id: int) -> str:
         with self._sessions() as session:

@@ -7,9 +7,12 @@ and tests talk to the project's emulator through the very code that talks to Goo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +21,19 @@ import google_auth_httplib2
 import httplib2
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from ytsync.config import Settings
 from ytsync.errors import UserError
 from ytsync.quota import LIST_COST, WRITE_COST
+from ytsync.youtube.errors import Outcome, classify
 from ytsync.youtube.transport import OneShotHttp
 
 SCOPES = ["https://www.googleapis.com/auth/youtube"]
@@ -95,6 +107,61 @@ def write_private_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+log = logging.getLogger("ytsync.youtube")
+
+# What a read is sent again after: YouTube's or the network's passing trouble.  Never
+# quotaExceeded (it lasts until the reset), nor a refusal a second send cannot change.
+RESEND_OUTCOMES = frozenset({Outcome.TRANSIENT, Outcome.RATE_LIMITED, Outcome.UNKNOWN_RESULT})
+
+# Pays for a read sent again (method, units) before it goes; may raise to give up.
+ResendPayer = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class ReadRetry:
+    """How a failed read is sent again: Google's recipe for its APIs, an exponential
+    backoff with jitter and a cap (waits of 1, 2, 4, 8, 16 s, each plus up to 1 s), and
+    a bound on the whole, after which the caller sees the last failure as before."""
+
+    attempts: int = 6
+    first_wait: float = 1.0
+    max_wait: float = 32.0
+    jitter: float = 1.0
+    give_up_after: float = 120.0
+
+    def retrying(
+        self, sleep: Callable[[float], None], before: Callable[[RetryCallState], None]
+    ) -> Retrying:
+        return Retrying(
+            sleep=sleep,
+            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.give_up_after),
+            wait=wait_exponential_jitter(
+                multiplier=self.first_wait, max=self.max_wait, jitter=self.jitter
+            ),
+            retry=retry_if_exception(worth_resending),
+            before=before,
+            before_sleep=_log_resend,
+            reraise=True,
+        )
+
+
+def worth_resending(exc: BaseException) -> bool:
+    """A read that failed this way may well succeed when sent again."""
+    failure = classify(exc)
+    return failure is not None and failure.outcome in RESEND_OUTCOMES
+
+
+def _log_resend(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    failure = classify(exc) if exc is not None else None
+    log.info(
+        "a YouTube read failed (%s); sending it again in %.1f s (attempt %d)",
+        failure.describe() if failure else "?",
+        state.upcoming_sleep,
+        state.attempt_number + 1,
+    )
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[dict[str, Any]]
@@ -139,12 +206,19 @@ class YouTube:
         *,
         on_units: Callable[[str, int], None] | None = None,
         timeout: float | None = None,
+        read_retry: ReadRetry = ReadRetry(),
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``on_units`` hears of every request sent (reads sent again included), before
+        it goes.  ``sleep`` waits between sends of a read (an activity passes one that
+        heartbeats)."""
         self._endpoint = settings.youtube_api_endpoint.rstrip("/")
         self._tokens = TokenStore(settings.token_file, settings.oauth_token_uri)
         self._local = threading.local()
         self._timeout = settings.youtube_timeout_seconds if timeout is None else timeout
         self._on_units = on_units
+        self._read_retry = read_retry
+        self._sleep = sleep
 
     def _resource(self, name: str) -> Any:
         """``service.<name>()``, made once per thread: building a resource object
@@ -178,6 +252,34 @@ class YouTube:
         finally:
             self._tokens.save_if_refreshed()
 
+    def _read(self, method: str, request: Any) -> Any:
+        """A read, sent again on 5xx, 429, 403 rate limits and lost connections (reads
+        change nothing, so a second send is harmless).
+
+        Not googleapiclient's ``num_retries``: its waits grow without a cap, it leaves
+        out http.client's and google-auth's network errors, and it hides each re-send,
+        which YouTube charges like the first."""
+
+        def pay_for_resend(state: RetryCallState) -> None:
+            pay: ResendPayer | None = getattr(self._local, "pay", None)
+            if state.attempt_number > 1 and pay is not None:
+                pay(method, COSTS[method])
+
+        retrying = self._read_retry.retrying(self._sleep, pay_for_resend)
+        return retrying(self._execute, method, request)
+
+    @contextmanager
+    def resends_paid_by(self, pay: ResendPayer) -> Iterator[None]:
+        """Within the block, on this thread, every read sent again is first paid through
+        ``pay`` (the caller paid for the first send); ``pay`` may raise to give up, for
+        example when the quota budget cannot pay."""
+        outer: ResendPayer | None = getattr(self._local, "pay", None)
+        self._local.pay = pay
+        try:
+            yield
+        finally:
+            self._local.pay = outer
+
     # reads -------------------------------------------------------------------------
 
     def my_playlists(self, page_token: str | None = None) -> Page:
@@ -187,7 +289,7 @@ class YouTube:
             maxResults=PAGE_SIZE,
             pageToken=page_token,
         )
-        return _page(self._execute("playlists.list", request))
+        return _page(self._read("playlists.list", request))
 
     def playlist_items(
         self, playlist_id: str, page_token: str | None = None, *, video_id: str | None = None
@@ -199,7 +301,7 @@ class YouTube:
             pageToken=page_token,
             videoId=video_id,
         )
-        return _page(self._execute("playlistItems.list", request))
+        return _page(self._read("playlistItems.list", request))
 
     def videos(self, video_ids: list[str]) -> list[dict[str, Any]]:
         if len(video_ids) > PAGE_SIZE:
@@ -207,12 +309,12 @@ class YouTube:
         request = self._resource("videos").list(
             part="snippet,status", id=",".join(video_ids), maxResults=PAGE_SIZE
         )
-        items: list[dict[str, Any]] = self._execute("videos.list", request).get("items", [])
+        items: list[dict[str, Any]] = self._read("videos.list", request).get("items", [])
         return items
 
     def my_channel(self) -> dict[str, Any] | None:
         request = self._resource("channels").list(part="snippet,contentDetails", mine=True)
-        items = self._execute("channels.list", request).get("items", [])
+        items = self._read("channels.list", request).get("items", [])
         return items[0] if items else None
 
     def iter_pages(self, fetch: Callable[[str | None], Page]) -> Iterator[list[dict[str, Any]]]:

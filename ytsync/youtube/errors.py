@@ -6,9 +6,11 @@ body, never the message text or ``HttpError.reason``, which Google rewords freel
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import socket
+import ssl
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -26,13 +28,19 @@ class Outcome(StrEnum):
     ITEM_UNAVAILABLE = "item_unavailable"  # private or deleted video: skip it
     PLAYLIST_FULL = "playlist_full"  # 5,000 items
     ALREADY_PRESENT = "already_present"  # 409 videoAlreadyInPlaylist
-    AUTH_REQUIRED = "auth_required"  # refresh token revoked/expired, or 401 after refresh
+    AUTH_REQUIRED = "auth_required"  # refresh token revoked/expired, 401, or scope missing
     PERMANENT = "permanent"  # anything else a retry cannot fix
+    # Not YouTube's answer: this machine failed (a token file it cannot write, a full
+    # disk).  Retrying spends quota on a call whose result is lost again.
+    LOCAL = "local"
 
 
 QUOTA_REASONS = {"quotaExceeded", "dailyLimitExceeded"}
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"}
 UNAVAILABLE_REASONS = {"videoNotFound", "failedPrecondition", "forbidden", "videoNotAvailable"}
+# The token lacks the youtube scope: a sign-in problem, not a refusal of one item.
+SCOPE_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
+YOUTUBE_SCOPE = "https://www.googleapis.com/auth/youtube"
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,19 @@ class ApiFailure:
     def describe(self) -> str:
         code = f"HTTP {self.status} " if self.status else ""
         return f"{code}{self.reason}: {self.message}".strip()
+
+    @property
+    def missing_scope(self) -> bool:
+        return self.reason in SCOPE_REASONS
+
+    def sign_in_problem(self) -> str:
+        """What is wrong with the sign-in, for an AUTH_REQUIRED failure."""
+        if self.missing_scope:
+            return (
+                f"the sign-in does not grant the YouTube scope ({YOUTUBE_SCOPE}); sign in "
+                "again and allow ytsync to manage your YouTube account"
+            )
+        return "the YouTube sign-in expired or was revoked"
 
 
 def reasons_of(content: bytes) -> tuple[list[str], str]:
@@ -74,7 +95,7 @@ def classify_http_error(err: HttpError) -> ApiFailure:
         return failure(Outcome.QUOTA_EXHAUSTED)
     if status == 429 or found & RATE_REASONS:
         return failure(Outcome.RATE_LIMITED)
-    if status == 401:
+    if status == 401 or found & SCOPE_REASONS:
         return failure(Outcome.AUTH_REQUIRED)
     if "videoAlreadyInPlaylist" in found:
         return failure(Outcome.ALREADY_PRESENT)
@@ -91,14 +112,33 @@ def classify_http_error(err: HttpError) -> ApiFailure:
     return failure(Outcome.PERMANENT)
 
 
-TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+# The network between us and YouTube failed: the request may or may not have arrived.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    socket.herror,
+    ssl.SSLError,
     http.client.HTTPException,
     httplib2.HttpLib2Error,
-    socket.timeout,
-    TimeoutError,
     TransportError,
-    OSError,
+)
+# A plain OSError from a socket call carries one of these when the network is at fault
+# (connect() to an unreachable host raises OSError, not ConnectionError).
+NETWORK_ERRNOS = frozenset(
+    {
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.ENETRESET,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+        errno.ETIMEDOUT,
+        errno.ECONNRESET,
+        errno.ECONNREFUSED,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.EADDRNOTAVAIL,
+    }
 )
 
 
@@ -107,8 +147,20 @@ def classify(exc: BaseException) -> ApiFailure | None:
     if isinstance(exc, HttpError):
         return classify_http_error(exc)
     if isinstance(exc, RefreshError):
+        if exc.retryable:
+            # The token endpoint answered 5xx or 429: Google's trouble, not the sign-in's.
+            return ApiFailure(Outcome.TRANSIENT, None, "token_endpoint", "sign-in server busy")
         # Keep the token endpoint's words out of it: they can echo request fields.
         return ApiFailure(Outcome.AUTH_REQUIRED, None, "invalid_grant", "refresh token rejected")
-    if isinstance(exc, TRANSPORT_ERRORS):
+    if is_network_error(exc):
         return ApiFailure(Outcome.UNKNOWN_RESULT, None, type(exc).__name__, "no answer received")
+    if isinstance(exc, OSError):
+        # A file, a disk or a permission on this machine: say which, never "YouTube".
+        return ApiFailure(Outcome.LOCAL, None, type(exc).__name__, str(exc))
     return None
+
+
+def is_network_error(exc: BaseException) -> bool:
+    if isinstance(exc, NETWORK_ERRORS):
+        return True
+    return isinstance(exc, OSError) and exc.errno in NETWORK_ERRNOS
