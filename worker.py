@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -26,6 +27,10 @@ from ytsync.logs import configure as configure_logging
 from ytsync.temporal import connect
 
 ACTIVITY_THREADS = 16
+# A batch hears of its cancellation (a user's pause) only in the answer to a heartbeat,
+# and the SDK sends a batch's heartbeats at most this often (default: 80% of the
+# heartbeat timeout, 48 s).  One small call a second per running batch.
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
 
 
 def build_worker(
@@ -51,6 +56,7 @@ def build_worker(
         opened[settings.channel] = session_factory(engine)
     registry = Channels(served, settings.channel, opened=opened)
     activities = SyncActivities(clock=clock, channels=registry)
+    options.setdefault("max_heartbeat_throttle_interval", HEARTBEAT_THROTTLE)
     return Worker(
         client,
         task_queue=settings.task_queue,

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.messages import STOP_AUTH, BatchInput, BatchResult, JobProgress, StageUpdate
+from workflows.messages import (
+    STOP_AUTH,
+    STOP_USER,
+    BatchInput,
+    BatchResult,
+    JobProgress,
+    StageUpdate,
+)
 from ytsync.backup import take_snapshot
 from ytsync.channels import Channel, Channels, UnknownChannel
 from ytsync.config import Settings
@@ -30,7 +37,7 @@ from ytsync.quota import LIST_COST
 from ytsync.sync import operations as ops
 from ytsync.sync.budget import Budget
 from ytsync.sync.lease import Lease, LeaseBusy, LeaseLost
-from ytsync.sync.writer import RetryLater, StopBatch, Writer, stop_for
+from ytsync.sync.writer import PAUSED, RetryLater, StopBatch, Writer, stop_for
 from ytsync.youtube.client import YouTube
 from ytsync.youtube.errors import classify
 
@@ -55,6 +62,10 @@ class SyncActivities:
     Either one channel (``settings`` and ``sessions``) or ``channels``.  Each activity
     runs inside ``_on(channel, job)``; ``_settings``, ``_sessions`` and the client below
     are that channel's.
+
+    Batches take a cancellation at their own pace (``no_thread_cancel_exception``): the
+    Writer stops between two writes, while an exception raised into the thread could
+    land between a send and its record.
     """
 
     def __init__(
@@ -160,11 +171,16 @@ class SyncActivities:
             job_id=job_id,
             attempt=activity.info().attempt,
             heartbeat=activity.heartbeat,
+            stop_requested=activity.is_cancelled,
         )
 
     def _batch(
         self, batch: BatchInput, kind: str, write: Callable[[Writer, list[int]], None]
     ) -> BatchResult:
+        if self._pause_requested(batch.job_id):
+            # Before the lease: a retried attempt of a paused job answers at once, even
+            # while a killed attempt's lease still holds the lane.
+            return BatchResult(0, self._open(batch, kind), STOP_USER, message=PAUSED)
         lease = Lease(
             self._sessions,
             self._clock,
@@ -207,6 +223,8 @@ class SyncActivities:
             going_on = result.remaining > 0
             return result
         except StopBatch as stop:
+            if stop.stop == STOP_USER:
+                _end_if_not_paused()
             if stop.stop == STOP_AUTH:
                 # Read the token file afresh next time: the user may have signed in again.
                 with self._lock:
@@ -223,6 +241,13 @@ class SyncActivities:
             budget.release()
             if not going_on or self._progress_is_stale(batch.job_id):
                 self._refresh(batch.job_id)
+
+    def _pause_requested(self, job_id: int) -> bool:
+        with self._sessions() as session:
+            requested = session.scalar(
+                select(SyncJob.pause_requested_at.is_not(None)).where(SyncJob.id == job_id)
+            )
+            return bool(requested)
 
     def _progress_is_stale(self, job_id: int) -> bool:
         channel = self._channel()
@@ -282,7 +307,7 @@ class SyncActivities:
             with self._sessions() as session:
                 return ops.count_open(session, job_id, ops.CREATE)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def create_playlists(self, batch: BatchInput) -> BatchResult:
         with self._on(batch.channel, batch.job_id):
             return self._batch(batch, ops.CREATE, Writer.create_playlists)
@@ -375,7 +400,7 @@ class SyncActivities:
         with self._on(channel, job_id), self._sessions() as session:
             return ops.open_lanes(session, job_id)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def add_videos(self, batch: BatchInput) -> BatchResult:
         with self._on(batch.channel, batch.job_id):
             return self._batch(batch, ops.ADD, Writer.add_videos)
@@ -395,7 +420,7 @@ class SyncActivities:
             with self._sessions() as session:
                 return ops.count_open(session, job_id, ops.DELETE)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def delete_playlists(self, batch: BatchInput) -> BatchResult:
         with self._on(batch.channel, batch.job_id):
             return self._batch(batch, ops.DELETE, Writer.delete_playlists)
@@ -413,7 +438,7 @@ class SyncActivities:
             with self._sessions() as session:
                 return ops.count_open(session, job_id, ops.RESTORE)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def restore_playlists(self, batch: BatchInput) -> BatchResult:
         with self._on(batch.channel, batch.job_id):
             return self._batch(batch, ops.RESTORE, Writer.restore_playlists)
@@ -423,7 +448,7 @@ class SyncActivities:
         with self._on(channel, job_id), self._sessions() as session:
             return ops.open_lanes(session, job_id, ops.RESTORE_ITEM)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def restore_items(self, batch: BatchInput) -> BatchResult:
         with self._on(batch.channel, batch.job_id):
             return self._batch(batch, ops.RESTORE_ITEM, Writer.restore_items)
@@ -462,6 +487,17 @@ class SyncActivities:
             self.restore_items,
             self.finish_restore,
         ]
+
+
+def _end_if_not_paused() -> None:
+    """A batch stopped by its cancellation: the workflow cancels batches only for a
+    pause; a cancellation for any other reason (the worker shutting down, the attempt
+    timed out) ends this attempt, and Temporal runs the batch again."""
+    if not activity.is_cancelled():
+        return  # stopped by the job row's pause request
+    details = activity.cancellation_details()
+    if details is None or not details.cancel_requested:
+        raise ApplicationError("the batch's attempt was cancelled", type="AttemptCancelled")
 
 
 def heartbeating_sleep(seconds: float) -> None:

@@ -62,7 +62,8 @@ async def multiday(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Pa
 
 
 async def pauses(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Path]:
-    """A revoked sign-in and a user pause, each resumed."""
+    """A revoked sign-in and a user pause, each resumed; then (v3 on) a pause while
+    inserts are in flight, which cancels the running batches."""
     clock = env_clock(env, asyncio.get_running_loop())
     inst = await asyncio.to_thread(
         install, tmp, f"sqlite:///{tmp}/b.db", clock, videos=80, playlists=3, seed=22
@@ -77,7 +78,15 @@ async def pauses(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Path
             await asyncio.to_thread(sign_in_again, inst)
             await handle.signal(SyncWorkflow.pause)
             await handle.signal(SyncWorkflow.resume)
+            hold = inst.state.hold_writes()
             await handle.signal(SyncWorkflow.pause)
+            while (await handle.query(SyncWorkflow.state)).pause_reason != "user":
+                await asyncio.sleep(0.05)
+            await handle.signal(SyncWorkflow.resume)
+            while not inst.state.busy:
+                await asyncio.sleep(0.05)
+            await handle.signal(SyncWorkflow.pause)
+            hold.release()
             while (await handle.query(SyncWorkflow.state)).pause_reason != "user":
                 await asyncio.sleep(0.05)
             await handle.signal(SyncWorkflow.resume)

@@ -17,11 +17,13 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.sync import SyncActivities
     from workflows.messages import (
         STOP_AUTH,
+        STOP_USER,
         BatchInput,
         BatchResult,
         JobProgress,
@@ -42,6 +44,10 @@ MIN_SLEEP = timedelta(seconds=1)
 # queue after each batch: round robin left the largest playlists for last, one lane
 # busy and the others idle.  Histories from before keep replaying round robin.
 STICKY_LANES = "sticky-lanes"
+# A pause cancels the running batches, which stop at their next write, instead of
+# waiting for them to end (200 writes, or 90 s and more for a stalled lane).
+PAUSE_CANCELS_BATCHES = "pause-cancels-batches"
+WAIT_FOR_BATCH = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 
 
 class JobWorkflow:
@@ -59,12 +65,18 @@ class JobWorkflow:
         self._progress = JobProgress("pending", 0, 0, 0, 0)
         self._runs = 1
         self._input = SyncInput(job_id=0)
+        self._cancel_on_pause = False
+        # A dict, for its order: cancellations must be issued in the same order on replay.
+        self._batches_running: dict[asyncio.Task[BatchResult], None] = {}
+        # Batches that were running when a pause was asked for (and, with the patch,
+        # cancelled): they stop because of it, whatever they answer.
+        self._pausing: set[asyncio.Task[BatchResult]] = set()
 
     # messages ----------------------------------------------------------------------
 
     @workflow.signal
     def pause(self) -> None:
-        self._user_paused = True
+        self._pause_batches()
 
     @workflow.signal
     def resume(self) -> None:
@@ -118,11 +130,15 @@ class JobWorkflow:
     # work --------------------------------------------------------------------------
 
     async def _batches(self, stage: str, batch_activity: Any) -> bool:
+        self._cancel_on_pause = workflow.patched(PAUSE_CANCELS_BATCHES)
         while True:
             await self._gate(stage)
-            result: BatchResult = await self._call(batch_activity, self._batch_input(), long=True)
-            self._note(result)
-            if result.stop:
+            task = self._start_batch(batch_activity, self._batch_input())
+            await workflow.wait([task])
+            result = self._batch_result(task)
+            if result is None:
+                pass  # stopped for a pause: the gate holds the job until resume
+            elif result.stop:
                 await self._wait_out(stage, result)
             elif result.remaining == 0:
                 return True
@@ -138,6 +154,7 @@ class JobWorkflow:
     ) -> bool:
         """Several playlists in parallel, never two writes at once into one playlist."""
         sticky = workflow.patched(STICKY_LANES)
+        self._cancel_on_pause = workflow.patched(PAUSE_CANCELS_BATCHES)
         while True:
             await self._gate(stage)
             lanes: list[int] = await self._call_job(list_activity)
@@ -155,18 +172,16 @@ class JobWorkflow:
                     and not self._history_is_long()
                 ):
                     lane = queue.popleft()
-                    task = asyncio.create_task(
-                        self._call(batch_activity, make_batch(lane), long=True)
-                    )
-                    running[task] = lane
+                    running[self._start_batch(batch_activity, make_batch(lane))] = lane
                 if not running:
                     break
                 finished, _ = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
                     lane = running.pop(task)
-                    result = task.result()
-                    self._note(result)
-                    if result.stop:
+                    result = self._batch_result(task)
+                    if result is None:
+                        queue.appendleft(lane)  # stopped for a pause, not done
+                    elif result.stop:
                         if stop is None or result.stop == STOP_AUTH:
                             stop = result
                     elif result.remaining > 0:
@@ -178,6 +193,47 @@ class JobWorkflow:
                 await self._wait_out(stage, stop)
             if self._history_is_long():
                 return False
+
+    # batches -----------------------------------------------------------------------
+
+    def _start_batch(self, batch_activity: Any, batch: BatchInput) -> asyncio.Task[BatchResult]:
+        task = asyncio.create_task(self._call(batch_activity, batch, long=True))
+        self._batches_running[task] = None
+        task.add_done_callback(lambda done: self._batches_running.pop(done, None))
+        return task
+
+    def _batch_result(self, task: asyncio.Task[BatchResult]) -> BatchResult | None:
+        """A finished batch's result, or None when it stopped for a pause: it answered
+        STOP_USER, or a pause cancelled it and it ended without a result (cancelled
+        before it began, or its worker died: a cancelled activity is not retried)."""
+        paused_meanwhile = task in self._pausing
+        self._pausing.discard(task)
+        try:
+            result = task.result()
+        except (ActivityError, asyncio.CancelledError):
+            if paused_meanwhile and self._cancel_on_pause:
+                return None
+            raise
+        self._note(result)
+        if result.stop != STOP_USER:
+            return result
+        if not paused_meanwhile:
+            # The job row says the user asked for a pause, and no pause signal reached
+            # this run before: take the pause all the same, or batches would only start
+            # and stop until `resume` clears the row.
+            self._pause_batches()
+        return None
+
+    def _pause_batches(self) -> None:
+        """The user asked for a pause: the running batches stop at their next write, and
+        the lanes wait for each to end before the gate shows the job paused."""
+        self._user_paused = True
+        for task in self._batches_running:
+            if task in self._pausing:
+                continue
+            self._pausing.add(task)
+            if self._cancel_on_pause:
+                task.cancel()
 
     # pauses ------------------------------------------------------------------------
 
@@ -294,4 +350,7 @@ class JobWorkflow:
             start_to_close_timeout=timedelta(minutes=30 if long else 5),
             heartbeat_timeout=timedelta(seconds=timeout) if long else None,
             retry_policy=RETRY,
+            # A batch cancelled by a pause ends in its own time: nothing may write once
+            # the job shows paused.
+            cancellation_type=WAIT_FOR_BATCH if long else ActivityCancellationType.TRY_CANCEL,
         )

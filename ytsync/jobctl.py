@@ -205,10 +205,32 @@ async def workflow_state(client: Client, workflow_id: str) -> WorkflowState | No
 
 
 async def send(client: Client, sessions: sessionmaker[Session], signal: str) -> SyncJob:
+    """Pause or resume the active job.
+
+    The job row keeps the user's pause request, so `status` shows it at once and the
+    running batches read it at their next commit, without waiting for the workflow: it
+    is recorded once the workflow has the signal (a refused signal records nothing),
+    and cleared before the resume signal (a batch must not find a stale one).
+    """
     with sessions() as session:
         job = active_job(session)
     if job is None:
         raise UserError(f"no sync job is running, nothing to {signal}")
     handle = client.get_workflow_handle(job.workflow_id)
-    await handle.signal(SyncWorkflow.pause if signal == "pause" else SyncWorkflow.resume)
+    if signal == "pause":
+        await handle.signal(SyncWorkflow.pause)
+        _record_pause_request(sessions, job.id, datetime.now(UTC))
+    else:
+        _record_pause_request(sessions, job.id, None)
+        await handle.signal(SyncWorkflow.resume)
     return job
+
+
+def _record_pause_request(
+    sessions: sessionmaker[Session], job_id: int, at: datetime | None
+) -> None:
+    """Set (keeping the first request's time) or clear the job's pause request."""
+    with transaction(sessions) as session:
+        job = session.get_one(SyncJob, job_id)
+        if at is None or job.pause_requested_at is None:
+            job.pause_requested_at = at

@@ -40,6 +40,9 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
         "paused_at_stage": job.paused_at_stage,
         "pause_reason": job.pause_reason,
         "resume_at": _iso(job.resume_at),
+        # Set from the moment `pause` returns; `stage` turns "paused" only once the
+        # workflow has stopped every running write (see the README).
+        "pause_requested_at": _iso(job.pause_requested_at),
         "progress": {"done": job.progress_done, "total": job.progress_total},
         "stage_results": results,
         "quota_used": job.quota_used,

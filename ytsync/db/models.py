@@ -138,6 +138,10 @@ class SyncJob(Base):
     paused_at_stage: Mapped[str | None] = mapped_column(String(32), default=None)
     pause_reason: Mapped[str | None] = mapped_column(String(32), default=None)
     resume_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the user asked for a pause (set by `pause` once the workflow accepted the
+    # signal, cleared by `resume`): `status` shows it at once, and every batch reads it
+    # in its commits, so writes stop within seconds even before the workflow answers.
+    pause_requested_at: Mapped[datetime | None] = mapped_column(default=None)
     progress_done: Mapped[int] = mapped_column(default=0)
     progress_total: Mapped[int] = mapped_column(default=0)
     quota_used: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ytsync.db.engine import transaction
-from ytsync.db.models import LaneLease
+from ytsync.db.models import LaneLease, SyncJob
 
 
 class LeaseBusy(Exception):
@@ -74,25 +74,39 @@ class Lease:
                 lease.holder, lease.renewed_at, lease.released = self.holder, now, False
         self._renewed = now
 
-    def renew_in(self, session: Session) -> None:
+    def renew_in(self, session: Session) -> bool:
         """Renew inside a commit that is about to let writes go out; LeaseLost rolls it
-        back when another attempt holds the lane."""
+        back when another attempt holds the lane.
+
+        True when the user asked for a pause of the job: the same statement reads the
+        job row's request, so a batch sees a pause at every commit without one more
+        round trip.
+        """
         now = self._clock()
-        result = session.execute(
+        pause_requested = (
+            select(SyncJob.pause_requested_at.is_not(None))
+            .where(SyncJob.id == self._key[0])
+            .scalar_subquery()
+        )
+        renewed = session.execute(
             update(LaneLease)
             .where(*self._mine())
             .values(renewed_at=now)
+            .returning(pause_requested)
             .execution_options(synchronize_session=False)
-        )
-        if getattr(result, "rowcount", 0) != 1:
+        ).all()
+        if len(renewed) != 1:
             raise LeaseLost("a newer attempt of this batch took its lane over")
         self._renewed = now
+        return bool(renewed[0][0])
 
-    def keep_fresh(self) -> None:
-        """Before a send: renew when a third of the lease has passed since the last time."""
+    def keep_fresh(self) -> bool:
+        """Before a send: renew when a third of the lease has passed since the last time.
+        True when that renewal found a pause requested."""
         if self._renewed is None or self._clock() - self._renewed >= self._ttl / 3:
             with transaction(self._sessions) as session:
-                self.renew_in(session)
+                return self.renew_in(session)
+        return False
 
     def release(self) -> None:
         with transaction(self._sessions) as session:

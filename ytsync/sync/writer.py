@@ -15,10 +15,16 @@ twice is harmless).
 
 A worker can die at any point of this and the next attempt still makes the write at
 most once: YouTube happily stores the same video twice in a playlist.
+
+A user's pause stops a batch between two writes, never inside one: the job row's pause
+request is read in every commit that pays for writes (with the lane lease, in the same
+statement), and the activity's cancellation before every send.  Writes paid for and
+not sent go back to pending, results so far are recorded: the protocol is unchanged.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +33,7 @@ from typing import Any, NamedTuple, NoReturn, TypeVar, cast
 from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from workflows.messages import STOP_AUTH, STOP_QUOTA, STOP_RATE
+from workflows.messages import STOP_AUTH, STOP_QUOTA, STOP_RATE, STOP_USER
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, SyncOperation, Video, utcnow
 from ytsync.quota import LIST_COST, WRITE_COST
@@ -54,6 +60,10 @@ RATE_LIMIT_ATTEMPTS = {CREATE: 3, RESTORE: 3, ADD_VIDEO: 8, RESTORE_ITEM: 8, DEL
 # Item writes paid for, marked in_flight and recorded together; also the most a crash
 # can leave to look up again (one read each).
 CHUNK_WRITES = 10
+# How often a batch heartbeats between sends at most: a cancellation (a user's pause)
+# reaches the activity only in the answer to a heartbeat.
+BEAT_SECONDS = 0.5
+PAUSED = "the user paused the job"
 
 # YouTube answers 404 playlistNotFound to inserts into a playlist made moments ago.
 # Within this long after ytsync made the playlist such a 404 means "not yet": the batch
@@ -221,6 +231,7 @@ class Writer:
         job_id: int,
         attempt: int = 1,
         heartbeat: Callable[[], None] = lambda: None,
+        stop_requested: Callable[[], bool] = lambda: False,
     ) -> None:
         self._sessions = sessions
         self._yt = youtube
@@ -229,6 +240,8 @@ class Writer:
         self._job_id = job_id
         self._attempt = attempt
         self._heartbeat = heartbeat
+        self._stop_requested = stop_requested
+        self._beaten = time.monotonic()
         # Operations settled so far (written, found written, or failed for good).
         self.done = 0
 
@@ -240,6 +253,8 @@ class Writer:
 
     def _each(self, write: Callable[[int], None], op_ids: list[int]) -> None:
         for op_id in op_ids:
+            if self._stop_requested():
+                raise StopBatch(STOP_USER, None, PAUSED)
             write(op_id)
             self.done += 1
 
@@ -337,14 +352,20 @@ class Writer:
         """Pay for as many of ``ahead`` as the budget allows and mark them in_flight, in
         the commit that records the results so far; stop when not even one is paid."""
         ids = [item.op_id for item in ahead]
+        paused = False
 
         def record_and_mark(session: Session, paid: int) -> None:
-            self._lease.renew_in(session)
-            # Those not paid for are not sent: any in_flight mark on them is stale.
-            outcome.flush(session, self._job_id, kind, in_flight=ids[:paid], pending=ids[paid:])
+            nonlocal paused
+            paused = self._lease.renew_in(session) or self._stop_requested()
+            sent = 0 if paused else paid
+            # Those not sent now: any in_flight mark on them is stale.
+            outcome.flush(session, self._job_id, kind, in_flight=ids[:sent], pending=ids[sent:])
 
         paid = self._budget.spend_writes(len(ahead), record_and_mark)
         self.done += outcome.settled()
+        if paused:
+            self._budget.unspend(WRITE_COST * paid)
+            raise StopBatch(STOP_USER, None, PAUSED)
         if not paid:
             raise StopBatch(
                 STOP_QUOTA, self._budget.next_reset(), "the usable quota of this period is spent"
@@ -360,7 +381,9 @@ class Writer:
     ) -> list[Item]:
         """Send a paid chunk; returns what is left unsent because the period ended."""
         for index, item in enumerate(chunk):
-            self._lease.keep_fresh()
+            self._beat()
+            if self._lease.keep_fresh() or self._stop_requested():
+                self._pause_items(kind, outcome, chunk[index:])
             if self._budget.period_is_over():
                 # Paid for in the period that just ended: pay again in the new one.
                 self._budget.unspend(WRITE_COST * (len(chunk) - index))
@@ -429,6 +452,22 @@ class Writer:
         self.done += outcome.settled()
         self._budget.unspend(WRITE_COST * len(unsent))
         self._raise_for(kind, f, delay)
+
+    def _pause_items(self, kind: str, outcome: _Outcomes, unsent: list[Item]) -> NoReturn:
+        """Stop mid-chunk for a pause: record what was sent, hand back the rest."""
+        with transaction(self._sessions) as session:
+            outcome.flush(session, self._job_id, kind, pending=[i.op_id for i in unsent])
+        self.done += outcome.settled()
+        self._budget.unspend(WRITE_COST * len(unsent))
+        raise StopBatch(STOP_USER, None, PAUSED)
+
+    def _beat(self) -> None:
+        """Heartbeat between sends, at most every BEAT_SECONDS (each costs the worker's
+        event loop a wake-up)."""
+        now = time.monotonic()
+        if now - self._beaten >= BEAT_SECONDS:
+            self._beaten = now
+            self._heartbeat()
 
     # playlist creations, one at a time -----------------------------------------------
 
@@ -509,7 +548,9 @@ class Writer:
         """Pay for the next call; for a write, mark its row in_flight in the same commit."""
 
         def mark(session: Session) -> None:
-            self._lease.renew_in(session)
+            if self._lease.renew_in(session):
+                # Rolls the payment back with the commit: nothing was sent.
+                raise StopBatch(STOP_USER, None, PAUSED)
             op = session.get_one(SyncOperation, op_id)
             op.status = "in_flight"
             op.attempts += 1
