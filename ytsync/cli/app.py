@@ -62,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _stderr(message: str) -> None:
-    from rich.console import Console
+    from ytsync.cli.console import SafeConsole
+    from ytsync.logs import mask
 
-    Console(stderr=True, highlight=False).print(message, markup=False)
+    SafeConsole(stderr=True, highlight=False).print(mask(message), markup=False)
