@@ -52,12 +52,16 @@ def _check_database_url(value: str) -> str:
     # First of all: whatever else is wrong, the password never shows in a message or log.
     remember_url_password(value)
     # The messages below never quote the URL: it may hold the password.
+    if value.partition("://")[2].partition("?")[0].count("@") > 1:
+        raise ValueError(
+            "the user name or password holds an unescaped '@': write it as %40 "
+            "(and ':' as %3A, '/' as %2F)"
+        )
     try:
         url = make_url(value)
     except (ArgumentError, ValueError):
         raise ValueError(
-            "is not a database URL (e.g. sqlite:///ytsync.db or "
-            "postgresql+psycopg://user:password@host/db)"
+            "is not a database URL (e.g. sqlite:///ytsync.db or postgresql+psycopg://HOST/DB)"
         ) from None
     supported = DRIVERS.get(url.get_backend_name())
     if supported is None:
@@ -65,11 +69,6 @@ def _check_database_url(value: str) -> str:
     driver, form = supported
     if url.get_driver_name() != driver:
         raise ValueError(f"the driver {url.get_driver_name()!r} is not supported: use a {form} URL")
-    if url.host and "@" in url.host:
-        raise ValueError(
-            "the user name or password holds an unescaped '@': write it as %40 "
-            "(and ':' as %3A, '/' as %2F)"
-        )
     return value
 
 

@@ -12,7 +12,7 @@ import logging
 import re
 import threading
 from datetime import UTC, datetime
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from ytsync.safetext import visible
 
@@ -46,8 +46,10 @@ def remember_url_password(url: str) -> None:
     rest = url.partition("://")[2].partition("?")[0]
     userinfo, at, _host = rest.rpartition("@")
     password = userinfo.partition(":")[2] if at else ""
+    plain = unquote(password)
     with _known_lock:
-        for form in {password, unquote(password)}:
+        # As written, unescaped, and escaped (as a URL built from it would show it).
+        for form in {password, plain, quote(plain, safe="")}:
             if len(form) >= _MIN_KNOWN:
                 _known.add(form)
 
