@@ -350,3 +350,28 @@ def test_gitignore_covers_secret_files(name: str) -> None:
         ["git", "check-ignore", "--no-index", "-q", name], cwd=ROOT, capture_output=True
     )
     assert done.returncode == 0, f"{name} is not ignored"
+
+
+@pytest.mark.parametrize("argv", [["plan", "export"], ["report", "--csv"], ["backup", "export"]])
+def test_exports_never_replace_a_fifo_or_device(
+    backup: Path,
+    sessions: sessionmaker[Session],
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+) -> None:
+    # (A FIFO stands in for /dev/null: renaming over it would replace the device.)
+    with transaction(sessions) as session:
+        session.add(SyncJob(workflow_id="ytsync-job-1", stage="completed"))
+    fifo = special("fifo", backup)
+    assert main([*argv, str(fifo), "--force"]) == 2
+    assert "a FIFO" in flat(capsys.readouterr().err)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "folder"])
+def test_dev_server_refuses_a_state_file_that_is_not_a_file(tmp_path: Path, kind: str) -> None:
+    path = special(kind, tmp_path)
+    done = run_starter(tmp_path, "dev-server", "--db-file", str(path), "--port", "1", env={})
+    assert done.returncode == 2, done.stderr
+    assert "--db-file" in done.stderr and "is not a regular file" in flat(done.stderr)
+    assert not Path("/dev/zero.log").exists()

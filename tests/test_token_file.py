@@ -309,3 +309,24 @@ def test_a_read_only_token_folder_works_with_one_warning(
     finally:
         (base / "secrets").chmod(0o755)
         shutil.rmtree(base)
+
+
+def test_auth_refuses_a_token_destination_that_is_not_a_regular_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets = tmp_path / "client_secret.json"
+    client = {
+        "client_id": "id",
+        "client_secret": "GOCSPX-s3cr3t",
+        "auth_uri": "http://127.0.0.1:9/auth",
+        "token_uri": "http://127.0.0.1:9/token",
+    }
+    secrets.write_text(json.dumps({"installed": client}))
+    fifo = tmp_path / "token.json"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("YTSYNC_TOKEN_FILE", str(fifo))
+    monkeypatch.setenv("YTSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    assert main(["auth", "--client-secrets", str(secrets), "--no-browser"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"the token file {fifo} is not a regular file" in err
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)

@@ -139,6 +139,10 @@ def check_token_destination(path: Path) -> None:
         )
     if path.is_dir():
         raise UserError(f"the token file {path} is a folder (set YTSYNC_TOKEN_FILE to a file)")
+    if path.exists() and not path.is_file():
+        raise UserError(
+            f"the token file {path} is not a regular file (set YTSYNC_TOKEN_FILE to a file)"
+        )
     # The token is written next to itself and renamed into place: the folder must
     # take new files.
     if not os.access(folder, os.W_OK | os.X_OK):

@@ -86,6 +86,7 @@ def write_atomically(path: Path, data: bytes, *, replace: bool = True, mode: int
     dangling symlink included; ``replace=True`` replaces a file, and the rename
     replaces a symlink itself, never the file it points to.
     """
+    _refuse_special(path)
     folder = path.parent
     tmp, fd = _create_temp(folder, path.name)
     try:
@@ -103,6 +104,18 @@ def write_atomically(path: Path, data: bytes, *, replace: bool = True, mode: int
     finally:
         with suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _refuse_special(path: Path) -> None:
+    """A rename would put a file in place of a device or FIFO (``/dev/null`` as root)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise OSError(errno.EINVAL, f"it is {_kind(mode)}", str(path))
 
 
 def _create_temp(folder: Path, name: str) -> tuple[Path, int]:
