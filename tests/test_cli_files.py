@@ -26,7 +26,6 @@ from tests.plan_support import (
     vid,
     write_plan,
 )
-from ytsync import files
 from ytsync.backup import take_snapshot
 from ytsync.cli.app import main
 from ytsync.db.engine import transaction
@@ -285,7 +284,7 @@ def test_backup_export_interrupted_leaves_the_old_file_whole(
     def disk_full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(files.os, "fsync", disk_full)
+    monkeypatch.setattr("ytsync.files.os.fsync", disk_full)
     assert main(["backup", "export", str(target), "--force"]) == 2
     assert "No space left on device" in flat(capsys.readouterr().err)
     assert target.read_text() == "an older export"

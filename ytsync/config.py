@@ -223,7 +223,7 @@ def load_channels_file(path: Path) -> ChannelsFile:
     """Read and check a channels file; any problem is one readable UserError."""
     where = f"YTSYNC_CHANNELS_FILE ({path})"
     try:
-        text = read_regular(path, MAX_CHANNELS_FILE_BYTES, where).decode("utf-8")
+        text = read_regular(path, MAX_CHANNELS_FILE_BYTES, "YTSYNC_CHANNELS_FILE").decode("utf-8")
     except OSError as exc:
         raise UserError(f"{where}: cannot read it: {exc.strerror}") from None
     except UnicodeDecodeError:
