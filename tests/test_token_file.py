@@ -330,3 +330,25 @@ def test_auth_refuses_a_token_destination_that_is_not_a_regular_file(
     err = " ".join(capsys.readouterr().err.split())
     assert f"the token file {fifo} is not a regular file" in err
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_a_refresh_never_overwrites_a_newer_sign_in(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    from google.auth.transport.requests import Request
+
+    from ytsync.youtube.tokens import TokenStore
+
+    token = issue_token_file(emulator.state, tmp_path / "token.json", base_url=emulator.base_url)
+    running = TokenStore(token, emulator.token_uri)  # a worker, signed in with the old grant
+    issue_token_file(emulator.state, token, base_url=emulator.base_url)  # 'auth' again
+    newer = json.loads(token.read_text())["refresh_token"]
+    running.credentials.refresh(Request())  # type: ignore[no-untyped-call]
+    running.save_if_refreshed()
+    assert json.loads(token.read_text())["refresh_token"] == newer
+    # A process on the newer grant writes its refreshes as usual.
+    current = TokenStore(token, emulator.token_uri)
+    current.credentials.refresh(Request())  # type: ignore[no-untyped-call]
+    current.save_if_refreshed()
+    saved = json.loads(token.read_text())
+    assert (saved["refresh_token"], saved["token"]) == (newer, current.credentials.token)

@@ -70,7 +70,9 @@ class TokenStore:
             self._saved_token = self.credentials.token
             document = json.loads(self.credentials.to_json())  # type: ignore[no-untyped-call]
             try:
-                write_token(self.path, document, refreshing=self._refresh_token)
+                if write_token(self.path, document, refreshing=self._refresh_token):
+                    # Google may hand out a new refresh token with an access token.
+                    self._refresh_token = self.credentials.refresh_token
             except OSError as exc:
                 if not self._write_failed:
                     self._write_failed = True
@@ -155,8 +157,8 @@ def _make_private(path: Path, fd: int, info: os.stat_result) -> None:
     )
 
 
-def write_token(path: Path, document: dict[str, Any], *, refreshing: str | None = None) -> None:
-    """Write a token file (0600, atomically, under the writers' lock).
+def write_token(path: Path, document: dict[str, Any], *, refreshing: str | None = None) -> bool:
+    """Write a token file (0600, atomically, under the writers' lock); False if not.
 
     ``refreshing``: the refresh token the new document continues. When the file on disk
     holds another one, someone signed in again meanwhile: that newer sign-in stays.
@@ -168,8 +170,9 @@ def write_token(path: Path, document: dict[str, Any], *, refreshing: str | None 
             log.info(
                 "token file %s holds a newer sign-in; the refreshed token is not written", path
             )
-            return
+            return False
         write_atomically(target, json.dumps(document).encode("utf-8"))
+    return True
 
 
 def _refresh_token_on_disk(path: Path) -> str | None:
