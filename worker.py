@@ -24,6 +24,8 @@ from ytsync.config import Settings, load_channels, load_environment
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.errors import UserError
 from ytsync.logs import configure as configure_logging
+from ytsync.logs import mask
+from ytsync.safetext import visible
 from ytsync.temporal import connect
 
 ACTIVITY_THREADS = 16
@@ -111,10 +113,10 @@ def main() -> int:
         configure_logging(settings.log_format)
         asyncio.run(serve(settings, channels))
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {visible(mask(str(exc)))}", file=sys.stderr)
         return 2
     except ConnectionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {visible(mask(str(exc)))}", file=sys.stderr)
         return 1
     return 0
 

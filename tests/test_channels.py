@@ -83,8 +83,10 @@ def test_a_channels_file_in_json_or_toml(tmp_path: Path, monkeypatch: pytest.Mon
     # A command works on the channel YTSYNC_CHANNEL names: the file's entry for it.
     monkeypatch.setenv("YTSYNC_CHANNEL", "bob")
     assert load_settings() == bob
-    monkeypatch.setenv("YTSYNC_CHANNEL", "carol")  # not in the file: the environment's own
-    assert load_settings().database_url == "sqlite:///own.db"
+    # A name the file does not know is a mistake, not the environment's own channel.
+    monkeypatch.setenv("YTSYNC_CHANNEL", "carol")
+    with pytest.raises(UserError, match="known channels: 'alice', 'bob', 'default'"):
+        load_settings()
 
 
 @pytest.mark.parametrize(

@@ -30,13 +30,14 @@ from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, OAuth2Error
 from requests import RequestException
 
 from ytsync.errors import UserError
-from ytsync.youtube.client import SCOPES, write_private_json
+from ytsync.files import read_regular
+from ytsync.urls import is_loopback
+from ytsync.youtube.tokens import SCOPES, write_token
 
 CLIENT_TYPES = ("installed", "web")
 REQUIRED_FIELDS = ("client_id", "client_secret", "auth_uri", "token_uri")
 # A client-secrets file is a few hundred bytes; anything this large is the wrong file.
 MAX_CLIENT_SECRETS_BYTES = 1_000_000
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # DEBUG records of these carry the code, the client secret or the tokens.
 SECRET_BEARING_LOGGERS = ("google_auth_oauthlib", "requests_oauthlib", "oauthlib")
 
@@ -82,9 +83,7 @@ def load_client_secrets(path: Path) -> ClientSecrets:
     the file and the missing fields, never a value (one of them is the secret)."""
     where = f"client-secrets file {path}"
     try:
-        if path.stat().st_size > MAX_CLIENT_SECRETS_BYTES:
-            raise UserError(f"{where} is too large to be a Google client-secrets file")
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_CLIENT_SECRETS_BYTES, "client-secrets file").decode("utf-8")
     except FileNotFoundError:
         raise UserError(
             f"{where} does not exist: download it from the Google Cloud console "
@@ -140,6 +139,10 @@ def check_token_destination(path: Path) -> None:
         )
     if path.is_dir():
         raise UserError(f"the token file {path} is a folder (set YTSYNC_TOKEN_FILE to a file)")
+    if path.exists() and not path.is_file():
+        raise UserError(
+            f"the token file {path} is not a regular file (set YTSYNC_TOKEN_FILE to a file)"
+        )
     # The token is written next to itself and renamed into place: the folder must
     # take new files.
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -218,7 +221,7 @@ def token_document(credentials: Credentials) -> dict[str, Any]:
 
 
 def save_token(path: Path, credentials: Credentials) -> None:
-    write_private_json(path, token_document(credentials))
+    write_token(path, token_document(credentials))
 
 
 @contextmanager
@@ -252,6 +255,6 @@ def _plain_http_if_loopback(*uris: str) -> Iterator[None]:
 
 def _loopback(uri: str) -> bool:
     try:
-        return (urlsplit(uri).hostname or "") in LOOPBACK_HOSTS
+        return is_loopback(urlsplit(uri).hostname or "")
     except ValueError:
         return False

@@ -16,12 +16,27 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ytsync.errors import UserError
+from ytsync.files import read_regular
+from ytsync.logs import remember_url_password
 from ytsync.quota import WRITE_COST, QuotaClock
+from ytsync.urls import check_host_port, check_secure_url
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 DEFAULT_CHANNEL = "default"
 # A channel's name travels in workflow inputs and shows in logs: a short plain word.
 CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# The database drivers ytsync ships and supports, by backend.
+DRIVERS = {
+    "sqlite": ("pysqlite", "sqlite:///FILE"),
+    "postgresql": ("psycopg", "postgresql+psycopg://"),
+}
+# Bounds that keep every figure inside what the code, the database (32-bit integer
+# columns) and the clock can hold; far beyond any real YouTube quota.
+MAX_QUOTA = 1_000_000_000
+MAX_PERIOD_SECONDS = 366 * 24 * 3600
+MAX_TIMEOUT_SECONDS = 3600.0
+# A channels file names a few channels; a bigger file is the wrong file.
+MAX_CHANNELS_FILE_BYTES = 4 * 1024 * 1024
 
 
 def _check_channel_name(value: str) -> str:
@@ -34,12 +49,32 @@ def _check_channel_name(value: str) -> str:
 
 
 def _check_database_url(value: str) -> str:
+    # First of all: whatever else is wrong, the password never shows in a message or log.
+    remember_url_password(value)
+    # The messages below never quote the URL: it may hold the password.
+    if value.partition("://")[2].partition("?")[0].count("@") > 1:
+        raise ValueError(
+            "the user name or password holds an unescaped '@': write it as %40 "
+            "(and ':' as %3A, '/' as %2F)"
+        )
     try:
         url = make_url(value)
-    except ArgumentError as exc:
-        raise ValueError("is not a database URL (e.g. sqlite:///ytsync.db)") from exc
-    if url.get_backend_name() not in ("sqlite", "postgresql"):
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            "is not a database URL (e.g. sqlite:///ytsync.db or postgresql+psycopg://HOST/DB)"
+        ) from None
+    supported = DRIVERS.get(url.get_backend_name())
+    if supported is None:
         raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+    driver, form = supported
+    if url.get_driver_name() != driver:
+        raise ValueError(f"the driver {url.get_driver_name()!r} is not supported: use a {form} URL")
+    return value
+
+
+def _check_name(value: str) -> str:
+    if not value.strip() or not value.isprintable():
+        raise ValueError(f"{value!r} must be a non-empty name without control characters")
     return value
 
 
@@ -55,12 +90,14 @@ class Settings(BaseSettings):
     youtube_api_endpoint: str = "https://youtube.googleapis.com"
     token_file: Path = Path("token.json")
     oauth_token_uri: str = GOOGLE_TOKEN_URI
-    daily_quota: int = Field(default=10_000, gt=0)
-    quota_reserve: int = Field(default=1_000, ge=0)
+    daily_quota: int = Field(default=10_000, gt=0, le=MAX_QUOTA)
+    quota_reserve: int = Field(default=1_000, ge=0, le=MAX_QUOTA)
     quota_timezone: str = "America/Los_Angeles"
-    quota_period_seconds: int | None = Field(default=None, gt=0)
+    quota_period_seconds: int | None = Field(default=None, gt=0, le=MAX_PERIOD_SECONDS)
     # How long one YouTube request may take; a lane's lease outlasts it (see lane_lease).
-    youtube_timeout_seconds: float = Field(default=60.0, gt=0)
+    youtube_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False
+    )
     # Worker only: Prometheus metrics at host:port (unset: off), and the log format.
     metrics_address: str | None = None
     log_format: Literal["text", "json"] = "text"
@@ -88,9 +125,35 @@ class Settings(BaseSettings):
     def _parsable_url(cls, value: str) -> str:
         return _check_database_url(value)
 
+    @field_validator("youtube_api_endpoint", "oauth_token_uri")
+    @classmethod
+    def _secure_url(cls, value: str) -> str:
+        return check_secure_url(value)
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _temporal_address(cls, value: str | None) -> str | None:
+        return None if value is None else check_host_port(value, "localhost:7233")
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _metrics_address(cls, value: str | None) -> str | None:
+        return None if value is None else check_host_port(value, "127.0.0.1:9464")
+
+    @field_validator("temporal_namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        return None if value is None else _check_name(value)
+
+    @field_validator("task_queue")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        return _check_name(value)
+
     @field_validator(
         "quota_period_seconds",
         "channels_file",
+        "metrics_address",
         "temporal_address",
         "temporal_namespace",
         mode="before",
@@ -141,13 +204,18 @@ class ChannelEntry(BaseModel):
     token_file: Path
     youtube_api_endpoint: str | None = None
     oauth_token_uri: str | None = None
-    daily_quota: int | None = Field(default=None, gt=0)
-    quota_reserve: int | None = Field(default=None, ge=0)
+    daily_quota: int | None = Field(default=None, gt=0, le=MAX_QUOTA)
+    quota_reserve: int | None = Field(default=None, ge=0, le=MAX_QUOTA)
 
     @field_validator("database_url")
     @classmethod
     def _parsable_url(cls, value: str) -> str:
         return _check_database_url(value)
+
+    @field_validator("youtube_api_endpoint", "oauth_token_uri")
+    @classmethod
+    def _secure_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_secure_url(value)
 
 
 class ChannelsFile(BaseModel):
@@ -169,7 +237,7 @@ def load_channels_file(path: Path) -> ChannelsFile:
     """Read and check a channels file; any problem is one readable UserError."""
     where = f"YTSYNC_CHANNELS_FILE ({path})"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_CHANNELS_FILE_BYTES, "YTSYNC_CHANNELS_FILE").decode("utf-8")
     except OSError as exc:
         raise UserError(f"{where}: cannot read it: {exc.strerror}") from None
     except UnicodeDecodeError:
@@ -230,7 +298,38 @@ def load_environment() -> Settings:
 def load_channels(env: Settings) -> dict[str, Settings]:
     """Every channel a process with this environment knows (reads the channels file)."""
     file = load_channels_file(env.channels_file) if env.channels_file else None
+    check_own_channel(env, file)
     return all_channels(env, file)
+
+
+def check_own_channel(env: Settings, file: ChannelsFile | None) -> None:
+    """``YTSYNC_CHANNEL`` must name a channel something describes, or a misspelt name
+    would quietly work on the default database (and tag its jobs with a channel no
+    worker serves).
+
+    - ``default`` is the environment's own settings, always;
+    - with a channels file, any other name must be one of its channels;
+    - without one, the environment describes the channel: ``YTSYNC_DATABASE_URL``
+      must then be set too (one worker per channel, each with its own environment).
+    """
+    name = env.channel
+    if name == DEFAULT_CHANNEL:
+        return
+    if file is not None:
+        if name not in file.channels:
+            known = ", ".join(repr(n) for n in sorted({DEFAULT_CHANNEL, *file.channels}))
+            raise UserError(
+                f"YTSYNC_CHANNEL: there is no channel {name!r} in YTSYNC_CHANNELS_FILE "
+                f"({env.channels_file}); known channels: {known}"
+            )
+        return
+    if "database_url" not in env.model_fields_set:
+        raise UserError(
+            f"YTSYNC_CHANNEL: channel {name!r} is not described anywhere: there is no "
+            "YTSYNC_CHANNELS_FILE, and YTSYNC_DATABASE_URL is not set for it (it would "
+            "use the default database). Set YTSYNC_CHANNELS_FILE, or YTSYNC_DATABASE_URL "
+            "and YTSYNC_TOKEN_FILE for this channel, or unset YTSYNC_CHANNEL"
+        )
 
 
 def load_settings() -> Settings:
@@ -240,6 +339,4 @@ def load_settings() -> Settings:
     replace the environment's.
     """
     env = load_environment()
-    if env.channels_file is None:
-        return env
     return load_channels(env)[env.channel]

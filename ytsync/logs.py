@@ -1,7 +1,8 @@
 """Worker logging: one JSON object per line for log collectors, or plain text for people.
 
 Every line goes through a filter that masks database passwords and bearer or refresh
-tokens, whatever code wrote the message, so a secret never reaches a log file.
+tokens, whatever code wrote the message, so a secret never reaches a log file. The
+command line's error messages go through the same ``mask``.
 """
 
 from __future__ import annotations
@@ -9,11 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from datetime import UTC, datetime
+from urllib.parse import quote, unquote
+
+from ytsync.safetext import visible
 
 _SECRETS = [
-    # scheme://user:password@host -> scheme://user:***@host
-    (re.compile(r"(\w+(?:\+\w+)?://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),
+    # scheme://user:password@host -> scheme://user:***@host. Up to the last '@' of
+    # the word: a password may hold '@', ':' or '/' (escaped or not).
+    (re.compile(r"(\b[A-Za-z][\w+.-]*://[^:/@\s]*:)\S*@"), r"\1***@"),
+    (re.compile(r"(\bpassword=)[^&\s]+", re.IGNORECASE), r"\1***"),
     (re.compile(r"(Bearer\s+)[\w.\-~+/]+=*", re.IGNORECASE), r"\1***"),
     (re.compile(r"\bya29\.[\w.\-]+"), "ya29.***"),
     (re.compile(r"\b1//[\w.\-]+"), "1//***"),
@@ -22,7 +29,36 @@ _SECRETS = [
 ]
 
 
+# Passwords of the database URLs this process was given, as written and unescaped:
+# masked wherever they appear, even cut out of their URL (a driver's message).
+_known: set[str] = set()
+_known_lock = threading.Lock()
+# Shorter ones are masked inside URLs only: as bare words they would hit plain text.
+_MIN_KNOWN = 4
+
+
+def remember_url_password(url: str) -> None:
+    """Mask this URL's password from now on, whatever characters it holds.
+
+    The user information runs to the last '@' before any '?': a password written
+    with a bare '@' (which URL parsers read as the host's start) is still all of it.
+    """
+    rest = url.partition("://")[2].partition("?")[0]
+    userinfo, at, _host = rest.rpartition("@")
+    password = userinfo.partition(":")[2] if at else ""
+    plain = unquote(password)
+    with _known_lock:
+        # As written, unescaped, and escaped (as a URL built from it would show it).
+        for form in {password, plain, quote(plain, safe="")}:
+            if len(form) >= _MIN_KNOWN:
+                _known.add(form)
+
+
 def mask(text: str) -> str:
+    with _known_lock:
+        known = sorted(_known, key=len, reverse=True)
+    for secret in known:
+        text = text.replace(secret, "***")
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text
@@ -54,13 +90,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """Lines for a terminal or ``tail -f``: a title from YouTube in a message cannot
+    send the terminal control sequences (JSON lines escape them already)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible(super().format(record))
+
+
 def configure(log_format: str, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(MaskSecrets())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -33,6 +33,8 @@ from ytsync.db.models import (
     Video,
 )
 from ytsync.errors import UserError
+from ytsync.files import read_regular, umask_mode, write_output
+from ytsync.safetext import csv_cell, csv_value
 from ytsync.youtube.titles import MAX_TITLE, fit_title, title_problem
 
 # A category's name becomes its playlist's title, so YouTube's title rules apply.
@@ -228,7 +230,17 @@ class _PlanBuilder:
                 "(put quotes around a value that contains a comma)",
             )
             return
-        values = {col: cells[i].strip() if i < len(cells) else "" for col, i in columns.items()}
+        nul = next((i for i, cell in enumerate(cells) if "\x00" in cell), None)
+        if nul is not None:
+            # SQLite would store it and PostgreSQL refuse it: a plan is text, NUL is not.
+            self.problems.add(
+                line, f"cell {nul + 1} holds a NUL character (\\x00); save the plan as text"
+            )
+            return
+        # csv_value: a cell 'plan export' wrote as '=x (against spreadsheet formulas) is =x.
+        values = {
+            col: csv_value(cells[i].strip()) if i < len(cells) else "" for col, i in columns.items()
+        }
         name, raw_id = values["category"], values["video_id"]
         name_ok = self._check_name(line, name)
         video_id = self._check_video_id(line, raw_id, name)
@@ -369,13 +381,13 @@ def read_plan(path: Path) -> Plan:
 
 def _read_text(path: Path) -> str:
     try:
-        size = path.stat().st_size
-        if size > MAX_PLAN_BYTES:
-            raise UserError(
-                f"plan file {path} is {size / 2**20:,.0f} MiB; a plan is at most "
-                f"{MAX_PLAN_BYTES // 2**20} MiB (about a million rows). Is it the right file?"
-            )
-        data = path.read_bytes()
+        data = read_regular(
+            path,
+            MAX_PLAN_BYTES,
+            "plan file",
+            too_large=f"a plan is at most {MAX_PLAN_BYTES / 2**20:,.0f} MiB (about a million "
+            "rows). Is it the right file?",
+        )
     except FileNotFoundError:
         raise UserError(f"cannot read plan file {path}: no such file") from None
     except IsADirectoryError:
@@ -386,6 +398,12 @@ def _read_text(path: Path) -> str:
         raise UserError(f"cannot read plan file {path}: {exc.strerror or exc}") from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise UserError(f'plan file {path} is UTF-16; save it as UTF-8 ("CSV UTF-8")')
+    order = _utf16_without_bom(data)
+    if order is not None:
+        raise UserError(
+            f"plan file {path} is UTF-16 ({order}, without a byte-order mark); "
+            'save it as UTF-8 ("CSV UTF-8")'
+        )
     try:
         # utf-8-sig drops the byte-order mark Excel writes in front of "CSV UTF-8".
         return data.decode("utf-8-sig")
@@ -395,6 +413,21 @@ def _read_text(path: Path) -> str:
             f"plan file {path} is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
             'save it as UTF-8 ("CSV UTF-8")'
         ) from None
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """ "little-endian" or "big-endian" when ``data`` looks like UTF-16 text: mostly
+    Latin text there has a NUL in every other byte, which UTF-8 text never has."""
+    sample = data[:4096]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    if odd >= 0.3 * pairs and even <= odd // 4:
+        return "little-endian"
+    if even >= 0.3 * pairs and odd <= even // 4:
+        return "big-endian"
+    return None
 
 
 def _records(text: str) -> tuple[list[tuple[int, list[str]]], tuple[int, str] | None]:
@@ -699,18 +732,7 @@ def _write_csv(path: Path, rows: Iterable[tuple[str, str, str]], force: bool) ->
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
-    writer.writerows(rows)
-    try:
-        # "x" refuses an existing file without a check-then-write race.
-        with path.open("w" if force else "x", encoding="utf-8", newline="") as out:
-            out.write(buffer.getvalue())
-    except FileExistsError:
-        raise UserError(f"{path} already exists; pass --force to overwrite it") from None
-    except IsADirectoryError:
-        raise UserError(f"cannot write {path}: it is a directory") from None
-    except FileNotFoundError:
-        raise UserError(f"cannot write {path}: its folder does not exist") from None
-    except PermissionError:
-        raise UserError(f"cannot write {path}: permission denied") from None
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    # csv_cell: a name starting with = + - @ opens as text in a spreadsheet, and
+    # 'plan apply' reads it back as it was.
+    writer.writerows([csv_cell(cell) for cell in row] for row in rows)
+    write_output(path, buffer.getvalue().encode("utf-8"), force=force, mode=umask_mode())

@@ -73,6 +73,7 @@ def explain(failure: ApiFailure) -> str:
 
 
 def _stderr(message: str) -> None:
-    from rich.console import Console
+    from ytsync.cli.console import SafeConsole
+    from ytsync.logs import mask
 
-    Console(stderr=True, highlight=False).print(message, markup=False)
+    SafeConsole(stderr=True, highlight=False).print(mask(message), markup=False)

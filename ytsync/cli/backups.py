@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.db.models import BackupSnapshot
 from ytsync.errors import UserError
+from ytsync.files import write_output
 from ytsync.jobctl import start_restore
 
 
@@ -62,6 +63,9 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_export(args: argparse.Namespace, ctx: Context) -> int:
     target: Path = args.file
+    # Checked before the database is read; write_output checks again as it writes.
+    if target.is_symlink():
+        raise UserError(f"{target} is a symbolic link; ytsync does not write through links")
     if target.exists() and not args.force:
         raise UserError(f"{target} already exists; add --force to overwrite it")
     if not target.parent.is_dir():
@@ -75,7 +79,9 @@ def run_export(args: argparse.Namespace, ctx: Context) -> int:
             which = f"snapshot {args.snapshot}" if args.snapshot is not None else "any snapshot"
             raise UserError(f"there is no {which}; see 'python starter.py backup list'")
         data = {"snapshot_id": snapshot.id, **snapshot.data}
-    target.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # The whole library with its titles: private (0600), and never half written.
+    document = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    write_output(target, document.encode("utf-8"), force=args.force)
     ctx.out.print(
         f"Wrote snapshot {data['snapshot_id']} ({len(data['playlists'])} playlists) to {target}."
     )

@@ -15,10 +15,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
+from ytsync.cli.console import SafeConsole
 from ytsync.config import Settings, load_settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.errors import UserError
 from ytsync.jobctl import JobConflict, StartedJob
+from ytsync.logs import mask
 from ytsync.temporal import connect
 
 
@@ -27,8 +29,9 @@ class Context:
     # None: read from the environment on first use, so commands that need no
     # settings (demo, dev-server) are not stopped by a bad YTSYNC_* variable.
     given_settings: Settings | None = None
-    out: Console = field(default_factory=lambda: Console(highlight=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    # SafeConsole: text from YouTube or a plan shows its control characters escaped.
+    out: Console = field(default_factory=lambda: SafeConsole(highlight=False))
+    err: Console = field(default_factory=lambda: SafeConsole(stderr=True, highlight=False))
 
     @cached_property
     def settings(self) -> Settings:
@@ -67,7 +70,7 @@ def launch(
     try:
         started = asyncio.run(go())
     except JobConflict as exc:
-        ctx.err.print(f"error: {exc}", markup=False)
+        ctx.err.print(f"error: {mask(str(exc))}", markup=False)
         return 1
     if json:
         ctx.print_json({"job_id": started.job_id, "workflow_id": started.workflow_id})

@@ -26,6 +26,7 @@ from ytsync.devserver import (
     DevServerError,
     running_dev_server,
 )
+from ytsync.errors import UserError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -140,6 +141,11 @@ def run_until_signal(
 
 def run_dev_server(args: argparse.Namespace, ctx: Context) -> int:
     out = ctx.out
+    log_file = args.db_file.resolve().with_suffix(".log")
+    for path in (args.db_file, log_file):
+        # The server writes both: a device or a folder there is the wrong path.
+        if path.exists() and not path.is_file():
+            raise UserError(f"--db-file: {path} is not a regular file; give a file's path")
 
     async def serve() -> int:
         try:
@@ -147,7 +153,7 @@ def run_dev_server(args: argparse.Namespace, ctx: Context) -> int:
                 db_file=args.db_file,
                 port=args.port,
                 ui_port=args.ui_port,
-                log_file=args.db_file.resolve().with_suffix(".log"),
+                log_file=log_file,
             ) as server:
                 _print_server(out, server)
                 try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
+import io
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 from ytsync.cli.context import Context
 from ytsync.db.models import Category, Playlist, SyncError, SyncJob, SyncOperation, Video
 from ytsync.errors import UserError
+from ytsync.files import umask_mode, write_output
+from ytsync.safetext import csv_cell
 from ytsync.status import latest_job
 from ytsync.sync.operations import STAGE_OF_KIND
 
@@ -139,7 +141,7 @@ def run_report(args: argparse.Namespace, ctx: Context) -> int:
         items = collect(session, job)
         header = {"job_id": job.id, "workflow_id": job.workflow_id, "job_stage": job.stage}
     if args.csv is not None:
-        _write_csv(args.csv, items)
+        _write_csv(args.csv, items, force=args.force)
         # With --json as well, stdout is the JSON alone: the note goes to stderr.
         where = ctx.err if args.json else ctx.out
         where.print(f"Wrote {len(items)} item(s) of job {header['job_id']} to {args.csv}.")
@@ -178,6 +180,8 @@ def render(header: dict[str, Any], items: list[ReportItem], ctx: Context) -> Non
 
 def _check_csv_target(path: Path, *, force: bool) -> None:
     """Refuse before reading anything, so a refused run changes nothing."""
+    if path.is_symlink():
+        raise UserError(f"{path} is a symbolic link; give --csv the real path")
     if path.is_dir():
         raise UserError(f"{path} is a folder; give --csv a file name")
     if not path.parent.is_dir():
@@ -186,18 +190,14 @@ def _check_csv_target(path: Path, *, force: bool) -> None:
         raise UserError(f"{path} already exists; pass --force to overwrite it")
 
 
-def _write_csv(path: Path, items: list[ReportItem]) -> None:
-    # Written beside the target and renamed: an interrupted run never leaves half a file
-    # in place of a good old one.
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(CSV_FIELDS)
-            for item in items:
-                row = item.as_dict()
-                writer.writerow([row[name] or "" for name in CSV_FIELDS])
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+def _write_csv(path: Path, items: list[ReportItem], *, force: bool) -> None:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_FIELDS)
+    for item in items:
+        row = item.as_dict()
+        # csv_cell: a message or id starting with = + - @ must not run as a formula.
+        writer.writerow([csv_cell(row[name] or "") for name in CSV_FIELDS])
+    # Written beside the target and renamed: an interrupted run never leaves half a
+    # file in place of a good old one.
+    write_output(path, buffer.getvalue().encode("utf-8"), force=force, mode=umask_mode())

@@ -6,20 +6,16 @@ and tests talk to the project's emulator through the very code that talks to Goo
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import google_auth_httplib2
 import httplib2
-from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from tenacity import (
     RetryCallState,
@@ -31,12 +27,11 @@ from tenacity import (
 )
 
 from ytsync.config import Settings
-from ytsync.errors import UserError
 from ytsync.quota import LIST_COST, WRITE_COST
 from ytsync.youtube.errors import Outcome, classify
+from ytsync.youtube.tokens import TokenStore
 from ytsync.youtube.transport import OneShotHttp
 
-SCOPES = ["https://www.googleapis.com/auth/youtube"]
 PAGE_SIZE = 50
 # httplib2 sends a request again when the connection fails (RETRIES); with a POST that
 # already took effect that is a duplicate no reconcile can see. One attempt each (and
@@ -53,58 +48,6 @@ COSTS = {
     "playlistItems.insert": WRITE_COST,
     "playlistItems.delete": WRITE_COST,
 }
-
-
-class TokenStore:
-    """The token file: read once, written back (mode 0600) whenever a refresh changed it."""
-
-    def __init__(self, path: Path, token_uri: str) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self.credentials = self._load(token_uri)
-        self._saved_token = self.credentials.token
-
-    def _load(self, token_uri: str) -> Credentials:
-        if not self.path.exists():
-            raise UserError(
-                f"no token file at {self.path}: sign in first with "
-                "'python starter.py auth --client-secrets FILE' (or set YTSYNC_TOKEN_FILE)"
-            )
-        try:
-            info = json.loads(self.path.read_text(encoding="utf-8"))
-            creds = Credentials.from_authorized_user_info(info, SCOPES)  # type: ignore[no-untyped-call]
-        except OSError as exc:
-            raise UserError(f"cannot read token file {self.path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise UserError(f"token file {self.path} is not UTF-8 text") from None
-        except ValueError as exc:
-            # from_authorized_user_info names the missing fields, never their values.
-            detail = str(exc) if "missing fields" in str(exc) else "not valid JSON"
-            raise UserError(
-                f"token file {self.path} is not an authorized-user token ({detail}); "
-                "sign in again with 'python starter.py auth'"
-            ) from None
-        # google-auth ignores the file's token_uri in from_authorized_user_*: set ours.
-        with_uri: Credentials = creds.with_token_uri(token_uri)
-        return with_uri
-
-    def save_if_refreshed(self) -> None:
-        with self._lock:
-            if self.credentials.token == self._saved_token:
-                return
-            refreshed = self.credentials.to_json()  # type: ignore[no-untyped-call]
-            write_private_json(self.path, json.loads(refreshed))
-            self._saved_token = self.credentials.token
-
-
-def write_private_json(path: Path, data: dict[str, Any]) -> None:
-    """Write a secret file atomically, readable by its owner only."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 log = logging.getLogger("ytsync.youtube")
