@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ROOT, Installation, running_worker, sign_in_again, start, worker_process
+from tests.harness import ROOT, Installation, running_worker, sign_in_again, start
 from tests.invariants import assert_library_as_planned
 from tests.test_sync_faults import eventually, paused_for, setup, writes
 from workflows.sync import SyncWorkflow
@@ -143,13 +143,12 @@ def worker_on_a_full_disk(
     return process
 
 
-def test_a_full_disk_on_the_worker_pauses_the_job_and_nothing_is_sent_twice(
+def test_a_full_disk_under_the_workers_token_file_does_not_stop_the_job(
     tmp_path: Path, database_url: str
 ) -> None:
-    """The first write is applied, then the worker cannot save the refreshed sign-in:
-    a local failure, not YouTube's answer.  The job pauses instead of sending again
-    (and paying again) in a loop; after the fix, the lost creation is found, not
-    repeated."""
+    """The worker cannot save a refreshed sign-in (ENOSPC): this machine's trouble, not
+    YouTube's answer.  The token stays in the worker's memory, the job completes, and
+    no write is sent twice."""
     if not mount_namespaces_work():
         pytest.skip("needs unshare -m and mount (root in a Linux container or VM)")
 
@@ -162,35 +161,17 @@ def test_a_full_disk_on_the_worker_pauses_the_job_and_nothing_is_sent_twice(
             target = env.client.service_client.config.target_host
             # Every access token expires: the worker's first call refreshes, then saves.
             await asyncio.to_thread(inst.state.expire_all_access_tokens)
-            broken = await asyncio.to_thread(worker_on_a_full_disk, target, inst, database_url)
+            worker = await asyncio.to_thread(worker_on_a_full_disk, target, inst, database_url)
             try:
-                started, handle = await start(inst, env.client, await env.get_current_time())
-                await eventually(paused_for(handle, "auth_required"), "auth_required")
-            finally:
-                broken.kill()
-                broken.wait()
-            with inst.sessions() as session:
-                job = session.get_one(SyncJob, started.job_id)
-                message = job.pause_message or ""
-            assert message.startswith("a problem on this machine, not YouTube's answer"), message
-            assert "No space left on device" in message
-            # The stale token's 401 (refused at the door), then the one creation: applied,
-            # its answer lost on this machine, and not sent again.
-            sent = inst.state.requests("playlists.insert")
-            assert [(r.status, r.applied) for r in sent] == [(401, False), (200, True)]
-
-            fixed = await asyncio.to_thread(worker_process, target, inst, database_url)
-            try:
-                await handle.signal(SyncWorkflow.resume)
+                _started, handle = await start(inst, env.client, await env.get_current_time())
                 assert (await handle.result()).stage == "completed"
             finally:
-                fixed.kill()
-                fixed.wait()
+                worker.kill()
+                worker.wait()
             with inst.sessions() as session:
-                categories = session.query(Category).filter(Category.is_protected.is_(False))
-                made = categories.count()
+                made = session.query(Category).filter(Category.is_protected.is_(False)).count()
             applied = [r for r in inst.state.requests("playlists.insert") if r.applied]
-            assert len(applied) == made, "the lost creation was found, not repeated"
+            assert len(applied) == made
             assert_library_as_planned(inst)
 
     asyncio.run(scenario())
