@@ -58,7 +58,7 @@ BAD_SETTINGS = [
     ("YTSYNC_TEMPORAL_ADDRESS", "http://localhost:7233", "is not host:port"),
     ("YTSYNC_TEMPORAL_ADDRESS", "localhost", "is not host:port"),
     ("YTSYNC_METRICS_ADDRESS", "9464", "is not host:port"),
-    ("YTSYNC_TEMPORAL_NAMESPACE", "", "non-empty name"),
+    ("YTSYNC_TEMPORAL_NAMESPACE", " ", "non-empty name"),
     ("YTSYNC_TASK_QUEUE", "ytsync\x1b[2J", "non-empty name"),
     ("YTSYNC_DATABASE_URL", "postgresql+asyncpg://u:pw@localhost/db", "driver 'asyncpg'"),
     ("YTSYNC_DATABASE_URL", "postgresql+psycopg2://localhost/db", "driver 'psycopg2'"),
