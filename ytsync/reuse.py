@@ -267,7 +267,7 @@ def _match(savings: list[list[int | None]]) -> list[tuple[int, int]]:
     case).  So the matching is solved exactly.  Pure-Python exact matchers are too slow
     on a dense matrix (networkx's blossom took 3.9 s at 100 x 100 and 53 s at 300 x 300);
     scipy's linear_sum_assignment takes 2 ms and 12 ms.  Its import (numpy and
-    scipy.optimize: about 1 s on a busy 2-core machine) is paid here, only when a plan
+    scipy.optimize: 1-2 s on a busy 2-core machine) is paid here, only when a plan
     has something worth keeping, never by the worker or the other commands.
     """
     candidates = sorted(
