@@ -43,7 +43,7 @@ from ytsync.emulator import (
 )
 from ytsync.emulator.credentials import NARROW_SCOPE, issue_token_file
 from ytsync.emulator.errors import ALTERNATIVES, INVALID_GRANT, unknown_part
-from ytsync.emulator.state import NOT_FOUND_AFTER_CREATE_SECONDS, YOUTUBE_SCOPE
+from ytsync.emulator.state import LIST_LAG_SECONDS, NOT_FOUND_AFTER_CREATE_SECONDS, YOUTUBE_SCOPE
 from ytsync.quota import QuotaClock
 from ytsync.youtube.client import YouTube
 
@@ -517,12 +517,47 @@ def test_insert_right_after_create_is_not_found_for_a_moment(
     insert_item(yt, create_playlist(yt, "Off")["id"], PUBLIC[1])
 
 
-def test_videos_list_returns_existing_only(yt: Any) -> None:
-    ids = ",".join([PUBLIC[0], DELETED, PRIVATE, "nosuchvideo"])
+def test_lists_show_new_playlists_and_items_late(
+    yt: Any, state: EmulatorState, clock: VirtualClock
+) -> None:
+    """YouTube promises no read-after-write: for list_lag_seconds (2 s by default) a new
+    playlist is missing from playlists.list and a new item from playlistItems.list,
+    though both exist (an insert into the playlist works, a look-up by id finds it)."""
+    assert state.list_lag_seconds == LIST_LAG_SECONDS >= 2
+    state.not_found_after_create_seconds = 0
+    made = create_playlist(yt, "Late")["id"]
+    insert_item(yt, made, PUBLIC[0])
+
+    def mine() -> list[str]:
+        items = yt.playlists().list(mine=True, part="id").execute()["items"]
+        return [p["id"] for p in items]
+
+    def items(**filters: str) -> list[str]:
+        found = yt.playlistItems().list(playlistId=made, part="contentDetails", **filters)
+        return [i["contentDetails"]["videoId"] for i in found.execute()["items"]]
+
+    assert made not in mine()
+    assert items() == [] and items(videoId=PUBLIC[0]) == []
+    assert [p["id"] for p in yt.playlists().list(id=made, part="id").execute()["items"]] == [made]
+    clock.advance(LIST_LAG_SECONDS - 0.5)
+    assert made not in mine() and items() == []
+    clock.advance(0.5)
+    assert made in mine()
+    assert items() == [PUBLIC[0]] == items(videoId=PUBLIC[0])
+    # Playlists and items that were there before the API made them show at once.
+    state.list_lag_seconds = 0
+    insert_item(yt, made, PUBLIC[1])
+    assert items() == [PUBLIC[0], PUBLIC[1]]
+
+
+def test_videos_list_returns_only_what_the_channel_may_see(yt: Any) -> None:
+    """Someone else's private video is left out, like a deleted one (DESIGN.md); the
+    channel's own private upload is shown."""
+    ids = ",".join([PUBLIC[0], DELETED, PRIVATE, OWN_PRIVATE, "nosuchvideo"])
     response = yt.videos().list(id=ids, part="status,snippet").execute()
     assert [(v["id"], v["status"]["privacyStatus"]) for v in response["items"]] == [
         (PUBLIC[0], "public"),
-        (PRIVATE, "private"),
+        (OWN_PRIVATE, "private"),
     ]
 
 

@@ -93,9 +93,11 @@ def make_lane(
 ) -> Lane:
     """A job with its playlists made and one lane of 60 additions planned.
 
-    The emulator's "just created" 404 is off unless ``options`` turn it on: these
-    tests insert at once into the playlists they made."""
+    The emulator's "just created" 404 and its list lag are off unless ``options`` turn
+    them on: these tests insert at once into the playlists they made, and test the
+    writer's own look-up (the settled checks are tested in test_safety)."""
     options.setdefault("not_found_after_create_seconds", 0)
+    options.setdefault("list_lag_seconds", 0)
     inst = install(
         tmp_path, database_url, clock, videos=200, playlists=4, seed=5, plan=False, **options
     )

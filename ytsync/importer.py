@@ -113,12 +113,19 @@ def import_library(
                 done += len(page)
                 tick("items", done, expected)
         video_ids = sorted({_video_id(item) for f in fetched for item in f.items})
+        # videos.list leaves out someone else's private video as it does a deleted one;
+        # the playlist item still tells them apart.
+        item_privacy = {
+            _video_id(item): item.get("status", {}).get("privacyStatus")
+            for f in fetched
+            for item in f.items
+        }
         statuses: dict[str, str] = {}
         for start in range(0, len(video_ids), PAGE_SIZE):
             batch = video_ids[start : start + PAGE_SIZE]
             found = {v["id"]: v for v in youtube.videos(batch)}
             for vid in batch:
-                statuses[vid] = _availability(found.get(vid), owner)
+                statuses[vid] = _availability(found.get(vid), owner, item_privacy.get(vid))
             tick("videos", min(start + PAGE_SIZE, len(video_ids)), len(video_ids))
     finally:
         if summary.units_spent:
@@ -136,9 +143,9 @@ def _video_id(item: dict[str, Any]) -> str:
     return str(content.get("videoId") or item["snippet"]["resourceId"]["videoId"])
 
 
-def _availability(video: dict[str, Any] | None, owner: str | None) -> str:
+def _availability(video: dict[str, Any] | None, owner: str | None, listed_as: str | None) -> str:
     if video is None:
-        return "deleted"
+        return "private" if listed_as == "private" else "deleted"
     status = video.get("status", {}).get("privacyStatus", "public")
     # A private video can still be added to playlists of the channel that owns it.
     if status == "private" and video.get("snippet", {}).get("channelId") != owner:

@@ -20,6 +20,7 @@ from .model import Playlist, PlaylistItem, RequestRecord, Video
 from .sample import TOPICS, generate_library, plan_categories, sample_plan_rows
 from .server import EmulatorServer
 from .state import (
+    LIST_LAG_SECONDS,
     MAX_PLAYLIST_ITEMS,
     NOT_FOUND_AFTER_CREATE_SECONDS,
     YOUTUBE_SCOPE,
@@ -30,6 +31,7 @@ from .state import (
 __all__ = [
     "BODIES",
     "FAULT_KINDS",
+    "LIST_LAG_SECONDS",
     "MAX_PLAYLIST_ITEMS",
     "NARROW_SCOPE",
     "NOT_FOUND_AFTER_CREATE_SECONDS",

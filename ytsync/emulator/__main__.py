@@ -2,7 +2,8 @@
 
     python -m ytsync.emulator --port 8090 --videos 500 --playlists 12 --seed 1 \
         [--daily-quota N] [--period-seconds N] [--token-file PATH] [--max-playlists N]
-        [--not-found-after-create SECONDS] [--title-refusal badRequest|invalidPlaylistSnippet]
+        [--not-found-after-create SECONDS] [--list-lag SECONDS]
+        [--title-refusal badRequest|invalidPlaylistSnippet]
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ytsync.quota import QuotaClock
 from .credentials import issue_token_file
 from .sample import generate_library
 from .server import EmulatorServer
-from .state import NOT_FOUND_AFTER_CREATE_SECONDS, EmulatorState
+from .state import LIST_LAG_SECONDS, NOT_FOUND_AFTER_CREATE_SECONDS, EmulatorState
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
         help="inserts into a playlist younger than this get 404 playlistNotFound (0: off)",
     )
     parser.add_argument(
+        "--list-lag",
+        type=float,
+        default=LIST_LAG_SECONDS,
+        metavar="SECONDS",
+        help="list calls show playlists and items made through the API this late (0: at once)",
+    )
+    parser.add_argument(
         "--title-refusal",
         choices=["badRequest", "invalidPlaylistSnippet"],
         default="badRequest",
@@ -85,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         playlist_create_limit_per_period=args.playlist_create_limit,
         max_playlists=args.max_playlists,
         not_found_after_create_seconds=args.not_found_after_create,
+        list_lag_seconds=args.list_lag,
         title_refusal=args.title_refusal,
         seed=args.seed,
     )

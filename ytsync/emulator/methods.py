@@ -102,7 +102,10 @@ def playlists_list(call: Call) -> tuple[int, JsonDict | None]:
             found = [state.playlists[i] for i in ids if i in state.playlists]
         elif call.param("mine") == "true" or call.param("channelId") == state.channel_id:
             found = [
-                p for p in state.playlists.values() if state.list_special_playlists or not p.special
+                p
+                for p in state.playlists.values()
+                if (state.list_special_playlists or not p.special)
+                and not state.lagging(p.created_at, call.now)
             ]
         elif call.param("channelId"):
             found = []
@@ -227,7 +230,8 @@ def playlist_items_list(call: Call) -> tuple[int, JsonDict | None]:
             rows = [
                 (playlist, pos, item)
                 for pos, item in enumerate(playlist.items)
-                if wanted_video is None or item.video_id == wanted_video
+                if (wanted_video is None or item.video_id == wanted_video)
+                and not state.lagging(item.created_at, call.now)
             ]
         elif ids := call.ids("id"):
             for item_id in ids:
@@ -330,7 +334,7 @@ def _apply_insert(
 ) -> tuple[int, JsonDict | None]:
     """Lock held."""
     state = call.state
-    item = PlaylistItem(state.new_item_id(), vid)
+    item = PlaylistItem(state.new_item_id(), vid, call.now)
     # The real API honours snippet.position; clients must not send it (see DESIGN.md).
     if isinstance(position, int) and 0 <= position < len(playlist.items):
         playlist.items.insert(position, item)
@@ -375,7 +379,14 @@ def videos_list(call: Call) -> tuple[int, JsonDict | None]:
         raise ApiError(_invalid("Too many ids: at most 50.", location="id"))
     state = call.state
     with state.lock:
-        found = [v for v in (state.videos.get(i) for i in ids) if v is not None and not v.deleted]
+        # Someone else's private video is absent, like a deleted one.
+        found = [
+            v
+            for v in (state.videos.get(i) for i in ids)
+            if v is not None
+            and not v.deleted
+            and (v.privacy != "private" or v.owner_channel_id == state.channel_id)
+        ]
         response: JsonDict = {
             "kind": "youtube#videoListResponse",
             "etag": etag(tuple(ids)),

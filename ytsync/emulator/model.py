@@ -34,6 +34,8 @@ class Video:
 class PlaylistItem:
     id: str
     video_id: str
+    # When an API call added it (emulator clock); None: there from the start.
+    created_at: datetime | None = None
 
 
 @dataclass(slots=True)

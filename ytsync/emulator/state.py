@@ -34,6 +34,10 @@ MAX_PLAYLIST_ITEMS = 5000
 # Long enough that an insert sent right after its playlist's creation sees the 404 even
 # on a slow machine; a client that waits a few seconds and tries again gets through.
 NOT_FOUND_AFTER_CREATE_SECONDS = 2.0
+# YouTube's lists show new playlists and items late (Google documents no read-after-write
+# for playlists.list or playlistItems.list): for this long after an API call made one,
+# list calls leave it out.
+LIST_LAG_SECONDS = 2.0
 # The body a refused playlist title or description gets: the one Google's error table
 # names, or the bare badRequest users actually saw (the default: it tells nothing).
 TitleRefusal = Literal["invalidPlaylistSnippet", "badRequest"]
@@ -145,6 +149,7 @@ class EmulatorState:
         write_latency: float = 0.0,
         conflict_after_create_seconds: float = 0.0,
         not_found_after_create_seconds: float = NOT_FOUND_AFTER_CREATE_SECONDS,
+        list_lag_seconds: float = LIST_LAG_SECONDS,
         max_playlist_items: int = MAX_PLAYLIST_ITEMS,
         max_playlists: int | None = None,
         title_refusal: TitleRefusal = "badRequest",
@@ -169,6 +174,7 @@ class EmulatorState:
         # YouTube answers 404 playlistNotFound to inserts into a playlist created moments
         # ago, as if it did not exist yet; 0 turns that off.
         self.not_found_after_create_seconds = not_found_after_create_seconds
+        self.list_lag_seconds = list_lag_seconds
         self.max_playlist_items = max_playlist_items
         # Normal playlists a channel may have; playlists.insert beyond answers 400
         # maxPlaylistExceeded.  None: no cap (YouTube publishes no number).
@@ -223,6 +229,11 @@ class EmulatorState:
             item_id = "UE" + self.random_id(32)
             if item_id not in self.item_index:
                 return item_id
+
+    def lagging(self, created_at: datetime | None, now: datetime) -> bool:
+        """Too new for list calls to show yet."""
+        lag = self.list_lag_seconds
+        return lag > 0 and created_at is not None and (now - created_at).total_seconds() < lag
 
     def period(self, now: datetime) -> datetime:
         return self.quota_clock.period_start(now)

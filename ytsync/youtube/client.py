@@ -297,6 +297,10 @@ class YouTube:
     def delete_playlist(self, playlist_id: str) -> None:
         self._execute("playlists.delete", self._resource("playlists").delete(id=playlist_id))
 
+    def delete_playlist_item(self, item_id: str) -> None:
+        request = self._resource("playlistItems").delete(id=item_id)
+        self._execute("playlistItems.delete", request)
+
 
 def _page(response: dict[str, Any]) -> Page:
     return Page(list(response.get("items", [])), response.get("nextPageToken"))
