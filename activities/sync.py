@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +24,7 @@ from workflows.messages import (
     STOP_USER,
     BatchInput,
     BatchResult,
+    CheckPlan,
     JobProgress,
     StageUpdate,
 )
@@ -33,13 +34,14 @@ from ytsync.config import Settings
 from ytsync.db.engine import transaction
 from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob, SyncOperation
 from ytsync.errors import UserError
-from ytsync.quota import LIST_COST
 from ytsync.sync import operations as ops
+from ytsync.sync.audit import CHANNEL, Auditor, due_checks
 from ytsync.sync.budget import Budget
 from ytsync.sync.lease import Lease, LeaseBusy, LeaseLost
-from ytsync.sync.writer import PAUSED, RetryLater, StopBatch, Writer, stop_for
+from ytsync.sync.reads import Gone, PagedReader
+from ytsync.sync.verify import Verifier
+from ytsync.sync.writer import PAUSED, RetryLater, StopBatch, Writer
 from ytsync.youtube.client import YouTube
-from ytsync.youtube.errors import classify
 
 Clock = Callable[[], datetime]
 
@@ -172,10 +174,48 @@ class SyncActivities:
             attempt=activity.info().attempt,
             heartbeat=activity.heartbeat,
             stop_requested=activity.is_cancelled,
+            clock=self._clock,
         )
 
     def _batch(
         self, batch: BatchInput, kind: str, write: Callable[[Writer, list[int]], None]
+    ) -> BatchResult:
+        return self._leased(
+            batch, kind, lambda lease: self._batch_on_lane(batch, kind, write, lease)
+        )
+
+    def _check(
+        self, batch: BatchInput, kind: str, check: Callable[[Auditor], object]
+    ) -> BatchResult:
+        """A settled check of a lane (see ytsync.sync.audit), under the lane's lease."""
+
+        def run(lease: Lease) -> BatchResult:
+            budget = self._budget(batch.job_id)
+            try:
+                check(
+                    Auditor(
+                        sessions=self._sessions,
+                        youtube=self._client(),
+                        budget=budget,
+                        lease=lease,
+                        job_id=batch.job_id,
+                        clock=self._clock,
+                        heartbeat=activity.heartbeat,
+                    )
+                )
+                return BatchResult(0, 0)
+            except StopBatch as stop:
+                return self._stopped(batch, kind, stop, 0)
+            except RetryLater as retry:
+                raise _retry(retry) from None
+            finally:
+                budget.release()
+                self._refresh(batch.job_id)
+
+        return self._leased(batch, kind, run)
+
+    def _leased(
+        self, batch: BatchInput, kind: str, body: Callable[[Lease], BatchResult]
     ) -> BatchResult:
         if self._pause_requested(batch.job_id):
             # Before the lease: a retried attempt of a paused job answers at once, even
@@ -194,7 +234,7 @@ class SyncActivities:
         except LeaseBusy as busy:
             raise ApplicationError(str(busy), type="LaneBusy", next_retry_delay=busy.wait) from None
         try:
-            return self._batch_on_lane(batch, kind, write, lease)
+            return body(lease)
         except LeaseLost as lost:
             # A newer attempt owns the lane: this one is stale, whatever it returns.
             raise ApplicationError(str(lost), type="LaneLost") from None
@@ -216,31 +256,36 @@ class SyncActivities:
         try:
             writer = self._writer(batch.job_id, budget, lease)
             with self._sessions() as session:
-                todo = ops.next_open(session, batch.job_id, kind, batch.max_writes, _lane(batch))
+                todo = ops.next_open(
+                    session,
+                    batch.job_id,
+                    kind,
+                    batch.max_writes,
+                    _lane(batch),
+                    _sendable(batch, kind),
+                )
             budget.expect_writes(len(todo))
             write(writer, todo)
             result = BatchResult(writer.done, self._open(batch, kind))
             going_on = result.remaining > 0
             return result
         except StopBatch as stop:
-            if stop.stop == STOP_USER:
-                _end_if_not_paused()
-            if stop.stop == STOP_AUTH:
-                # Read the token file afresh next time: the user may have signed in again.
-                with self._lock:
-                    self._youtube = None
-            done = writer.done if writer else 0
-            return BatchResult(
-                done, self._open(batch, kind), stop.stop, stop.resume_at, stop.message
-            )
+            return self._stopped(batch, kind, stop, writer.done if writer else 0)
         except RetryLater as retry:
-            raise ApplicationError(
-                str(retry), type="YouTubeRetry", next_retry_delay=retry.delay
-            ) from None
+            raise _retry(retry) from None
         finally:
             budget.release()
             if not going_on or self._progress_is_stale(batch.job_id):
                 self._refresh(batch.job_id)
+
+    def _stopped(self, batch: BatchInput, kind: str, stop: StopBatch, done: int) -> BatchResult:
+        if stop.stop == STOP_USER:
+            _end_if_not_paused()
+        if stop.stop == STOP_AUTH:
+            # Read the token file afresh next time: the user may have signed in again.
+            with self._lock:
+                self._youtube = None
+        return BatchResult(done, self._open(batch, kind), stop.stop, stop.resume_at, stop.message)
 
     def _pause_requested(self, job_id: int) -> bool:
         with self._sessions() as session:
@@ -257,7 +302,7 @@ class SyncActivities:
 
     def _open(self, batch: BatchInput, kind: str) -> int:
         with self._sessions() as session:
-            return ops.count_open(session, batch.job_id, kind, _lane(batch))
+            return ops.count_open(session, batch.job_id, kind, _lane(batch), _sendable(batch, kind))
 
     def _refresh(self, job_id: int) -> JobProgress:
         channel = self._channel()
@@ -312,6 +357,34 @@ class SyncActivities:
         with self._on(batch.channel, batch.job_id):
             return self._batch(batch, ops.CREATE, Writer.create_playlists)
 
+    @activity.defn
+    def plan_creation_check(self, job_id: int, channel: str | None = None) -> CheckPlan:
+        """Due once the job made or tried to make a playlist, and until a settled check
+        of the channel's playlists finds nothing left to repair."""
+        with self._on(channel, job_id), transaction(self._sessions) as session:
+            tried = session.scalar(
+                select(SyncOperation.id)
+                .where(
+                    SyncOperation.job_id == job_id,
+                    SyncOperation.kind == ops.CREATE,
+                    SyncOperation.sent_at.is_not(None),
+                )
+                .limit(1)
+            )
+            if tried is None:
+                return CheckPlan()
+            return self._check_plan(session, job_id, ops.CREATE, [CHANNEL])
+
+    @activity.defn(no_thread_cancel_exception=True)
+    def check_creations(self, batch: BatchInput) -> BatchResult:
+        with self._on(batch.channel, batch.job_id):
+            return self._check(batch, ops.CREATE, Auditor.check_creations)
+
+    def _check_plan(self, session: Session, job_id: int, kind: str, lanes: list[int]) -> CheckPlan:
+        settle = timedelta(seconds=self._settings.settle_seconds)
+        due, settle_until = due_checks(session, job_id, kind, lanes, settle)
+        return CheckPlan(due, settle_until)
+
     # add_videos --------------------------------------------------------------------
 
     @activity.defn
@@ -325,9 +398,7 @@ class SyncActivities:
             except StopBatch as stop:
                 return BatchResult(0, -1, stop.stop, stop.resume_at, stop.message)
             except RetryLater as retry:
-                raise ApplicationError(
-                    str(retry), type="YouTubeRetry", next_retry_delay=retry.delay
-                ) from None
+                raise _retry(retry) from None
             with transaction(self._sessions) as session:
                 ops.plan_additions(session, job_id, present)
             self._refresh(job_id)
@@ -359,51 +430,53 @@ class SyncActivities:
             return ops.ops_exist(session, job_id, ops.ADD)
 
     def _videos_in(self, job_id: int, playlist_id: str) -> set[str]:
-        youtube, budget = self._client(), self._budget(job_id)
+        budget = self._budget(job_id)
         try:
-            return self._read_playlist(youtube, budget, playlist_id)
+            items = PagedReader(self._client(), budget, activity.heartbeat).playlist_items(
+                playlist_id
+            )
+        except Gone:
+            return set()
         finally:
             budget.release()
-
-    def _read_playlist(self, youtube: YouTube, budget: Budget, playlist_id: str) -> set[str]:
-        found: set[str] = set()
-        token: str | None = None
-
-        def pay(_method: str, units: int) -> None:
-            if not budget.try_spend(units):
-                raise StopBatch(
-                    "quota_exhausted",
-                    budget.next_reset(),
-                    "the usable quota of this period is spent",
-                )
-
-        while True:
-            pay("playlistItems.list", LIST_COST)
-            try:
-                with youtube.resends_paid_by(pay):
-                    page = youtube.playlist_items(playlist_id, token)
-            except Exception as exc:
-                failure = classify(exc)
-                if failure is None:
-                    raise
-                if failure.outcome.value == "not_found":
-                    return found
-                raise stop_for(failure, budget) or RetryLater(failure.describe()) from None
-            found.update(str(i["contentDetails"]["videoId"]) for i in page.items)
-            activity.heartbeat()
-            if not page.next_token:
-                return found
-            token = page.next_token
+        return {str(item["contentDetails"]["videoId"]) for item in items}
 
     @activity.defn
     def list_lanes(self, job_id: int, channel: str | None = None) -> list[int]:
         with self._on(channel, job_id), self._sessions() as session:
             return ops.open_lanes(session, job_id)
 
+    @activity.defn
+    def list_unsent_lanes(self, job_id: int, channel: str | None = None) -> list[int]:
+        with self._on(channel, job_id), self._sessions() as session:
+            return ops.open_lanes(session, job_id, ops.ADD, ops.UNSENT)
+
     @activity.defn(no_thread_cancel_exception=True)
     def add_videos(self, batch: BatchInput) -> BatchResult:
         with self._on(batch.channel, batch.job_id):
             return self._batch(batch, ops.ADD, Writer.add_videos)
+
+    @activity.defn
+    def plan_audits(self, job_id: int, channel: str | None = None) -> CheckPlan:
+        """Every category playlist the job wrote to ends with an audit."""
+        with self._on(channel, job_id), transaction(self._sessions) as session:
+            lanes = session.scalars(
+                select(SyncOperation.category_id)
+                .where(
+                    SyncOperation.job_id == job_id,
+                    SyncOperation.kind == ops.ADD,
+                    SyncOperation.sent_at.is_not(None),
+                    SyncOperation.category_id.is_not(None),
+                )
+                .distinct()
+            )
+            return self._check_plan(session, job_id, ops.ADD, [int(lane or 0) for lane in lanes])
+
+    @activity.defn(no_thread_cancel_exception=True)
+    def audit_lane(self, batch: BatchInput) -> BatchResult:
+        with self._on(batch.channel, batch.job_id):
+            category_id = batch.category_id or 0
+            return self._check(batch, ops.ADD, lambda auditor: auditor.audit_lane(category_id))
 
     # delete_playlists --------------------------------------------------------------
 
@@ -419,6 +492,34 @@ class SyncActivities:
             self._refresh(job_id)
             with self._sessions() as session:
                 return ops.count_open(session, job_id, ops.DELETE)
+
+    @activity.defn
+    def verify_deletions(self, job_id: int, channel: str | None = None) -> BatchResult:
+        """Write the delete rows, each old playlist verified safe on YouTube first, or
+        held back (see ytsync.sync.verify)."""
+        with self._on(channel, job_id):
+            with self._sessions() as session:
+                if ops.count_open(session, job_id, ops.ADD):
+                    # Deleting an old playlist before its videos are safe would lose them.
+                    raise ApplicationError("additions are still open", non_retryable=True)
+            budget = self._budget(job_id)
+            try:
+                verifier = Verifier(
+                    sessions=self._sessions,
+                    youtube=self._client(),
+                    budget=budget,
+                    job_id=job_id,
+                    heartbeat=activity.heartbeat,
+                )
+                to_delete, _held = verifier.plan_deletions()
+            except StopBatch as stop:
+                return BatchResult(0, -1, stop.stop, stop.resume_at, stop.message)
+            except RetryLater as retry:
+                raise _retry(retry) from None
+            finally:
+                budget.release()
+            self._refresh(job_id)
+            return BatchResult(0, to_delete)
 
     @activity.defn(no_thread_cancel_exception=True)
     def delete_playlists(self, batch: BatchInput) -> BatchResult:
@@ -476,10 +577,16 @@ class SyncActivities:
             self.backup,
             self.plan_creations,
             self.create_playlists,
+            self.plan_creation_check,
+            self.check_creations,
             self.plan_additions,
             self.list_lanes,
+            self.list_unsent_lanes,
             self.add_videos,
+            self.plan_audits,
+            self.audit_lane,
             self.plan_deletions,
+            self.verify_deletions,
             self.delete_playlists,
             self.plan_restore,
             self.restore_playlists,
@@ -508,6 +615,17 @@ def heartbeating_sleep(seconds: float) -> None:
         if activity.in_activity():
             activity.heartbeat()
         time.sleep(min(left, HEARTBEAT_EVERY_SECONDS))
+
+
+def _sendable(batch: BatchInput, kind: str) -> tuple[str, ...]:
+    """The rows a batch may send.  With settle-then-judge, an in_flight write or
+    creation waits for its settled check; a deletion is simply sent again (deleting
+    twice is harmless)."""
+    return ops.UNSENT if batch.settle and kind in (ops.ADD, ops.CREATE) else ops.OPEN
+
+
+def _retry(retry: RetryLater) -> ApplicationError:
+    return ApplicationError(str(retry), type="YouTubeRetry", next_retry_delay=retry.delay)
 
 
 def _lane(batch: BatchInput) -> int | None:

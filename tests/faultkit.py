@@ -268,6 +268,7 @@ def worker_environ(inst: Installation, database_url: str) -> dict[str, str]:
             "YTSYNC_TASK_QUEUE": settings.task_queue,
             "YTSYNC_DAILY_QUOTA": str(settings.daily_quota),
             "YTSYNC_QUOTA_RESERVE": str(settings.quota_reserve),
+            "YTSYNC_SETTLE_SECONDS": str(settings.settle_seconds),
             # The emulator answers at once; a short request timeout keeps the lane
             # lease a killed worker leaves behind short too (1.5 times this).
             "YTSYNC_YOUTUBE_TIMEOUT_SECONDS": "3",

@@ -84,6 +84,7 @@ def install(
     server: EmulatorServer | None = None,
     channel: str | None = None,
     unavailable_fraction: float = 0.01,
+    settle_seconds: float = 1.0,
     **state_options: Any,
 ) -> Installation:
     """A library on the emulator, imported into ``database_url``, with a plan.
@@ -92,6 +93,11 @@ def install(
     Google serves every channel on one address; ``channel``: the settings' channel.
     """
     settings_kw: dict[str, Any] = {}
+    # Short, for tests on a real clock: the emulator's lists lag behind writes by less
+    # than ytsync waits before judging them (test_safety and the fault suite make the
+    # lag longer, and the wait with it).
+    state_options.setdefault("list_lag_seconds", 0.5)
+    settings_kw["settle_seconds"] = settle_seconds
     if period_seconds:
         settings_kw["quota_period_seconds"] = period_seconds
     state = EmulatorState(clock=clock, daily_limit=emulator_limit, **state_options)
@@ -166,6 +172,7 @@ def worker_process(
         "YTSYNC_TOKEN_FILE": str(inst.settings.token_file),
         "YTSYNC_OAUTH_TOKEN_URI": inst.settings.oauth_token_uri,
         "YTSYNC_TASK_QUEUE": inst.settings.task_queue,
+        "YTSYNC_SETTLE_SECONDS": str(inst.settings.settle_seconds),
     }
     process = subprocess.Popen(
         [

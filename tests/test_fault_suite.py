@@ -84,11 +84,15 @@ class Case:
     quota_reserve: int = 1_000
     videos: int = 200
     playlists: int = 6
+    # YouTube's lists show writes late: the emulator's default, and longer where
+    # answers are lost (the case that most needs a settled look).  ytsync waits a
+    # second longer than the lag before it judges a write.
+    list_lag: float = 2.0
 
 
 CASES = [
     Case("worker_kills", worker_kills=6),
-    Case("lost_responses", lost=0.05),
+    Case("lost_responses", lost=0.05, list_lag=5.0),
     Case("api_errors", errors_5xx=0.02, conflicts=0.02, rate_limits=1, conflict_window=1.0),
     Case(
         "tokens_and_quota",
@@ -169,6 +173,8 @@ async def run_case(
         unavailable_fraction=0.04,
         access_token_ttl=case.token_ttl,
         conflict_after_create_seconds=case.conflict_window,
+        list_lag_seconds=case.list_lag,
+        settle_seconds=case.list_lag + 1.0,
     )
     try:
         return await _run(case, seed, inst, database_url, tmp_path, counts)

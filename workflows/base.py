@@ -66,6 +66,10 @@ class JobWorkflow:
         self._runs = 1
         self._input = SyncInput(job_id=0)
         self._cancel_on_pause = False
+        self._sticky = False
+        # Settle, then judge (see ytsync.sync.audit); False while replaying histories
+        # from before it.
+        self._settle_first = False
         # A dict, for its order: cancellations must be issued in the same order on replay.
         self._batches_running: dict[asyncio.Task[BatchResult], None] = {}
         # Batches that were running when a pause was asked for (and, with the patch,
@@ -153,46 +157,64 @@ class JobWorkflow:
         make_batch: Callable[[int], BatchInput],
     ) -> bool:
         """Several playlists in parallel, never two writes at once into one playlist."""
-        sticky = workflow.patched(STICKY_LANES)
+        self._sticky = workflow.patched(STICKY_LANES)
         self._cancel_on_pause = workflow.patched(PAUSE_CANCELS_BATCHES)
         while True:
             await self._gate(stage)
             lanes: list[int] = await self._call_job(list_activity)
             if not lanes:
                 return True
-            queue = deque(lanes)
-            running: dict[asyncio.Task[BatchResult], int] = {}
-            stop: BatchResult | None = None
-            while queue or running:
-                while (
-                    queue
-                    and len(running) < self._input.lanes
-                    and stop is None
-                    and not self._user_paused
-                    and not self._history_is_long()
-                ):
-                    lane = queue.popleft()
-                    running[self._start_batch(batch_activity, make_batch(lane))] = lane
-                if not running:
-                    break
-                finished, _ = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    lane = running.pop(task)
-                    result = self._batch_result(task)
-                    if result is None:
-                        queue.appendleft(lane)  # stopped for a pause, not done
-                    elif result.stop:
-                        if stop is None or result.stop == STOP_AUTH:
-                            stop = result
-                    elif result.remaining > 0:
-                        if sticky:
-                            queue.appendleft(lane)
-                        else:
-                            queue.append(lane)
+            stop = await self._lane_pass(lanes, batch_activity, make_batch)
             if stop is not None:
                 await self._wait_out(stage, stop)
             if self._history_is_long():
                 return False
+
+    async def _lane_pass(
+        self, lanes: list[int], batch_activity: Any, make_batch: Callable[[int], BatchInput]
+    ) -> BatchResult | None:
+        """One pass over ``lanes``, each until its batches say it is done; the stop that
+        ended the pass early, if one did."""
+        queue = deque(lanes)
+        running: dict[asyncio.Task[BatchResult], int] = {}
+        stop: BatchResult | None = None
+        while queue or running:
+            while (
+                queue
+                and len(running) < self._input.lanes
+                and stop is None
+                and not self._user_paused
+                and not self._history_is_long()
+            ):
+                lane = queue.popleft()
+                running[self._start_batch(batch_activity, make_batch(lane))] = lane
+            if not running:
+                break
+            finished, _ = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                lane = running.pop(task)
+                result = self._batch_result(task)
+                if result is None:
+                    queue.appendleft(lane)  # stopped for a pause, not done
+                elif result.stop:
+                    if stop is None or result.stop == STOP_AUTH:
+                        stop = result
+                elif result.remaining > 0:
+                    if self._sticky:
+                        queue.appendleft(lane)
+                    else:
+                        queue.append(lane)
+        return stop
+
+    async def _settle(self, stage: str, until: datetime | None) -> None:
+        """Wait on a durable timer until the last write has settled (YouTube's lists
+        show writes late); a pause meanwhile takes effect at once."""
+        if until is None:
+            return
+        while (left := until - workflow.now()) > timedelta(0):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self._user_paused, timeout=left)
+            await self._gate(stage)
 
     # batches -----------------------------------------------------------------------
 
@@ -336,6 +358,7 @@ class JobWorkflow:
             category_id=category_id,
             playlist_id=playlist_id,
             channel=self._input.channel,
+            settle=self._settle_first,
         )
 
     async def _call_job(self, fn: Any) -> Any:

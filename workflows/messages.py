@@ -57,6 +57,18 @@ class BatchInput:
     category_id: int | None = None
     playlist_id: int | None = None
     channel: str | None = None
+    # Settle, then judge: the batch sends only rows never sent, and leaves those whose
+    # outcome is unknown to the lane's settled check.  False in histories from before.
+    settle: bool = False
+
+
+@dataclass
+class CheckPlan:
+    """The lanes whose settled check is due, and when their last write will have
+    settled (None: nothing was written, no wait)."""
+
+    lanes: list[int] = field(default_factory=list)
+    settle_until: datetime | None = None
 
 
 @dataclass

@@ -8,9 +8,13 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.sync import SyncActivities
     from workflows.base import JobWorkflow
-    from workflows.messages import BatchResult, JobProgress, SyncInput
+    from workflows.messages import BatchInput, BatchResult, CheckPlan, JobProgress, SyncInput
 
 STAGES = ("backup", "create_playlists", "add_videos", "delete_playlists")
+# Settle, then judge: writes with unknown outcomes wait for a settled check, each
+# category playlist ends with an audit, and old playlists are deleted only once verified
+# on YouTube.  Histories from before keep replaying the old steps.
+SETTLE_AUDIT_VERIFY = "settle-audit-verify"
 
 
 @workflow.defn
@@ -25,20 +29,63 @@ class SyncWorkflow(JobWorkflow):
         if stage == "backup":
             await self._call_job(SyncActivities.backup)
             return True
+        self._settle_first = workflow.patched(SETTLE_AUDIT_VERIFY)
         if stage == "create_playlists":
             await self._call_job(SyncActivities.plan_creations)
-            return await self._batches(stage, SyncActivities.create_playlists)
+            if not self._settle_first:
+                return await self._batches(stage, SyncActivities.create_playlists)
+            return await self._create_settled(stage)
         if stage == "add_videos":
-            while True:
-                planned: BatchResult = await self._call_job(SyncActivities.plan_additions)
-                if planned.stop is None:
-                    break
-                await self._wait_out(stage, planned)
-            return await self._lanes(
-                stage,
-                SyncActivities.list_lanes,
-                SyncActivities.add_videos,
-                lambda lane: self._batch_input(category_id=lane),
-            )
-        await self._call_job(SyncActivities.plan_deletions)
+            await self._until_done(stage, SyncActivities.plan_additions)
+            if not self._settle_first:
+                return await self._lanes(
+                    stage, SyncActivities.list_lanes, SyncActivities.add_videos, self._lane_batch
+                )
+            return await self._add_audited(stage)
+        if not self._settle_first:
+            await self._call_job(SyncActivities.plan_deletions)
+        else:
+            await self._until_done(stage, SyncActivities.verify_deletions)
         return await self._batches(stage, SyncActivities.delete_playlists)
+
+    async def _create_settled(self, stage: str) -> bool:
+        """Create the playlists, then check the channel's playlists once settled, until
+        a check finds nothing to repair."""
+        while True:
+            if not await self._batches(stage, SyncActivities.create_playlists):
+                return False
+            plan: CheckPlan = await self._call_job(SyncActivities.plan_creation_check)
+            if not plan.lanes:
+                return True
+            await self._settle(stage, plan.settle_until)
+            if not await self._batches(stage, SyncActivities.check_creations):
+                return False
+
+    async def _add_audited(self, stage: str) -> bool:
+        """Add the videos, then audit each category playlist once settled, until every
+        audit finds nothing to repair."""
+        while True:
+            if not await self._lanes(
+                stage, SyncActivities.list_unsent_lanes, SyncActivities.add_videos, self._lane_batch
+            ):
+                return False
+            plan: CheckPlan = await self._call_job(SyncActivities.plan_audits)
+            if not plan.lanes:
+                return True
+            await self._settle(stage, plan.settle_until)
+            stop = await self._lane_pass(plan.lanes, SyncActivities.audit_lane, self._lane_batch)
+            if stop is not None:
+                await self._wait_out(stage, stop)
+            if self._history_is_long():
+                return False
+
+    async def _until_done(self, stage: str, plan_activity: object) -> None:
+        """A planning step that reads YouTube: wait out a quota or sign-in stop, again."""
+        while True:
+            planned: BatchResult = await self._call_job(plan_activity)
+            if planned.stop is None:
+                return
+            await self._wait_out(stage, planned)
+
+    def _lane_batch(self, lane: int) -> BatchInput:
+        return self._batch_input(category_id=lane)

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     youtube_timeout_seconds: float = Field(
         default=60.0, gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False
     )
+    # How long after a write ytsync waits before a read may judge it (settle, audit,
+    # verify): YouTube's lists show writes late, and promise no read-after-write.
+    settle_seconds: float = Field(default=30.0, ge=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)
     # Worker only: Prometheus metrics at host:port (unset: off), and the log format.
     metrics_address: str | None = None
     log_format: Literal["text", "json"] = "text"

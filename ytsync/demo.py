@@ -100,6 +100,9 @@ class DemoOptions:
     # 4,000 usable units a period are 80 writes: a few hundred videos need several.
     daily_quota: int = 5_000
     quota_reserve: int = 1_000
+    # Past the emulator's list lag (2 s, like YouTube's lists, late), so the settled
+    # checks see every write; the product's default is 30 s.
+    settle_seconds: float = 3.0
     seed: int = 1
     keep: bool = False
     base_dir: Path = Path(".ytsync")
@@ -220,6 +223,7 @@ def demo_settings(
         quota_reserve=options.quota_reserve,
         quota_timezone="UTC",
         quota_period_seconds=options.period_seconds,
+        settle_seconds=options.settle_seconds,
     )
 
 

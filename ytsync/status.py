@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ytsync import ledger
 from ytsync.config import Settings
-from ytsync.db.models import SyncError, SyncJob
+from ytsync.db.models import HeldBack, LaneCheck, Playlist, SyncError, SyncJob, Video
 
 RESULT_STAGES = ("backup", "create_playlists", "add_videos", "delete_playlists")
 
@@ -27,6 +27,7 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
         stage: {
             key: int(job.stage_results.get(stage, {}).get(key, 0))
             for key in ("succeeded", "failed", "skipped", "open")
+            + (("held_back",) if stage == "delete_playlists" else ())
         }
         for stage in RESULT_STAGES
     }
@@ -45,6 +46,8 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
         "pause_requested_at": _iso(job.pause_requested_at),
         "progress": {"done": job.progress_done, "total": job.progress_total},
         "stage_results": results,
+        "held_back": held_back(session, job.id),
+        "audit": audit_summary(session, job.id),
         "quota_used": job.quota_used,
         "errors": [
             {
@@ -67,6 +70,44 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
             "usable": settings.usable_quota,
             "remaining": left,
         },
+    }
+
+
+def held_back(session: Session, job_id: int) -> list[dict[str, Any]]:
+    """The old playlists the job kept, each with the videos that held it back."""
+    rows = session.execute(
+        select(
+            Playlist.youtube_id,
+            Playlist.title,
+            Video.youtube_id,
+            HeldBack.category,
+            HeldBack.reason,
+        )
+        .join(Playlist, Playlist.id == HeldBack.playlist_id)
+        .join(Video, Video.id == HeldBack.video_id)
+        .where(HeldBack.job_id == job_id)
+        .order_by(HeldBack.id)
+    )
+    kept: dict[str, dict[str, Any]] = {}
+    for playlist_id, title, video_id, category, reason in rows:
+        entry = kept.setdefault(
+            playlist_id, {"playlist_id": playlist_id, "title": title, "videos": []}
+        )
+        entry["videos"].append({"video_id": video_id, "category": category, "reason": reason})
+    return list(kept.values())
+
+
+def audit_summary(session: Session, job_id: int) -> dict[str, int]:
+    """What the settled checks read and repaired (see ytsync.sync.audit)."""
+    checks = list(session.scalars(select(LaneCheck).where(LaneCheck.job_id == job_id)))
+    return {
+        "checks": len(checks),
+        "clean": sum(check.status == "clean" for check in checks),
+        "rounds": sum(check.rounds for check in checks),
+        "read_units": sum(check.reads for check in checks),
+        "found_after_settle": sum(check.found for check in checks),
+        "sent_again": sum(check.resent for check in checks),
+        "duplicates_removed": sum(check.duplicates_removed for check in checks),
     }
 
 

@@ -232,6 +232,26 @@ def status_view(view: StatusView, *, watching: float | None = None) -> Renderabl
     current = data["paused_at_stage"] if data["stage"] == "paused" else data["stage"]
     for name, result in data["stage_results"].items():
         table.add_row(Text(f"  {name}"), _stage_cell(name, result, current, data))
+    audit = data.get("audit") or {}
+    if audit.get("checks"):
+        table.add_row("settled checks", _audit_text(audit))
+    for kept in data.get("held_back") or []:
+        videos = kept["videos"]
+        named = ", ".join(f"{v['video_id']} ({v['category']})" for v in videos[:5])
+        more = f" and {len(videos) - 5} more" if len(videos) > 5 else ""
+        table.add_row(
+            "kept",
+            Text(
+                f"'{kept['title']}' ({kept['playlist_id']}): {len(videos)} video(s) not "
+                f"verified in their category playlists: {named}{more}",
+                style="yellow",
+            ),
+        )
+    if data.get("held_back") and data["stage"] == "completed":
+        table.add_row(
+            "next step",
+            "run 'python starter.py start' again to check the kept playlists and finish",
+        )
     table.add_row("quota used today", _quota_today(view))
     table.add_row("quota used by the job", f"{data['quota_used']:,} units")
     if data["resume_at"]:
@@ -307,7 +327,8 @@ def _bar(done: int, total: int) -> RenderableType:
 def _stage_cell(
     name: str, result: dict[str, int], current: str, data: dict[str, Any]
 ) -> RenderableType:
-    settled = result["succeeded"] + result["failed"] + result["skipped"]
+    held = result.get("held_back", 0)
+    settled = result["succeeded"] + result["failed"] + result["skipped"] + held
     total = settled + result["open"]
     if total == 0:
         # The backup writes no operation rows: its snapshot id says it is done.
@@ -317,12 +338,29 @@ def _stage_cell(
             return Text("not started", style="dim")
         return Text("nothing to do", style="dim")
     extra = [f"{result[k]:,} {k}" for k in ("failed", "skipped") if result[k]]
+    if held:
+        extra.append(f"{held:,} kept")
     grid = Table.grid(padding=(0, 1))
     grid.add_row(
         ProgressBar(total=total, completed=settled, width=BAR_WIDTH),
         Text(f"{settled:,} / {total:,}" + (f" ({', '.join(extra)})" if extra else "")),
     )
     return grid
+
+
+def _audit_text(audit: dict[str, int]) -> str:
+    repairs = [
+        f"{audit[key]:,} {label}"
+        for key, label in (
+            ("found_after_settle", "found after settling"),
+            ("sent_again", "sent again"),
+            ("duplicates_removed", "duplicates removed"),
+        )
+        if audit.get(key)
+    ]
+    return f"{audit['clean']} of {audit['checks']} clean, {audit['read_units']:,} read units" + (
+        f"; {', '.join(repairs)}" if repairs else ""
+    )
 
 
 def _before(current: str, stage: str) -> bool:

@@ -31,7 +31,7 @@ from ytsync.status import latest_job
 from ytsync.sync.operations import STAGE_OF_KIND
 
 CSV_FIELDS = ("stage", "entity_type", "entity_id", "message", "timestamp")
-PROBLEM_STATUSES = ("failed", "skipped")
+PROBLEM_STATUSES = ("failed", "skipped", "held_back")
 NO_JOB = "No sync job yet, so nothing to report. Start one with 'python starter.py start'."
 
 

@@ -175,11 +175,14 @@ class SyncOperation(Base):
     video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id"), default=None)
     playlist_id: Mapped[int | None] = mapped_column(ForeignKey("playlists.id"), default=None)
     position: Mapped[int] = mapped_column(default=0)
-    # pending | in_flight | completed | failed | skipped
+    # pending | in_flight | completed | failed | skipped | held_back (an old playlist
+    # kept because YouTube did not show all its videos safe in their new playlists)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     youtube_id: Mapped[str | None] = mapped_column(String(128), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the write was last sent: no read may judge it before the settle delay.
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
@@ -244,3 +247,48 @@ class QuotaLedger(Base):
     # Set when YouTube said quotaExceeded: the period is spent, whatever we counted.
     exhausted: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LaneCheck(Base):
+    """A settled read of one target of a job's writes, and what it repaired.
+
+    ``kind`` "add_video": the audit of a category playlist (``lane`` is the category);
+    "create_playlist": the check of the channel's playlists for the job's markers
+    (``lane`` 0).  ``status`` is "due" until a check finds nothing left to repair."""
+
+    __tablename__ = "lane_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("sync_jobs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    lane: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), default="due")
+    rounds: Mapped[int] = mapped_column(default=0)
+    # Quota units the checks read.
+    reads: Mapped[int] = mapped_column(default=0)
+    # Writes whose answer was lost, found applied once settled.
+    found: Mapped[int] = mapped_column(default=0)
+    # Writes found missing once settled, sent again.
+    resent: Mapped[int] = mapped_column(default=0)
+    # Copies ytsync's own unknown-outcome writes made, deleted.
+    duplicates_removed: Mapped[int] = mapped_column(default=0)
+    checked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (UniqueConstraint("job_id", "kind", "lane"),)
+
+
+class HeldBack(Base):
+    """A video that kept an old playlist from being deleted: YouTube, read back, did not
+    show it in the playlist of a category it was planned into."""
+
+    __tablename__ = "held_back"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("sync_jobs.id", ondelete="CASCADE"))
+    playlist_id: Mapped[int] = mapped_column(ForeignKey("playlists.id", ondelete="CASCADE"))
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
+    # The category whose playlist lacks it (its name as the check saw it).
+    category: Mapped[str] = mapped_column(String(150))
+    reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_held_back_job", "job_id", "playlist_id"),)

@@ -35,6 +35,9 @@ STAGE_OF_KIND = {
 SYNC_KINDS = (CREATE, ADD, DELETE)
 RESTORE_KINDS = (RESTORE, RESTORE_ITEM)
 OPEN = ("pending", "in_flight")
+# With settle-then-judge, batches send only pending rows: an in_flight row waits for its
+# lane's settled check (ytsync.sync.audit).
+UNSENT = ("pending",)
 UNAVAILABLE = ("private", "deleted")
 
 
@@ -48,7 +51,7 @@ def _existing_keys(session: Session, job_id: int, kind: str) -> set[str]:
     )
 
 
-def _insert_missing(session: Session, job_id: int, kind: str, rows: list[dict[str, Any]]) -> int:
+def insert_missing(session: Session, job_id: int, kind: str, rows: list[dict[str, Any]]) -> int:
     have = _existing_keys(session, job_id, kind)
     fresh = [
         {"job_id": job_id, "kind": kind, "status": "pending", "updated_at": utcnow(), **row}
@@ -67,7 +70,7 @@ def plan_creations(session: Session, job_id: int) -> int:
         )
     ).scalars()
     rows = [{"op_key": f"create:{cid}", "category_id": cid} for cid in categories]
-    return _insert_missing(session, job_id, CREATE, rows)
+    return insert_missing(session, job_id, CREATE, rows)
 
 
 def plan_additions(session: Session, job_id: int, present: dict[int, set[str]]) -> int:
@@ -105,7 +108,7 @@ def plan_additions(session: Session, job_id: int, present: dict[int, set[str]]) 
         elif youtube_id in present.get(category_id, set()):
             row.update(status="completed", error="already in the playlist")
         rows.append(row)
-    return _insert_missing(session, job_id, ADD, rows)
+    return insert_missing(session, job_id, ADD, rows)
 
 
 def _fail_unavailable(
@@ -123,6 +126,17 @@ def _fail_unavailable(
 
 
 def plan_deletions(session: Session, job_id: int) -> int:
+    """Rows for every old playlist the sync deletes, unverified: only histories from
+    before verify-before-delete take this path (see ytsync.sync.verify)."""
+    rows = [
+        {"op_key": f"delete:{pid}", "playlist_id": pid} for pid, _yt in deletion_candidates(session)
+    ]
+    return insert_missing(session, job_id, DELETE, rows)
+
+
+def deletion_candidates(session: Session) -> list[tuple[int, str]]:
+    """The old playlists the sync deletes, as (id, YouTube id): still on YouTube, not
+    special, not a category's playlist."""
     keep = set(
         session.scalars(
             select(Category.youtube_playlist_id).where(Category.youtube_playlist_id.is_not(None))
@@ -131,12 +145,11 @@ def plan_deletions(session: Session, job_id: int) -> int:
     playlists = session.execute(
         select(Playlist.id, Playlist.youtube_id).where(Playlist.deleted_from_youtube_at.is_(None))
     )
-    rows = [
-        {"op_key": f"delete:{pid}", "playlist_id": pid}
+    return [
+        (pid, youtube_id)
         for pid, youtube_id in playlists
         if youtube_id not in keep and not youtube_id.startswith(SPECIAL_PREFIXES)
     ]
-    return _insert_missing(session, job_id, DELETE, rows)
 
 
 def plan_restore(session: Session, job_id: int, snapshot: dict[str, Any]) -> int:
@@ -179,12 +192,14 @@ def plan_restore(session: Session, job_id: int, snapshot: dict[str, Any]) -> int
                     "not restored",
                 )
             items.append(row)
-    return _insert_missing(session, job_id, RESTORE, playlists) + _insert_missing(
+    return insert_missing(session, job_id, RESTORE, playlists) + insert_missing(
         session, job_id, RESTORE_ITEM, items
     )
 
 
-def open_lanes(session: Session, job_id: int, kind: str = ADD) -> list[int]:
+def open_lanes(
+    session: Session, job_id: int, kind: str = ADD, statuses: tuple[str, ...] = OPEN
+) -> list[int]:
     """Target playlists with writes still to make (a category's, or a restored one's),
     fewest first so small lanes finish early."""
     lane = SyncOperation.category_id if kind == ADD else SyncOperation.playlist_id
@@ -193,7 +208,7 @@ def open_lanes(session: Session, job_id: int, kind: str = ADD) -> list[int]:
         .where(
             SyncOperation.job_id == job_id,
             SyncOperation.kind == kind,
-            SyncOperation.status.in_(OPEN),
+            SyncOperation.status.in_(statuses),
         )
         .group_by(lane)
         .order_by(func.count(), lane)
@@ -201,12 +216,14 @@ def open_lanes(session: Session, job_id: int, kind: str = ADD) -> list[int]:
     return [int(target or 0) for target, _count in session.execute(query)]
 
 
-def _open_in(kind: str, job_id: int, lane: int | None) -> list[Any]:
+def _open_in(
+    kind: str, job_id: int, lane: int | None, statuses: tuple[str, ...] = OPEN
+) -> list[Any]:
     """Open rows of one kind, or of one lane: a category's, or a restored playlist's."""
     where = [
         SyncOperation.job_id == job_id,
         SyncOperation.kind == kind,
-        SyncOperation.status.in_(OPEN),
+        SyncOperation.status.in_(statuses),
     ]
     if lane is not None:
         column = SyncOperation.category_id if kind == ADD else SyncOperation.playlist_id
@@ -214,15 +231,27 @@ def _open_in(kind: str, job_id: int, lane: int | None) -> list[Any]:
     return where
 
 
-def count_open(session: Session, job_id: int, kind: str, lane: int | None = None) -> int:
-    return int(session.scalar(select(func.count()).where(*_open_in(kind, job_id, lane))) or 0)
+def count_open(
+    session: Session,
+    job_id: int,
+    kind: str,
+    lane: int | None = None,
+    statuses: tuple[str, ...] = OPEN,
+) -> int:
+    where = _open_in(kind, job_id, lane, statuses)
+    return int(session.scalar(select(func.count()).where(*where)) or 0)
 
 
 def next_open(
-    session: Session, job_id: int, kind: str, limit: int, lane: int | None = None
+    session: Session,
+    job_id: int,
+    kind: str,
+    limit: int,
+    lane: int | None = None,
+    statuses: tuple[str, ...] = OPEN,
 ) -> list[int]:
     """Ids of the next open rows, in the order they are to be written."""
-    query = select(SyncOperation.id).where(*_open_in(kind, job_id, lane))
+    query = select(SyncOperation.id).where(*_open_in(kind, job_id, lane, statuses))
     return list(
         session.scalars(query.order_by(SyncOperation.position, SyncOperation.id).limit(limit))
     )
@@ -245,11 +274,14 @@ def record_error(
 def stage_results(
     session: Session, job_id: int, kinds: tuple[str, ...] = SYNC_KINDS
 ) -> dict[str, dict[str, int]]:
-    """Per stage: succeeded, failed, skipped (and what is still open)."""
+    """Per stage: succeeded, failed, skipped (and what is still open); the deletions
+    also count the old playlists held back."""
     results: dict[str, dict[str, int]] = {
         STAGE_OF_KIND[kind]: {"succeeded": 0, "failed": 0, "skipped": 0, "open": 0}
         for kind in kinds
     }
+    if DELETE in kinds:
+        results[STAGE_OF_KIND[DELETE]]["held_back"] = 0
     query = (
         select(SyncOperation.kind, SyncOperation.status, func.count())
         .where(SyncOperation.job_id == job_id)
@@ -261,6 +293,7 @@ def stage_results(
         "skipped": "skipped",
         "pending": "open",
         "in_flight": "open",
+        "held_back": "held_back",
     }
     for kind, status, count in session.execute(query):
         results[STAGE_OF_KIND[kind]][bucket[status]] += int(count)
@@ -297,7 +330,7 @@ def refresh_progress(session: Session, job_id: int) -> SyncJob:
         else sum(r.values())
         for index, (stage, r) in enumerate(results.items())
     )
-    job.progress_done = sum(r["succeeded"] + r["failed"] + r["skipped"] for r in results.values())
+    job.progress_done = sum(sum(r.values()) - r["open"] for r in results.values())
     return job
 
 

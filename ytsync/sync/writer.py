@@ -131,6 +131,7 @@ class _Outcomes:
         *,
         in_flight: Sequence[int] = (),
         pending: Sequence[int] = (),
+        now: datetime | None = None,
     ) -> None:
         if self.completed:
             # Core executemany: the ORM's bulk path costs more CPU than the round trip.
@@ -158,7 +159,13 @@ class _Outcomes:
             )
             record_error(session, job_id, STAGE_OF_KIND[kind], entity, entity_id or "", message)
         if in_flight:
-            _set(session, in_flight, status="in_flight", attempts=OPERATIONS.c.attempts + 1)
+            _set(
+                session,
+                in_flight,
+                status="in_flight",
+                attempts=OPERATIONS.c.attempts + 1,
+                sent_at=now or utcnow(),
+            )
         if pending:
             _set(session, pending, status="pending")
         self._flushed = len(self.completed) + len(self.failed)
@@ -232,8 +239,11 @@ class Writer:
         attempt: int = 1,
         heartbeat: Callable[[], None] = lambda: None,
         stop_requested: Callable[[], bool] = lambda: False,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
+        # Stamps when each write goes out: the settle delay runs from there.
+        self._clock = clock
         self._yt = youtube
         self._budget = budget
         self._lease = lease
@@ -359,7 +369,14 @@ class Writer:
             paused = self._lease.renew_in(session) or self._stop_requested()
             sent = 0 if paused else paid
             # Those not sent now: any in_flight mark on them is stale.
-            outcome.flush(session, self._job_id, kind, in_flight=ids[:sent], pending=ids[sent:])
+            outcome.flush(
+                session,
+                self._job_id,
+                kind,
+                in_flight=ids[:sent],
+                pending=ids[sent:],
+                now=self._clock(),
+            )
 
         paid = self._budget.spend_writes(len(ahead), record_and_mark)
         self.done += outcome.settled()
@@ -554,6 +571,7 @@ class Writer:
             op = session.get_one(SyncOperation, op_id)
             op.status = "in_flight"
             op.attempts += 1
+            op.sent_at = self._clock()
 
         if not self._budget.try_spend(units, mark if in_flight else None):
             raise StopBatch(

@@ -1,0 +1,70 @@
+"""Reads inside a job: every page paid from the job's budget before it goes out, and
+every re-send the client makes paid as it happens.
+
+A failed read proves nothing about a write: it stops the batch (out of quota, signed
+out) or has Temporal run it again later; it is never taken as "not there".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from workflows.messages import STOP_QUOTA
+from ytsync.quota import LIST_COST
+from ytsync.sync.budget import Budget
+from ytsync.sync.writer import RetryLater, StopBatch, stop_for
+from ytsync.youtube.client import Page, YouTube
+from ytsync.youtube.errors import Outcome, classify
+
+T = TypeVar("T")
+
+
+class Gone(Exception):
+    """The playlist read is not on YouTube (404 playlistNotFound)."""
+
+
+class PagedReader:
+    def __init__(
+        self, youtube: YouTube, budget: Budget, heartbeat: Callable[[], None] = lambda: None
+    ) -> None:
+        self._yt = youtube
+        self._budget = budget
+        self._heartbeat = heartbeat
+        # Quota units these reads cost, re-sends included.
+        self.units = 0
+
+    def all_pages(self, fetch: Callable[[str | None], Page]) -> list[dict[str, Any]]:
+        """Every item of a listing; raises Gone when its playlist does not exist."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = self.one(lambda t=token: fetch(t))  # type: ignore[misc]
+            items.extend(page.items)
+            self._heartbeat()
+            if not page.next_token:
+                return items
+            token = page.next_token
+
+    def playlist_items(self, playlist_id: str) -> list[dict[str, Any]]:
+        return self.all_pages(lambda token: self._yt.playlist_items(playlist_id, token))
+
+    def one(self, call: Callable[[], T]) -> T:
+        self._pay(LIST_COST)
+        try:
+            with self._yt.resends_paid_by(lambda _method, units: self._pay(units)):
+                return call()
+        except Exception as exc:
+            failure = classify(exc)
+            if failure is None:
+                raise
+            if failure.outcome is Outcome.NOT_FOUND:
+                raise Gone(failure.describe()) from None
+            raise stop_for(failure, self._budget) or RetryLater(failure.describe()) from None
+
+    def _pay(self, units: int) -> None:
+        if not self._budget.try_spend(units):
+            raise StopBatch(
+                STOP_QUOTA, self._budget.next_reset(), "the usable quota of this period is spent"
+            )
+        self.units += units
