@@ -53,7 +53,12 @@ TEST_SERVER = BIN / "temporal-test-server"
 POSTGRES_ADMIN_URL = os.environ.get(
     "YTSYNC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-WRITE_METHODS = ("playlists.insert", "playlistItems.insert", "playlists.delete")
+WRITE_METHODS = (
+    "playlists.insert",
+    "playlistItems.insert",
+    "playlists.delete",
+    "playlistItems.delete",
+)
 Row = tuple[str, str, bool]
 
 
