@@ -81,6 +81,26 @@ def test_preview_json_matches_the_contract(small_library: sessionmaker[Session])
     with small_library() as session:
         data = compute_preview(session, _settings(), NOW).model_dump(mode="json")
 
+    # An extra, beside the contract's keys: rebuild as above, and reuse, which keeps
+    # nothing here (no old playlist is half made of one category's videos).
+    strategies = data.pop("strategies")
+    rebuild = {
+        "creates": 1,
+        "updates": 0,
+        "adds": 4,
+        "item_deletes": 0,
+        "playlist_deletes": 2,
+        "writes": 7,
+        "quota_cost": 350,
+        "quota_periods_needed": 1,
+        "estimated_finish": "2026-03-02T10:20:00Z",
+    }
+    assert strategies == {
+        "rebuild": rebuild,
+        "reuse": rebuild,
+        "reuse_keeps": [],
+        "reuse_out_of_plan_order": 0,
+    }
     assert data == {
         "playlists_to_create": {
             "count": 1,
@@ -146,6 +166,36 @@ def test_preview_json_matches_the_contract(small_library: sessionmaker[Session])
         ],
         "computed_at": "2026-03-02T10:20:00Z",
     }
+
+
+def test_preview_shows_reuse_beside_rebuild(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The exported plan with a category renamed: rebuild makes the playlist again and
+    re-adds every video; reuse keeps the old one, renames it and removes the one video
+    planned elsewhere, in one quota period instead of two."""
+    seed_videos(sessions, [vid(n) for n in range(1, 201)])
+    old = [vid(n) for n in range(1, 181)]
+    plan = "category,video_id\n" + "".join(f"Songs,{v}\n" for v in old[:-1])
+    plan += f"Other,{old[-1]}\n"
+    apply_plan(sessions, write_plan(tmp_path, plan))
+    keeps = add_playlist(sessions, "PLmusic", "Music", old)
+    with sessions() as session:
+        preview = compute_preview(session, _settings(), NOW)
+    rebuild, reuse = preview.strategies.rebuild, preview.strategies.reuse
+    assert (rebuild.creates, rebuild.adds, rebuild.playlist_deletes) == (2, 180, 1)
+    assert rebuild.quota_cost == preview.total_quota_cost
+    assert (reuse.creates, reuse.updates, reuse.adds) == (1, 1, 1)
+    assert (reuse.item_deletes, reuse.playlist_deletes) == (1, 0)
+    assert (rebuild.quota_periods_needed, reuse.quota_periods_needed) == (2, 1)
+    [kept] = preview.strategies.reuse_keeps
+    assert (kept.category_name, kept.playlist_id, kept.youtube_id) == ("Songs", keeps, "PLmusic")
+    assert (kept.update, kept.adds, kept.item_deletes) == (True, 0, 1)
+    out = io.StringIO()
+    render_preview(preview, Console(file=out, width=120))
+    text = out.getvalue()
+    assert "Rebuild (what a job does) and reuse" in text
+    assert "Music (renamed)" in text
 
 
 def test_empty_database_previews_nothing(sessions: sessionmaker[Session]) -> None:

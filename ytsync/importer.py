@@ -181,6 +181,7 @@ def _store(
             session.add(playlist)
         playlist.title = snippet.get("title", "")
         playlist.description = snippet.get("description", "")
+        playlist.privacy = data.get("status", {}).get("privacyStatus", "")
         playlist.item_count = len(entry.items)
         playlist.imported_at = now
         playlist.deleted_from_youtube_at = None

@@ -24,6 +24,7 @@ from ytsync import ledger
 from ytsync.config import Settings
 from ytsync.db.models import Category, CategoryVideo, Playlist, PlaylistItem, Video
 from ytsync.quota import WRITE_COST, QuotaClock
+from ytsync.strategies import Strategies, compare_strategies
 
 # Videos YouTube refuses to add (failedPrecondition / videoNotFound): skipped for free.
 UNAVAILABLE = ("private", "deleted")
@@ -111,6 +112,8 @@ class Preview(BaseModel):
     uncategorized_videos: UncategorizedVideos
     protected_categories: list[CategoryCount]
     computed_at: datetime
+    # Rebuild (what a job does) and reuse (keeping old playlists), side by side.
+    strategies: Strategies
 
 
 def compute_preview(session: Session, settings: Settings, now: datetime) -> Preview:
@@ -125,6 +128,9 @@ def compute_preview(session: Session, settings: Settings, now: datetime) -> Prev
     # The same rule the sync charges by: an exhausted period has nothing left.
     remaining = ledger.remaining(session, clock.period_start(now), settings.usable_quota)
     periods, finish = finish_estimate(total, remaining, settings.usable_quota, clock, now)
+    strategies = compare_strategies(
+        session, lambda units: finish_estimate(units, remaining, settings.usable_quota, clock, now)
+    )
     return Preview(
         playlists_to_create=create,
         videos_to_add=add,
@@ -143,6 +149,7 @@ def compute_preview(session: Session, settings: Settings, now: datetime) -> Prev
         uncategorized_videos=_uncategorized_videos(session),
         protected_categories=_protected_categories(session),
         computed_at=now,
+        strategies=strategies,
     )
 
 
@@ -315,6 +322,9 @@ def render_preview(preview: Preview, console: Console) -> None:
         console.print(_deletions_table(preview.playlists_to_delete.items))
     if preview.protected_categories:
         console.print(_protected_table(preview.protected_categories))
+    console.print(_strategies_table(preview.strategies))
+    if preview.strategies.reuse_keeps:
+        console.print(_kept_table(preview.strategies))
     _print_warnings(preview, console)
 
 
@@ -398,6 +408,48 @@ def _protected_table(items: Sequence[CategoryCount]) -> Table:
     for item in items[:MAX_TABLE_ROWS]:
         table.add_row(Text(item.category_name), f"{item.video_count:,}")
     _more_row(table, len(items), "categories")
+    return table
+
+
+def _strategies_table(strategies: Strategies) -> Table:
+    rebuild, reuse = strategies.rebuild, strategies.reuse
+    table = Table(title="Rebuild (what a job does) and reuse (keep old playlists)")
+    table.add_column("")
+    table.add_column("Rebuild", justify="right")
+    table.add_column("Reuse", justify="right")
+    rows = (
+        ("Create playlists", rebuild.creates, reuse.creates),
+        ("Update kept playlists", rebuild.updates, reuse.updates),
+        ("Add videos", rebuild.adds, reuse.adds),
+        ("Remove items from kept playlists", rebuild.item_deletes, reuse.item_deletes),
+        ("Delete old playlists", rebuild.playlist_deletes, reuse.playlist_deletes),
+    )
+    for label, left, right in rows:
+        table.add_row(label, f"{left:,}", f"{right:,}")
+    table.add_section()
+    table.add_row("Writes", f"{rebuild.writes:,}", f"{reuse.writes:,}", style="bold")
+    table.add_row("Quota units", f"{rebuild.quota_cost:,}", f"{reuse.quota_cost:,}")
+    table.add_row(
+        "Quota periods", f"{rebuild.quota_periods_needed:,}", f"{reuse.quota_periods_needed:,}"
+    )
+    table.add_row("Finishes", _local(rebuild.estimated_finish), _local(reuse.estimated_finish))
+    return table
+
+
+def _kept_table(strategies: Strategies) -> Table:
+    keeps = strategies.reuse_keeps
+    table = Table(
+        title=f"Reuse would keep {len(keeps):,} old playlist(s); "
+        f"{strategies.reuse_out_of_plan_order:,} item(s) would sit out of plan order"
+    )
+    table.add_column("Category")
+    table.add_column("Keeps old playlist")
+    table.add_column("Adds", justify="right")
+    table.add_column("Removes", justify="right")
+    for keep in keeps[:MAX_TABLE_ROWS]:
+        title = keep.title + ("" if keep.title == keep.category_name else " (renamed)")
+        table.add_row(keep.category_name, title, f"{keep.adds:,}", f"{keep.item_deletes:,}")
+    _more_row(table, len(keeps), "kept playlists")
     return table
 
 

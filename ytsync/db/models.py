@@ -73,6 +73,8 @@ class Playlist(Base):
     youtube_id: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
+    # private | unlisted | public; "" when imported before ytsync read it.
+    privacy: Mapped[str] = mapped_column(String(16), default="", server_default="")
     item_count: Mapped[int] = mapped_column(default=0)
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_from_youtube_at: Mapped[datetime | None] = mapped_column(default=None)
