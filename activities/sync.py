@@ -35,7 +35,7 @@ from ytsync.db.engine import transaction
 from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob, SyncOperation
 from ytsync.errors import UserError
 from ytsync.sync import operations as ops
-from ytsync.sync.audit import CHANNEL, Auditor, due_checks
+from ytsync.sync.audit import Auditor, due_checks
 from ytsync.sync.budget import Budget
 from ytsync.sync.lease import Lease, LeaseBusy, LeaseLost
 from ytsync.sync.reads import Gone, PagedReader
@@ -361,29 +361,18 @@ class SyncActivities:
     def plan_creation_check(self, job_id: int, channel: str | None = None) -> CheckPlan:
         """Due once the job made or tried to make a playlist, and until a settled check
         of the channel's playlists finds nothing left to repair."""
-        with self._on(channel, job_id), transaction(self._sessions) as session:
-            tried = session.scalar(
-                select(SyncOperation.id)
-                .where(
-                    SyncOperation.job_id == job_id,
-                    SyncOperation.kind == ops.CREATE,
-                    SyncOperation.sent_at.is_not(None),
-                )
-                .limit(1)
-            )
-            if tried is None:
-                return CheckPlan()
-            return self._check_plan(session, job_id, ops.CREATE, [CHANNEL])
+        return self._check_plan(job_id, channel, ops.CREATE)
 
     @activity.defn(no_thread_cancel_exception=True)
     def check_creations(self, batch: BatchInput) -> BatchResult:
         with self._on(batch.channel, batch.job_id):
             return self._check(batch, ops.CREATE, Auditor.check_creations)
 
-    def _check_plan(self, session: Session, job_id: int, kind: str, lanes: list[int]) -> CheckPlan:
-        settle = timedelta(seconds=self._settings.settle_seconds)
-        due, settle_until = due_checks(session, job_id, kind, lanes, settle)
-        return CheckPlan(due, settle_until)
+    def _check_plan(self, job_id: int, channel: str | None, kind: str) -> CheckPlan:
+        with self._on(channel, job_id), transaction(self._sessions) as session:
+            settle = timedelta(seconds=self._settings.settle_seconds)
+            due, settle_until = due_checks(session, job_id, kind, settle)
+            return CheckPlan(due, settle_until)
 
     # add_videos --------------------------------------------------------------------
 
@@ -459,18 +448,7 @@ class SyncActivities:
     @activity.defn
     def plan_audits(self, job_id: int, channel: str | None = None) -> CheckPlan:
         """Every category playlist the job wrote to ends with an audit."""
-        with self._on(channel, job_id), transaction(self._sessions) as session:
-            lanes = session.scalars(
-                select(SyncOperation.category_id)
-                .where(
-                    SyncOperation.job_id == job_id,
-                    SyncOperation.kind == ops.ADD,
-                    SyncOperation.sent_at.is_not(None),
-                    SyncOperation.category_id.is_not(None),
-                )
-                .distinct()
-            )
-            return self._check_plan(session, job_id, ops.ADD, [int(lane or 0) for lane in lanes])
+        return self._check_plan(job_id, channel, ops.ADD)
 
     @activity.defn(no_thread_cancel_exception=True)
     def audit_lane(self, batch: BatchInput) -> BatchResult:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflows.messages import STOP_QUOTA, STOP_USER
@@ -59,17 +59,30 @@ class Repairs:
 
 
 def due_checks(
-    session: Session, job_id: int, kind: str, lanes: list[int], settle: timedelta
+    session: Session, job_id: int, kind: str, settle: timedelta
 ) -> tuple[list[int], datetime | None]:
-    """Make sure each lane has its check row; the lanes whose check is due and whose
-    writes are all sent, and when the last of those writes will have settled."""
+    """Make sure each lane the job sent a write of ``kind`` to has its check row; the
+    lanes whose check is due, and when the last of their writes will have settled.
+
+    The lanes: for additions, each category playlist; for creations, the channel."""
+    column = SyncOperation.category_id if kind == ADD else literal(CHANNEL)
+    lanes = session.scalars(
+        select(column)
+        .where(
+            SyncOperation.job_id == job_id,
+            SyncOperation.kind == kind,
+            SyncOperation.sent_at.is_not(None),
+            SyncOperation.category_id.is_not(None),
+        )
+        .distinct()
+    ).all()
     have = {
         check.lane: check
         for check in session.scalars(
             select(LaneCheck).where(LaneCheck.job_id == job_id, LaneCheck.kind == kind)
         )
     }
-    for lane in lanes:
+    for lane in (int(found or 0) for found in lanes):
         if lane not in have:
             have[lane] = LaneCheck(
                 job_id=job_id,
