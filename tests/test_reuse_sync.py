@@ -66,9 +66,7 @@ def run(tmp_path: Path, database_url: str, body: Body, **options: Any) -> None:
 
 async def run_reuse_job(env: WorkflowEnvironment, inst: Installation) -> dict[str, Any]:
     settings = inst.settings.model_copy(update={"strategy": "reuse"})
-    started = await start_job(
-        settings, inst.sessions, env.client, now=await env.get_current_time()
-    )
+    started = await start_job(settings, inst.sessions, env.client, now=await env.get_current_time())
     result = await started.handle.result()
     assert result.stage == "completed"
     assert result.strategy == "reuse"
@@ -154,6 +152,20 @@ def merged(plan: dict[str, list[str]], size: int) -> dict[str, list[str]]:
     return folded
 
 
+def moved(plan: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every fifth video of each category moved into the next category, and every
+    seventh left out of the plan: the kept playlists hold items that must go."""
+    names = list(plan)
+    result: dict[str, list[str]] = {name: [] for name in names}
+    for index, name in enumerate(names):
+        for position, video in enumerate(plan[name]):
+            if position % 7 == 6:
+                continue  # planned nowhere: the user's choice
+            target = names[(index + 1) % len(names)] if position % 5 == 4 else name
+            result[target].append(video)
+    return {name: list(dict.fromkeys(videos)) for name, videos in result.items()}
+
+
 def assert_exact(inst: Installation, before: dict[str, list[str]]) -> dict[str, str]:
     """Every category playlist holds exactly its planned available videos once each
     (and no unavailable video it did not already hold); the kept playlists kept their
@@ -185,9 +197,7 @@ def assert_exact(inst: Installation, before: dict[str, list[str]]) -> dict[str, 
     return playlists
 
 
-def test_a_rename_plan_keeps_and_renames_every_playlist(
-    tmp_path: Path, database_url: str
-) -> None:
+def test_a_rename_plan_keeps_and_renames_every_playlist(tmp_path: Path, database_url: str) -> None:
     """The exported plan with every category renamed: one update per playlist and the
     second copies removed; no playlist made or deleted, no video added."""
 
@@ -237,10 +247,11 @@ def test_a_merge_plan_keeps_one_playlist_per_category(tmp_path: Path, database_u
 
 def test_lost_answers_still_end_exact(tmp_path: Path, database_url: str) -> None:
     """Answers lost on updates, inserts and item deletes: each write is judged by a
-    settled read or simply sent again; the end state is exact, with no second copy."""
+    settled read or simply sent again; the end state is exact, with no second copy, and
+    the items moved out of a kept playlist went only once verified in their new one."""
 
     async def body(env: WorkflowEnvironment, inst: Installation) -> None:
-        apply(inst, merged(exported(inst), 3))
+        apply(inst, moved(merged(exported(inst), 3)))
         before = old_playlists(inst)
         faults = inst.state.faults
         faults.add(method="playlists.update", kind="lose_response", count=1)
@@ -257,5 +268,20 @@ def test_lost_answers_still_end_exact(tmp_path: Path, database_url: str) -> None
         assert max(inserts.values()) == 1, "a video was sent twice into one playlist"
         assert status["audit"]["found_after_settle"] >= 3
         assert status["held_back"] == []
+        # Each item removed was of a video planned elsewhere (and by then inserted
+        # there), or planned nowhere, or a second copy.
+        log = inst.state.requests()
+        removed = [r for r in log if r.method == "playlistItems.delete" and r.applied]
+        assert len(removed) > 10
+        last_insert = {
+            (r.playlist_id, r.video_id): r.seq for r in log if r.method == "playlistItems.insert"
+        }
+        wanted = planned(inst)
+        homes = category_playlists(inst)
+        for r in removed:
+            for name, (videos, _gone) in wanted.items():
+                if r.video_id in videos and homes[name] != r.playlist_id:
+                    inserted = last_insert.get((homes[name], r.video_id))
+                    assert inserted is None or inserted < r.seq, "removed before it was added"
 
     run(tmp_path, database_url, body, unavailable_fraction=0.0)
