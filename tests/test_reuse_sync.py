@@ -6,17 +6,24 @@ videos, once each, whatever answers were lost on the way.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
+import io
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+from rich.console import Console
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker
+from ytsync.cli.jobs import StatusView, register, status_view
+from ytsync.config import Settings
 from ytsync.db.models import (
     Category,
     CategoryVideo,
@@ -73,6 +80,15 @@ async def run_reuse_job(env: WorkflowEnvironment, inst: Installation) -> dict[st
     with inst.sessions() as session:
         job = session.get_one(SyncJob, started.job_id)
         return job_status(session, job, inst.settings, await env.get_current_time())
+
+
+def status_now(status: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(status["completed_at"])
+
+
+def _cells(text: str) -> list[str]:
+    """The rows of a rich table, without its borders."""
+    return [" ".join(line.replace("│", " ").split()) for line in text.splitlines()]
 
 
 def exported(inst: Installation) -> dict[str, list[str]]:
@@ -207,6 +223,9 @@ def test_a_rename_plan_keeps_and_renames_every_playlist(tmp_path: Path, database
         before = old_playlists(inst)
         status = await run_reuse_job(env, inst)
         assert status["strategy"] == "reuse"
+        view = io.StringIO()
+        Console(file=view, width=120).print(status_view(StatusView(status, status_now(status))))
+        assert any(line.split()[:2] == ["strategy", "reuse"] for line in _cells(view.getvalue()))
         playlists = assert_exact(inst, before)
         assert set(playlists.values()) == {pid for pid, items in before.items() if items}
         # Each kept playlist is its old self without the second copies, in its old order.
@@ -285,3 +304,70 @@ def test_lost_answers_still_end_exact(tmp_path: Path, database_url: str) -> None
                     assert inserted is None or inserted < r.seq, "removed before it was added"
 
     run(tmp_path, database_url, body, unavailable_fraction=0.0)
+
+
+def test_an_item_not_verified_elsewhere_stays_until_a_later_start(
+    tmp_path: Path, database_url: str
+) -> None:
+    """YouTube refuses the adds (full playlists): an item moved out of a kept playlist
+    stays there, held back and reported, while the items planned nowhere go.  Once the
+    cause is gone, a second reuse job keeps the same playlists and finishes exact."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        apply(inst, moved(merged(exported(inst), 3)))
+        before = old_playlists(inst)
+        # Every kept playlist is full already: each add into one is refused.
+        inst.state.max_playlist_items = min(len(items) for items in before.values())
+        status = await run_reuse_job(env, inst)
+        kept = kept_by_the_job(inst)
+        wanted = planned(inst)
+        held = {
+            (entry["playlist_id"], video["video_id"])
+            for entry in status["held_back"]
+            for video in entry["videos"]
+        }
+        now_in = {
+            name: set(inst.state.playlist_items(pid))
+            for name, pid in category_playlists(inst).items()
+        }
+        unverified = 0
+        for name, playlist_id in kept.items():
+            items = inst.state.playlist_items(playlist_id)
+            for video in set(before[playlist_id]) - set(wanted[name][0]):
+                homes = [other for other, (videos, _) in wanted.items() if video in videos]
+                if any(video not in now_in[home] for home in homes):
+                    # Planned elsewhere and not there (its add refused): still here, and
+                    # said so.
+                    assert video in items, f"{video} left {name!r} unverified"
+                    assert (playlist_id, video) in held
+                    unverified += 1
+                else:
+                    # Planned nowhere, or already where it was planned: gone from here.
+                    assert video not in items, f"{video} stayed in {name!r}"
+        assert unverified > 0
+        assert status["stage_results"]["delete_playlists"]["held_back"] > 0
+        first_kept = dict(kept)
+
+        inst.state.max_playlist_items = 5000
+        again = await run_reuse_job(env, inst)
+        assert again["held_back"] == []
+        assert_exact(inst, before)
+        assert category_playlists(inst) == first_kept, "the second job kept other playlists"
+
+    run(tmp_path, database_url, body, unavailable_fraction=0.0)
+
+
+def test_start_takes_the_strategy_from_the_flag_or_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    assert parser.parse_args(["start", "--strategy", "reuse"]).strategy == "reuse"
+    assert parser.parse_args(["start"]).strategy is None  # then the settings decide
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args(["start", "--strategy", "append"])
+    assert refused.value.code == 2
+    monkeypatch.setenv("YTSYNC_STRATEGY", "reuse")
+    assert Settings().strategy == "reuse"
+    monkeypatch.setenv("YTSYNC_STRATEGY", "rebuild")
+    assert Settings().strategy == "rebuild"

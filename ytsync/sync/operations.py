@@ -351,6 +351,14 @@ def refresh_progress(session: Session, job_id: int) -> SyncJob:
         "add_videos": job.preview.get("videos_to_add", {}).get("count", 0),
         "delete_playlists": job.preview.get("playlists_to_delete", {}).get("count", 0),
     }
+    reuse = job.preview.get("strategies", {}).get("reuse")
+    if job.strategy == "reuse" and reuse:
+        # The preview's figures for the strategy the job runs.
+        expected = {
+            "create_playlists": reuse["creates"] + reuse["updates"],
+            "add_videos": reuse["adds"],
+            "delete_playlists": reuse["playlist_deletes"] + reuse["item_deletes"],
+        }
     order = list(results)
     current = job.paused_at_stage if job.stage == "paused" else job.stage
     reached = order.index(current) if current in order else len(order)
