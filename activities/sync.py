@@ -312,7 +312,12 @@ class SyncActivities:
             job = ops.refresh_progress(session, job_id)
             errors = sum(result["failed"] for result in job.stage_results.values())
             return JobProgress(
-                job.stage, job.progress_done, job.progress_total, job.quota_used, errors
+                job.stage,
+                job.progress_done,
+                job.progress_total,
+                job.quota_used,
+                errors,
+                job.strategy,
             )
 
     # stage bookkeeping -------------------------------------------------------------
@@ -350,12 +355,32 @@ class SyncActivities:
             with transaction(self._sessions) as session:
                 ops.plan_creations(session, job_id)
             with self._sessions() as session:
-                return ops.count_open(session, job_id, ops.CREATE)
+                return ops.count_open(session, job_id, ops.CREATE) + ops.count_open(
+                    session, job_id, ops.UPDATE
+                )
 
     @activity.defn(no_thread_cancel_exception=True)
     def create_playlists(self, batch: BatchInput) -> BatchResult:
+        """New category playlists; under reuse, the kept ones' updates come first, in
+        the same activity, so a rebuild job's history is what it always was."""
         with self._on(batch.channel, batch.job_id):
-            return self._batch(batch, ops.CREATE, Writer.create_playlists)
+            return self._two_kinds(batch, (ops.UPDATE, ops.CREATE))
+
+    def _two_kinds(self, batch: BatchInput, kinds: tuple[str, str]) -> BatchResult:
+        """A batch of the first kind while it has open rows, else of the second; what
+        remains counts both."""
+        first, second = kinds
+        writers = {
+            ops.UPDATE: Writer.update_playlists,
+            ops.CREATE: Writer.create_playlists,
+            ops.REMOVE: Writer.remove_items,
+            ops.DELETE: Writer.delete_playlists,
+        }
+        if not self._open(batch, first):
+            return self._batch(batch, second, writers[second])
+        result = self._batch(batch, first, writers[first])
+        result.remaining += self._open(batch, second)
+        return result
 
     @activity.defn
     def plan_creation_check(self, job_id: int, channel: str | None = None) -> CheckPlan:
@@ -490,6 +515,9 @@ class SyncActivities:
                     heartbeat=activity.heartbeat,
                 )
                 to_delete, _held = verifier.plan_deletions()
+                if self._strategy(job_id) == "reuse":
+                    to_remove, _held_items = verifier.plan_removals()
+                    to_delete += to_remove
             except StopBatch as stop:
                 return BatchResult(0, -1, stop.stop, stop.resume_at, stop.message)
             except RetryLater as retry:
@@ -502,7 +530,12 @@ class SyncActivities:
     @activity.defn(no_thread_cancel_exception=True)
     def delete_playlists(self, batch: BatchInput) -> BatchResult:
         with self._on(batch.channel, batch.job_id):
-            return self._batch(batch, ops.DELETE, Writer.delete_playlists)
+            # Under reuse, the kept playlists' verified removals first.
+            return self._two_kinds(batch, (ops.REMOVE, ops.DELETE))
+
+    def _strategy(self, job_id: int) -> str:
+        with self._sessions() as session:
+            return session.get_one(SyncJob, job_id).strategy
 
     # restore -----------------------------------------------------------------------
 

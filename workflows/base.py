@@ -332,6 +332,7 @@ class JobWorkflow:
         lines = [
             f"## ytsync job {self._job_id}",
             f"**Stage:** {self._stage}",
+            f"**Strategy:** {p.strategy}",
             f"**Progress:** {p.done} / {p.total} operations ({percent})",
             f"**Quota used by this job:** {p.quota_used} units",
             f"**Item errors:** {p.errors}",

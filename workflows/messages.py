@@ -47,6 +47,8 @@ class JobProgress:
     total: int
     quota_used: int
     errors: int
+    # From the job row (rebuild | reuse), for the live details.
+    strategy: str = "rebuild"
 
 
 @dataclass

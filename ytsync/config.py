@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # How long after a write ytsync waits before a read may judge it (settle, audit,
     # verify): YouTube's lists show writes late, and promise no read-after-write.
     settle_seconds: float = Field(default=30.0, ge=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)
+    # What `start` does unless told (--strategy): rebuild every category playlist, or
+    # reuse old playlists where that saves writes (see the README, "Preview").
+    strategy: Literal["rebuild", "reuse"] = "rebuild"
     # Worker only: Prometheus metrics at host:port (unset: off), and the log format.
     metrics_address: str | None = None
     log_format: Literal["text", "json"] = "text"

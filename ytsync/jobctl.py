@@ -21,6 +21,7 @@ from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob
 from ytsync.errors import UserError
 from ytsync.jobs import ACTIVE_STAGES
 from ytsync.preview import compute_preview
+from ytsync.strategies import STRATEGIES, record_kept
 
 
 class JobConflict(Exception):
@@ -86,6 +87,11 @@ def refuse_while_active(session: Session) -> None:
 
 
 def create_job(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> SyncJob:
+    """A job row for the plan, with the strategy the settings name (``start
+    --strategy`` sets it on the command line)."""
+    strategy = settings.strategy
+    if strategy not in STRATEGIES:
+        raise UserError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     with transaction(sessions) as session:
         refuse_while_active(session)
         if session.scalar(select(Category.id).limit(1)) is None:
@@ -94,11 +100,15 @@ def create_job(settings: Settings, sessions: sessionmaker[Session], now: datetim
         job = SyncJob(
             workflow_id=f"ytsync-job-{uuid.uuid4().hex[:12]}",
             stage="pending",
+            strategy=strategy,
             preview=preview,
         )
         session.add(job)
         session.flush()
         job.workflow_id = f"ytsync-job-{job.id}-{uuid.uuid4().hex[:8]}"
+        if strategy == "reuse":
+            # Decided once, in the job's first commit: every later step works from it.
+            record_kept(session, job.id)
         return job
 
 

@@ -38,6 +38,7 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
         "job_id": job.id,
         "workflow_id": job.workflow_id,
         "stage": job.stage,
+        "strategy": job.strategy,
         "paused_at_stage": job.paused_at_stage,
         "pause_reason": job.pause_reason,
         "resume_at": _iso(job.resume_at),

@@ -1,7 +1,9 @@
-"""Rebuild and reuse side by side, for the preview: the library and plan in the
-database, handed to the pure cost model of ``ytsync.reuse``.
+"""Rebuild and reuse side by side: the library and plan in the database, handed to the
+pure cost model of ``ytsync.reuse``, for the preview and for a job that reuses.
 
-Reuse is previewed only: a job still rebuilds (see the README).
+A job started with ``--strategy reuse`` records the model's choice once, when it
+starts (``record_kept``); its stages then work from that record, never from a new
+computation, so retries and continued runs agree with each other.
 """
 
 from __future__ import annotations
@@ -14,11 +16,19 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ytsync.db.models import Category, CategoryVideo, Playlist, PlaylistItem, Video
+from ytsync.db.models import (
+    Category,
+    CategoryVideo,
+    JobKeptPlaylist,
+    Playlist,
+    PlaylistItem,
+    Video,
+)
 from ytsync.importer import SPECIAL_PREFIXES
 from ytsync.reuse import CategorySpec, OldPlaylist, ReusePlan, Writes, plan_reuse
 
 UNAVAILABLE = ("private", "deleted")
+STRATEGIES = ("rebuild", "reuse")
 
 
 class StrategyCost(BaseModel):
@@ -92,6 +102,35 @@ def compare_strategies(
     )
 
 
+def record_kept(session: Session, job_id: int) -> dict[int, int]:
+    """Record which old playlist each category of a reusing job keeps (category id ->
+    playlist id), as the preview computed it.
+
+    A category whose playlist is still the one an earlier reusing job kept for it keeps
+    it again: that job may have left items held back, and this one finishes them."""
+    categories = _categories(session)
+    old, _never_kept = _old_playlists(session)
+    kept = plan_reuse([spec for spec, _has in categories], old).kept
+    earlier = session.execute(
+        select(JobKeptPlaylist.category_id, JobKeptPlaylist.playlist_id)
+        .join(Category, Category.id == JobKeptPlaylist.category_id)
+        .join(Playlist, Playlist.id == JobKeptPlaylist.playlist_id)
+        .where(
+            Category.youtube_playlist_id == Playlist.youtube_id,
+            Category.is_protected.is_(False),
+            Playlist.deleted_from_youtube_at.is_(None),
+        )
+        .distinct()
+    )
+    for category_id, playlist_id in earlier:
+        kept.setdefault(category_id, playlist_id)
+    for category_id, playlist_id in sorted(kept.items()):
+        session.add(
+            JobKeptPlaylist(job_id=job_id, category_id=category_id, playlist_id=playlist_id)
+        )
+    return kept
+
+
 def _categories(session: Session) -> list[tuple[CategorySpec, bool]]:
     """Each category for the model, and whether it has its playlist already (then the
     model leaves it out, as it does a protected one)."""
@@ -133,12 +172,16 @@ def _old_playlists(session: Session) -> tuple[list[OldPlaylist], int]:
     counts every planned video of c in p.  One GROUP BY finds the playlists where that
     bound is positive for some category; only their items are loaded (at 100,000 videos
     and 1,250 playlists, loading all of them tripled the preview's time)."""
+    # A playlist that is already a category's (kept by an earlier job, or imported
+    # again after a sync) is not an old playlist: no job deletes it or gives it to
+    # another category (see ops.deletion_candidates).
+    in_use = select(Category.youtube_playlist_id).where(Category.youtube_playlist_id.is_not(None))
     sizes: dict[int, int] = {
         pid: size
         for pid, size in session.execute(
             select(Playlist.id, func.count(PlaylistItem.id))
             .outerjoin(PlaylistItem, PlaylistItem.playlist_id == Playlist.id)
-            .where(Playlist.deleted_from_youtube_at.is_(None))
+            .where(Playlist.deleted_from_youtube_at.is_(None), Playlist.youtube_id.not_in(in_use))
             .group_by(Playlist.id)
         )
     }
@@ -147,7 +190,11 @@ def _old_playlists(session: Session) -> tuple[list[OldPlaylist], int]:
         .join(CategoryVideo, CategoryVideo.video_id == PlaylistItem.video_id)
         .join(Category, Category.id == CategoryVideo.category_id)
         .join(Playlist, Playlist.id == PlaylistItem.playlist_id)
-        .where(Category.is_protected.is_(False), Playlist.deleted_from_youtube_at.is_(None))
+        .where(
+            Category.is_protected.is_(False),
+            Playlist.deleted_from_youtube_at.is_(None),
+            Playlist.youtube_id.not_in(in_use),
+        )
         .group_by(PlaylistItem.playlist_id, CategoryVideo.category_id)
     )
     best: dict[int, int] = defaultdict(int)

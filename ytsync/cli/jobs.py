@@ -47,6 +47,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     start = commands.add_parser("start", help="start the sync job (after a preview)")
     start.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     start.add_argument("--json", action="store_true", help="print the job as JSON")
+    start.add_argument(
+        "--strategy",
+        choices=("rebuild", "reuse"),
+        default=None,
+        help="rebuild every category playlist, or keep old playlists where that saves "
+        "writes (default: $YTSYNC_STRATEGY, else rebuild; 'preview' compares them)",
+    )
     start.set_defaults(handler=run_start)
     status = commands.add_parser("status", help="show the latest job")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -69,15 +76,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run_start(args: argparse.Namespace, ctx: Context) -> int:
     now = datetime.now(UTC)
+    strategy = args.strategy or ctx.settings.strategy
+    settings = ctx.settings.model_copy(update={"strategy": strategy})
     if not args.yes:
         with ctx.sessions() as session:
             render_preview(compute_preview(session, ctx.settings, now), ctx.err)
-        if not confirmed("Start the sync?", "sync"):
+        if not confirmed(f"Start the sync ({strategy})?", "sync"):
             ctx.err.print("Not started.")
             return 0
     return launch(
         ctx,
-        lambda client: start_job(ctx.settings, ctx.sessions, client, now=now),
+        lambda client: start_job(settings, ctx.sessions, client, now=now),
         args.json,
         "job",
     )
@@ -227,6 +236,7 @@ def status_view(view: StatusView, *, watching: float | None = None) -> Renderabl
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     table.add_row("stage", _stage_text(data, view.now))
+    table.add_row("strategy", str(data.get("strategy", "rebuild")))
     done, total = data["progress"]["done"], data["progress"]["total"]
     table.add_row("progress", _bar(done, total))
     current = data["paused_at_stage"] if data["stage"] == "paused" else data["stage"]

@@ -137,6 +137,8 @@ class SyncJob(Base):
     # pending | backup | create_playlists | add_videos | delete_playlists | paused
     # | completed | failed
     stage: Mapped[str] = mapped_column(String(32), default="pending")
+    # rebuild | reuse (see ytsync.reuse): chosen at start, fixed for the job's life.
+    strategy: Mapped[str] = mapped_column(String(16), default="rebuild", server_default="rebuild")
     paused_at_stage: Mapped[str | None] = mapped_column(String(32), default=None)
     pause_reason: Mapped[str | None] = mapped_column(String(32), default=None)
     resume_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -277,6 +279,25 @@ class LaneCheck(Base):
     checked_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (UniqueConstraint("job_id", "kind", "lane"),)
+
+
+class JobKeptPlaylist(Base):
+    """Under the reuse strategy: the old playlist a job keeps as a category's playlist.
+
+    Decided once, when the job starts (ytsync.strategies.record_kept), so every later
+    step of the job, retried or continued as new, works from the same choice."""
+
+    __tablename__ = "kept_playlists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("sync_jobs.id", ondelete="CASCADE"))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
+    playlist_id: Mapped[int] = mapped_column(ForeignKey("playlists.id", ondelete="CASCADE"))
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "category_id"),
+        UniqueConstraint("job_id", "playlist_id"),
+    )
 
 
 class HeldBack(Base):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ytsync.db.models import (
     Category,
     CategoryVideo,
+    JobKeptPlaylist,
     Playlist,
     SyncError,
     SyncJob,
@@ -24,15 +25,20 @@ from ytsync.db.models import (
 from ytsync.importer import SPECIAL_PREFIXES
 
 CREATE, ADD, DELETE = "create_playlist", "add_video", "delete_playlist"
+# The reuse strategy: a kept playlist's title and privacy set ("update:<category>"), and
+# an item that does not belong removed from it ("remove:<playlist item id>").
+UPDATE, REMOVE = "update_playlist", "remove_item"
 RESTORE, RESTORE_ITEM = "restore_playlist", "restore_item"
 STAGE_OF_KIND = {
     CREATE: "create_playlists",
+    UPDATE: "create_playlists",
     ADD: "add_videos",
     DELETE: "delete_playlists",
+    REMOVE: "delete_playlists",
     RESTORE: "restore_playlists",
     RESTORE_ITEM: "restore_items",
 }
-SYNC_KINDS = (CREATE, ADD, DELETE)
+SYNC_KINDS = (CREATE, UPDATE, ADD, DELETE, REMOVE)
 RESTORE_KINDS = (RESTORE, RESTORE_ITEM)
 OPEN = ("pending", "in_flight")
 # With settle-then-judge, batches send only pending rows: an in_flight row waits for its
@@ -64,13 +70,36 @@ def insert_missing(session: Session, job_id: int, kind: str, rows: list[dict[str
 
 
 def plan_creations(session: Session, job_id: int) -> int:
+    """Rows for every category playlist to make: a new one, or under the reuse strategy
+    an update of the old playlist the category keeps (ytsync.strategies.record_kept)."""
+    kept = kept_playlists(session, job_id)
     categories = session.execute(
         select(Category.id).where(
             Category.is_protected.is_(False), Category.youtube_playlist_id.is_(None)
         )
     ).scalars()
-    rows = [{"op_key": f"create:{cid}", "category_id": cid} for cid in categories]
-    return insert_missing(session, job_id, CREATE, rows)
+    creates, updates = [], []
+    for cid in categories:
+        if cid in kept:
+            update = {"op_key": f"update:{cid}", "category_id": cid, "playlist_id": kept[cid]}
+            updates.append(update)
+        else:
+            creates.append({"op_key": f"create:{cid}", "category_id": cid})
+    return insert_missing(session, job_id, CREATE, creates) + insert_missing(
+        session, job_id, UPDATE, updates
+    )
+
+
+def kept_playlists(session: Session, job_id: int) -> dict[int, int]:
+    """Category id -> id of the old playlist it keeps; empty unless the job reuses."""
+    return {
+        category_id: playlist_id
+        for category_id, playlist_id in session.execute(
+            select(JobKeptPlaylist.category_id, JobKeptPlaylist.playlist_id).where(
+                JobKeptPlaylist.job_id == job_id
+            )
+        )
+    }
 
 
 def plan_additions(session: Session, job_id: int, present: dict[int, set[str]]) -> int:
@@ -281,6 +310,7 @@ def stage_results(
         for kind in kinds
     }
     if DELETE in kinds:
+        # Old playlists, and under reuse items of kept playlists, held back.
         results[STAGE_OF_KIND[DELETE]]["held_back"] = 0
     query = (
         select(SyncOperation.kind, SyncOperation.status, func.count())
@@ -321,6 +351,14 @@ def refresh_progress(session: Session, job_id: int) -> SyncJob:
         "add_videos": job.preview.get("videos_to_add", {}).get("count", 0),
         "delete_playlists": job.preview.get("playlists_to_delete", {}).get("count", 0),
     }
+    reuse = job.preview.get("strategies", {}).get("reuse")
+    if job.strategy == "reuse" and reuse:
+        # The preview's figures for the strategy the job runs.
+        expected = {
+            "create_playlists": reuse["creates"] + reuse["updates"],
+            "add_videos": reuse["adds"],
+            "delete_playlists": reuse["playlist_deletes"] + reuse["item_deletes"],
+        }
     order = list(results)
     current = job.paused_at_stage if job.stage == "paused" else job.stage
     reached = order.index(current) if current in order else len(order)

@@ -8,6 +8,11 @@ to someone else, or deleted).  The database alone is not enough: it records what
 ytsync believes it wrote, not what YouTube kept.  An old playlist with a video not
 safe is kept, and the job names it with the videos that held it back; a later
 ``start`` checks again and finishes.
+
+Under the reuse strategy the same rule guards the items of a kept playlist: an item
+that does not belong there (its video planned into other categories, into none, or a
+second copy) is removed only when its video is safe by the same test (for a second
+copy: another copy of it stays in the playlist), or is held back and reported.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ytsync.db.models import (
     Category,
     CategoryVideo,
     HeldBack,
+    JobKeptPlaylist,
     Playlist,
     PlaylistItem,
     SyncOperation,
@@ -46,6 +52,28 @@ class Missing:
     reason: str
 
 
+@dataclass(frozen=True)
+class Removal:
+    """An item of a kept playlist that does not belong there."""
+
+    item_pk: int
+    item_id: str  # its YouTube id: what playlistItems.delete takes
+    position: int
+    playlist_pk: int
+    category_id: int  # the category that keeps the playlist
+    video_pk: int
+    video: str
+    # A second copy of a video the playlist keeps (else: planned elsewhere, or nowhere).
+    copy: bool
+    # The categories whose playlists must show the video first; empty: safe as it is.
+    needs: tuple[int, ...]
+
+
+# Listing of a category playlist: (item id, video id) pairs, its name, why a video
+# would be missing from it.
+Listing = tuple[list[tuple[str, str]], str, str]
+
+
 class Verifier:
     def __init__(
         self,
@@ -60,6 +88,8 @@ class Verifier:
         self._yt = youtube
         self._job_id = job_id
         self._reader = PagedReader(youtube, budget, heartbeat)
+        # Each category playlist is read once per verification, whatever asks for it.
+        self._listings: dict[int, Listing] = {}
 
     @property
     def units(self) -> int:
@@ -96,11 +126,162 @@ class Verifier:
             ops.insert_missing(session, self._job_id, ops.DELETE, rows)
             return self._counts(session)
 
-    def _counts(self, session: Session) -> tuple[int, int]:
+    def plan_removals(self) -> tuple[int, int]:
+        """Under reuse: write the job's remove rows for the items of its kept playlists
+        that do not belong there, pending when verified safe, ``held_back`` otherwise.
+        Returns (to remove, held back)."""
+        with self._sessions() as session:
+            if ops.ops_exist(session, self._job_id, ops.REMOVE):
+                return self._counts(session, ops.REMOVE)  # verified by an earlier attempt
+            removals = self._removals(session)
+        if not removals:
+            return 0, 0
+        needed = {c for r in removals for c in r.needs} | {r.category_id for r in removals}
+        listed = {category: self._listing(category) for category in sorted(needed)}
+        missing: dict[int, list[Missing]] = {}
+        for removal in removals:
+            missing[removal.item_pk] = self._unsafe(removal, removals, listed)
+        gone = self._unavailable({m.video for ms in missing.values() for m in ms})
+        with transaction(self._sessions) as session:
+            rows = []
+            held_by_playlist: dict[int, list[Missing]] = defaultdict(list)
+            for removal in removals:
+                held = [m for m in missing[removal.item_pk] if m.video not in gone]
+                row = {
+                    "op_key": f"remove:{removal.item_pk}",
+                    "playlist_id": removal.playlist_pk,
+                    "category_id": removal.category_id,
+                    "video_id": removal.video_pk,
+                    "position": removal.position,
+                    "youtube_id": removal.item_id,
+                }
+                if held:
+                    row.update(status="held_back", error=_held_message(held))
+                    held_by_playlist[removal.playlist_pk] += held
+                rows.append(row)
+            for playlist_pk, held in held_by_playlist.items():
+                self._hold_back_items(session, playlist_pk, held)
+            ops.insert_missing(session, self._job_id, ops.REMOVE, rows)
+            return self._counts(session, ops.REMOVE)
+
+    def _removals(self, session: Session) -> list[Removal]:
+        """The items of the job's kept playlists that do not belong there, from the
+        import: a video not planned into the keeping category, or a copy after the first.
+        Only playlists the category has taken (its update done) are cleaned: one whose
+        update failed is an old playlist again, verified like any other."""
+        kept = session.execute(
+            select(JobKeptPlaylist.category_id, JobKeptPlaylist.playlist_id)
+            .join(Category, Category.id == JobKeptPlaylist.category_id)
+            .join(Playlist, Playlist.id == JobKeptPlaylist.playlist_id)
+            .where(
+                JobKeptPlaylist.job_id == self._job_id,
+                Category.youtube_playlist_id == Playlist.youtube_id,
+            )
+        ).all()
+        if not kept:
+            return []
+        keeper = {playlist_pk: category_id for category_id, playlist_pk in kept}
+        items = session.execute(
+            select(
+                PlaylistItem.id,
+                PlaylistItem.youtube_item_id,
+                PlaylistItem.position,
+                PlaylistItem.playlist_id,
+                Video.id,
+                Video.youtube_id,
+                Video.availability,
+            )
+            .join(Video, Video.id == PlaylistItem.video_id)
+            .where(PlaylistItem.playlist_id.in_(keeper))
+            .order_by(PlaylistItem.playlist_id, PlaylistItem.position, PlaylistItem.id)
+        ).all()
+        # Every category each of these videos is planned into; protected ones count for
+        # what a playlist keeps (planned, whatever its availability), not for safety.
+        planned: dict[int, set[int]] = defaultdict(set)
+        unprotected: dict[int, set[int]] = defaultdict(set)
+        for video_pk, category_id, protected in session.execute(
+            select(CategoryVideo.video_id, CategoryVideo.category_id, Category.is_protected)
+            .join(Category, Category.id == CategoryVideo.category_id)
+            .where(CategoryVideo.video_id.in_({row[4] for row in items}))
+        ):
+            planned[video_pk].add(category_id)
+            if not protected:
+                unprotected[video_pk].add(category_id)
+        removals: list[Removal] = []
+        seen: set[tuple[int, int]] = set()
+        for item_pk, item_id, position, playlist_pk, video_pk, video, availability in items:
+            category_id = keeper[playlist_pk]
+            belongs = category_id in planned[video_pk]
+            copy = (playlist_pk, video_pk) in seen
+            seen.add((playlist_pk, video_pk))
+            if belongs and not copy:
+                continue
+            # Unavailable since the import: no playlist can hold it, nothing to verify.
+            needs = () if copy or availability in ops.UNAVAILABLE else unprotected[video_pk]
+            removals.append(
+                Removal(
+                    item_pk,
+                    item_id,
+                    position,
+                    playlist_pk,
+                    category_id,
+                    video_pk,
+                    video,
+                    copy,
+                    tuple(sorted(needs)),
+                )
+            )
+        return removals
+
+    def _unsafe(
+        self, removal: Removal, removals: list[Removal], listed: dict[int, Listing]
+    ) -> list[Missing]:
+        """Why removing this item could lose its video (empty: it cannot)."""
+        if removal.copy:
+            # Safe while YouTube shows another copy in the playlist, one not removed.
+            leaving = {
+                r.item_id
+                for r in removals
+                if r.playlist_pk == removal.playlist_pk and r.video_pk == removal.video_pk
+            }
+            shown, name, _why = listed[removal.category_id]
+            if any(video == removal.video and item not in leaving for item, video in shown):
+                return []
+            why = "YouTube shows no other copy of it in the playlist"
+            return [Missing(removal.video_pk, removal.video, name, why)]
+        missing = []
+        for category in removal.needs:
+            shown, name, why = listed[category]
+            if not any(video == removal.video for _item, video in shown):
+                missing.append(Missing(removal.video_pk, removal.video, name, why))
+        return missing
+
+    def _hold_back_items(self, session: Session, playlist_pk: int, held: list[Missing]) -> None:
+        for m in held:
+            session.add(
+                HeldBack(
+                    job_id=self._job_id,
+                    playlist_id=playlist_pk,
+                    video_id=m.video_pk,
+                    category=m.category,
+                    reason=m.reason,
+                )
+            )
+        playlist = session.get_one(Playlist, playlist_pk)
+        ops.record_error(
+            session,
+            self._job_id,
+            "delete_playlists",
+            "playlist",
+            playlist.youtube_id,
+            f"left items in the kept playlist '{playlist.title}': {_held_message(held)}",
+        )
+
+    def _counts(self, session: Session, kind: str = ops.DELETE) -> tuple[int, int]:
         statuses = list(
             session.scalars(
                 select(SyncOperation.status).where(
-                    SyncOperation.job_id == self._job_id, SyncOperation.kind == ops.DELETE
+                    SyncOperation.job_id == self._job_id, SyncOperation.kind == kind
                 )
             )
         )
@@ -131,6 +312,15 @@ class Verifier:
     def _videos_in(self, category_id: int) -> tuple[set[str], str, str]:
         """What YouTube shows in a category's playlist: (video ids, category name, why a
         video would be missing)."""
+        shown, name, why = self._listing(category_id)
+        return {video for _item, video in shown}, name, why
+
+    def _listing(self, category_id: int) -> Listing:
+        if category_id not in self._listings:
+            self._listings[category_id] = self._read_listing(category_id)
+        return self._listings[category_id]
+
+    def _read_listing(self, category_id: int) -> Listing:
         with self._sessions() as session:
             category = session.get_one(Category, category_id)
             name, playlist_id = category.name, category.youtube_playlist_id
@@ -144,13 +334,13 @@ class Verifier:
             )
         if playlist_id is None:
             why = f"its category's playlist was not created ({failure or 'no playlist'})"
-            return set(), name, why
+            return [], name, why
         try:
             items = self._reader.playlist_items(playlist_id)
         except Gone:
-            return set(), name, f"its category's playlist {playlist_id} is gone from YouTube"
-        present = {str(item["contentDetails"]["videoId"]) for item in items}
-        return present, name, "YouTube does not show it in its category's playlist"
+            return [], name, f"its category's playlist {playlist_id} is gone from YouTube"
+        shown = [(str(item["id"]), str(item["contentDetails"]["videoId"])) for item in items]
+        return shown, name, "YouTube does not show it in its category's playlist"
 
     def _unavailable(self, videos: set[str]) -> set[str]:
         """Of these videos, those YouTube no longer shows to this channel (deleted, or

@@ -43,9 +43,11 @@ from ytsync.sync.operations import ADD as ADD_VIDEO
 from ytsync.sync.operations import (
     CREATE,
     DELETE,
+    REMOVE,
     RESTORE,
     RESTORE_ITEM,
     STAGE_OF_KIND,
+    UPDATE,
     record_error,
 )
 from ytsync.youtube.client import YouTube
@@ -55,7 +57,20 @@ from ytsync.youtube.titles import fit_description, fit_title
 # Persistent rate limiting: after this many attempts, wait for the next quota day.
 # Playlist creation has its own low daily limit, so it gives up sooner.
 T = TypeVar("T")
-RATE_LIMIT_ATTEMPTS = {CREATE: 3, RESTORE: 3, ADD_VIDEO: 8, RESTORE_ITEM: 8, DELETE: 8}
+RATE_LIMIT_ATTEMPTS = {
+    CREATE: 3,
+    RESTORE: 3,
+    UPDATE: 8,
+    ADD_VIDEO: 8,
+    RESTORE_ITEM: 8,
+    DELETE: 8,
+    REMOVE: 8,
+}
+# Writes that may simply be sent again when their outcome is unknown: deleting twice
+# is harmless (the second answers 404).
+RESENDABLE = (DELETE, REMOVE)
+# What a kept playlist is set to, like a new one (the plan has no privacy column yet).
+KEPT_PRIVACY = "private"
 
 # Item writes paid for, marked in_flight and recorded together; also the most a crash
 # can leave to look up again (one read each).
@@ -261,6 +276,10 @@ class Writer:
     def restore_playlists(self, op_ids: list[int]) -> None:
         self._each(self._restore_playlist, op_ids)
 
+    def update_playlists(self, op_ids: list[int]) -> None:
+        """Under reuse: make each kept old playlist its category's playlist."""
+        self._each(self._update_playlist, op_ids)
+
     def _each(self, write: Callable[[int], None], op_ids: list[int]) -> None:
         for op_id in op_ids:
             if self._stop_requested():
@@ -321,6 +340,19 @@ class Writer:
         ]
         self._write_items(RESTORE_ITEM, _in_order(op_ids, items), self._send_insert)
 
+    def remove_items(self, op_ids: list[int]) -> None:
+        """Under reuse: remove items that do not belong from kept playlists, each
+        verified safe first (ytsync.sync.verify).  The row holds the item's YouTube id;
+        removing twice is harmless, so an in_flight one is simply sent again."""
+        with self._sessions() as session:
+            rows = session.execute(_item_query(op_ids, SyncOperation.youtube_id)).all()
+        self._write_items(REMOVE, _in_order(op_ids, rows), self._send_remove)
+
+    def _send_remove(self, item: Item) -> str | None:
+        assert item.playlist_id is not None  # the planned row names the item
+        self._yt.delete_playlist_item(item.playlist_id)
+        return item.playlist_id
+
     def _send_insert(self, item: Item) -> str | None:
         assert item.playlist_id is not None  # items without one failed before
         return self._yt.insert_playlist_item(item.playlist_id, item.video_id)
@@ -345,7 +377,11 @@ class Writer:
                 missing = "the target playlist was not created"
                 self._fail(item.op_id, "video", item.video_id, missing)
                 self.done += 1
-            elif item.status == "in_flight" and kind != DELETE and self._found_by_lookup(item):
+            elif (
+                item.status == "in_flight"
+                and kind not in RESENDABLE
+                and self._found_by_lookup(item)
+            ):
                 self.done += 1
             else:
                 todo.append(item)
@@ -409,7 +445,7 @@ class Writer:
                 item_id = send(item)
             except Exception as exc:
                 failure = self._classified(exc)
-                if failure.outcome is Outcome.NOT_FOUND and kind == DELETE:
+                if failure.outcome is Outcome.NOT_FOUND and kind in RESENDABLE:
                     outcome.completed.append((item.op_id, item.playlist_id))  # already gone
                 elif failure.outcome is Outcome.NOT_FOUND and self._just_made(item.playlist_id):
                     delay = timedelta(
@@ -507,6 +543,37 @@ class Writer:
             session.get_one(Category, category_id).youtube_playlist_id = playlist_id
 
         self._new_playlist(op_id, name, description, marker, was_in_flight, record)
+
+    def _update_playlist(self, op_id: int) -> None:
+        """Title a kept playlist with its category's name and make it private, keeping
+        its description; in the same commit as the row's completion, the category takes
+        it as its playlist.  Updating twice is harmless, so an in_flight row (its answer
+        lost) is simply sent again, with no look-up."""
+        with transaction(self._sessions) as session:
+            op = session.get_one(SyncOperation, op_id)
+            if op.status not in ("pending", "in_flight"):
+                return
+            category = session.get_one(Category, op.category_id)
+            playlist = session.get_one(Playlist, op.playlist_id)
+            name, category_id = category.name, category.id
+            youtube_id, description = playlist.youtube_id, playlist.description
+            if playlist.title == name and playlist.privacy == KEPT_PRIVACY:
+                # Already as wanted: no write, the category simply takes it.
+                op.status, op.youtube_id = "skipped", youtube_id
+                category.youtube_playlist_id = youtube_id
+                return
+        self._spend(WRITE_COST, op_id, in_flight=True)
+        try:
+            self._yt.update_playlist(youtube_id, name, description, KEPT_PRIVACY)
+        except Exception as exc:
+            self._settle_failure(op_id, "playlist", youtube_id, self._classified(exc))
+            return
+        with transaction(self._sessions) as session:
+            op = session.get_one(SyncOperation, op_id)
+            op.status, op.youtube_id = "completed", youtube_id
+            # In the same commit as the row: the category must never lose its playlist.
+            session.get_one(Category, category_id).youtube_playlist_id = youtube_id
+        self._heartbeat()
 
     def _restore_playlist(self, op_id: int) -> None:
         with transaction(self._sessions) as session:

@@ -44,6 +44,7 @@ COSTS = {
     "playlistItems.list": LIST_COST,
     "videos.list": LIST_COST,
     "playlists.insert": WRITE_COST,
+    "playlists.update": WRITE_COST,
     "playlists.delete": WRITE_COST,
     "playlistItems.insert": WRITE_COST,
     "playlistItems.delete": WRITE_COST,
@@ -280,6 +281,22 @@ class YouTube:
             },
         )
         return str(self._execute("playlists.insert", request)["id"])
+
+    def update_playlist(
+        self, playlist_id: str, title: str, description: str, privacy: str = "private"
+    ) -> None:
+        """Set a playlist's title, description and privacy.  ``part`` names both parts:
+        an update replaces every field of the parts it names and nothing else, so the
+        description is sent too, or YouTube would clear it."""
+        request = self._resource("playlists").update(
+            part="snippet,status",
+            body={
+                "id": playlist_id,
+                "snippet": {"title": title, "description": description},
+                "status": {"privacyStatus": privacy},
+            },
+        )
+        self._execute("playlists.update", request)
 
     def insert_playlist_item(self, playlist_id: str, video_id: str) -> str:
         # No snippet.position: appending is the only order YouTube keeps consistent.

@@ -1,0 +1,373 @@
+"""Whole syncs with ``start --strategy reuse``, through the real API client on the
+emulator, under the time-skipping test server (as tests/test_safety.py): the kept
+playlists keep their YouTube ids, and every category playlist ends holding exactly its
+videos, once each, whatever answers were lost on the way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+
+from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker
+from ytsync.cli.jobs import StatusView, register, status_view
+from ytsync.config import Settings
+from ytsync.db.models import (
+    Category,
+    CategoryVideo,
+    JobKeptPlaylist,
+    Playlist,
+    SyncJob,
+    Video,
+)
+from ytsync.importer import SPECIAL_PREFIXES
+from ytsync.jobctl import start_job
+from ytsync.plan import apply_plan, export_plan
+from ytsync.status import job_status
+
+LAG = 5.0
+SETTLE = 6.0
+
+Body = Callable[[WorkflowEnvironment, Installation], Awaitable[None]]
+
+
+def run(tmp_path: Path, database_url: str, body: Body, **options: Any) -> None:
+    async def go() -> None:
+        async with await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(TEST_SERVER)
+        ) as env:
+            clock = env_clock(env, asyncio.get_running_loop())
+            inst = await asyncio.to_thread(
+                install,
+                tmp_path,
+                database_url,
+                clock,
+                videos=240,
+                playlists=6,
+                seed=7,
+                plan=False,
+                list_lag_seconds=LAG,
+                settle_seconds=SETTLE,
+                **options,
+            )
+            try:
+                async with running_worker(env.client, inst, clock):
+                    await body(env, inst)
+            finally:
+                inst.server.stop()
+
+    asyncio.run(go())
+
+
+async def run_reuse_job(env: WorkflowEnvironment, inst: Installation) -> dict[str, Any]:
+    settings = inst.settings.model_copy(update={"strategy": "reuse"})
+    started = await start_job(settings, inst.sessions, env.client, now=await env.get_current_time())
+    result = await started.handle.result()
+    assert result.stage == "completed"
+    assert result.strategy == "reuse"
+    with inst.sessions() as session:
+        job = session.get_one(SyncJob, started.job_id)
+        return job_status(session, job, inst.settings, await env.get_current_time())
+
+
+def status_now(status: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(status["completed_at"])
+
+
+def _cells(text: str) -> list[str]:
+    """The rows of a rich table, without its borders."""
+    return [" ".join(line.replace("│", " ").split()) for line in text.splitlines()]
+
+
+def exported(inst: Installation) -> dict[str, list[str]]:
+    """The plan ``plan export`` writes: category -> videos, one category per old
+    playlist with items, in the file's order."""
+    path = inst.tmp / "exported.csv"
+    export_plan(inst.sessions, path, force=True)
+    plan: dict[str, list[str]] = defaultdict(list)
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            plan[row["category"]].append(row["video_id"])
+    return dict(plan)
+
+
+def apply(inst: Installation, plan: dict[str, list[str]]) -> None:
+    rows = [(name, video, False) for name, videos in plan.items() for video in videos]
+    apply_plan(inst.sessions, inst.write_plan(rows))
+
+
+def old_playlists(inst: Installation) -> dict[str, list[str]]:
+    """The old (non-system) playlists on the emulator before the job: id -> videos."""
+    with inst.state.lock:
+        return {
+            pid: [item.video_id for item in playlist.items]
+            for pid, playlist in inst.state.playlists.items()
+            if not playlist.special and not pid.startswith(SPECIAL_PREFIXES)
+        }
+
+
+def category_playlists(inst: Installation) -> dict[str, str]:
+    with inst.sessions() as session:
+        rows = session.execute(
+            select(Category.name, Category.youtube_playlist_id).where(
+                Category.is_protected.is_(False)
+            )
+        ).all()
+    return {name: str(playlist_id) for name, playlist_id in rows}
+
+
+def kept_by_the_job(inst: Installation) -> dict[str, str]:
+    """Category name -> YouTube id of the old playlist the job recorded it keeps."""
+    with inst.sessions() as session:
+        rows = session.execute(
+            select(Category.name, Playlist.youtube_id)
+            .join(JobKeptPlaylist, JobKeptPlaylist.category_id == Category.id)
+            .join(Playlist, Playlist.id == JobKeptPlaylist.playlist_id)
+        ).all()
+    return {name: youtube_id for name, youtube_id in rows}
+
+
+def planned(inst: Installation) -> dict[str, tuple[list[str], set[str]]]:
+    """Category name -> (available videos in plan order, unavailable ones)."""
+    with inst.sessions() as session:
+        rows = session.execute(
+            select(Category.name, Video.youtube_id, Video.availability)
+            .join(CategoryVideo, CategoryVideo.category_id == Category.id)
+            .join(Video, Video.id == CategoryVideo.video_id)
+            .order_by(Category.name, CategoryVideo.position)
+        ).all()
+    result: dict[str, tuple[list[str], set[str]]] = defaultdict(lambda: ([], set()))
+    for name, video, availability in rows:
+        if availability == "available":
+            result[name][0].append(video)
+        else:
+            result[name][1].add(video)
+    return dict(result)
+
+
+def merged(plan: dict[str, list[str]], size: int) -> dict[str, list[str]]:
+    """Fold the exported categories ``size`` at a time into one each."""
+    names = list(plan)
+    folded: dict[str, list[str]] = {}
+    for start in range(0, len(names), size):
+        group = names[start : start + size]
+        videos = [video for name in group for video in plan[name]]
+        folded[f"Merged {start // size + 1}"] = list(dict.fromkeys(videos))
+    return folded
+
+
+def moved(plan: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every fifth video of each category moved into the next category, and every
+    seventh left out of the plan: the kept playlists hold items that must go."""
+    names = list(plan)
+    result: dict[str, list[str]] = {name: [] for name in names}
+    for index, name in enumerate(names):
+        for position, video in enumerate(plan[name]):
+            if position % 7 == 6:
+                continue  # planned nowhere: the user's choice
+            target = names[(index + 1) % len(names)] if position % 5 == 4 else name
+            result[target].append(video)
+    return {name: list(dict.fromkeys(videos)) for name, videos in result.items()}
+
+
+def assert_exact(inst: Installation, before: dict[str, list[str]]) -> dict[str, str]:
+    """Every category playlist holds exactly its planned available videos once each
+    (and no unavailable video it did not already hold); the kept playlists kept their
+    ids, renamed and private; every other old playlist is gone; no video is lost."""
+    playlists = category_playlists(inst)
+    kept = kept_by_the_job(inst)
+    assert kept, "the job kept no playlist"
+    wanted = planned(inst)
+    for name, playlist_id in playlists.items():
+        assert playlist_id in inst.state.playlists, f"{name!r} has no playlist"
+        if name in kept:
+            assert playlist_id == kept[name], f"{name!r} did not keep {kept[name]}"
+        with inst.state.lock:
+            playlist = inst.state.playlists[playlist_id]
+            title, privacy = playlist.title, playlist.privacy
+        assert (title, privacy) == (name, "private")
+        items = inst.state.playlist_items(playlist_id)
+        doubled = [video for video, n in Counter(items).items() if n > 1]
+        assert not doubled, f"{name!r} holds duplicates {doubled}"
+        available, unavailable = wanted[name]
+        assert sorted(v for v in items if v not in unavailable) == sorted(available), name
+        # An unavailable video stays only where it already was and was planned.
+        assert set(items) - set(available) <= set(before.get(playlist_id, [])) & unavailable
+    by_title = inst.state.playlists_by_title()
+    for name in playlists:
+        assert by_title[name] == [playlists[name]], f"{name!r}: {by_title[name]}"
+    survivors = set(before) & set(inst.state.playlists)
+    assert survivors == set(kept.values()), "an old playlist not kept survived"
+    return playlists
+
+
+def test_a_rename_plan_keeps_and_renames_every_playlist(tmp_path: Path, database_url: str) -> None:
+    """The exported plan with every category renamed: one update per playlist and the
+    second copies removed; no playlist made or deleted, no video added."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        plan = {f"{name} (sorted)": videos for name, videos in exported(inst).items()}
+        apply(inst, plan)
+        before = old_playlists(inst)
+        status = await run_reuse_job(env, inst)
+        assert status["strategy"] == "reuse"
+        view = io.StringIO()
+        Console(file=view, width=120).print(status_view(StatusView(status, status_now(status))))
+        assert any(line.split()[:2] == ["strategy", "reuse"] for line in _cells(view.getvalue()))
+        playlists = assert_exact(inst, before)
+        assert set(playlists.values()) == {pid for pid, items in before.items() if items}
+        # Each kept playlist is its old self without the second copies, in its old order.
+        for playlist_id in playlists.values():
+            assert inst.state.playlist_items(playlist_id) == list(
+                dict.fromkeys(before[playlist_id])
+            )
+        writes = Counter(r.method for r in inst.state.requests() if r.units == 50)
+        copies = sum(len(items) - len(set(items)) for items in before.values())
+        assert copies > 0, "the sample library has no second copy to remove"
+        assert writes == Counter(
+            {"playlists.update": len(playlists), "playlistItems.delete": copies}
+        )
+        assert status["held_back"] == []
+        assert status["stage_results"]["delete_playlists"]["succeeded"] == copies
+
+    run(tmp_path, database_url, body)
+
+
+def test_a_merge_plan_keeps_one_playlist_per_category(tmp_path: Path, database_url: str) -> None:
+    """Six old playlists folded into three categories: each category keeps one, gets the
+    other's videos, and the other old playlists go once every video is verified."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        apply(inst, merged(exported(inst), 2))
+        before = old_playlists(inst)
+        status = await run_reuse_job(env, inst)
+        playlists = assert_exact(inst, before)
+        assert set(kept_by_the_job(inst)) == set(playlists)
+        writes = Counter(r.method for r in inst.state.requests() if r.applied)
+        assert writes["playlists.insert"] == 0
+        assert writes["playlists.update"] == len(playlists)
+        assert writes["playlists.delete"] == len(before) - len(playlists)
+        assert status["held_back"] == []
+
+    run(tmp_path, database_url, body, unavailable_fraction=0.0)
+
+
+def test_lost_answers_still_end_exact(tmp_path: Path, database_url: str) -> None:
+    """Answers lost on updates, inserts and item deletes: each write is judged by a
+    settled read or simply sent again; the end state is exact, with no second copy, and
+    the items moved out of a kept playlist went only once verified in their new one."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        apply(inst, moved(merged(exported(inst), 3)))
+        before = old_playlists(inst)
+        faults = inst.state.faults
+        faults.add(method="playlists.update", kind="lose_response", count=1)
+        faults.add(method="playlistItems.insert", kind="lose_response", count=3)
+        faults.add(method="playlistItems.delete", kind="lose_response", count=2)
+        status = await run_reuse_job(env, inst)
+        assert faults.summary()["lose_response"] == 6
+        assert_exact(inst, before)
+        inserts = Counter(
+            (r.playlist_id, r.video_id)
+            for r in inst.state.requests("playlistItems.insert")
+            if r.applied
+        )
+        assert max(inserts.values()) == 1, "a video was sent twice into one playlist"
+        assert status["audit"]["found_after_settle"] >= 3
+        assert status["held_back"] == []
+        # Each item removed was of a video planned elsewhere (and by then inserted
+        # there), or planned nowhere, or a second copy.
+        log = inst.state.requests()
+        removed = [r for r in log if r.method == "playlistItems.delete" and r.applied]
+        assert len(removed) > 10
+        last_insert = {
+            (r.playlist_id, r.video_id): r.seq for r in log if r.method == "playlistItems.insert"
+        }
+        wanted = planned(inst)
+        homes = category_playlists(inst)
+        for r in removed:
+            for name, (videos, _gone) in wanted.items():
+                if r.video_id in videos and homes[name] != r.playlist_id:
+                    inserted = last_insert.get((homes[name], r.video_id))
+                    assert inserted is None or inserted < r.seq, "removed before it was added"
+
+    run(tmp_path, database_url, body, unavailable_fraction=0.0)
+
+
+def test_an_item_not_verified_elsewhere_stays_until_a_later_start(
+    tmp_path: Path, database_url: str
+) -> None:
+    """YouTube refuses the adds (full playlists): an item moved out of a kept playlist
+    stays there, held back and reported, while the items planned nowhere go.  Once the
+    cause is gone, a second reuse job keeps the same playlists and finishes exact."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        apply(inst, moved(merged(exported(inst), 3)))
+        before = old_playlists(inst)
+        # Every kept playlist is full already: each add into one is refused.
+        inst.state.max_playlist_items = min(len(items) for items in before.values())
+        status = await run_reuse_job(env, inst)
+        kept = kept_by_the_job(inst)
+        wanted = planned(inst)
+        held = {
+            (entry["playlist_id"], video["video_id"])
+            for entry in status["held_back"]
+            for video in entry["videos"]
+        }
+        now_in = {
+            name: set(inst.state.playlist_items(pid))
+            for name, pid in category_playlists(inst).items()
+        }
+        unverified = 0
+        for name, playlist_id in kept.items():
+            items = inst.state.playlist_items(playlist_id)
+            for video in set(before[playlist_id]) - set(wanted[name][0]):
+                homes = [other for other, (videos, _) in wanted.items() if video in videos]
+                if any(video not in now_in[home] for home in homes):
+                    # Planned elsewhere and not there (its add refused): still here, and
+                    # said so.
+                    assert video in items, f"{video} left {name!r} unverified"
+                    assert (playlist_id, video) in held
+                    unverified += 1
+                else:
+                    # Planned nowhere, or already where it was planned: gone from here.
+                    assert video not in items, f"{video} stayed in {name!r}"
+        assert unverified > 0
+        assert status["stage_results"]["delete_playlists"]["held_back"] > 0
+        first_kept = dict(kept)
+
+        inst.state.max_playlist_items = 5000
+        again = await run_reuse_job(env, inst)
+        assert again["held_back"] == []
+        assert_exact(inst, before)
+        assert category_playlists(inst) == first_kept, "the second job kept other playlists"
+
+    run(tmp_path, database_url, body, unavailable_fraction=0.0)
+
+
+def test_start_takes_the_strategy_from_the_flag_or_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    assert parser.parse_args(["start", "--strategy", "reuse"]).strategy == "reuse"
+    assert parser.parse_args(["start"]).strategy is None  # then the settings decide
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args(["start", "--strategy", "append"])
+    assert refused.value.code == 2
+    monkeypatch.setenv("YTSYNC_STRATEGY", "reuse")
+    assert Settings().strategy == "reuse"
+    monkeypatch.setenv("YTSYNC_STRATEGY", "rebuild")
+    assert Settings().strategy == "rebuild"
