@@ -21,6 +21,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.sync import SyncActivities
+    from activities.visibility import SearchAttributeCheck
     from workflows.messages import (
         STOP_AUTH,
         STOP_USER,
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         SyncInput,
         WorkflowState,
     )
+    from workflows.visibility import SearchAttributes
 
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -48,6 +50,12 @@ STICKY_LANES = "sticky-lanes"
 # waiting for them to end (200 writes, or 90 s and more for a stalled lane).
 PAUSE_CANCELS_BATCHES = "pause-cancels-batches"
 WAIT_FOR_BATCH = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+# The job sets search attributes (stage, channel, progress, resume time) for the Web
+# UI's workflow list, where the namespace has them.  Histories from before set none.
+SEARCH_ATTRIBUTES = "search-attributes"
+# Asking whether the namespace has them must not hold a job up: after a few failed
+# attempts (a worker of an older version, a server that cannot say) it runs without.
+CHECK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 
 class JobWorkflow:
@@ -75,6 +83,7 @@ class JobWorkflow:
         # Batches that were running when a pause was asked for (and, with the patch,
         # cancelled): they stop because of it, whatever they answer.
         self._pausing: set[asyncio.Task[BatchResult]] = set()
+        self._search: SearchAttributes | None = None
 
     # messages ----------------------------------------------------------------------
 
@@ -114,6 +123,8 @@ class JobWorkflow:
         self._user_paused = self._user_paused or job.user_paused
         self._job_id, self._runs = job.job_id, job.runs
         self._input = job
+        if workflow.patched(SEARCH_ATTRIBUTES):
+            self._search = SearchAttributes(await self._usable_search_attributes())
         try:
             for stage in stages[stages.index(job.stage) :]:
                 if not await run_stage(stage):
@@ -130,6 +141,17 @@ class JobWorkflow:
             with contextlib.suppress(ActivityError):
                 await self._set_stage("failed", message=message)
             raise ApplicationError(f"job failed: {message}", non_retryable=True) from err
+
+    async def _usable_search_attributes(self) -> list[str]:
+        try:
+            found: list[str] = await workflow.execute_activity_method(
+                SearchAttributeCheck.usable_search_attributes,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=CHECK_RETRY,
+            )
+        except ActivityError:
+            return []
+        return found
 
     # work --------------------------------------------------------------------------
 
@@ -341,6 +363,14 @@ class JobWorkflow:
         if self._resume_at:
             lines.append(f"**Resumes at:** {self._resume_at.isoformat()} UTC")
         workflow.set_current_details("\n\n".join(lines))
+        if self._search is not None:
+            self._search.publish(
+                stage="paused" if self._pause_reason else self._stage,
+                channel=self._input.channel,
+                done=p.done,
+                total=p.total,
+                resume_at=self._resume_at,
+            )
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
