@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         WorkflowState,
     )
     from workflows.visibility import SearchAttributes
+    from ytsync.jobs import FINAL_STAGES
 
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -96,6 +97,43 @@ class JobWorkflow:
         self._user_paused = False
         # Also wakes a quota or sign-in wait: the user says "try now".
         self._wake = True
+
+    # Updates, for the CLI: the job says whether it takes the request, and answers with
+    # its state.  The signals above stay for older CLIs and for running histories.
+
+    @workflow.update
+    def pause_update(self) -> WorkflowState:
+        self._pause_batches()
+        return self.state()
+
+    @pause_update.validator
+    def _check_pause(self) -> None:
+        if self._stage in FINAL_STAGES:
+            raise ApplicationError(
+                f"job {self._job_id} is {self._stage}: nothing to pause", type="NotPausable"
+            )
+        if self._user_paused:
+            where = "pausing" if self._pause_reason is None else "paused"
+            raise ApplicationError(
+                f"job {self._job_id} is already {where} at your request; "
+                "'python starter.py resume' goes on",
+                type="NotPausable",
+            )
+
+    @workflow.update
+    def resume_update(self) -> WorkflowState:
+        self.resume()
+        return self.state()
+
+    @resume_update.validator
+    def _check_resume(self) -> None:
+        # Waiting for the quota or a sign-in counts as paused: resume means "try now".
+        if not self._user_paused and self._pause_reason is None:
+            stage = self._stage if self._stage in FINAL_STAGES else f"running ({self._stage})"
+            raise ApplicationError(
+                f"job {self._job_id} is {stage}, not paused: nothing to resume",
+                type="NotPaused",
+            )
 
     @workflow.query
     def state(self) -> WorkflowState:
