@@ -141,7 +141,8 @@ async def start_job(
             SyncInput(job_id=job.id, channel=settings.channel, **workflow_options),
             id=job.workflow_id,
             task_queue=settings.task_queue,
-            static_summary=f"ytsync job {job.id}: reorganize the library into category playlists",
+            static_summary=sync_summary(job.id, settings.channel, job.preview),
+            static_details=sync_details(job.preview),
         )
     except BaseException:
         # Nothing ran: drop the row so the next 'start' is not blocked by a ghost.
@@ -196,13 +197,38 @@ async def start_restore(
             ),
             id=workflow_id,
             task_queue=settings.task_queue,
-            static_summary=f"ytsync job {job_id}: restore snapshot {snapshot.id}",
+            static_summary=(
+                f"ytsync job {job_id}, channel {settings.channel}: restore {len(gone):,} "
+                f"playlist(s) of snapshot {snapshot.id}"
+            ),
         )
     except BaseException:
         with transaction(sessions) as session:
             session.delete(session.get_one(SyncJob, job_id))
         raise
     return StartedJob(job_id, workflow_id, handle)
+
+
+def sync_summary(job_id: int, channel: str, preview: dict[str, Any]) -> str:
+    """The one line the Web UI shows for the job (a workflow's static summary)."""
+    playlists = preview["playlists_to_create"]["count"]
+    videos = preview["videos_to_add"]["count"]
+    return f"ytsync job {job_id}, channel {channel}: {playlists:,} playlists, {videos:,} videos"
+
+
+def sync_details(preview: dict[str, Any]) -> str:
+    """The preview the job was started with, as markdown for its workflow page: fixed
+    at start, while the live details show where the job is now."""
+    return "\n\n".join(
+        [
+            f"**Playlists to create:** {preview['playlists_to_create']['count']:,}",
+            f"**Videos to add:** {preview['videos_to_add']['count']:,}",
+            f"**Old playlists to delete:** {preview['playlists_to_delete']['count']:,}",
+            f"**Quota cost:** {preview['total_quota_cost']:,} units "
+            f"(about {preview['estimated_days']:,} day(s) at "
+            f"{preview['daily_quota_limit']:,} units a day)",
+        ]
+    )
 
 
 def restorable(session: Session, snapshot: BackupSnapshot) -> list[str]:
