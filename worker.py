@@ -16,6 +16,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.sync import Clock, SyncActivities, wall_clock
+from activities.visibility import SearchAttributeCheck
 from workflows.restore import RestoreWorkflow
 from workflows.sync import SyncWorkflow
 from ytsync.channels import Channels
@@ -41,10 +42,13 @@ def build_worker(
     *,
     clock: Clock = wall_clock,
     channels: Mapping[str, Settings] | None = None,
+    search_attributes: SearchAttributeCheck | None = None,
     **options: Any,
 ) -> Worker:
     """A worker for the channel of ``settings`` (its environment) and for ``channels``
     (default: those of ``settings.channels_file``), each opened on its first job.
+    ``search_attributes``: how the worker finds out what its namespace has (default:
+    it asks the server with ``client``).
 
     Without more channels, the worker's own database is opened (and upgraded) now, so
     a bad one stops the worker at start, as it always did.
@@ -58,12 +62,13 @@ def build_worker(
         opened[settings.channel] = session_factory(engine)
     registry = Channels(served, settings.channel, opened=opened)
     activities = SyncActivities(clock=clock, channels=registry)
+    check = search_attributes or SearchAttributeCheck(client)
     options.setdefault("max_heartbeat_throttle_interval", HEARTBEAT_THROTTLE)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[SyncWorkflow, RestoreWorkflow],
-        activities=activities.all(),
+        activities=[*activities.all(), check.usable_search_attributes],
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
         **options,

@@ -21,6 +21,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.visibility import SearchAttributeCheck
 from worker import build_worker
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
@@ -143,9 +144,12 @@ def install(
 
 @asynccontextmanager
 async def running_worker(
-    client: Client, inst: Installation, clock: Callable[[], datetime]
+    client: Client,
+    inst: Installation,
+    clock: Callable[[], datetime],
+    search_attributes: SearchAttributeCheck | None = None,
 ) -> AsyncIterator[Worker]:
-    worker = build_worker(client, inst.settings, clock=clock)
+    worker = build_worker(client, inst.settings, clock=clock, search_attributes=search_attributes)
     async with worker:
         yield worker
 

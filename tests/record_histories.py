@@ -14,12 +14,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.visibility import SearchAttributeCheck
 from tests.harness import TEST_SERVER, env_clock, install, running_worker, sign_in_again, start
 from workflows.sync import SyncWorkflow
 from ytsync.jobctl import start_restore
+from ytsync.search_attributes import ALL
 
 OUT = Path(__file__).resolve().parent / "histories"
 
@@ -42,7 +46,32 @@ async def save_runs(client: Client, handle: WorkflowHandle[Any, Any], name: str)
     return saved
 
 
-async def multiday(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Path]:
+async def registered_search_attributes(client: Client) -> SearchAttributeCheck:
+    """v5 on: the histories hold the search attributes' upserts.  The time-skipping
+    server registers attributes but cannot list them, so the worker's check is told
+    what was registered."""
+    registered = {key.name: int(key.indexed_value_type) for key in ALL}
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                name: IndexedValueType.ValueType(kind) for name, kind in registered.items()
+            },
+        )
+    )
+
+    async def listed() -> dict[str, int]:
+        return registered
+
+    return SearchAttributeCheck(client, lister=listed)
+
+
+Scenario = Callable[[WorkflowEnvironment, Path, str, SearchAttributeCheck], Awaitable[list[Path]]]
+
+
+async def multiday(
+    env: WorkflowEnvironment, tmp: Path, version: str, check: SearchAttributeCheck
+) -> list[Path]:
     """A multi-day sync that continues as new, with faults on the way."""
     clock = env_clock(env, asyncio.get_running_loop())
     inst = await asyncio.to_thread(
@@ -53,7 +82,7 @@ async def multiday(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Pa
     # v4 on: a lost creation, settled through its marker by the creation check.
     inst.state.faults.add(method="playlists.insert", kind="lose_response", count=1)
     try:
-        async with running_worker(env.client, inst, clock):
+        async with running_worker(env.client, inst, clock, check):
             _job, handle = await start(
                 inst, env.client, await env.get_current_time(), max_history_events=120
             )
@@ -63,9 +92,12 @@ async def multiday(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Pa
         inst.server.stop()
 
 
-async def pauses(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Path]:
+async def pauses(
+    env: WorkflowEnvironment, tmp: Path, version: str, check: SearchAttributeCheck
+) -> list[Path]:
     """A revoked sign-in and a user pause, each resumed; then (v3 on) a pause while
-    inserts are in flight, which cancels the running batches."""
+    inserts are in flight, which cancels the running batches (v5 on: asked for and
+    resumed with the updates)."""
     clock = env_clock(env, asyncio.get_running_loop())
     inst = await asyncio.to_thread(
         install, tmp, f"sqlite:///{tmp}/b.db", clock, videos=80, playlists=3, seed=22
@@ -73,7 +105,7 @@ async def pauses(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Path
     await asyncio.to_thread(inst.state.revoke_refresh_tokens)
     await asyncio.to_thread(inst.state.expire_all_access_tokens)
     try:
-        async with running_worker(env.client, inst, clock):
+        async with running_worker(env.client, inst, clock, check):
             _job, handle = await start(inst, env.client, await env.get_current_time())
             while (await handle.query(SyncWorkflow.state)).pause_reason != "auth_required":
                 await asyncio.sleep(0.05)
@@ -87,25 +119,27 @@ async def pauses(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Path
             await handle.signal(SyncWorkflow.resume)
             while not inst.state.busy:
                 await asyncio.sleep(0.05)
-            await handle.signal(SyncWorkflow.pause)
+            await handle.execute_update(SyncWorkflow.pause_update)
             hold.release()
             while (await handle.query(SyncWorkflow.state)).pause_reason != "user":
                 await asyncio.sleep(0.05)
-            await handle.signal(SyncWorkflow.resume)
+            await handle.execute_update(SyncWorkflow.resume_update)
             await handle.result()
             return await save_runs(env.client, handle, f"{version}-pauses")
     finally:
         inst.server.stop()
 
 
-async def restore(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Path]:
+async def restore(
+    env: WorkflowEnvironment, tmp: Path, version: str, check: SearchAttributeCheck
+) -> list[Path]:
     """A sync, then a restore of its backup."""
     clock = env_clock(env, asyncio.get_running_loop())
     inst = await asyncio.to_thread(
         install, tmp, f"sqlite:///{tmp}/c.db", clock, videos=100, playlists=3, seed=23
     )
     try:
-        async with running_worker(env.client, inst, clock):
+        async with running_worker(env.client, inst, clock, check):
             _job, handle = await start(inst, env.client, await env.get_current_time())
             await handle.result()
             started = await start_restore(inst.sessions, env.client, inst.settings, None)
@@ -115,7 +149,7 @@ async def restore(env: WorkflowEnvironment, tmp: Path, version: str) -> list[Pat
         inst.server.stop()
 
 
-SCENARIOS: dict[str, Callable[[WorkflowEnvironment, Path, str], Awaitable[list[Path]]]] = {
+SCENARIOS: dict[str, Scenario] = {
     "multiday": multiday,
     "pauses": pauses,
     "restore": restore,
@@ -127,10 +161,11 @@ async def record(tmp: Path, version: str, names: list[str]) -> list[Path]:
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER)
     ) as env:
+        check = await registered_search_attributes(env.client)
         for name in names:
             folder = tmp / name
             folder.mkdir()
-            saved += await SCENARIOS[name](env, folder, version)
+            saved += await SCENARIOS[name](env, folder, version, check)
     return saved
 
 

@@ -22,6 +22,7 @@ from temporalio.client import Client
 
 from tests.harness import BIN, ROOT
 from ytsync.devserver import running_dev_server
+from ytsync.search_attributes import ALL, type_name
 
 NAMESPACE = "ytsync"
 # What ytsync's workflows upsert (issue 14): name -> type.
@@ -115,6 +116,10 @@ def test_the_schema_job_sets_up_both_databases() -> None:
         assert job["environment"][key] == found["temporal"]["environment"][key]
     assert job["environment"]["SQL_PASSWORD"] == job["environment"]["POSTGRES_PWD"]
     assert found["temporal"]["environment"]["POSTGRES_SEEDS"] == "postgresql"
+
+
+def test_the_workflow_sets_the_attributes_the_setup_job_registers() -> None:
+    assert {key.name: type_name(key) for key in ALL} == SEARCH_ATTRIBUTES
 
 
 def test_the_setup_job_names_the_namespace_and_every_search_attribute() -> None:

@@ -3,9 +3,11 @@
 A real dev server with its Web UI (as the demo runs it), a small emulated library, a
 worker in this process and one job, paused by the user so that the page holds still.
 The browser opens the namespace's workflow list, where the job's workflow must be
-listed, then the workflow's page, whose "User Metadata" tab shows the summary and the
-current details that the workflow sets (stage, progress, pause).  Screenshots of both
-pages are saved under artifacts/web-ui/ (on a failure, one of the page that failed).
+listed; the list filtered by ``YtsyncStage="paused"`` (a search attribute the workflow
+sets), where it must be listed too; then the workflow's page, whose "User Metadata" tab
+shows the summary and the current details that the workflow sets (stage, progress,
+pause).  Screenshots of the three pages are saved under artifacts/web-ui/ (on a
+failure, one of the page that failed).
 Then the job is resumed and runs to the end.
 """
 
@@ -17,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Page, expect
@@ -33,6 +36,8 @@ from ytsync.emulator.clock import utc_now
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts" / "web-ui"
 LIST_SHOT = ARTIFACTS / "workflows-list.png"
+PAUSED_SHOT = ARTIFACTS / "workflows-paused.png"
+PAUSED_QUERY = 'YtsyncStage="paused"'
 WORKFLOW_SHOT = ARTIFACTS / "workflow-details.png"
 FAILURE_SHOT = ARTIFACTS / "failure.png"
 # Waits on the server's side; the browser's waits are in tests.browser.
@@ -58,7 +63,7 @@ async def _eventually(probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool]
 
 async def _pause_by_user(handle: WorkflowHandle[Any, Any]) -> WorkflowState:
     """Pause the job and wait until it holds: from then on its page does not change."""
-    await handle.signal(SyncWorkflow.pause)
+    await handle.execute_update(SyncWorkflow.pause_update)
 
     async def state() -> WorkflowState:
         return await handle.query(SyncWorkflow.state)
@@ -66,13 +71,14 @@ async def _pause_by_user(handle: WorkflowHandle[Any, Any]) -> WorkflowState:
     return await _eventually(state, lambda s: s.pause_reason == "user", "the user's pause")
 
 
-async def _visible(client: Client, workflow_id: str) -> None:
-    """The list page shows what the visibility store holds: wait until it holds the job,
-    so that a missing row means the page is wrong, not that the page came early."""
+async def _visible(client: Client, workflow_id: str, query: str) -> None:
+    """The list page shows what the visibility store holds: wait until it holds the job
+    (with its search attributes), so that a missing row means the page is wrong, not
+    that the page came early."""
 
     async def count() -> int:
         try:
-            return (await client.count_workflows(f'WorkflowId = "{workflow_id}"')).count
+            return (await client.count_workflows(f'WorkflowId = "{workflow_id}" AND {query}')).count
         except RPCError:
             return 0
 
@@ -94,6 +100,19 @@ async def _check_list(page: Page, server: DevServer, workflow_id: str) -> None:
     await page.screenshot(path=str(LIST_SHOT), full_page=True)
 
 
+async def _check_paused_list(page: Page, server: DevServer, workflow_id: str) -> None:
+    """The list filtered by the stage the workflow sets as a search attribute."""
+    base = f"{server.ui_url}/namespaces/{server.namespace}/workflows?query="
+    link = page.get_by_role("link", name=workflow_id, exact=True)
+    # The page filters for real: under another stage the job is not listed.
+    await page.goto(base + quote('YtsyncStage="completed"', safe=""))
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(re.compile(r"\b0 Workflows"))
+    await expect(link).to_have_count(0)
+    await page.goto(base + quote(PAUSED_QUERY, safe=""))
+    await expect(link).to_be_visible()
+    await page.screenshot(path=str(PAUSED_SHOT), full_page=True)
+
+
 async def _check_workflow(
     page: Page, server: DevServer, workflow_id: str, state: WorkflowState
 ) -> None:
@@ -109,7 +128,9 @@ async def _check_workflow(
     # in an iframe of its own.
     await page.get_by_role("tab", name="User Metadata").click()
     summary = page.frame_locator("#user-metadata-summary").locator("body")
-    await expect(summary).to_contain_text(f"ytsync job {state.job_id}: reorganize")
+    await expect(summary).to_contain_text(
+        re.compile(rf"ytsync job {state.job_id}, channel \S+: \d+ playlists, [\d,]+ videos")
+    )
     details = page.frame_locator("#user-metadata-current-details").locator("body")
     await expect(details.get_by_role("heading", name=f"ytsync job {state.job_id}")).to_be_visible()
     await expect(details).to_contain_text(f"Stage: {stage}")
@@ -138,11 +159,12 @@ def test_web_ui_lists_the_job_and_shows_its_stage_and_progress(tmp_path: Path) -
                     started, handle = await start(inst, client, utc_now())
                     state = await _pause_by_user(handle)
                     assert state.job_id == started.job_id
-                    await _visible(client, started.workflow_id)
+                    await _visible(client, started.workflow_id, PAUSED_QUERY)
                     async with headless_page(server.ui_url, FAILURE_SHOT) as page:
                         await _check_list(page, server, started.workflow_id)
+                        await _check_paused_list(page, server, started.workflow_id)
                         await _check_workflow(page, server, started.workflow_id, state)
-                    await handle.signal(SyncWorkflow.resume)
+                    await handle.execute_update(SyncWorkflow.resume_update)
                     result = await asyncio.wait_for(handle.result(), timeout=STATE_TIMEOUT)
             finally:
                 inst.server.stop()
@@ -150,4 +172,5 @@ def test_web_ui_lists_the_job_and_shows_its_stage_and_progress(tmp_path: Path) -
         assert result.total > 0 and result.done == result.total
 
     asyncio.run(scenario())
-    assert LIST_SHOT.stat().st_size > 0 and WORKFLOW_SHOT.stat().st_size > 0
+    for shot in (LIST_SHOT, PAUSED_SHOT, WORKFLOW_SHOT):
+        assert shot.stat().st_size > 0

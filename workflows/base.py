@@ -21,6 +21,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.sync import SyncActivities
+    from activities.visibility import SearchAttributeCheck
     from workflows.messages import (
         STOP_AUTH,
         STOP_USER,
@@ -31,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
         SyncInput,
         WorkflowState,
     )
+    from workflows.visibility import SearchAttributes
+    from ytsync.jobs import FINAL_STAGES
 
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -48,6 +51,12 @@ STICKY_LANES = "sticky-lanes"
 # waiting for them to end (200 writes, or 90 s and more for a stalled lane).
 PAUSE_CANCELS_BATCHES = "pause-cancels-batches"
 WAIT_FOR_BATCH = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+# The job sets search attributes (stage, channel, progress, resume time) for the Web
+# UI's workflow list, where the namespace has them.  Histories from before set none.
+SEARCH_ATTRIBUTES = "search-attributes"
+# Asking whether the namespace has them must not hold a job up: after a few failed
+# attempts (a worker of an older version, a server that cannot say) it runs without.
+CHECK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 
 class JobWorkflow:
@@ -75,6 +84,7 @@ class JobWorkflow:
         # Batches that were running when a pause was asked for (and, with the patch,
         # cancelled): they stop because of it, whatever they answer.
         self._pausing: set[asyncio.Task[BatchResult]] = set()
+        self._search: SearchAttributes | None = None
 
     # messages ----------------------------------------------------------------------
 
@@ -87,6 +97,43 @@ class JobWorkflow:
         self._user_paused = False
         # Also wakes a quota or sign-in wait: the user says "try now".
         self._wake = True
+
+    # Updates, for the CLI: the job says whether it takes the request, and answers with
+    # its state.  The signals above stay for older CLIs and for running histories.
+
+    @workflow.update
+    def pause_update(self) -> WorkflowState:
+        self._pause_batches()
+        return self.state()
+
+    @pause_update.validator
+    def _check_pause(self) -> None:
+        if self._stage in FINAL_STAGES:
+            raise ApplicationError(
+                f"job {self._job_id} is {self._stage}: nothing to pause", type="NotPausable"
+            )
+        if self._user_paused:
+            where = "pausing" if self._pause_reason is None else "paused"
+            raise ApplicationError(
+                f"job {self._job_id} is already {where} at your request; "
+                "'python starter.py resume' goes on",
+                type="NotPausable",
+            )
+
+    @workflow.update
+    def resume_update(self) -> WorkflowState:
+        self.resume()
+        return self.state()
+
+    @resume_update.validator
+    def _check_resume(self) -> None:
+        # Waiting for the quota or a sign-in counts as paused: resume means "try now".
+        if not self._user_paused and self._pause_reason is None:
+            stage = self._stage if self._stage in FINAL_STAGES else f"running ({self._stage})"
+            raise ApplicationError(
+                f"job {self._job_id} is {stage}, not paused: nothing to resume",
+                type="NotPaused",
+            )
 
     @workflow.query
     def state(self) -> WorkflowState:
@@ -114,6 +161,8 @@ class JobWorkflow:
         self._user_paused = self._user_paused or job.user_paused
         self._job_id, self._runs = job.job_id, job.runs
         self._input = job
+        if workflow.patched(SEARCH_ATTRIBUTES):
+            self._search = SearchAttributes(await self._usable_search_attributes())
         try:
             for stage in stages[stages.index(job.stage) :]:
                 if not await run_stage(stage):
@@ -130,6 +179,17 @@ class JobWorkflow:
             with contextlib.suppress(ActivityError):
                 await self._set_stage("failed", message=message)
             raise ApplicationError(f"job failed: {message}", non_retryable=True) from err
+
+    async def _usable_search_attributes(self) -> list[str]:
+        try:
+            found: list[str] = await workflow.execute_activity_method(
+                SearchAttributeCheck.usable_search_attributes,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=CHECK_RETRY,
+            )
+        except ActivityError:
+            return []
+        return found
 
     # work --------------------------------------------------------------------------
 
@@ -342,6 +402,14 @@ class JobWorkflow:
         if self._resume_at:
             lines.append(f"**Resumes at:** {self._resume_at.isoformat()} UTC")
         workflow.set_current_details("\n\n".join(lines))
+        if self._search is not None:
+            self._search.publish(
+                stage="paused" if self._pause_reason else self._stage,
+                channel=self._input.channel,
+                done=p.done,
+                total=p.total,
+                resume_at=self._resume_at,
+            )
 
     def _history_is_long(self) -> bool:
         info = workflow.info()

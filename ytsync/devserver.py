@@ -27,6 +27,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from ytsync.search_attributes import dev_server_args
+
 HOST = "127.0.0.1"
 DEFAULT_PORT = 7233
 DEFAULT_UI_PORT = 8233
@@ -191,9 +193,15 @@ def command(
     db_file: Path,
     namespace: str = NAMESPACE,
     log_level: str = "warn",
+    search_attributes: bool = True,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """The argv of ``temporal server start-dev`` for these settings."""
+    """The argv of ``temporal server start-dev`` for these settings.
+
+    ``search_attributes``: register ytsync's search attributes in the namespace, so the
+    Web UI can filter jobs by stage or channel (off: a server like a cluster where
+    nobody ran the setup step).
+    """
     argv = [
         str(binary),
         "server",
@@ -211,6 +219,8 @@ def command(
     ]
     # The Web UI binds the same --ip; without a port for it, run headless.
     argv += ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
+    if search_attributes:
+        argv += dev_server_args()
     return [*argv, *extra_args]
 
 
@@ -225,6 +235,7 @@ async def running_dev_server(
     namespace: str = NAMESPACE,
     startup_timeout: float = STARTUP_TIMEOUT,
     stop_timeout: float = STOP_TIMEOUT,
+    search_attributes: bool = True,
     extra_args: Sequence[str] = (),
 ) -> AsyncIterator[DevServer]:
     """Run a dev server for the duration of the ``async with`` block.
@@ -256,6 +267,7 @@ async def running_dev_server(
         ui_port=None if headless else ui_port,
         db_file=db_file,
         namespace=namespace,
+        search_attributes=search_attributes,
         extra_args=extra_args,
     )
     with contextlib.ExitStack() as files:

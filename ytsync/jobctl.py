@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,8 +10,17 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from workflows.messages import SyncInput, WorkflowState
 from workflows.restore import RestoreWorkflow
@@ -21,11 +31,24 @@ from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob
 from ytsync.errors import UserError
 from ytsync.jobs import ACTIVE_STAGES
 from ytsync.preview import compute_preview
+from ytsync.status import latest_job
 from ytsync.strategies import STRATEGIES, record_kept
+
+# How long pause and resume wait for the job to answer.  A live worker answers an update
+# in milliseconds; with none running, Temporal holds it until one comes, and the CLI
+# must not hang on that.
+UPDATE_TIMEOUT = 5.0
+# The types of the workflow's refusals (its update validators).
+REFUSALS = ("NotPausable", "NotPaused")
 
 
 class JobConflict(Exception):
     """Another job is active: starting a second one would race it (exit code 1)."""
+
+
+class Refused(Exception):
+    """The job turned a pause or resume down: it has ended, is paused already, or is
+    not paused (exit code 1)."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +151,8 @@ async def start_job(
             SyncInput(job_id=job.id, channel=settings.channel, **workflow_options),
             id=job.workflow_id,
             task_queue=settings.task_queue,
-            static_summary=f"ytsync job {job.id}: reorganize the library into category playlists",
+            static_summary=sync_summary(job.id, settings.channel, job.preview),
+            static_details=sync_details(job.preview),
         )
     except BaseException:
         # Nothing ran: drop the row so the next 'start' is not blocked by a ghost.
@@ -183,13 +207,38 @@ async def start_restore(
             ),
             id=workflow_id,
             task_queue=settings.task_queue,
-            static_summary=f"ytsync job {job_id}: restore snapshot {snapshot.id}",
+            static_summary=(
+                f"ytsync job {job_id}, channel {settings.channel}: restore {len(gone):,} "
+                f"playlist(s) of snapshot {snapshot.id}"
+            ),
         )
     except BaseException:
         with transaction(sessions) as session:
             session.delete(session.get_one(SyncJob, job_id))
         raise
     return StartedJob(job_id, workflow_id, handle)
+
+
+def sync_summary(job_id: int, channel: str, preview: dict[str, Any]) -> str:
+    """The one line the Web UI shows for the job (a workflow's static summary)."""
+    playlists = preview["playlists_to_create"]["count"]
+    videos = preview["videos_to_add"]["count"]
+    return f"ytsync job {job_id}, channel {channel}: {playlists:,} playlists, {videos:,} videos"
+
+
+def sync_details(preview: dict[str, Any]) -> str:
+    """The preview the job was started with, as markdown for its workflow page: fixed
+    at start, while the live details show where the job is now."""
+    return "\n\n".join(
+        [
+            f"**Playlists to create:** {preview['playlists_to_create']['count']:,}",
+            f"**Videos to add:** {preview['videos_to_add']['count']:,}",
+            f"**Old playlists to delete:** {preview['playlists_to_delete']['count']:,}",
+            f"**Quota cost:** {preview['total_quota_cost']:,} units "
+            f"(about {preview['estimated_days']:,} day(s) at "
+            f"{preview['daily_quota_limit']:,} units a day)",
+        ]
+    )
 
 
 def restorable(session: Session, snapshot: BackupSnapshot) -> list[str]:
@@ -214,33 +263,90 @@ async def workflow_state(client: Client, workflow_id: str) -> WorkflowState | No
         return None
 
 
-async def send(client: Client, sessions: sessionmaker[Session], signal: str) -> SyncJob:
-    """Pause or resume the active job.
+@dataclass(frozen=True)
+class Sent:
+    """A pause or resume the job took."""
+
+    job_id: int
+    workflow_id: str
+    # The job's state as its workflow answered the update; None when no worker answered
+    # in time and the request went as a signal, which the job takes once a worker runs.
+    state: WorkflowState | None
+
+
+async def send(
+    client: Client,
+    sessions: sessionmaker[Session],
+    request: str,
+    *,
+    timeout: float | None = None,
+) -> Sent:
+    """Pause or resume the active job, as a Workflow Update: the job's validator says
+    whether it takes the request (Refused when not), and it answers with its state.
 
     The job row keeps the user's pause request, so `status` shows it at once and the
     running batches read it at their next commit, without waiting for the workflow: it
-    is recorded once the workflow has the signal (a refused signal records nothing),
-    and cleared before the resume signal (a batch must not find a stale one).
+    is recorded once the workflow has the request (a refused one records nothing), and
+    cleared before a resume is sent (a batch must not find a stale one).
     """
     with sessions() as session:
         job = active_job(session)
+        last = latest_job(session) if job is None else None
     if job is None:
-        raise UserError(f"no sync job is running, nothing to {signal}")
+        if last is not None:
+            raise Refused(f"job {last.id} is {last.stage}: nothing to {request}")
+        raise UserError(f"no sync job is running, nothing to {request}")
     handle = client.get_workflow_handle(job.workflow_id)
-    if signal == "pause":
-        await handle.signal(SyncWorkflow.pause)
+    timeout = UPDATE_TIMEOUT if timeout is None else timeout
+    if request == "pause":
+        state = await _ask(handle, job.id, SyncWorkflow.pause_update, "pause", timeout)
         _record_pause_request(sessions, job.id, datetime.now(UTC))
     else:
-        _record_pause_request(sessions, job.id, None)
-        await handle.signal(SyncWorkflow.resume)
-    return job
+        asked_at = _record_pause_request(sessions, job.id, None)
+        try:
+            state = await _ask(handle, job.id, SyncWorkflow.resume_update, "resume", timeout)
+        except Refused:
+            # Not paused after all: a pause request still on its way stays recorded.
+            if asked_at is not None:
+                _record_pause_request(sessions, job.id, asked_at)
+            raise
+    return Sent(job.id, job.workflow_id, state)
+
+
+async def _ask(
+    handle: WorkflowHandle[Any, Any],
+    job_id: int,
+    update: UpdateMethodMultiParam[[Any], WorkflowState],
+    signal: str,
+    timeout: float,
+) -> WorkflowState | None:
+    try:
+        return await asyncio.wait_for(handle.execute_update(update), timeout)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type in REFUSALS:
+            raise Refused(cause.message) from None
+        # Any other failure: the job runs code from before updates (no handler).
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        pass  # no worker took it in time: none is running, or all are busy
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise Refused(f"job {job_id} is no longer running ({exc.message})") from None
+        raise
+    # A signal waits in the job's history until a worker runs it.  The update, if it
+    # reaches the job later, asks for the same thing again; its validator turns it down.
+    await handle.signal(signal)
+    return None
 
 
 def _record_pause_request(
     sessions: sessionmaker[Session], job_id: int, at: datetime | None
-) -> None:
-    """Set (keeping the first request's time) or clear the job's pause request."""
+) -> datetime | None:
+    """Set (keeping the first request's time) or clear the job's pause request; the
+    request recorded before."""
     with transaction(sessions) as session:
         job = session.get_one(SyncJob, job_id)
-        if at is None or job.pause_requested_at is None:
+        before = job.pause_requested_at
+        if at is None or before is None:
             job.pause_requested_at = at
+        return before

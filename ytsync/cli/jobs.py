@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,12 +19,22 @@ from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
+from workflows.messages import WorkflowState
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.config import Settings
 from ytsync.db.models import QuotaLedger
 from ytsync.errors import UserError
-from ytsync.jobctl import active_job, send, settle_abandoned, start_job, workflow_state
+from ytsync.jobctl import (
+    Refused,
+    Sent,
+    active_job,
+    send,
+    settle_abandoned,
+    start_job,
+    workflow_state,
+)
 from ytsync.jobs import FINAL_STAGES, STAGES
+from ytsync.logs import mask
 from ytsync.preview import compute_preview, render_preview
 from ytsync.status import job_status, latest_job
 from ytsync.temporal import connect
@@ -411,18 +422,63 @@ def _local_time(iso: str, now: datetime) -> str:
 
 
 def run_signal(args: argparse.Namespace, ctx: Context) -> int:
-    async def go() -> Any:
+    async def go() -> Sent:
         client = await connect(ctx.settings)
         return await send(client, ctx.sessions, args.signal)
 
-    job = asyncio.run(go())
+    try:
+        sent = asyncio.run(go())
+    except Refused as exc:
+        ctx.err.print(f"error: {mask(str(exc))}", markup=False)
+        return 1
+    state = sent.state
     if args.json:
-        ctx.print_json({"job_id": job.id, "workflow_id": job.workflow_id, "sent": args.signal})
-    elif args.signal == "pause":
+        ctx.print_json(
+            {
+                "job_id": sent.job_id,
+                "workflow_id": sent.workflow_id,
+                "sent": args.signal,
+                # False: no worker answered in time; the job takes it once one runs.
+                "accepted": state is not None,
+                "state": None if state is None else _state_json(state),
+            }
+        )
+        return 0
+    if args.signal == "pause":
         ctx.out.print(
-            f"Pausing job {job.id}: its running writes stop within seconds; "
+            f"Pausing job {sent.job_id}: its running writes stop within seconds; "
             "'python starter.py status' says 'paused' once they have."
         )
     else:
-        ctx.out.print(f"Resuming job {job.id}.")
+        ctx.out.print(f"Resuming job {sent.job_id}.")
+    if state is None:
+        ctx.err.print(
+            "No worker answered in time: the request is kept, and the job takes it once a "
+            "worker runs it ('python worker.py').",
+            markup=False,
+        )
+    else:
+        ctx.out.print(_state_line(state, args.signal), markup=False)
     return 0
+
+
+def _state_json(state: WorkflowState) -> dict[str, Any]:
+    data = dataclasses.asdict(state)
+    data["resume_at"] = state.resume_at.isoformat() if state.resume_at else None
+    return data
+
+
+def _state_line(state: WorkflowState, request: str) -> str:
+    """What the job answered, in one line.  It answers as it takes the request, before
+    its next step: a resumed job still holds the stage it paused at."""
+    done, total = state.progress.get("done", 0), state.progress.get("total", 0)
+    if state.pause_reason and request == "resume":
+        where = f"resuming at {state.paused_at_stage} (was paused: {state.pause_reason})"
+    elif state.pause_reason:
+        where = f"paused ({state.pause_reason}) at {state.paused_at_stage}"
+        if state.paused and state.pause_reason != "user":
+            where += "; your pause holds it after that"
+    else:
+        where = f"stage {state.stage}" + (", pause requested" if state.paused else "")
+    progress = f"{done:,} / {total:,} operations done" if total else "nothing planned yet"
+    return f"The job says: {where}; {progress}."
