@@ -10,9 +10,12 @@ import argparse
 import asyncio
 import csv
 import io
+import signal
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,14 @@ from rich.console import Console
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker
+from tests.harness import (
+    TEST_SERVER,
+    Installation,
+    env_clock,
+    install,
+    running_worker,
+    worker_process,
+)
 from ytsync.cli.jobs import StatusView, register, status_view
 from ytsync.config import Settings
 from ytsync.db.models import (
@@ -32,8 +42,9 @@ from ytsync.db.models import (
     SyncJob,
     Video,
 )
+from ytsync.emulator.state import WriteVerdict
 from ytsync.importer import SPECIAL_PREFIXES
-from ytsync.jobctl import start_job
+from ytsync.jobctl import StartedJob, start_job
 from ytsync.plan import apply_plan, export_plan
 from ytsync.status import job_status
 
@@ -43,7 +54,12 @@ SETTLE = 6.0
 Body = Callable[[WorkflowEnvironment, Installation], Awaitable[None]]
 
 
-def run(tmp_path: Path, database_url: str, body: Body, **options: Any) -> None:
+def run(
+    tmp_path: Path, database_url: str, body: Body, *, worker: bool = True, **options: Any
+) -> None:
+    """``body`` against a fresh installation; ``worker``: with a worker in this process
+    (else the body runs its own, in processes it can kill)."""
+
     async def go() -> None:
         async with await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(TEST_SERVER)
@@ -63,7 +79,10 @@ def run(tmp_path: Path, database_url: str, body: Body, **options: Any) -> None:
                 **options,
             )
             try:
-                async with running_worker(env.client, inst, clock):
+                if worker:
+                    async with running_worker(env.client, inst, clock):
+                        await body(env, inst)
+                else:
                     await body(env, inst)
             finally:
                 inst.server.stop()
@@ -71,15 +90,28 @@ def run(tmp_path: Path, database_url: str, body: Body, **options: Any) -> None:
     asyncio.run(go())
 
 
-async def run_reuse_job(env: WorkflowEnvironment, inst: Installation) -> dict[str, Any]:
+async def start_reuse_job(
+    env: WorkflowEnvironment, inst: Installation, **options: Any
+) -> StartedJob:
     settings = inst.settings.model_copy(update={"strategy": "reuse"})
-    started = await start_job(settings, inst.sessions, env.client, now=await env.get_current_time())
+    now = await env.get_current_time()
+    return await start_job(settings, inst.sessions, env.client, now=now, **options)
+
+
+async def reuse_job_status(
+    env: WorkflowEnvironment, inst: Installation, started: StartedJob
+) -> dict[str, Any]:
+    """Wait for the job's end; its ``status --json`` then."""
     result = await started.handle.result()
     assert result.stage == "completed"
     assert result.strategy == "reuse"
     with inst.sessions() as session:
         job = session.get_one(SyncJob, started.job_id)
         return job_status(session, job, inst.settings, await env.get_current_time())
+
+
+async def run_reuse_job(env: WorkflowEnvironment, inst: Installation) -> dict[str, Any]:
+    return await reuse_job_status(env, inst, await start_reuse_job(env, inst))
 
 
 def status_now(status: dict[str, Any]) -> datetime:
@@ -355,6 +387,92 @@ def test_an_item_not_verified_elsewhere_stays_until_a_later_start(
         assert category_playlists(inst) == first_kept, "the second job kept other playlists"
 
     run(tmp_path, database_url, body, unavailable_fraction=0.0)
+
+
+class KillPoints:
+    """The emulator's write hook: holds the ``nth`` write of each ``method`` named, in
+    flight, until the test has killed the worker that sent it; then YouTube applies it
+    and its answer goes nowhere."""
+
+    def __init__(self, points: list[tuple[str, int]]) -> None:
+        self.points = points
+        self._seen: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self.reached = {point: threading.Event() for point in points}
+        self.released = {point: threading.Event() for point in points}
+
+    def hook(self, method: str) -> WriteVerdict:
+        with self._lock:
+            self._seen[method] += 1
+            point = (method, self._seen[method])
+        if point not in self.reached:
+            return "answer"
+        self.reached[point].set()
+        self.released[point].wait(timeout=120)
+        return "answer"
+
+
+def test_workers_killed_mid_write_in_every_stage_end_exact(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker dies (SIGKILL) with a write in flight four times: a kept playlist's
+    update, an add into a kept playlist, an item removal from one, an old playlist's
+    deletion.  Each write is applied by YouTube after its worker is gone; the next
+    worker carries on, and the end state is exact: kept ids unchanged, every category
+    its videos once, nothing lost."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        apply(inst, moved(merged(exported(inst), 3)))
+        before = old_playlists(inst)
+        # Every video of the library's playlists before: none may be lost.
+        held = {video for items in before.values() for video in items}
+        points = KillPoints(
+            [
+                ("playlists.update", 1),
+                ("playlistItems.insert", 4),
+                ("playlistItems.delete", 3),
+                ("playlists.delete", 1),
+            ]
+        )
+        inst.state.write_hook = points.hook
+        # The worker processes' request timeout, and with it the lane lease a killed
+        # worker leaves behind (1.5 times it): the emulator answers at once.
+        monkeypatch.setenv("YTSYNC_YOUTUBE_TIMEOUT_SECONDS", "3")
+        target = env.client.service_client.config.target_host
+        spawn = partial(worker_process, target, inst, database_url)
+        worker = await asyncio.to_thread(spawn)
+        try:
+            started = await start_reuse_job(env, inst, heartbeat_timeout_seconds=5.0)
+            for point in points.points:
+                reached = await asyncio.to_thread(points.reached[point].wait, 120)
+                assert reached, f"no {point[0]} number {point[1]} was sent"
+                worker.send_signal(signal.SIGKILL)
+                await asyncio.to_thread(worker.wait)
+                points.released[point].set()
+                worker = await asyncio.to_thread(spawn)
+            status = await reuse_job_status(env, inst, started)
+        finally:
+            for event in points.released.values():
+                event.set()
+            worker.kill()
+            await asyncio.to_thread(worker.wait)
+        kept = kept_by_the_job(inst)
+        assert len(kept) == 2
+        assert_exact(inst, before)
+        with inst.state.lock:
+            still = {i.video_id for p in inst.state.playlists.values() for i in p.items}
+        in_plan = {video for videos, _gone in planned(inst).values() for video in videos}
+        # Gone from every playlist: only the videos the plan leaves out on purpose.
+        assert held - still == held - in_plan, "a planned video was lost"
+        inserts = Counter(
+            (r.playlist_id, r.video_id)
+            for r in inst.state.requests("playlistItems.insert")
+            if r.applied
+        )
+        assert max(inserts.values()) == 1, "a video was sent twice into one playlist"
+        assert status["held_back"] == []
+
+    run(tmp_path, database_url, body, worker=False, unavailable_fraction=0.0)
 
 
 def test_start_takes_the_strategy_from_the_flag_or_the_settings(
