@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import csv
 import io
+import re
 import signal
 import threading
 from collections import Counter, defaultdict
@@ -43,7 +44,7 @@ from ytsync.db.models import (
     Video,
 )
 from ytsync.emulator.state import WriteVerdict
-from ytsync.importer import SPECIAL_PREFIXES
+from ytsync.importer import SPECIAL_PREFIXES, import_library
 from ytsync.jobctl import StartedJob, start_job
 from ytsync.plan import apply_plan, export_plan
 from ytsync.status import job_status
@@ -150,6 +151,13 @@ def old_playlists(inst: Installation) -> dict[str, list[str]]:
         }
 
 
+def privacy_of(inst: Installation) -> dict[str, str]:
+    """Category name -> the privacy the plan gives its playlist."""
+    with inst.sessions() as session:
+        rows = session.execute(select(Category.name, Category.privacy))
+        return {name: privacy for name, privacy in rows}
+
+
 def category_playlists(inst: Installation) -> dict[str, str]:
     with inst.sessions() as session:
         rows = session.execute(
@@ -217,8 +225,10 @@ def moved(plan: dict[str, list[str]]) -> dict[str, list[str]]:
 def assert_exact(inst: Installation, before: dict[str, list[str]]) -> dict[str, str]:
     """Every category playlist holds exactly its planned available videos once each
     (and no unavailable video it did not already hold); the kept playlists kept their
-    ids, renamed and private; every other old playlist is gone; no video is lost."""
+    ids, renamed and with the plan's privacy; every other old playlist is gone; no
+    video is lost."""
     playlists = category_playlists(inst)
+    privacy_wanted = privacy_of(inst)
     kept = kept_by_the_job(inst)
     assert kept, "the job kept no playlist"
     wanted = planned(inst)
@@ -229,7 +239,7 @@ def assert_exact(inst: Installation, before: dict[str, list[str]]) -> dict[str, 
         with inst.state.lock:
             playlist = inst.state.playlists[playlist_id]
             title, privacy = playlist.title, playlist.privacy
-        assert (title, privacy) == (name, "private")
+        assert (title, privacy) == (name, privacy_wanted[name])
         items = inst.state.playlist_items(playlist_id)
         doubled = [video for video, n in Counter(items).items() if n > 1]
         assert not doubled, f"{name!r} holds duplicates {doubled}"
@@ -385,6 +395,61 @@ def test_an_item_not_verified_elsewhere_stays_until_a_later_start(
         assert again["held_back"] == []
         assert_exact(inst, before)
         assert category_playlists(inst) == first_kept, "the second job kept other playlists"
+
+    run(tmp_path, database_url, body, unavailable_fraction=0.0)
+
+
+def test_privacy_and_description_of_the_plan_on_new_and_kept_playlists(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The plan's privacy and description columns: a kept playlist gets them in its one
+    update (and keeps its own description when the plan gives none), a new one is
+    created with them, its marker after the plan's text."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        with inst.state.lock:
+            for number, playlist in enumerate(inst.state.playlists.values()):
+                if not playlist.special:
+                    playlist.privacy, playlist.description = "public", f"Old text {number}"
+        clock = env_clock(env, asyncio.get_running_loop())
+        await asyncio.to_thread(import_library, inst.settings, inst.sessions, now=clock)
+        plan = merged(exported(inst), 2)
+        fresh = next(iter(plan.values()))[:3]  # too few for any old playlist to be kept
+        settings = {
+            "Merged 1": ("public", "Best of one"),
+            "Merged 2": ("unlisted", ""),
+            "Fresh": ("public", "Fresh picks"),
+        }
+        rows = [*plan.items(), ("Fresh", fresh)]
+        path = inst.tmp / "settings.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["category", "video_id", "privacy", "description"])
+            for name, videos in rows:
+                privacy, text = settings.get(name, ("", ""))
+                writer.writerows([name, video, privacy, text] for video in videos)
+        apply_plan(inst.sessions, path)
+        before = old_playlists(inst)
+        with inst.state.lock:
+            old_text = {pid: inst.state.playlists[pid].description for pid in before}
+        await run_reuse_job(env, inst)
+        assert_exact(inst, before)
+        kept = kept_by_the_job(inst)
+        assert set(kept) == {"Merged 1", "Merged 2", "Merged 3"}
+        playlists = category_playlists(inst)
+        assert playlists["Fresh"] not in before, "Fresh should have a new playlist"
+
+        def shown(name: str) -> tuple[str, str]:
+            with inst.state.lock:
+                playlist = inst.state.playlists[playlists[name]]
+                return playlist.privacy, playlist.description
+
+        assert shown("Merged 1") == ("public", "Best of one")
+        assert shown("Merged 2") == ("unlisted", old_text[kept["Merged 2"]])
+        assert shown("Merged 3") == ("private", old_text[kept["Merged 3"]])
+        privacy, text = shown("Fresh")
+        assert privacy == "public"
+        assert re.fullmatch(r"Fresh picks\n\nytsync:job=\d+:category=\d+", text), text
 
     run(tmp_path, database_url, body, unavailable_fraction=0.0)
 

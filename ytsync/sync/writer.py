@@ -69,8 +69,6 @@ RATE_LIMIT_ATTEMPTS = {
 # Writes that may simply be sent again when their outcome is unknown: deleting twice
 # is harmless (the second answers 404).
 RESENDABLE = (DELETE, REMOVE)
-# What a kept playlist is set to, like a new one (the plan has no privacy column yet).
-KEPT_PRIVACY = "private"
 
 # Item writes paid for, marked in_flight and recorded together; also the most a crash
 # can leave to look up again (one read each).
@@ -534,21 +532,27 @@ class Writer:
                 op.status, op.youtube_id = "completed", category.youtube_playlist_id
                 return
             name, category_id = category.name, category.id
+            privacy, text = category.privacy, category.description
             was_in_flight = op.status == "in_flight"
         marker = playlist_marker(self._job_id, category_id)
-        description = fit_description(f"Category '{name}', made by ytsync.", f" {marker}")
+        if text is None:
+            description = fit_description(f"Category '{name}', made by ytsync.", f" {marker}")
+        else:
+            # The plan's text, which leaves room for the marker (ytsync.plan.MARKER_ROOM).
+            description = fit_description(text, f"\n\n{marker}")
 
         def record(session: Session, playlist_id: str) -> None:
             # In the same commit as the row: the category must never lose its playlist.
             session.get_one(Category, category_id).youtube_playlist_id = playlist_id
 
-        self._new_playlist(op_id, name, description, marker, was_in_flight, record)
+        self._new_playlist(op_id, name, description, privacy, marker, was_in_flight, record)
 
     def _update_playlist(self, op_id: int) -> None:
-        """Title a kept playlist with its category's name and make it private, keeping
-        its description; in the same commit as the row's completion, the category takes
-        it as its playlist.  Updating twice is harmless, so an in_flight row (its answer
-        lost) is simply sent again, with no look-up."""
+        """Title a kept playlist with its category's name and give it the category's
+        privacy, and its description when the plan gives one (else it keeps its own);
+        in the same commit as the row's completion, the category takes it as its
+        playlist.  Updating twice is harmless, so an in_flight row (its answer lost) is
+        simply sent again, with no look-up."""
         with transaction(self._sessions) as session:
             op = session.get_one(SyncOperation, op_id)
             if op.status not in ("pending", "in_flight"):
@@ -556,15 +560,24 @@ class Writer:
             category = session.get_one(Category, op.category_id)
             playlist = session.get_one(Playlist, op.playlist_id)
             name, category_id = category.name, category.id
-            youtube_id, description = playlist.youtube_id, playlist.description
-            if playlist.title == name and playlist.privacy == KEPT_PRIVACY:
+            youtube_id, privacy = playlist.youtube_id, category.privacy
+            description = category.description
+            if description is None:
+                description = playlist.description
+            # The same rule as the cost model's (ytsync.reuse), so the preview's count
+            # of updates is what the job sends.
+            if (playlist.title, playlist.privacy, playlist.description) == (
+                name,
+                privacy,
+                description,
+            ):
                 # Already as wanted: no write, the category simply takes it.
                 op.status, op.youtube_id = "skipped", youtube_id
                 category.youtube_playlist_id = youtube_id
                 return
         self._spend(WRITE_COST, op_id, in_flight=True)
         try:
-            self._yt.update_playlist(youtube_id, name, description, KEPT_PRIVACY)
+            self._yt.update_playlist(youtube_id, name, description, privacy)
         except Exception as exc:
             self._settle_failure(op_id, "playlist", youtube_id, self._classified(exc))
             return
@@ -587,7 +600,13 @@ class Writer:
         # The old texts plus the marker must still pass YouTube's rules.
         description = fit_description(description, f"\n\n{marker}")
         self._new_playlist(
-            op_id, fit_title(title), description, marker, was_in_flight, lambda _s, _p: None
+            op_id,
+            fit_title(title),
+            description,
+            "private",
+            marker,
+            was_in_flight,
+            lambda _s, _p: None,
         )
 
     def _new_playlist(
@@ -595,6 +614,7 @@ class Writer:
         op_id: int,
         title: str,
         description: str,
+        privacy: str,
         marker: str,
         was_in_flight: bool,
         record: Callable[[Session, str], None],
@@ -604,7 +624,7 @@ class Writer:
         if found is None:
             self._spend(WRITE_COST, op_id, in_flight=True)
             try:
-                found = self._yt.insert_playlist(title, description)
+                found = self._yt.insert_playlist(title, description, privacy)
             except Exception as exc:
                 self._settle_failure(op_id, "playlist", title, self._classified(exc))
                 return
