@@ -44,8 +44,9 @@ from ytsync.db.models import (
     Video,
 )
 from ytsync.emulator.state import WriteVerdict
+from ytsync.errors import UserError
 from ytsync.importer import SPECIAL_PREFIXES, import_library
-from ytsync.jobctl import StartedJob, start_job
+from ytsync.jobctl import StartedJob, start_job, start_restore
 from ytsync.plan import apply_plan, export_plan
 from ytsync.status import job_status
 
@@ -450,6 +451,68 @@ def test_privacy_and_description_of_the_plan_on_new_and_kept_playlists(
         privacy, text = shown("Fresh")
         assert privacy == "public"
         assert re.fullmatch(r"Fresh picks\n\nytsync:job=\d+:category=\d+", text), text
+
+    run(tmp_path, database_url, body, unavailable_fraction=0.0)
+
+
+def library_of(inst: Installation) -> dict[str, tuple[str, str, str, list[str]]]:
+    """Every normal playlist on the emulator: id -> (title, description, privacy, items)."""
+    with inst.state.lock:
+        return {
+            pid: (p.title, p.description, p.privacy, [i.video_id for i in p.items])
+            for pid, p in inst.state.playlists.items()
+            if not p.special and not pid.startswith(SPECIAL_PREFIXES)
+        }
+
+
+def test_restore_after_a_reuse_gives_back_the_original_library(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A reuse that renamed, re-described and re-privatized kept playlists, moved items
+    out of and into them and deleted the others; then ``restore``: the kept playlists
+    are their old selves again under their old ids (title, description, privacy, items
+    in their old order, second copies included), the deleted ones are back under new
+    ids with their titles, privacy and items in order."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        with inst.state.lock:
+            for number, playlist in enumerate(inst.state.playlists.values()):
+                if not playlist.special:
+                    playlist.privacy = ("public", "unlisted", "private")[number % 3]
+                    playlist.description = f"Old text {number}"
+        clock = env_clock(env, asyncio.get_running_loop())
+        await asyncio.to_thread(import_library, inst.settings, inst.sessions, now=clock)
+        plan = moved(merged(exported(inst), 3))
+        path = inst.tmp / "moved.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["category", "video_id", "privacy", "description"])
+            for name, videos in plan.items():
+                writer.writerows([name, video, "unlisted", "New text"] for video in videos)
+        apply_plan(inst.sessions, path)
+        original = library_of(inst)
+        await run_reuse_job(env, inst)
+        kept = set(kept_by_the_job(inst).values())
+        assert len(kept) == 2
+        after_sync = library_of(inst)
+        assert all(after_sync[pid] != original[pid] for pid in kept), "the sync changed nothing"
+
+        restore = await start_restore(inst.sessions, env.client, inst.settings, None)
+        assert (await restore.handle.result()).stage == "completed"
+
+        restored = library_of(inst)
+        for pid in kept:
+            assert restored[pid] == original[pid], f"kept {pid} is not its old self"
+        recreated = {pid: entry for pid, entry in restored.items() if pid not in original}
+        gone = {pid: entry for pid, entry in original.items() if pid not in restored}
+        assert set(restored) - set(recreated) == kept
+        assert sorted((t, p, items) for t, _d, p, items in recreated.values()) == sorted(
+            (t, p, items) for t, _d, p, items in gone.values()
+        )
+        # Every restored playlist's items went back by appends only, never by position.
+        assert not any(r.sent_position for r in inst.state.requests("playlistItems.insert"))
+        with pytest.raises(UserError, match="nothing to restore"):
+            await start_restore(inst.sessions, env.client, inst.settings, None)
 
     run(tmp_path, database_url, body, unavailable_fraction=0.0)
 

@@ -22,6 +22,7 @@ from ytsync.errors import UserError
 from ytsync.jobs import ACTIVE_STAGES
 from ytsync.preview import compute_preview
 from ytsync.strategies import STRATEGIES, record_kept
+from ytsync.sync.unkeep import kept_in_use
 
 
 class JobConflict(Exception):
@@ -193,11 +194,15 @@ async def start_restore(
 
 
 def restorable(session: Session, snapshot: BackupSnapshot) -> list[str]:
-    """Titles of the snapshot's playlists that are gone from YouTube."""
+    """Titles of the snapshot's playlists that are gone from YouTube, or that a reusing
+    job kept as a category's playlist (a restore gives them back their old selves)."""
     gone = {
         p.youtube_id: p.title
         for p in session.scalars(
-            select(Playlist).where(Playlist.deleted_from_youtube_at.is_not(None))
+            select(Playlist).where(
+                Playlist.deleted_from_youtube_at.is_not(None)
+                | Playlist.id.in_(list(kept_in_use(session).values()))
+            )
         )
     }
     return [
