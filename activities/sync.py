@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -375,6 +375,10 @@ class SyncActivities:
             ops.CREATE: Writer.create_playlists,
             ops.REMOVE: Writer.remove_items,
             ops.DELETE: Writer.delete_playlists,
+            ops.RESTORE_UPDATE: Writer.restore_updates,
+            ops.RESTORE: Writer.restore_playlists,
+            ops.RESTORE_ITEM: Writer.restore_items,
+            ops.RESTORE_REMOVE: Writer.restore_removals,
         }
         if not self._open(batch, first):
             return self._batch(batch, second, writers[second])
@@ -553,17 +557,21 @@ class SyncActivities:
     @activity.defn(no_thread_cancel_exception=True)
     def restore_playlists(self, batch: BatchInput) -> BatchResult:
         with self._on(batch.channel, batch.job_id):
-            return self._batch(batch, ops.RESTORE, Writer.restore_playlists)
+            # After a reuse, the kept playlists' old names first (ytsync.sync.unkeep).
+            return self._two_kinds(batch, (ops.RESTORE_UPDATE, ops.RESTORE))
 
     @activity.defn
     def list_restore_lanes(self, job_id: int, channel: str | None = None) -> list[int]:
         with self._on(channel, job_id), self._sessions() as session:
-            return ops.open_lanes(session, job_id, ops.RESTORE_ITEM)
+            lanes = ops.open_lanes(session, job_id, ops.RESTORE_ITEM)
+            # A kept playlist's removals, once its appends are done (ytsync.sync.unkeep).
+            later = ops.open_lanes(session, job_id, ops.RESTORE_REMOVE)
+            return lanes + [lane for lane in later if lane not in lanes]
 
     @activity.defn(no_thread_cancel_exception=True)
     def restore_items(self, batch: BatchInput) -> BatchResult:
         with self._on(batch.channel, batch.job_id):
-            return self._batch(batch, ops.RESTORE_ITEM, Writer.restore_items)
+            return self._two_kinds(batch, (ops.RESTORE_ITEM, ops.RESTORE_REMOVE))
 
     @activity.defn
     def finish_restore(self, job_id: int, channel: str | None = None) -> int:
@@ -580,6 +588,19 @@ class SyncActivities:
                 playlist = session.get_one(Playlist, playlist_id)
                 playlist.youtube_id = str(youtube_id)
                 playlist.deleted_from_youtube_at = None
+            # Kept playlists given back their old selves are no category's any more: a
+            # later sync treats them as old playlists again.
+            renamed = select(SyncOperation.youtube_id).where(
+                SyncOperation.job_id == job_id,
+                SyncOperation.kind == ops.RESTORE_UPDATE,
+                SyncOperation.status == "completed",
+            )
+            session.execute(
+                update(Category)
+                .where(Category.youtube_playlist_id.in_(renamed))
+                .values(youtube_playlist_id=None)
+                .execution_options(synchronize_session=False)
+            )
             return len(made)
 
     def all(self) -> list[Callable[..., object]]:

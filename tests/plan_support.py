@@ -48,6 +48,9 @@ def add_playlist(
     title: str,
     items: Sequence[str],
     deleted: bool = False,
+    *,
+    privacy: str = "private",
+    description: str = "",
 ) -> int:
     """An imported (old) playlist with items in the given order; returns its id."""
     from datetime import UTC, datetime
@@ -57,6 +60,8 @@ def add_playlist(
         playlist = Playlist(
             youtube_id=youtube_id,
             title=title,
+            privacy=privacy,
+            description=description,
             item_count=len(items),
             deleted_from_youtube_at=datetime(2026, 1, 1, tzinfo=UTC) if deleted else None,
         )
@@ -85,7 +90,12 @@ def snapshot(sessions: sessionmaker[Session]) -> tuple[list[Any], list[Any]]:
     with sessions() as session:
         categories = session.execute(
             select(
-                Category.id, Category.name, Category.is_protected, Category.youtube_playlist_id
+                Category.id,
+                Category.name,
+                Category.is_protected,
+                Category.youtube_playlist_id,
+                Category.privacy,
+                Category.description,
             ).order_by(Category.id)
         ).all()
         entries = session.execute(

@@ -26,7 +26,7 @@ def test_upgrade_is_idempotent(engine: Engine) -> None:
     upgrade(engine)
     with engine.connect() as connection:
         heads = MigrationContext.configure(connection).get_current_heads()
-    assert heads == ("0008",)
+    assert heads == ("0009",)
 
 
 def test_database_from_a_newer_ytsync_is_refused(

@@ -221,7 +221,7 @@ def test_respelling_keeps_the_category_and_its_playlist(
     summary = apply_plan(library, write_plan(tmp_path, _plan(f"music,{vid(1)},")))
 
     categories, _ = snapshot(library)
-    assert [(name, playlist) for _, name, _, playlist in categories] == [("music", "PL-music")]
+    assert [(name, playlist) for _, name, _, playlist, *_ in categories] == [("music", "PL-music")]
     assert [(r.old_name, r.new_name) for r in summary.renamed_categories] == [("Music", "music")]
     assert summary.categories_kept == 1
 
@@ -561,6 +561,131 @@ def test_export_then_apply_round_trip(library: sessionmaker[Session], tmp_path: 
         'TALKS "BEST" (2)': (False, [vid(4)]),
     }
     assert summary.videos == 4
+
+
+# --------------------------------------------------------------------------- playlist settings
+
+
+def settings_of(sessions: sessionmaker[Session]) -> dict[str, tuple[str, str | None]]:
+    """Category name -> (privacy, description) as stored."""
+    with sessions() as session:
+        rows = session.execute(select(Category.name, Category.privacy, Category.description))
+        return {name: (privacy, description) for name, privacy, description in rows}
+
+
+def test_privacy_and_description_are_per_category_and_optional(
+    library: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Given on any row of a category, empty on the others; a category that gives none
+    is private with no description of its own; the case of a privacy is not kept."""
+    header = "category,video_id,protected,privacy,description"
+    path = write_plan(
+        tmp_path,
+        _plan(
+            f"Music,{vid(1)},,,",
+            f'Music,{vid(2)},,Public,"Songs, live\nand not … only"',
+            f"Music,{vid(3)},,public,",
+            f"Talks,{vid(4)},,unlisted,",
+            f"Plain,{vid(5)},,,",
+            header=header,
+        ),
+    )
+    apply_plan(library, path)
+    assert settings_of(library) == {
+        "Music": ("public", "Songs, live\nand not … only"),
+        "Talks": ("unlisted", None),
+        "Plain": ("private", None),
+    }
+    # Applied again without the columns: the defaults again.
+    apply_plan(library, write_plan(tmp_path, _plan(f"Music,{vid(1)},"), "again.csv"))
+    assert settings_of(library) == {"Music": ("private", None)}
+
+
+def test_bad_privacy_or_description_is_reported_by_line_and_changes_nothing(
+    applied: sessionmaker[Session], tmp_path: Path
+) -> None:
+    header = "category,video_id,privacy,description"
+    text = _plan(
+        f"Music,{vid(1)},secret,",  # 2
+        f"Talks,{vid(2)},,<b>bold</b>",  # 3
+        f"Long,{vid(3)},,{'d' * 4901}",  # 4
+        f"Fits,{vid(4)},,{'d' * 4900}",  # 5
+        f"Mixed,{vid(5)},public,",  # 6
+        f"Mixed,{vid(6)},unlisted,",  # 7
+        f"Mixed,{vid(7)},private,",  # 8: reported once per category
+        f"Told,{vid(8)},,one",  # 9
+        f"Told,{vid(9)},,two",  # 10
+        f"Sep,{vid(10)},,a\u2028b",  # 11
+        header=header,
+    )
+    before = snapshot(applied)
+    with pytest.raises(UserError) as err:
+        apply_plan(applied, write_plan(tmp_path, text))
+    lines = str(err.value).splitlines()
+    assert lines[0].endswith("has 6 problems; nothing was applied:")
+    assert lines[1:] == [
+        "  line 2: privacy must be private, unlisted or public (or empty for private), "
+        "not 'secret'",
+        "  line 3: the description contains '<' and '>', which YouTube refuses in playlist "
+        "descriptions",
+        "  line 4: the description is 4,901 characters long; at most 4,900 fit (YouTube "
+        "allows 5,000; ytsync keeps 100 for the marker that finds a new playlist again)",
+        "  line 7: category 'Mixed' has another privacy here than on line 6; give it once, "
+        "or the same on every row",
+        "  line 10: category 'Told' has another description here than on line 9; give it "
+        "once, or the same on every row",
+        "  line 11: the description contains a line separator (U+2028), which YouTube "
+        "refuses in playlist descriptions",
+    ]
+    assert snapshot(applied) == before
+
+
+def test_starter_exits_2_on_a_bad_privacy(
+    applied: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ytsync.cli.app import main
+
+    monkeypatch.setenv("YTSYNC_DATABASE_URL", database_url)
+    before = snapshot(applied)
+    path = write_plan(tmp_path, _plan(f"Music,{vid(1)},hidden", header="category,video_id,privacy"))
+    assert main(["plan", "apply", str(path)]) == 2
+    assert "line 2: privacy must be private, unlisted or public" in capsys.readouterr().err
+    assert snapshot(applied) == before
+
+
+def test_export_writes_privacy_and_description_only_when_set(
+    library: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """An all-private library without descriptions exports as before; otherwise each
+    category's first row carries its playlist's settings, made valid for apply, and
+    applying the file gives the categories exactly those."""
+    add_playlist(library, "PL1", "Plain", [vid(1)])
+    path = tmp_path / "plain.csv"
+    export_plan(library, path)
+    assert path.read_text(encoding="utf-8").splitlines()[0] == "category,video_id,protected"
+
+    add_playlist(library, "PL2", "Shared", [vid(2), vid(3)], privacy="public")
+    add_playlist(library, "PL3", "Notes", [vid(4)], description="a <b> note\u2028" + "n" * 5000)
+    path = tmp_path / "set.csv"
+    export_plan(library, path)
+    long = "a \u2039b\u203a note " + "n" * (4900 - len("a <b> note "))
+    assert path.read_text(encoding="utf-8") == (
+        "category,video_id,protected,privacy,description\n"
+        f"Plain,{vid(1)},false,,\n"
+        f"Shared,{vid(2)},false,public,\n"
+        f"Shared,{vid(3)},false,,\n"
+        f"Notes,{vid(4)},false,,{long}\n"
+    )
+    apply_plan(library, path)
+    assert settings_of(library) == {
+        "Plain": ("private", None),
+        "Shared": ("public", None),
+        "Notes": ("private", long),
+    }
 
 
 # --------------------------------------------------------------------------- CLI

@@ -10,9 +10,13 @@ import argparse
 import asyncio
 import csv
 import io
+import re
+import signal
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,14 @@ from rich.console import Console
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker
+from tests.harness import (
+    TEST_SERVER,
+    Installation,
+    env_clock,
+    install,
+    running_worker,
+    worker_process,
+)
 from ytsync.cli.jobs import StatusView, register, status_view
 from ytsync.config import Settings
 from ytsync.db.models import (
@@ -32,8 +43,10 @@ from ytsync.db.models import (
     SyncJob,
     Video,
 )
-from ytsync.importer import SPECIAL_PREFIXES
-from ytsync.jobctl import start_job
+from ytsync.emulator.state import WriteVerdict
+from ytsync.errors import UserError
+from ytsync.importer import SPECIAL_PREFIXES, import_library
+from ytsync.jobctl import StartedJob, start_job, start_restore
 from ytsync.plan import apply_plan, export_plan
 from ytsync.status import job_status
 
@@ -43,7 +56,12 @@ SETTLE = 6.0
 Body = Callable[[WorkflowEnvironment, Installation], Awaitable[None]]
 
 
-def run(tmp_path: Path, database_url: str, body: Body, **options: Any) -> None:
+def run(
+    tmp_path: Path, database_url: str, body: Body, *, worker: bool = True, **options: Any
+) -> None:
+    """``body`` against a fresh installation; ``worker``: with a worker in this process
+    (else the body runs its own, in processes it can kill)."""
+
     async def go() -> None:
         async with await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(TEST_SERVER)
@@ -63,7 +81,10 @@ def run(tmp_path: Path, database_url: str, body: Body, **options: Any) -> None:
                 **options,
             )
             try:
-                async with running_worker(env.client, inst, clock):
+                if worker:
+                    async with running_worker(env.client, inst, clock):
+                        await body(env, inst)
+                else:
                     await body(env, inst)
             finally:
                 inst.server.stop()
@@ -71,15 +92,28 @@ def run(tmp_path: Path, database_url: str, body: Body, **options: Any) -> None:
     asyncio.run(go())
 
 
-async def run_reuse_job(env: WorkflowEnvironment, inst: Installation) -> dict[str, Any]:
+async def start_reuse_job(
+    env: WorkflowEnvironment, inst: Installation, **options: Any
+) -> StartedJob:
     settings = inst.settings.model_copy(update={"strategy": "reuse"})
-    started = await start_job(settings, inst.sessions, env.client, now=await env.get_current_time())
+    now = await env.get_current_time()
+    return await start_job(settings, inst.sessions, env.client, now=now, **options)
+
+
+async def reuse_job_status(
+    env: WorkflowEnvironment, inst: Installation, started: StartedJob
+) -> dict[str, Any]:
+    """Wait for the job's end; its ``status --json`` then."""
     result = await started.handle.result()
     assert result.stage == "completed"
     assert result.strategy == "reuse"
     with inst.sessions() as session:
         job = session.get_one(SyncJob, started.job_id)
         return job_status(session, job, inst.settings, await env.get_current_time())
+
+
+async def run_reuse_job(env: WorkflowEnvironment, inst: Installation) -> dict[str, Any]:
+    return await reuse_job_status(env, inst, await start_reuse_job(env, inst))
 
 
 def status_now(status: dict[str, Any]) -> datetime:
@@ -116,6 +150,13 @@ def old_playlists(inst: Installation) -> dict[str, list[str]]:
             for pid, playlist in inst.state.playlists.items()
             if not playlist.special and not pid.startswith(SPECIAL_PREFIXES)
         }
+
+
+def privacy_of(inst: Installation) -> dict[str, str]:
+    """Category name -> the privacy the plan gives its playlist."""
+    with inst.sessions() as session:
+        rows = session.execute(select(Category.name, Category.privacy))
+        return {name: privacy for name, privacy in rows}
 
 
 def category_playlists(inst: Installation) -> dict[str, str]:
@@ -185,8 +226,10 @@ def moved(plan: dict[str, list[str]]) -> dict[str, list[str]]:
 def assert_exact(inst: Installation, before: dict[str, list[str]]) -> dict[str, str]:
     """Every category playlist holds exactly its planned available videos once each
     (and no unavailable video it did not already hold); the kept playlists kept their
-    ids, renamed and private; every other old playlist is gone; no video is lost."""
+    ids, renamed and with the plan's privacy; every other old playlist is gone; no
+    video is lost."""
     playlists = category_playlists(inst)
+    privacy_wanted = privacy_of(inst)
     kept = kept_by_the_job(inst)
     assert kept, "the job kept no playlist"
     wanted = planned(inst)
@@ -197,7 +240,7 @@ def assert_exact(inst: Installation, before: dict[str, list[str]]) -> dict[str, 
         with inst.state.lock:
             playlist = inst.state.playlists[playlist_id]
             title, privacy = playlist.title, playlist.privacy
-        assert (title, privacy) == (name, "private")
+        assert (title, privacy) == (name, privacy_wanted[name])
         items = inst.state.playlist_items(playlist_id)
         doubled = [video for video, n in Counter(items).items() if n > 1]
         assert not doubled, f"{name!r} holds duplicates {doubled}"
@@ -355,6 +398,209 @@ def test_an_item_not_verified_elsewhere_stays_until_a_later_start(
         assert category_playlists(inst) == first_kept, "the second job kept other playlists"
 
     run(tmp_path, database_url, body, unavailable_fraction=0.0)
+
+
+def test_privacy_and_description_of_the_plan_on_new_and_kept_playlists(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The plan's privacy and description columns: a kept playlist gets them in its one
+    update (and keeps its own description when the plan gives none), a new one is
+    created with them, its marker after the plan's text."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        with inst.state.lock:
+            for number, playlist in enumerate(inst.state.playlists.values()):
+                if not playlist.special:
+                    playlist.privacy, playlist.description = "public", f"Old text {number}"
+        clock = env_clock(env, asyncio.get_running_loop())
+        await asyncio.to_thread(import_library, inst.settings, inst.sessions, now=clock)
+        plan = merged(exported(inst), 2)
+        fresh = next(iter(plan.values()))[:3]  # too few for any old playlist to be kept
+        settings = {
+            "Merged 1": ("public", "Best of one"),
+            "Merged 2": ("unlisted", ""),
+            "Fresh": ("public", "Fresh picks"),
+        }
+        rows = [*plan.items(), ("Fresh", fresh)]
+        path = inst.tmp / "settings.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["category", "video_id", "privacy", "description"])
+            for name, videos in rows:
+                privacy, text = settings.get(name, ("", ""))
+                writer.writerows([name, video, privacy, text] for video in videos)
+        apply_plan(inst.sessions, path)
+        before = old_playlists(inst)
+        with inst.state.lock:
+            old_text = {pid: inst.state.playlists[pid].description for pid in before}
+        await run_reuse_job(env, inst)
+        assert_exact(inst, before)
+        kept = kept_by_the_job(inst)
+        assert set(kept) == {"Merged 1", "Merged 2", "Merged 3"}
+        playlists = category_playlists(inst)
+        assert playlists["Fresh"] not in before, "Fresh should have a new playlist"
+
+        def shown(name: str) -> tuple[str, str]:
+            with inst.state.lock:
+                playlist = inst.state.playlists[playlists[name]]
+                return playlist.privacy, playlist.description
+
+        assert shown("Merged 1") == ("public", "Best of one")
+        assert shown("Merged 2") == ("unlisted", old_text[kept["Merged 2"]])
+        assert shown("Merged 3") == ("private", old_text[kept["Merged 3"]])
+        privacy, text = shown("Fresh")
+        assert privacy == "public"
+        assert re.fullmatch(r"Fresh picks\n\nytsync:job=\d+:category=\d+", text), text
+
+    run(tmp_path, database_url, body, unavailable_fraction=0.0)
+
+
+def library_of(inst: Installation) -> dict[str, tuple[str, str, str, list[str]]]:
+    """Every normal playlist on the emulator: id -> (title, description, privacy, items)."""
+    with inst.state.lock:
+        return {
+            pid: (p.title, p.description, p.privacy, [i.video_id for i in p.items])
+            for pid, p in inst.state.playlists.items()
+            if not p.special and not pid.startswith(SPECIAL_PREFIXES)
+        }
+
+
+def test_restore_after_a_reuse_gives_back_the_original_library(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A reuse that renamed, re-described and re-privatized kept playlists, moved items
+    out of and into them and deleted the others; then ``restore``: the kept playlists
+    are their old selves again under their old ids (title, description, privacy, items
+    in their old order, second copies included), the deleted ones are back under new
+    ids with their titles, privacy and items in order."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        with inst.state.lock:
+            for number, playlist in enumerate(inst.state.playlists.values()):
+                if not playlist.special:
+                    playlist.privacy = ("public", "unlisted", "private")[number % 3]
+                    playlist.description = f"Old text {number}"
+        clock = env_clock(env, asyncio.get_running_loop())
+        await asyncio.to_thread(import_library, inst.settings, inst.sessions, now=clock)
+        plan = moved(merged(exported(inst), 3))
+        path = inst.tmp / "moved.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["category", "video_id", "privacy", "description"])
+            for name, videos in plan.items():
+                writer.writerows([name, video, "unlisted", "New text"] for video in videos)
+        apply_plan(inst.sessions, path)
+        original = library_of(inst)
+        await run_reuse_job(env, inst)
+        kept = set(kept_by_the_job(inst).values())
+        assert len(kept) == 2
+        after_sync = library_of(inst)
+        assert all(after_sync[pid] != original[pid] for pid in kept), "the sync changed nothing"
+
+        restore = await start_restore(inst.sessions, env.client, inst.settings, None)
+        assert (await restore.handle.result()).stage == "completed"
+
+        restored = library_of(inst)
+        for pid in kept:
+            assert restored[pid] == original[pid], f"kept {pid} is not its old self"
+        recreated = {pid: entry for pid, entry in restored.items() if pid not in original}
+        gone = {pid: entry for pid, entry in original.items() if pid not in restored}
+        assert set(restored) - set(recreated) == kept
+        assert sorted((t, p, items) for t, _d, p, items in recreated.values()) == sorted(
+            (t, p, items) for t, _d, p, items in gone.values()
+        )
+        # Every restored playlist's items went back by appends only, never by position.
+        assert not any(r.sent_position for r in inst.state.requests("playlistItems.insert"))
+        with pytest.raises(UserError, match="nothing to restore"):
+            await start_restore(inst.sessions, env.client, inst.settings, None)
+
+    run(tmp_path, database_url, body, unavailable_fraction=0.0)
+
+
+class KillPoints:
+    """The emulator's write hook: holds the ``nth`` write of each ``method`` named, in
+    flight, until the test has killed the worker that sent it; then YouTube applies it
+    and its answer goes nowhere."""
+
+    def __init__(self, points: list[tuple[str, int]]) -> None:
+        self.points = points
+        self._seen: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self.reached = {point: threading.Event() for point in points}
+        self.released = {point: threading.Event() for point in points}
+
+    def hook(self, method: str) -> WriteVerdict:
+        with self._lock:
+            self._seen[method] += 1
+            point = (method, self._seen[method])
+        if point not in self.reached:
+            return "answer"
+        self.reached[point].set()
+        self.released[point].wait(timeout=120)
+        return "answer"
+
+
+def test_workers_killed_mid_write_in_every_stage_end_exact(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker dies (SIGKILL) with a write in flight four times: a kept playlist's
+    update, an add into a kept playlist, an item removal from one, an old playlist's
+    deletion.  Each write is applied by YouTube after its worker is gone; the next
+    worker carries on, and the end state is exact: kept ids unchanged, every category
+    its videos once, nothing lost."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        apply(inst, moved(merged(exported(inst), 3)))
+        before = old_playlists(inst)
+        # Every video of the library's playlists before: none may be lost.
+        held = {video for items in before.values() for video in items}
+        points = KillPoints(
+            [
+                ("playlists.update", 1),
+                ("playlistItems.insert", 4),
+                ("playlistItems.delete", 3),
+                ("playlists.delete", 1),
+            ]
+        )
+        inst.state.write_hook = points.hook
+        # The worker processes' request timeout, and with it the lane lease a killed
+        # worker leaves behind (1.5 times it): the emulator answers at once.
+        monkeypatch.setenv("YTSYNC_YOUTUBE_TIMEOUT_SECONDS", "3")
+        target = env.client.service_client.config.target_host
+        spawn = partial(worker_process, target, inst, database_url)
+        worker = await asyncio.to_thread(spawn)
+        try:
+            started = await start_reuse_job(env, inst, heartbeat_timeout_seconds=5.0)
+            for point in points.points:
+                reached = await asyncio.to_thread(points.reached[point].wait, 120)
+                assert reached, f"no {point[0]} number {point[1]} was sent"
+                worker.send_signal(signal.SIGKILL)
+                await asyncio.to_thread(worker.wait)
+                points.released[point].set()
+                worker = await asyncio.to_thread(spawn)
+            status = await reuse_job_status(env, inst, started)
+        finally:
+            for event in points.released.values():
+                event.set()
+            worker.kill()
+            await asyncio.to_thread(worker.wait)
+        kept = kept_by_the_job(inst)
+        assert len(kept) == 2
+        assert_exact(inst, before)
+        with inst.state.lock:
+            still = {i.video_id for p in inst.state.playlists.values() for i in p.items}
+        in_plan = {video for videos, _gone in planned(inst).values() for video in videos}
+        # Gone from every playlist: only the videos the plan leaves out on purpose.
+        assert held - still == held - in_plan, "a planned video was lost"
+        inserts = Counter(
+            (r.playlist_id, r.video_id)
+            for r in inst.state.requests("playlistItems.insert")
+            if r.applied
+        )
+        assert max(inserts.values()) == 1, "a video was sent twice into one playlist"
+        assert status["held_back"] == []
+
+    run(tmp_path, database_url, body, worker=False, unavailable_fraction=0.0)
 
 
 def test_start_takes_the_strategy_from_the_flag_or_the_settings(

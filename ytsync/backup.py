@@ -29,6 +29,8 @@ def take_snapshot(session: Session) -> BackupSnapshot:
             "youtube_id": playlist.youtube_id,
             "title": playlist.title,
             "description": playlist.description,
+            # What a restore after a reuse sets a kept playlist back to.
+            "privacy": playlist.privacy,
             "items": [],
         }
     items = session.execute(

@@ -33,6 +33,7 @@ from ytsync.jobs import ACTIVE_STAGES
 from ytsync.preview import compute_preview
 from ytsync.status import latest_job
 from ytsync.strategies import STRATEGIES, record_kept
+from ytsync.sync.unkeep import kept_in_use
 
 # How long pause and resume wait for the job to answer.  A live worker answers an update
 # in milliseconds; with none running, Temporal holds it until one comes, and the CLI
@@ -242,11 +243,15 @@ def sync_details(preview: dict[str, Any]) -> str:
 
 
 def restorable(session: Session, snapshot: BackupSnapshot) -> list[str]:
-    """Titles of the snapshot's playlists that are gone from YouTube."""
+    """Titles of the snapshot's playlists that are gone from YouTube, or that a reusing
+    job kept as a category's playlist (a restore gives them back their old selves)."""
     gone = {
         p.youtube_id: p.title
         for p in session.scalars(
-            select(Playlist).where(Playlist.deleted_from_youtube_at.is_not(None))
+            select(Playlist).where(
+                Playlist.deleted_from_youtube_at.is_not(None)
+                | Playlist.id.in_(list(kept_in_use(session).values()))
+            )
         )
     }
     return [

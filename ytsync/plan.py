@@ -34,8 +34,17 @@ from ytsync.db.models import (
 )
 from ytsync.errors import UserError
 from ytsync.files import read_regular, umask_mode, write_output
+from ytsync.reuse import PRIVACIES
 from ytsync.safetext import csv_cell, csv_value
-from ytsync.youtube.titles import MAX_TITLE, fit_title, title_problem
+from ytsync.youtube.titles import (
+    MAX_DESCRIPTION,
+    MAX_TITLE,
+    description_problem,
+    fit_description,
+    fit_title,
+    refused_characters,
+    title_problem,
+)
 
 # A category's name becomes its playlist's title, so YouTube's title rules apply.
 MAX_NAME_LENGTH = MAX_TITLE
@@ -45,8 +54,17 @@ MAX_SHOWN_PROBLEMS = 20
 # A million rows of the longest plausible names is under 200 MB; anything bigger is
 # not a plan, and reading it whole would only exhaust memory.
 MAX_PLAN_BYTES = 256 * 1024 * 1024
-COLUMNS = ("category", "video_id", "protected")
+COLUMNS = ("category", "video_id", "protected", "privacy", "description")
 REQUIRED_COLUMNS = ("category", "video_id")
+# The columns ``plan export`` always writes; it adds privacy and description only when
+# some playlist has a value other than the default.
+EXPORT_COLUMNS = COLUMNS[:3]
+DEFAULT_PRIVACY = "private"
+# A new playlist's description ends with the marker that finds it again when the answer
+# to its creation was lost (ytsync.sync.writer.playlist_marker, about 40 characters):
+# a description of the plan leaves it this much of YouTube's 5,000.
+MARKER_ROOM = 100
+MAX_PLAN_DESCRIPTION = MAX_DESCRIPTION - MARKER_ROOM
 FINISHED_STAGES = ("completed", "failed")
 
 CATEGORY_VIDEOS = Base.metadata.tables[CategoryVideo.__tablename__]
@@ -193,6 +211,11 @@ class PlannedCategory:
     name: str
     line: int
     protected: bool
+    # The privacy and description columns: None until a row of the category gives one.
+    privacy: str | None = None
+    description: str | None = None
+    # The line each of them was first given on, for a conflict's report.
+    setting_lines: dict[str, int] = field(default_factory=dict)
     # YouTube ids in file order, and the line each one came from.
     video_ids: list[str] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
@@ -245,8 +268,9 @@ class _PlanBuilder:
         name_ok = self._check_name(line, name)
         video_id = self._check_video_id(line, raw_id, name)
         protected = self._check_protected(line, values.get("protected", ""))
-        if name_ok and video_id is not None and protected is not None:
-            self._place(line, name, video_id, protected)
+        settings = self._check_settings(line, values)
+        if name_ok and video_id is not None and protected is not None and settings is not None:
+            self._place(line, name, video_id, protected, settings)
 
     def _check_name(self, line: int, name: str) -> bool:
         if name in self.categories:
@@ -291,13 +315,44 @@ class _PlanBuilder:
             )
         return flag
 
-    def _place(self, line: int, name: str, video_id: str, protected: bool) -> None:
+    def _check_settings(self, line: int, values: Mapping[str, str]) -> dict[str, str] | None:
+        """The row's non-empty privacy and description, or None when one is bad."""
+        settings: dict[str, str] = {}
+        ok = True
+        privacy = values.get("privacy", "").lower()
+        if privacy and privacy not in PRIVACIES:
+            self.problems.add(
+                line,
+                f"privacy must be {', '.join(PRIVACIES[:-1])} or {PRIVACIES[-1]} (or empty "
+                f"for {DEFAULT_PRIVACY}), not {_quote(values.get('privacy', ''))}",
+            )
+            ok = False
+        elif privacy:
+            settings["privacy"] = privacy
+        description = values.get("description", "")
+        problem = description_problem(description, MAX_PLAN_DESCRIPTION)
+        if description and problem is not None:
+            if len(description) > MAX_PLAN_DESCRIPTION and not refused_characters(description):
+                problem += (
+                    f" (YouTube allows {MAX_DESCRIPTION:,}; ytsync keeps {MARKER_ROOM} for "
+                    "the marker that finds a new playlist again)"
+                )
+            self.problems.add(line, f"the description {problem}")
+            ok = False
+        elif description:
+            settings["description"] = description
+        return settings if ok else None
+
+    def _place(
+        self, line: int, name: str, video_id: str, protected: bool, settings: Mapping[str, str]
+    ) -> None:
         category = self.categories.get(name)
         if category is None:
             category = PlannedCategory(name=name, line=line, protected=protected)
             self.categories[name] = category
             self._spellings[fold_name(name)] = category
-        elif category.protected != protected:
+        self._settle_settings(line, category, settings)
+        if category.protected != protected:
             self._once(
                 ("protected", name),
                 line,
@@ -314,6 +369,25 @@ class _PlanBuilder:
             return
         category.lines[video_id] = line
         category.video_ids.append(video_id)
+
+    def _settle_settings(
+        self, line: int, category: PlannedCategory, settings: Mapping[str, str]
+    ) -> None:
+        """A category's privacy and description: given on any of its rows, empty on the
+        others, never two different values."""
+        for column, value in settings.items():
+            current = getattr(category, column)
+            if current is None:
+                setattr(category, column, value)
+                category.setting_lines[column] = line
+            elif current != value:
+                self._once(
+                    (column, category.name),
+                    line,
+                    f"category {category.name!r} has another {column} here than on line "
+                    f"{category.setting_lines[column]}; give it once, or the same on every "
+                    "row",
+                )
 
     def _once(self, key: tuple[str, str], line: int, message: str) -> None:
         if key not in self._reported:
@@ -453,7 +527,10 @@ def _records(text: str) -> tuple[list[tuple[int, list[str]]], tuple[int, str] | 
 def _columns(source: str, line: int, header: Sequence[str]) -> dict[str, int]:
     """Column name -> index, from the header row; raise for a header that is not one."""
     names = [cell.strip().lower() for cell in header]
-    expected = "the first line must be category,video_id (and optionally ,protected)"
+    expected = (
+        "the first line must be category,video_id (and optionally ,protected, ,privacy "
+        "and ,description)"
+    )
 
     def fail(message: str) -> UserError:
         return UserError(f"plan file {source}, line {line}: {message}; nothing was applied")
@@ -648,6 +725,8 @@ def _write_categories(
             )
             category.name = planned.name
         category.is_protected = planned.protected
+        category.privacy = planned.privacy or DEFAULT_PRIVACY
+        category.description = planned.description
         rows_for.append((category, planned))
     session.flush()  # new categories get their ids
     rows = [
@@ -662,10 +741,11 @@ def _write_categories(
 
 
 def export_plan(sessions: sessionmaker[Session], path: Path, force: bool = False) -> ExportSummary:
-    """Write the imported playlists as a plan: one unprotected category per playlist."""
+    """Write the imported playlists as a plan: one unprotected category per playlist,
+    with the playlist's privacy and description, so that applying it keeps them."""
     with sessions() as session:
         playlists = session.execute(
-            select(Playlist.id, Playlist.title)
+            select(Playlist.id, Playlist.title, Playlist.privacy, Playlist.description)
             .where(Playlist.deleted_from_youtube_at.is_(None))
             .order_by(Playlist.id)
         ).all()
@@ -686,14 +766,20 @@ def export_plan(sessions: sessionmaker[Session], path: Path, force: bool = False
             videos.append(youtube_id)
     # Only playlists with items get a name, so an empty one cannot push a " (2)" suffix
     # onto a real one.
-    titled = [(pid, title) for pid, title in playlists if videos_of.get(pid)]
+    titled = [(pid, title) for pid, title, _p, _d in playlists if videos_of.get(pid)]
     names = export_names([title for _, title in titled])
+    settings = {pid: _export_settings(privacy, text) for pid, _t, privacy, text in playlists}
+    # The optional columns only when some playlist needs them: an all-private library
+    # without descriptions exports as it always did.
+    extra = [index for index in (0, 1) if any(settings[pid][index] for pid, _ in titled)]
+    header = (*EXPORT_COLUMNS, *(COLUMNS[3 + index] for index in extra))
     rows = [
-        (name, youtube_id, "false")
+        # The settings on a category's first row only: the others may leave them empty.
+        (name, youtube_id, "false", *(settings[pid][i] if first == 0 else "" for i in extra))
         for (pid, _), name in zip(titled, names, strict=True)
-        for youtube_id in videos_of[pid]
+        for first, youtube_id in enumerate(videos_of[pid])
     ]
-    _write_csv(path, rows, force)
+    _write_csv(path, header, rows, force)
     return ExportSummary(
         file=str(path),
         categories=len(titled),
@@ -724,14 +810,24 @@ def export_names(titles: Sequence[str]) -> list[str]:
     return names
 
 
+def _export_settings(privacy: str, description: str) -> tuple[str, str]:
+    """An old playlist's privacy and description as plan cells, empty where they are
+    the defaults (private, no description), made valid as ``plan apply`` wants them."""
+    cell = privacy if privacy in PRIVACIES and privacy != DEFAULT_PRIVACY else ""
+    text = fit_description(description, "")[:MAX_PLAN_DESCRIPTION].strip()
+    return cell, text
+
+
 def _clip(text: str, limit: int) -> str:
     return text[:limit].rstrip()
 
 
-def _write_csv(path: Path, rows: Iterable[tuple[str, str, str]], force: bool) -> None:
+def _write_csv(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], force: bool
+) -> None:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(header)
     # csv_cell: a name starting with = + - @ opens as text in a spreadsheet, and
     # 'plan apply' reads it back as it was.
     writer.writerows([csv_cell(cell) for cell in row] for row in rows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -25,7 +26,15 @@ from ytsync.db.models import (
     Video,
 )
 from ytsync.importer import SPECIAL_PREFIXES
-from ytsync.reuse import CategorySpec, OldPlaylist, ReusePlan, Writes, plan_reuse
+from ytsync.reuse import (
+    PRIVACIES,
+    CategorySpec,
+    OldPlaylist,
+    Privacy,
+    ReusePlan,
+    Writes,
+    plan_reuse,
+)
 
 UNAVAILABLE = ("private", "deleted")
 STRATEGIES = ("rebuild", "reuse")
@@ -154,14 +163,30 @@ def _categories(session: Session) -> list[tuple[CategorySpec, bool]]:
                 name=name,
                 video_ids=tuple(dict.fromkeys(videos[cid])),
                 protected=protected or playlist is not None,
+                description=description,
+                privacy=_privacy(privacy),
                 unavailable_ids=frozenset(unavailable[cid]),
             ),
             playlist is not None and not protected,
         )
-        for cid, name, protected, playlist in session.execute(
-            select(Category.id, Category.name, Category.is_protected, Category.youtube_playlist_id)
+        for cid, name, protected, playlist, privacy, description in session.execute(
+            select(
+                Category.id,
+                Category.name,
+                Category.is_protected,
+                Category.youtube_playlist_id,
+                Category.privacy,
+                Category.description,
+            )
         )
     ]
+
+
+def _privacy(value: str) -> Privacy:
+    """A category's privacy, as the plan checked it (ytsync.plan)."""
+    if value not in PRIVACIES:
+        raise ValueError(f"category privacy {value!r} not in {PRIVACIES}")
+    return cast(Privacy, value)
 
 
 def _old_playlists(session: Session) -> tuple[list[OldPlaylist], int]:

@@ -110,6 +110,10 @@ class Category(Base):
     is_protected: Mapped[bool] = mapped_column(Boolean, default=False)
     youtube_playlist_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The plan's privacy and description columns, set on the category's playlist
+    # whether it is new or kept (the reuse strategy).  description None: none given.
+    privacy: Mapped[str] = mapped_column(String(16), default="private", server_default="private")
+    description: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class CategoryVideo(Base):

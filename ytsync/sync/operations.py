@@ -23,6 +23,9 @@ from ytsync.db.models import (
     utcnow,
 )
 from ytsync.importer import SPECIAL_PREFIXES
+from ytsync.sync.unkeep import RESTORE_REMOVE as RESTORE_REMOVE
+from ytsync.sync.unkeep import RESTORE_UPDATE as RESTORE_UPDATE
+from ytsync.sync.unkeep import kept_in_use, plan_kept
 
 CREATE, ADD, DELETE = "create_playlist", "add_video", "delete_playlist"
 # The reuse strategy: a kept playlist's title and privacy set ("update:<category>"), and
@@ -30,6 +33,8 @@ CREATE, ADD, DELETE = "create_playlist", "add_video", "delete_playlist"
 UPDATE, REMOVE = "update_playlist", "remove_item"
 RESTORE, RESTORE_ITEM = "restore_playlist", "restore_item"
 STAGE_OF_KIND = {
+    RESTORE_UPDATE: "restore_playlists",
+    RESTORE_REMOVE: "restore_items",
     CREATE: "create_playlists",
     UPDATE: "create_playlists",
     ADD: "add_videos",
@@ -39,7 +44,7 @@ STAGE_OF_KIND = {
     RESTORE_ITEM: "restore_items",
 }
 SYNC_KINDS = (CREATE, UPDATE, ADD, DELETE, REMOVE)
-RESTORE_KINDS = (RESTORE, RESTORE_ITEM)
+RESTORE_KINDS = (RESTORE, RESTORE_UPDATE, RESTORE_ITEM, RESTORE_REMOVE)
 OPEN = ("pending", "in_flight")
 # With settle-then-judge, batches send only pending rows: an in_flight row waits for its
 # lane's settled check (ytsync.sync.audit).
@@ -183,9 +188,13 @@ def deletion_candidates(session: Session) -> list[tuple[int, str]]:
 
 def plan_restore(session: Session, job_id: int, snapshot: dict[str, Any]) -> int:
     """Rows to bring back the snapshot's playlists that are gone from YouTube: one per
-    playlist, then one per item in its old order."""
-    if ops_exist(session, job_id, RESTORE):
+    playlist, then one per item in its old order; and for each old playlist a reusing
+    job kept, the rows that give it back its old self (ytsync.sync.unkeep)."""
+    if ops_exist(session, job_id, RESTORE) or ops_exist(session, job_id, RESTORE_UPDATE):
         return 0  # planned by an earlier attempt, in one transaction
+    kept = kept_in_use(session)
+    updates: list[dict[str, Any]] = []
+    removals: list[dict[str, Any]] = []
     by_youtube_id = {p.youtube_id: p for p in session.scalars(select(Playlist))}
     videos = {
         vid: (pk, availability)
@@ -197,6 +206,12 @@ def plan_restore(session: Session, job_id: int, snapshot: dict[str, Any]) -> int
     items: list[dict[str, Any]] = []
     for saved in snapshot.get("playlists", []):
         playlist = by_youtube_id.get(saved["youtube_id"])
+        if playlist is not None and playlist.id in kept.values():
+            update, appends, removes = plan_kept(session, saved, playlist.id, videos)
+            updates.append(update)
+            items += appends
+            removals += removes
+            continue
         if playlist is None or playlist.deleted_from_youtube_at is None:
             continue  # still on YouTube: restoring it would make a second copy
         playlists.append({"op_key": f"restore:{playlist.id}", "playlist_id": playlist.id})
@@ -221,8 +236,11 @@ def plan_restore(session: Session, job_id: int, snapshot: dict[str, Any]) -> int
                     "not restored",
                 )
             items.append(row)
-    return insert_missing(session, job_id, RESTORE, playlists) + insert_missing(
-        session, job_id, RESTORE_ITEM, items
+    return (
+        insert_missing(session, job_id, RESTORE, playlists)
+        + insert_missing(session, job_id, RESTORE_UPDATE, updates)
+        + insert_missing(session, job_id, RESTORE_ITEM, items)
+        + insert_missing(session, job_id, RESTORE_REMOVE, removals)
     )
 
 

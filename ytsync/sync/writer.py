@@ -35,7 +35,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflows.messages import STOP_AUTH, STOP_QUOTA, STOP_RATE, STOP_USER
 from ytsync.db.engine import transaction
-from ytsync.db.models import Category, Playlist, SyncOperation, Video, utcnow
+from ytsync.db.models import (
+    BackupSnapshot,
+    Category,
+    Playlist,
+    SyncJob,
+    SyncOperation,
+    Video,
+    utcnow,
+)
 from ytsync.quota import LIST_COST, WRITE_COST
 from ytsync.sync.budget import Budget
 from ytsync.sync.lease import Lease
@@ -46,10 +54,13 @@ from ytsync.sync.operations import (
     REMOVE,
     RESTORE,
     RESTORE_ITEM,
+    RESTORE_REMOVE,
+    RESTORE_UPDATE,
     STAGE_OF_KIND,
     UPDATE,
     record_error,
 )
+from ytsync.sync.unkeep import OLD_ITEM
 from ytsync.youtube.client import YouTube
 from ytsync.youtube.errors import ApiFailure, Outcome, classify
 from ytsync.youtube.titles import fit_description, fit_title
@@ -61,6 +72,8 @@ RATE_LIMIT_ATTEMPTS = {
     CREATE: 3,
     RESTORE: 3,
     UPDATE: 8,
+    RESTORE_UPDATE: 8,
+    RESTORE_REMOVE: 8,
     ADD_VIDEO: 8,
     RESTORE_ITEM: 8,
     DELETE: 8,
@@ -68,9 +81,7 @@ RATE_LIMIT_ATTEMPTS = {
 }
 # Writes that may simply be sent again when their outcome is unknown: deleting twice
 # is harmless (the second answers 404).
-RESENDABLE = (DELETE, REMOVE)
-# What a kept playlist is set to, like a new one (the plan has no privacy column yet).
-KEPT_PRIVACY = "private"
+RESENDABLE = (DELETE, REMOVE, RESTORE_REMOVE)
 
 # Item writes paid for, marked in_flight and recorded together; also the most a crash
 # can leave to look up again (one read each).
@@ -266,6 +277,7 @@ class Writer:
         self._attempt = attempt
         self._heartbeat = heartbeat
         self._stop_requested = stop_requested
+        self._removals: set[str] | None = None
         self._beaten = time.monotonic()
         # Operations settled so far (written, found written, or failed for good).
         self.done = 0
@@ -334,11 +346,49 @@ class Writer:
                     )
                 )
             }
+            # Old playlists a reusing job kept: their items go back into them.
+            kept = {
+                pk: youtube_id
+                for pk, youtube_id in session.execute(
+                    select(Playlist.id, Playlist.youtube_id).where(
+                        Playlist.id.in_({row[3] for row in rows}),
+                        Playlist.deleted_from_youtube_at.is_(None),
+                    )
+                )
+            }
         items = [
-            Item(op_id, status, video, made.get(f"restore:{playlist}"))
+            Item(op_id, status, video, made.get(f"restore:{playlist}") or kept.get(playlist))
             for op_id, status, video, playlist in rows
         ]
         self._write_items(RESTORE_ITEM, _in_order(op_ids, items), self._send_insert)
+
+    def restore_updates(self, op_ids: list[int]) -> None:
+        """Restore after a reuse: a kept playlist's old title, description, privacy."""
+        self._each(self._rename_back, op_ids)
+
+    def restore_removals(self, op_ids: list[int]) -> None:
+        """Restore after a reuse: the items in the way of a kept playlist's old order
+        (ytsync.sync.unkeep), once its appends are done.  An old item whose video could
+        not be appended again is skipped: it stays, so nothing is lost."""
+        with transaction(self._sessions) as session:
+            not_back = {
+                (playlist, video)
+                for playlist, video in session.execute(
+                    select(SyncOperation.playlist_id, SyncOperation.video_id).where(
+                        SyncOperation.job_id == self._job_id,
+                        SyncOperation.kind == RESTORE_ITEM,
+                        SyncOperation.status == "failed",
+                    )
+                )
+            }
+            for op in session.scalars(select(SyncOperation).where(SyncOperation.id.in_(op_ids))):
+                if op.op_key.startswith(f"{OLD_ITEM}:") and (op.playlist_id, op.video_id) in (
+                    not_back
+                ):
+                    op.status, op.error = "skipped", "its video could not be put back"
+            session.flush()
+            rows = session.execute(_item_query(op_ids, SyncOperation.youtube_id)).all()
+        self._write_items(RESTORE_REMOVE, _in_order(op_ids, rows), self._send_remove)
 
     def remove_items(self, op_ids: list[int]) -> None:
         """Under reuse: remove items that do not belong from kept playlists, each
@@ -483,10 +533,27 @@ class Writer:
         page = self._call(
             item.op_id, lambda: self._yt.playlist_items(playlist_id, video_id=item.video_id)
         )
-        if page.items:
-            self._complete(item.op_id, str(page.items[0]["id"]))
+        # After a reuse, a kept playlist may still hold the old copy the restore appends
+        # again (it goes once the appends are done): that one does not count.
+        ours = [i for i in page.items if str(i["id"]) not in self._removing()]
+        if ours:
+            self._complete(item.op_id, str(ours[0]["id"]))
             return True
         return False
+
+    def _removing(self) -> set[str]:
+        """Item ids this job deletes after its appends (restore after a reuse)."""
+        if self._removals is None:
+            with self._sessions() as session:
+                self._removals = set(
+                    session.scalars(
+                        select(SyncOperation.youtube_id).where(
+                            SyncOperation.job_id == self._job_id,
+                            SyncOperation.kind == RESTORE_REMOVE,
+                        )
+                    )
+                )
+        return self._removals
 
     def _stop_items(
         self,
@@ -534,21 +601,27 @@ class Writer:
                 op.status, op.youtube_id = "completed", category.youtube_playlist_id
                 return
             name, category_id = category.name, category.id
+            privacy, text = category.privacy, category.description
             was_in_flight = op.status == "in_flight"
         marker = playlist_marker(self._job_id, category_id)
-        description = fit_description(f"Category '{name}', made by ytsync.", f" {marker}")
+        if text is None:
+            description = fit_description(f"Category '{name}', made by ytsync.", f" {marker}")
+        else:
+            # The plan's text, which leaves room for the marker (ytsync.plan.MARKER_ROOM).
+            description = fit_description(text, f"\n\n{marker}")
 
         def record(session: Session, playlist_id: str) -> None:
             # In the same commit as the row: the category must never lose its playlist.
             session.get_one(Category, category_id).youtube_playlist_id = playlist_id
 
-        self._new_playlist(op_id, name, description, marker, was_in_flight, record)
+        self._new_playlist(op_id, name, description, privacy, marker, was_in_flight, record)
 
     def _update_playlist(self, op_id: int) -> None:
-        """Title a kept playlist with its category's name and make it private, keeping
-        its description; in the same commit as the row's completion, the category takes
-        it as its playlist.  Updating twice is harmless, so an in_flight row (its answer
-        lost) is simply sent again, with no look-up."""
+        """Title a kept playlist with its category's name and give it the category's
+        privacy, and its description when the plan gives one (else it keeps its own);
+        in the same commit as the row's completion, the category takes it as its
+        playlist.  Updating twice is harmless, so an in_flight row (its answer lost) is
+        simply sent again, with no look-up."""
         with transaction(self._sessions) as session:
             op = session.get_one(SyncOperation, op_id)
             if op.status not in ("pending", "in_flight"):
@@ -556,15 +629,24 @@ class Writer:
             category = session.get_one(Category, op.category_id)
             playlist = session.get_one(Playlist, op.playlist_id)
             name, category_id = category.name, category.id
-            youtube_id, description = playlist.youtube_id, playlist.description
-            if playlist.title == name and playlist.privacy == KEPT_PRIVACY:
+            youtube_id, privacy = playlist.youtube_id, category.privacy
+            description = category.description
+            if description is None:
+                description = playlist.description
+            # The same rule as the cost model's (ytsync.reuse), so the preview's count
+            # of updates is what the job sends.
+            if (playlist.title, playlist.privacy, playlist.description) == (
+                name,
+                privacy,
+                description,
+            ):
                 # Already as wanted: no write, the category simply takes it.
                 op.status, op.youtube_id = "skipped", youtube_id
                 category.youtube_playlist_id = youtube_id
                 return
         self._spend(WRITE_COST, op_id, in_flight=True)
         try:
-            self._yt.update_playlist(youtube_id, name, description, KEPT_PRIVACY)
+            self._yt.update_playlist(youtube_id, name, description, privacy)
         except Exception as exc:
             self._settle_failure(op_id, "playlist", youtube_id, self._classified(exc))
             return
@@ -575,6 +657,36 @@ class Writer:
             session.get_one(Category, category_id).youtube_playlist_id = youtube_id
         self._heartbeat()
 
+    def _rename_back(self, op_id: int) -> None:
+        """A kept playlist's title, description and privacy as the snapshot has them
+        (privacy from the import for a snapshot from before it was saved).  Sending it
+        twice is harmless, so an in_flight row is simply sent again."""
+        with transaction(self._sessions) as session:
+            op = session.get_one(SyncOperation, op_id)
+            if op.status not in ("pending", "in_flight"):
+                return
+            playlist = session.get_one(Playlist, op.playlist_id)
+            saved = self._saved_playlist(session, playlist.youtube_id)
+            youtube_id = playlist.youtube_id
+            title = fit_title(str(saved.get("title", playlist.title)))
+            description = fit_description(str(saved.get("description", playlist.description)), "")
+            privacy = str(saved.get("privacy") or playlist.privacy or "private")
+        self._spend(WRITE_COST, op_id, in_flight=True)
+        try:
+            self._yt.update_playlist(youtube_id, title, description, privacy)
+        except Exception as exc:
+            self._settle_failure(op_id, "playlist", youtube_id, self._classified(exc))
+            return
+        self._complete(op_id, youtube_id)
+
+    def _saved_playlist(self, session: Session, youtube_id: str) -> dict[str, Any]:
+        job = session.get_one(SyncJob, self._job_id)
+        snapshot = session.get_one(BackupSnapshot, job.snapshot_id)
+        for saved in snapshot.data.get("playlists", []):
+            if saved.get("youtube_id") == youtube_id:
+                return dict(saved)
+        return {}
+
     def _restore_playlist(self, op_id: int) -> None:
         with transaction(self._sessions) as session:
             op = session.get_one(SyncOperation, op_id)
@@ -582,12 +694,20 @@ class Writer:
                 return
             playlist = session.get_one(Playlist, op.playlist_id)
             title, description = playlist.title, playlist.description
+            # As it was imported; private when the import did not record it.
+            privacy = playlist.privacy or "private"
             was_in_flight = op.status == "in_flight"
         marker = f"ytsync:restore={self._job_id}:playlist={op.playlist_id}"
         # The old texts plus the marker must still pass YouTube's rules.
         description = fit_description(description, f"\n\n{marker}")
         self._new_playlist(
-            op_id, fit_title(title), description, marker, was_in_flight, lambda _s, _p: None
+            op_id,
+            fit_title(title),
+            description,
+            privacy,
+            marker,
+            was_in_flight,
+            lambda _s, _p: None,
         )
 
     def _new_playlist(
@@ -595,6 +715,7 @@ class Writer:
         op_id: int,
         title: str,
         description: str,
+        privacy: str,
         marker: str,
         was_in_flight: bool,
         record: Callable[[Session, str], None],
@@ -604,7 +725,7 @@ class Writer:
         if found is None:
             self._spend(WRITE_COST, op_id, in_flight=True)
             try:
-                found = self._yt.insert_playlist(title, description)
+                found = self._yt.insert_playlist(title, description, privacy)
             except Exception as exc:
                 self._settle_failure(op_id, "playlist", title, self._classified(exc))
                 return

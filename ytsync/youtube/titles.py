@@ -34,6 +34,17 @@ def title_problem(title: str) -> str | None:
     return None
 
 
+def description_problem(text: str, limit: int = MAX_DESCRIPTION) -> str | None:
+    """Why YouTube would refuse ``text`` as a playlist description (or, with a smaller
+    ``limit``, why it leaves too little room), or None."""
+    found = refused_characters(text)
+    if found:
+        return f"contains {' and '.join(found)}, which YouTube refuses in playlist descriptions"
+    if len(text) > limit:
+        return f"is {len(text):,} characters long; at most {limit:,} fit"
+    return None
+
+
 def _stand_ins(text: str) -> str:
     for char, stand_in in STAND_INS.items():
         text = text.replace(char, stand_in)
