@@ -69,6 +69,16 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return 2 * (os.cpu_count() or 1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests (markers ``faults`` and ``slow``) first, each file's order kept:
+    started last, one of them would run on alone while the other workers sit idle."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("faults") is None and item.get_closest_marker("slow") is None
+        )
+    )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """In an xdist worker: send the fault-suite runs this test recorded to the controller

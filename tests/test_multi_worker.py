@@ -8,6 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 
@@ -28,6 +29,7 @@ WRITE_LATENCY = 0.05
 SYNC_LIMIT = 180.0
 
 
+@pytest.mark.slow
 def test_three_workers_one_killed_mid_batch(database_url: str, tmp_path: Path) -> None:
     inst = install(
         tmp_path, database_url, wall_clock, videos=90, playlists=4, write_latency=WRITE_LATENCY
