@@ -128,7 +128,8 @@ class CliRunner:
         self.buffer = io.StringIO()
         self.ctx = Context(
             Settings(database_url=database_url, **settings),
-            out=Console(file=self.buffer, width=120, highlight=False),
+            # Wide: a temporary path (longer under xdist) must not wrap a sentence.
+            out=Console(file=self.buffer, width=250, highlight=False),
         )
         parser = argparse.ArgumentParser(prog="starter.py")
         register(parser.add_subparsers(dest="command", required=True))

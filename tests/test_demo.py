@@ -71,6 +71,7 @@ def _assert_succeeded(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stdout + result.stderr, report
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds leftover processes via /proc")
 def test_demo_completes_twice_in_one_directory(tmp_path: Path) -> None:
     first = _run_demo(tmp_path)

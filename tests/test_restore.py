@@ -84,6 +84,7 @@ def test_sync_then_restore_brings_the_old_playlists_back(tmp_path: Path, databas
     asyncio.run(scenario())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_restore_interrupted_by_a_worker_kill_has_no_duplicates(
     tmp_path: Path, database_url: str

@@ -272,6 +272,7 @@ def test_start_is_refused_while_a_job_runs(
     asyncio.run(scenario())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_worker_killed_mid_write_resumes_without_duplicates(
     tmp_path: Path, database_url: str

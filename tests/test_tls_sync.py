@@ -110,6 +110,7 @@ CASES: dict[str, tuple[Callable[[Secrets, TLSProxy], Setup], bool, tuple[str, ..
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_cli_and_worker_sync_through_tls(case: str, tmp_path: Path) -> None:
     inst = install(

@@ -139,6 +139,7 @@ async def _check_workflow(
     await page.screenshot(path=str(WORKFLOW_SHOT), full_page=True)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_web_ui_lists_the_job_and_shows_its_stage_and_progress(tmp_path: Path) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
