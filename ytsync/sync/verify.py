@@ -257,16 +257,7 @@ class Verifier:
         return missing
 
     def _hold_back_items(self, session: Session, playlist_pk: int, held: list[Missing]) -> None:
-        for m in held:
-            session.add(
-                HeldBack(
-                    job_id=self._job_id,
-                    playlist_id=playlist_pk,
-                    video_id=m.video_pk,
-                    category=m.category,
-                    reason=m.reason,
-                )
-            )
+        self._held_rows(session, playlist_pk, held)
         playlist = session.get_one(Playlist, playlist_pk)
         ops.record_error(
             session,
@@ -353,19 +344,23 @@ class Verifier:
             shown.update(str(v["id"]) for v in found)
         return set(ordered) - shown
 
+    def _held_rows(self, session: Session, playlist_pk: int, held: list[Missing]) -> None:
+        """The videos that held ``playlist_pk`` (or some of its items) back."""
+        session.add_all(
+            HeldBack(
+                job_id=self._job_id,
+                playlist_id=playlist_pk,
+                video_id=m.video_pk,
+                category=m.category,
+                reason=m.reason,
+            )
+            for m in held
+        )
+
     def _hold_back(
         self, session: Session, playlist_pk: int, youtube_id: str, held: list[Missing]
     ) -> None:
-        for m in held:
-            session.add(
-                HeldBack(
-                    job_id=self._job_id,
-                    playlist_id=playlist_pk,
-                    video_id=m.video_pk,
-                    category=m.category,
-                    reason=m.reason,
-                )
-            )
+        self._held_rows(session, playlist_pk, held)
         title = session.get_one(Playlist, playlist_pk).title
         ops.record_error(
             session,
