@@ -19,15 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.messages import (
-    STOP_AUTH,
-    STOP_USER,
-    BatchInput,
-    BatchResult,
-    CheckPlan,
-    JobProgress,
-    StageUpdate,
-)
 from ytsync.backup import take_snapshot
 from ytsync.channels import Channel, Channels, UnknownChannel
 from ytsync.config import Settings
@@ -41,6 +32,15 @@ from ytsync.sync.lease import Lease, LeaseBusy, LeaseLost
 from ytsync.sync.reads import Gone, PagedReader
 from ytsync.sync.verify import Verifier
 from ytsync.sync.writer import PAUSED, RetryLater, StopBatch, Writer
+from ytsync.wire import (
+    BatchInput,
+    BatchResult,
+    CheckPlan,
+    JobProgress,
+    PauseReason,
+    Stage,
+    StageUpdate,
+)
 from ytsync.youtube.client import YouTube
 
 Clock = Callable[[], datetime]
@@ -158,7 +158,7 @@ class SyncActivities:
                 try:
                     self._youtube = YouTube(self._settings, sleep=heartbeating_sleep)
                 except UserError as exc:
-                    raise StopBatch(STOP_AUTH, None, str(exc)) from None
+                    raise StopBatch(PauseReason.AUTH, None, str(exc)) from None
             return self._youtube
 
     def _budget(self, job_id: int) -> Budget:
@@ -220,7 +220,7 @@ class SyncActivities:
         if self._pause_requested(batch.job_id):
             # Before the lease: a retried attempt of a paused job answers at once, even
             # while a killed attempt's lease still holds the lane.
-            return BatchResult(0, self._open(batch, kind), STOP_USER, message=PAUSED)
+            return BatchResult(0, self._open(batch, kind), PauseReason.USER, message=PAUSED)
         lease = Lease(
             self._sessions,
             self._clock,
@@ -279,9 +279,9 @@ class SyncActivities:
                 self._refresh(batch.job_id)
 
     def _stopped(self, batch: BatchInput, kind: str, stop: StopBatch, done: int) -> BatchResult:
-        if stop.stop == STOP_USER:
+        if stop.stop == PauseReason.USER:
             _end_if_not_paused()
-        if stop.stop == STOP_AUTH:
+        if stop.stop == PauseReason.AUTH:
             # Read the token file afresh next time: the user may have signed in again.
             with self._lock:
                 self._youtube = None
@@ -312,7 +312,7 @@ class SyncActivities:
             job = ops.refresh_progress(session, job_id)
             errors = sum(result["failed"] for result in job.stage_results.values())
             return JobProgress(
-                job.stage,
+                Stage(job.stage),
                 job.progress_done,
                 job.progress_total,
                 job.quota_used,

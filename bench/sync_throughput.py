@@ -41,7 +41,6 @@ import benchkit
 from benchkit import figure, heading, timed
 
 from worker import build_worker
-from workflows.messages import SyncInput
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.emulator.model import RequestRecord
@@ -49,6 +48,7 @@ from ytsync.emulator.state import MAX_PLAYLIST_ITEMS, EmulatorState
 from ytsync.importer import import_library
 from ytsync.jobctl import start_job
 from ytsync.plan import apply_plan
+from ytsync.wire import SyncInput
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

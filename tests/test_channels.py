@@ -252,7 +252,7 @@ def test_jobs_started_before_channels_run_on_the_workers_own_channel() -> None:
     """Old inputs have no channel: they decode, and mean the worker's own one."""
     from temporalio.converter import DataConverter
 
-    from workflows.messages import BatchInput, StageUpdate, SyncInput
+    from ytsync.wire import BatchInput, StageUpdate, SyncInput
 
     converter = DataConverter.default
     for cls, old in (

@@ -30,7 +30,6 @@ from tests.faultkit import DevServerProcess, WorkerProcess, until, wall_clock, w
 from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker, start
 from tests.invariants import assert_library_as_planned
 from tests.test_writer import Lane, lease_for, ledger, make_lane, statuses, writer_for
-from workflows.messages import STOP_USER
 from ytsync.cli.app import main as cli_main
 from ytsync.cli.jobs import StatusView, status_view
 from ytsync.config import Settings
@@ -44,6 +43,7 @@ from ytsync.quota import WRITE_COST
 from ytsync.status import job_status
 from ytsync.sync.budget import Budget
 from ytsync.sync.writer import CHUNK_WRITES, StopBatch, Writer
+from ytsync.wire import PauseReason
 from ytsync.youtube.client import YouTube
 
 LANES = 4
@@ -355,7 +355,7 @@ def test_a_cancelled_batch_stops_before_its_next_send_and_hands_back_the_rest(
         writer.add_videos(op_ids)
     budget.release()
 
-    assert stopped.value.stop == STOP_USER
+    assert stopped.value.stop == PauseReason.USER
     assert sent[0] == cut
     # Results recorded, the paid-for rest back to pending and refunded: none in_flight.
     assert statuses(inst, op_ids) == {"completed": cut, "pending": len(op_ids) - cut}
@@ -383,7 +383,7 @@ def test_the_pause_request_stops_a_batch_at_its_next_chunk_commit(
     with pytest.raises(StopBatch) as stopped:
         writer_for(inst, job_id, youtube).add_videos(op_ids)
 
-    assert stopped.value.stop == STOP_USER
+    assert stopped.value.stop == PauseReason.USER
     # The chunk under way ends; the commit that would pay for the next one stops.
     assert sent[0] == 2 * CHUNK_WRITES
     assert statuses(inst, op_ids) == {

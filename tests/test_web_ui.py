@@ -28,10 +28,10 @@ from temporalio.service import RPCError
 
 from tests.browser import headless_page, unavailable
 from tests.harness import install, running_worker, start
-from workflows.messages import WorkflowState
 from workflows.sync import SyncWorkflow
 from ytsync.devserver import DevServer, running_dev_server
 from ytsync.emulator.clock import utc_now
+from ytsync.wire import WorkflowState
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts" / "web-ui"

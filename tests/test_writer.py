@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.harness import Installation, install
-from workflows.messages import STOP_AUTH
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, QuotaLedger, SyncOperation, utcnow
 from ytsync.emulator.clock import VirtualClock
@@ -33,6 +32,7 @@ from ytsync.sync.writer import (
     StopBatch,
     Writer,
 )
+from ytsync.wire import PauseReason
 from ytsync.youtube.client import YouTube
 
 
@@ -364,7 +364,7 @@ def test_a_local_failure_after_a_send_pauses_and_spends_nothing_more(
         writer_for(inst, job_id, youtube, budget).add_videos(op_ids)
     budget.release()
 
-    assert stop.value.stop == STOP_AUTH and stop.value.resume_at is None
+    assert stop.value.stop == PauseReason.AUTH and stop.value.resume_at is None
     assert stop.value.message.startswith("a problem on this machine, not YouTube's answer")
     assert "No space left on device" in stop.value.message
     assert sent == 3, "nothing sent after the local failure"

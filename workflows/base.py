@@ -22,18 +22,18 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from activities.sync import SyncActivities
     from activities.visibility import SearchAttributeCheck
-    from workflows.messages import (
-        STOP_AUTH,
-        STOP_USER,
+    from workflows.visibility import SearchAttributes
+    from ytsync.wire import (
+        FINAL_STAGES,
         BatchInput,
         BatchResult,
         JobProgress,
+        PauseReason,
+        Stage,
         StageUpdate,
         SyncInput,
         WorkflowState,
     )
-    from workflows.visibility import SearchAttributes
-    from ytsync.jobs import FINAL_STAGES
 
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -65,13 +65,13 @@ class JobWorkflow:
 
     def __init__(self) -> None:
         self._job_id = 0
-        self._stage = "pending"
+        self._stage = Stage.PENDING
         self._user_paused = False
         self._wake = False
-        self._pause_reason: str | None = None
-        self._paused_at: str | None = None
+        self._pause_reason: PauseReason | None = None
+        self._paused_at: Stage | None = None
         self._resume_at: datetime | None = None
-        self._progress = JobProgress("pending", 0, 0, 0, 0)
+        self._progress = JobProgress(Stage.PENDING, 0, 0, 0, 0)
         self._runs = 1
         self._input = SyncInput(job_id=0)
         self._cancel_on_pause = False
@@ -139,7 +139,7 @@ class JobWorkflow:
     def state(self) -> WorkflowState:
         return WorkflowState(
             job_id=self._job_id,
-            stage="paused" if self._pause_reason else self._stage,
+            stage=Stage.PAUSED if self._pause_reason else self._stage,
             paused=self._user_paused,
             pause_reason=self._pause_reason,
             paused_at_stage=self._paused_at,
@@ -153,8 +153,8 @@ class JobWorkflow:
     async def _run_job(
         self,
         job: SyncInput,
-        stages: tuple[str, ...],
-        run_stage: Callable[[str], Awaitable[bool]],
+        stages: tuple[Stage, ...],
+        run_stage: Callable[[Stage], Awaitable[bool]],
     ) -> JobProgress:
         """Run the stages from ``job.stage`` on; continue as new when a stage asks to."""
         # A pause signalled before the first activation has already set the flag.
@@ -170,14 +170,14 @@ class JobWorkflow:
                     workflow.continue_as_new(
                         replace(job, stage=stage, user_paused=self._user_paused, runs=job.runs + 1)
                     )
-            await self._set_stage("completed")
+            await self._set_stage(Stage.COMPLETED)
             return self._progress
         except ActivityError as err:
             message = str(err.cause or err)
             # Recording the failure may fail the same way (an unknown channel has no
             # database to record it in): the workflow fails with the message anyway.
             with contextlib.suppress(ActivityError):
-                await self._set_stage("failed", message=message)
+                await self._set_stage(Stage.FAILED, message=message)
             raise ApplicationError(f"job failed: {message}", non_retryable=True) from err
 
     async def _usable_search_attributes(self) -> list[str]:
@@ -193,7 +193,7 @@ class JobWorkflow:
 
     # work --------------------------------------------------------------------------
 
-    async def _batches(self, stage: str, batch_activity: Any) -> bool:
+    async def _batches(self, stage: Stage, batch_activity: Any) -> bool:
         self._cancel_on_pause = workflow.patched(PAUSE_CANCELS_BATCHES)
         while True:
             await self._gate(stage)
@@ -211,7 +211,7 @@ class JobWorkflow:
 
     async def _lanes(
         self,
-        stage: str,
+        stage: Stage,
         list_activity: Any,
         batch_activity: Any,
         make_batch: Callable[[int], BatchInput],
@@ -257,7 +257,7 @@ class JobWorkflow:
                 if result is None:
                     queue.appendleft(lane)  # stopped for a pause, not done
                 elif result.stop:
-                    if stop is None or result.stop == STOP_AUTH:
+                    if stop is None or result.stop == PauseReason.AUTH:
                         stop = result
                 elif result.remaining > 0:
                     if self._sticky:
@@ -266,7 +266,7 @@ class JobWorkflow:
                         queue.append(lane)
         return stop
 
-    async def _settle(self, stage: str, until: datetime | None) -> None:
+    async def _settle(self, stage: Stage, until: datetime | None) -> None:
         """Wait on a durable timer until the last write has settled (YouTube's lists
         show writes late); a pause meanwhile takes effect at once."""
         if until is None:
@@ -286,7 +286,7 @@ class JobWorkflow:
 
     def _batch_result(self, task: asyncio.Task[BatchResult]) -> BatchResult | None:
         """A finished batch's result, or None when it stopped for a pause: it answered
-        STOP_USER, or a pause cancelled it and it ended without a result (cancelled
+        PauseReason.USER, or a pause cancelled it and it ended without a result (cancelled
         before it began, or its worker died: a cancelled activity is not retried)."""
         paused_meanwhile = task in self._pausing
         self._pausing.discard(task)
@@ -297,7 +297,7 @@ class JobWorkflow:
                 return None
             raise
         self._note(result)
-        if result.stop != STOP_USER:
+        if result.stop != PauseReason.USER:
             return result
         if not paused_meanwhile:
             # The job row says the user asked for a pause, and no pause signal reached
@@ -319,22 +319,22 @@ class JobWorkflow:
 
     # pauses ------------------------------------------------------------------------
 
-    async def _gate(self, stage: str) -> None:
+    async def _gate(self, stage: Stage) -> None:
         """A user's pause takes effect between batches and holds until resume."""
         if not self._user_paused:
             return
-        await self._set_stage("paused", paused_at_stage=stage, pause_reason="user")
+        await self._set_stage(Stage.PAUSED, paused_at_stage=stage, pause_reason=PauseReason.USER)
         await workflow.wait_condition(lambda: not self._user_paused)
         await self._set_stage(stage)
 
-    async def _wait_out(self, stage: str, result: BatchResult) -> None:
+    async def _wait_out(self, stage: Stage, result: BatchResult) -> None:
         """Sleep on a durable timer until the quota resets, or wait for a new sign-in."""
-        if result.stop == STOP_AUTH:
-            reason, resume_at = "auth_required", None
+        if result.stop == PauseReason.AUTH:
+            reason, resume_at = PauseReason.AUTH, None
         else:
-            reason, resume_at = "quota_exhausted", result.resume_at
+            reason, resume_at = PauseReason.QUOTA, result.resume_at
         await self._set_stage(
-            "paused",
+            Stage.PAUSED,
             paused_at_stage=stage,
             pause_reason=reason,
             resume_at=resume_at,
@@ -353,10 +353,10 @@ class JobWorkflow:
 
     async def _set_stage(
         self,
-        stage: str,
+        stage: Stage,
         *,
-        paused_at_stage: str | None = None,
-        pause_reason: str | None = None,
+        paused_at_stage: Stage | None = None,
+        pause_reason: PauseReason | None = None,
         resume_at: datetime | None = None,
         message: str | None = None,
     ) -> None:
@@ -371,7 +371,7 @@ class JobWorkflow:
         )
         self._progress = await self._call(SyncActivities.set_stage, update)
         # Only now, so the state query never runs ahead of what the database says.
-        if stage != "paused":
+        if stage != Stage.PAUSED:
             self._stage = stage
         self._pause_reason, self._paused_at, self._resume_at = (
             pause_reason,
@@ -404,7 +404,7 @@ class JobWorkflow:
         workflow.set_current_details("\n\n".join(lines))
         if self._search is not None:
             self._search.publish(
-                stage="paused" if self._pause_reason else self._stage,
+                stage=Stage.PAUSED if self._pause_reason else self._stage,
                 channel=self._input.channel,
                 done=p.done,
                 total=p.total,

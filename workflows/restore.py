@@ -8,20 +8,18 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.sync import SyncActivities
     from workflows.base import JobWorkflow
-    from workflows.messages import JobProgress, SyncInput
-
-STAGES = ("restore_playlists", "restore_items")
+    from ytsync.wire import RESTORE_STAGES, JobProgress, Stage, SyncInput
 
 
 @workflow.defn
 class RestoreWorkflow(JobWorkflow):
     @workflow.run
     async def run(self, job: SyncInput) -> JobProgress:
-        return await self._run_job(job, STAGES, self._run_stage)
+        return await self._run_job(job, RESTORE_STAGES, self._run_stage)
 
-    async def _run_stage(self, stage: str) -> bool:
+    async def _run_stage(self, stage: Stage) -> bool:
         await self._set_stage(stage)
-        if stage == "restore_playlists":
+        if stage == Stage.RESTORE_PLAYLISTS:
             await self._call_job(SyncActivities.plan_restore)
             return await self._batches(stage, SyncActivities.restore_playlists)
         finished = await self._lanes(

@@ -8,9 +8,16 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.sync import SyncActivities
     from workflows.base import JobWorkflow
-    from workflows.messages import BatchInput, BatchResult, CheckPlan, JobProgress, SyncInput
+    from ytsync.wire import (
+        SYNC_STAGES,
+        BatchInput,
+        BatchResult,
+        CheckPlan,
+        JobProgress,
+        Stage,
+        SyncInput,
+    )
 
-STAGES = ("backup", "create_playlists", "add_videos", "delete_playlists")
 # Settle, then judge: writes with unknown outcomes wait for a settled check, each
 # category playlist ends with an audit, and old playlists are deleted only once verified
 # on YouTube.  Histories from before keep replaying the old steps.
@@ -21,21 +28,21 @@ SETTLE_AUDIT_VERIFY = "settle-audit-verify"
 class SyncWorkflow(JobWorkflow):
     @workflow.run
     async def run(self, job: SyncInput) -> JobProgress:
-        return await self._run_job(job, STAGES, self._run_stage)
+        return await self._run_job(job, SYNC_STAGES, self._run_stage)
 
-    async def _run_stage(self, stage: str) -> bool:
+    async def _run_stage(self, stage: Stage) -> bool:
         """Work through one stage; False when the run should continue as new first."""
         await self._set_stage(stage)
-        if stage == "backup":
+        if stage == Stage.BACKUP:
             await self._call_job(SyncActivities.backup)
             return True
         self._settle_first = workflow.patched(SETTLE_AUDIT_VERIFY)
-        if stage == "create_playlists":
+        if stage == Stage.CREATE_PLAYLISTS:
             await self._call_job(SyncActivities.plan_creations)
             if not self._settle_first:
                 return await self._batches(stage, SyncActivities.create_playlists)
             return await self._create_settled(stage)
-        if stage == "add_videos":
+        if stage == Stage.ADD_VIDEOS:
             await self._until_done(stage, SyncActivities.plan_additions)
             if not self._settle_first:
                 return await self._lanes(
@@ -48,7 +55,7 @@ class SyncWorkflow(JobWorkflow):
             await self._until_done(stage, SyncActivities.verify_deletions)
         return await self._batches(stage, SyncActivities.delete_playlists)
 
-    async def _create_settled(self, stage: str) -> bool:
+    async def _create_settled(self, stage: Stage) -> bool:
         """Create the playlists, then check the channel's playlists once settled, until
         a check finds nothing to repair."""
         while True:
@@ -61,7 +68,7 @@ class SyncWorkflow(JobWorkflow):
             if not await self._batches(stage, SyncActivities.check_creations):
                 return False
 
-    async def _add_audited(self, stage: str) -> bool:
+    async def _add_audited(self, stage: Stage) -> bool:
         """Add the videos, then audit each category playlist once settled, until every
         audit finds nothing to repair."""
         while True:
@@ -79,7 +86,7 @@ class SyncWorkflow(JobWorkflow):
             if self._history_is_long():
                 return False
 
-    async def _until_done(self, stage: str, plan_activity: object) -> None:
+    async def _until_done(self, stage: Stage, plan_activity: object) -> None:
         """A planning step that reads YouTube: wait out a quota or sign-in stop, again."""
         while True:
             planned: BatchResult = await self._call_job(plan_activity)

@@ -68,12 +68,12 @@ from ytsync.emulator import EmulatorServer, EmulatorState, generate_library, sam
 from ytsync.emulator.credentials import issue_token_file
 from ytsync.importer import ImportSummary, import_library
 from ytsync.jobctl import StartedJob, start_job
-from ytsync.jobs import FINAL_STAGES, WORK_STAGES
 from ytsync.plan import ApplySummary, apply_plan
 from ytsync.preview import compute_preview, render_preview
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.status import job_status
 from ytsync.sync.operations import ADD, CREATE, DELETE
+from ytsync.wire import FINAL_STAGES, SYNC_STAGES, PauseReason, Stage
 
 TASK_QUEUE = "ytsync-demo"
 # How often the live view reads the job's row: a screen refresh, not a wait for work.
@@ -81,14 +81,14 @@ POLL_SECONDS = 0.5
 # Without a terminal (CI logs, a pipe), one progress line this often, plus every change.
 LINE_EVERY_SECONDS = 5.0
 MAX_LISTED_FAILURES = 10
-STAGE_LABELS = {
-    "pending": "waiting for the worker",
-    "backup": "backing up the library",
-    "create_playlists": "creating category playlists",
-    "add_videos": "adding videos",
-    "delete_playlists": "deleting the old playlists",
-    "completed": "completed",
-    "failed": "failed",
+STAGE_LABELS: dict[str, str] = {
+    Stage.PENDING: "waiting for the worker",
+    Stage.BACKUP: "backing up the library",
+    Stage.CREATE_PLAYLISTS: "creating category playlists",
+    Stage.ADD_VIDEOS: "adding videos",
+    Stage.DELETE_PLAYLISTS: "deleting the old playlists",
+    Stage.COMPLETED: "completed",
+    Stage.FAILED: "failed",
 }
 
 
@@ -460,7 +460,7 @@ async def _poll(
     waiting = False
     while True:
         snap = await asyncio.to_thread(_snapshot, sessions, settings, started.job_id)
-        quota_pause = snap.stage == "paused" and snap.pause_reason == "quota_exhausted"
+        quota_pause = snap.stage == Stage.PAUSED and snap.pause_reason == PauseReason.QUOTA
         if quota_pause and not waiting:
             waits += 1
         waiting = quota_pause
@@ -475,17 +475,17 @@ async def _poll(
 
 
 def _stage_text(snap: _Snapshot) -> str:
-    if snap.stage == "paused":
+    if snap.stage == Stage.PAUSED:
         where = STAGE_LABELS.get(snap.paused_at or "", snap.paused_at or "")
-        reasons = {
-            "quota_exhausted": "quota of this period spent",
-            "user": "paused by the user",
-            "auth_required": "needs a new sign-in",
+        reasons: dict[str, str] = {
+            PauseReason.QUOTA: "quota of this period spent",
+            PauseReason.USER: "paused by the user",
+            PauseReason.AUTH: "needs a new sign-in",
         }
         return f"paused ({reasons.get(snap.pause_reason or '', snap.pause_reason)}) in {where}"
     label = STAGE_LABELS.get(snap.stage, snap.stage)
-    if snap.stage in WORK_STAGES:
-        return f"{label} (stage {WORK_STAGES.index(snap.stage) + 1} of {len(WORK_STAGES)})"
+    if snap.stage in SYNC_STAGES:
+        return f"{label} (stage {SYNC_STAGES.index(snap.stage) + 1} of {len(SYNC_STAGES)})"
     return label
 
 

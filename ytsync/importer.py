@@ -20,7 +20,7 @@ from ytsync.config import Settings
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, PlaylistItem, SyncJob, Video
 from ytsync.errors import UserError
-from ytsync.jobs import ACTIVE_STAGES
+from ytsync.wire import ACTIVE_STAGES
 from ytsync.youtube.client import PAGE_SIZE, YouTube
 
 # Watch Later, Liked, uploads and favourites are system lists: never ours to delete.

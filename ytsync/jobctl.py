@@ -22,18 +22,17 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
-from workflows.messages import SyncInput, WorkflowState
 from workflows.restore import RestoreWorkflow
 from workflows.sync import SyncWorkflow
 from ytsync.config import Settings
 from ytsync.db.engine import transaction
 from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob
 from ytsync.errors import UserError
-from ytsync.jobs import ACTIVE_STAGES
 from ytsync.preview import compute_preview
 from ytsync.status import latest_job
 from ytsync.strategies import STRATEGIES, record_kept
 from ytsync.sync.unkeep import kept_in_use
+from ytsync.wire import ACTIVE_STAGES, Stage, SyncInput, WorkflowState
 
 # How long pause and resume wait for the job to answer.  A live worker answers an update
 # in milliseconds; with none running, Temporal holds it until one comes, and the CLI
@@ -202,7 +201,7 @@ async def start_restore(
             RestoreWorkflow.run,
             SyncInput(
                 job_id=job_id,
-                stage="restore_playlists",
+                stage=Stage.RESTORE_PLAYLISTS,
                 channel=settings.channel,
                 **workflow_options,
             ),

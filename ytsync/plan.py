@@ -36,6 +36,7 @@ from ytsync.errors import UserError
 from ytsync.files import read_regular, umask_mode, write_output
 from ytsync.reuse import PRIVACIES
 from ytsync.safetext import csv_cell, csv_value
+from ytsync.wire import FINAL_STAGES
 from ytsync.youtube.titles import (
     MAX_DESCRIPTION,
     MAX_TITLE,
@@ -65,7 +66,6 @@ DEFAULT_PRIVACY = "private"
 # a description of the plan leaves it this much of YouTube's 5,000.
 MARKER_ROOM = 100
 MAX_PLAN_DESCRIPTION = MAX_DESCRIPTION - MARKER_ROOM
-FINISHED_STAGES = ("completed", "failed")
 
 CATEGORY_VIDEOS = Base.metadata.tables[CategoryVideo.__tablename__]
 _TRUE = frozenset({"true", "yes", "1"})
@@ -577,7 +577,7 @@ def apply_plan(sessions: sessionmaker[Session], path: Path) -> ApplySummary:
 def _refuse_during_job(session: Session) -> None:
     job = session.scalars(
         select(SyncJob)
-        .where(SyncJob.stage.not_in(FINISHED_STAGES))
+        .where(SyncJob.stage.not_in(FINAL_STAGES))
         .order_by(SyncJob.id.desc())
         .limit(1)
     ).first()

@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 from ytsync import ledger
 from ytsync.config import Settings
 from ytsync.db.models import HeldBack, LaneCheck, Playlist, SyncError, SyncJob, Video
-
-RESULT_STAGES = ("backup", "create_playlists", "add_videos", "delete_playlists")
+from ytsync.wire import SYNC_STAGES
 
 
 def latest_job(session: Session) -> SyncJob | None:
@@ -29,7 +28,7 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
             for key in ("succeeded", "failed", "skipped", "open")
             + (("held_back",) if stage == "delete_playlists" else ())
         }
-        for stage in RESULT_STAGES
+        for stage in SYNC_STAGES
     }
     clock = settings.quota_clock
     period = clock.period_start(now)

@@ -19,7 +19,6 @@ from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
-from workflows.messages import WorkflowState
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.config import Settings
 from ytsync.db.models import QuotaLedger
@@ -33,11 +32,11 @@ from ytsync.jobctl import (
     start_job,
     workflow_state,
 )
-from ytsync.jobs import FINAL_STAGES, STAGES
 from ytsync.logs import mask
 from ytsync.preview import compute_preview, render_preview
 from ytsync.status import job_status, latest_job
 from ytsync.temporal import connect
+from ytsync.wire import FINAL_STAGES, PauseReason, Stage, WorkflowState
 
 NO_JOB = "No sync job yet. Start one with 'python starter.py start'."
 AUTH_REQUIRED_HELP = (
@@ -293,7 +292,7 @@ def status_view(view: StatusView, *, watching: float | None = None) -> Renderabl
             "workflow",
             Text("Temporal unreachable: showing the job as last saved in the database", "yellow"),
         )
-    if data["pause_reason"] == "auth_required":
+    if data["pause_reason"] == PauseReason.AUTH:
         # The job's own words when it has them: a missing scope, a local error.
         help_text = data.get("pause_message") or AUTH_REQUIRED_HELP
         table.add_row("action needed", Text(help_text, style="bold red"))
@@ -389,7 +388,8 @@ def _before(current: str, stage: str) -> bool:
     if current in FINAL_STAGES:
         return False
     try:
-        return STAGES.index(current) < STAGES.index(stage)
+        order = [str(s) for s in Stage]
+        return order.index(current) < order.index(stage)
     except ValueError:
         return False
 

@@ -30,7 +30,6 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from workflows.messages import STOP_QUOTA, STOP_USER
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, LaneCheck, SyncOperation, Video
 from ytsync.quota import WRITE_COST
@@ -39,6 +38,7 @@ from ytsync.sync.lease import Lease
 from ytsync.sync.operations import ADD, CREATE, record_error
 from ytsync.sync.reads import Gone, PagedReader
 from ytsync.sync.writer import PAUSED, RetryLater, StopBatch, stop_for
+from ytsync.wire import PauseReason
 from ytsync.youtube.client import YouTube
 from ytsync.youtube.errors import Outcome, classify
 
@@ -291,11 +291,13 @@ class Auditor:
 
         def renew(session: Session) -> None:
             if self._lease.renew_in(session):
-                raise StopBatch(STOP_USER, None, PAUSED)  # rolls the payment back
+                raise StopBatch(PauseReason.USER, None, PAUSED)  # rolls the payment back
 
         if not self._budget.try_spend(WRITE_COST, renew):
             raise StopBatch(
-                STOP_QUOTA, self._budget.next_reset(), "the usable quota of this period is spent"
+                PauseReason.QUOTA,
+                self._budget.next_reset(),
+                "the usable quota of this period is spent",
             )
         try:
             delete(resource_id)

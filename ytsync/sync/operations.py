@@ -26,6 +26,7 @@ from ytsync.importer import SPECIAL_PREFIXES
 from ytsync.sync.unkeep import RESTORE_REMOVE as RESTORE_REMOVE
 from ytsync.sync.unkeep import RESTORE_UPDATE as RESTORE_UPDATE
 from ytsync.sync.unkeep import kept_in_use, plan_kept
+from ytsync.wire import Stage
 
 CREATE, ADD, DELETE = "create_playlist", "add_video", "delete_playlist"
 # The reuse strategy: a kept playlist's title and privacy set ("update:<category>"), and
@@ -33,15 +34,15 @@ CREATE, ADD, DELETE = "create_playlist", "add_video", "delete_playlist"
 UPDATE, REMOVE = "update_playlist", "remove_item"
 RESTORE, RESTORE_ITEM = "restore_playlist", "restore_item"
 STAGE_OF_KIND = {
-    RESTORE_UPDATE: "restore_playlists",
-    RESTORE_REMOVE: "restore_items",
-    CREATE: "create_playlists",
-    UPDATE: "create_playlists",
-    ADD: "add_videos",
-    DELETE: "delete_playlists",
-    REMOVE: "delete_playlists",
-    RESTORE: "restore_playlists",
-    RESTORE_ITEM: "restore_items",
+    RESTORE_UPDATE: Stage.RESTORE_PLAYLISTS,
+    RESTORE_REMOVE: Stage.RESTORE_ITEMS,
+    CREATE: Stage.CREATE_PLAYLISTS,
+    UPDATE: Stage.CREATE_PLAYLISTS,
+    ADD: Stage.ADD_VIDEOS,
+    DELETE: Stage.DELETE_PLAYLISTS,
+    REMOVE: Stage.DELETE_PLAYLISTS,
+    RESTORE: Stage.RESTORE_PLAYLISTS,
+    RESTORE_ITEM: Stage.RESTORE_ITEMS,
 }
 SYNC_KINDS = (CREATE, UPDATE, ADD, DELETE, REMOVE)
 RESTORE_KINDS = (RESTORE, RESTORE_UPDATE, RESTORE_ITEM, RESTORE_REMOVE)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from workflows.messages import STOP_QUOTA
 from ytsync.quota import LIST_COST
 from ytsync.sync.budget import Budget
 from ytsync.sync.writer import RetryLater, StopBatch, stop_for
+from ytsync.wire import PauseReason
 from ytsync.youtube.client import Page, YouTube
 from ytsync.youtube.errors import Outcome, classify
 
@@ -65,6 +65,8 @@ class PagedReader:
     def _pay(self, units: int) -> None:
         if not self._budget.try_spend(units):
             raise StopBatch(
-                STOP_QUOTA, self._budget.next_reset(), "the usable quota of this period is spent"
+                PauseReason.QUOTA,
+                self._budget.next_reset(),
+                "the usable quota of this period is spent",
             )
         self.units += units

@@ -33,7 +33,6 @@ from typing import Any, NamedTuple, NoReturn, TypeVar, cast
 from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from workflows.messages import STOP_AUTH, STOP_QUOTA, STOP_RATE, STOP_USER
 from ytsync.db.engine import transaction
 from ytsync.db.models import (
     BackupSnapshot,
@@ -61,6 +60,7 @@ from ytsync.sync.operations import (
     record_error,
 )
 from ytsync.sync.unkeep import OLD_ITEM
+from ytsync.wire import PauseReason
 from ytsync.youtube.client import YouTube
 from ytsync.youtube.errors import ApiFailure, Outcome, classify
 from ytsync.youtube.titles import fit_description, fit_title
@@ -115,7 +115,7 @@ ITEM_FAILURES = (
 class StopBatch(Exception):
     """The batch cannot go on now: out of quota, rate limited for the day, or signed out."""
 
-    def __init__(self, stop: str, resume_at: datetime | None, message: str) -> None:
+    def __init__(self, stop: PauseReason, resume_at: datetime | None, message: str) -> None:
         super().__init__(message)
         self.stop = stop
         self.resume_at = resume_at
@@ -227,11 +227,11 @@ def stop_for(f: ApiFailure, budget: Budget) -> StopBatch | None:
     """The stop a failure calls for, or None when the batch is simply tried again."""
     if f.outcome is Outcome.QUOTA_EXHAUSTED:
         return StopBatch(
-            STOP_QUOTA, budget.exhausted(), "YouTube says the project's quota is used up"
+            PauseReason.QUOTA, budget.exhausted(), "YouTube says the project's quota is used up"
         )
     if f.outcome is Outcome.AUTH_REQUIRED:
         return StopBatch(
-            STOP_AUTH,
+            PauseReason.AUTH,
             None,
             f"{f.sign_in_problem()}; run 'python starter.py auth --client-secrets FILE' "
             "and then 'python starter.py resume'",
@@ -240,7 +240,7 @@ def stop_for(f: ApiFailure, budget: Budget) -> StopBatch | None:
         # Trying again would spend quota on calls whose results are lost again: wait
         # for the user, like a sign-in problem.
         return StopBatch(
-            STOP_AUTH,
+            PauseReason.AUTH,
             None,
             f"a problem on this machine, not YouTube's answer: {f.describe()}; fix it, "
             "then run 'python starter.py resume'",
@@ -295,7 +295,7 @@ class Writer:
     def _each(self, write: Callable[[int], None], op_ids: list[int]) -> None:
         for op_id in op_ids:
             if self._stop_requested():
-                raise StopBatch(STOP_USER, None, PAUSED)
+                raise StopBatch(PauseReason.USER, None, PAUSED)
             write(op_id)
             self.done += 1
 
@@ -468,10 +468,12 @@ class Writer:
         self.done += outcome.settled()
         if paused:
             self._budget.unspend(WRITE_COST * paid)
-            raise StopBatch(STOP_USER, None, PAUSED)
+            raise StopBatch(PauseReason.USER, None, PAUSED)
         if not paid:
             raise StopBatch(
-                STOP_QUOTA, self._budget.next_reset(), "the usable quota of this period is spent"
+                PauseReason.QUOTA,
+                self._budget.next_reset(),
+                "the usable quota of this period is spent",
             )
         return ahead[:paid]
 
@@ -579,7 +581,7 @@ class Writer:
             outcome.flush(session, self._job_id, kind, pending=[i.op_id for i in unsent])
         self.done += outcome.settled()
         self._budget.unspend(WRITE_COST * len(unsent))
-        raise StopBatch(STOP_USER, None, PAUSED)
+        raise StopBatch(PauseReason.USER, None, PAUSED)
 
     def _beat(self) -> None:
         """Heartbeat between sends, at most every BEAT_SECONDS (each costs the worker's
@@ -755,7 +757,7 @@ class Writer:
         def mark(session: Session) -> None:
             if self._lease.renew_in(session):
                 # Rolls the payment back with the commit: nothing was sent.
-                raise StopBatch(STOP_USER, None, PAUSED)
+                raise StopBatch(PauseReason.USER, None, PAUSED)
             op = session.get_one(SyncOperation, op_id)
             op.status = "in_flight"
             op.attempts += 1
@@ -763,7 +765,9 @@ class Writer:
 
         if not self._budget.try_spend(units, mark if in_flight else None):
             raise StopBatch(
-                STOP_QUOTA, self._budget.next_reset(), "the usable quota of this period is spent"
+                PauseReason.QUOTA,
+                self._budget.next_reset(),
+                "the usable quota of this period is spent",
             )
 
     def _call(self, op_id: int, fn: Callable[[], T]) -> T:
@@ -800,7 +804,7 @@ class Writer:
         if f.outcome is Outcome.RATE_LIMITED:
             if self._attempt >= RATE_LIMIT_ATTEMPTS[kind]:
                 raise StopBatch(
-                    STOP_RATE,
+                    PauseReason.RATE,
                     self._budget.next_reset(),
                     f"YouTube keeps rate-limiting {kind}; waiting for the next day",
                 )

@@ -1,27 +1,65 @@
-"""What crosses the workflow boundary: small, plain, secret-free dataclasses.
+"""The wire vocabulary: what the workflows, the activities and the CLI say to each other.
 
-These land in workflow history for the life of a job, so fields are only ever added
-with defaults, never renamed or removed: old histories must keep decoding.
+Stage and pause-reason names, the workflows' own names (so the CLI can start, query and
+update a job without importing workflow code), and the small, plain, secret-free
+dataclasses that cross the workflow boundary.
+
+The dataclasses land in workflow history for the life of a job, so fields are only ever
+added with defaults, never renamed or removed: old histories must keep decoding.  The
+enums are ``StrEnum``: on the wire and in the database they are their plain values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
-# Why a batch stopped before its work ran out.
-STOP_QUOTA = "quota_exhausted"
-STOP_RATE = "rate_limited"
-STOP_AUTH = "auth_required"
-# The user asked for a pause: the batch stopped at its next chunk boundary.
-STOP_USER = "user"
+
+class Stage(StrEnum):
+    """Where a job is: its ``sync_jobs.stage``, and the workflow's."""
+
+    PENDING = "pending"
+    BACKUP = "backup"
+    CREATE_PLAYLISTS = "create_playlists"
+    ADD_VIDEOS = "add_videos"
+    DELETE_PLAYLISTS = "delete_playlists"
+    RESTORE_PLAYLISTS = "restore_playlists"
+    RESTORE_ITEMS = "restore_items"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+SYNC_STAGES = (Stage.BACKUP, Stage.CREATE_PLAYLISTS, Stage.ADD_VIDEOS, Stage.DELETE_PLAYLISTS)
+RESTORE_STAGES = (Stage.RESTORE_PLAYLISTS, Stage.RESTORE_ITEMS)
+FINAL_STAGES = (Stage.COMPLETED, Stage.FAILED)
+ACTIVE_STAGES = tuple(s for s in Stage if s not in FINAL_STAGES)
+
+
+class PauseReason(StrEnum):
+    """Why a job waits, and why a batch stopped before its work ran out."""
+
+    # The user asked for a pause: the batch stopped at its next chunk boundary.
+    USER = "user"
+    QUOTA = "quota_exhausted"
+    RATE = "rate_limited"
+    AUTH = "auth_required"
+
+
+# The names the worker registers; the CLI calls them by name.
+SYNC_WORKFLOW = "SyncWorkflow"
+RESTORE_WORKFLOW = "RestoreWorkflow"
+STATE_QUERY = "state"
+PAUSE_UPDATE = "pause_update"
+RESUME_UPDATE = "resume_update"
 
 
 @dataclass
 class SyncInput:
     job_id: int
     # Where a continued run picks up; a fresh job starts at the beginning.
-    stage: str = "backup"
+    stage: Stage = Stage.BACKUP
     user_paused: bool = False
     # Shorter in tests that kill workers, so a lost batch is retried quickly.
     heartbeat_timeout_seconds: float = 60.0
@@ -42,7 +80,7 @@ class SyncInput:
 
 @dataclass
 class JobProgress:
-    stage: str
+    stage: Stage
     done: int
     total: int
     quota_used: int
@@ -77,7 +115,7 @@ class CheckPlan:
 class BatchResult:
     done: int = 0
     remaining: int = 0
-    stop: str | None = None
+    stop: PauseReason | None = None
     resume_at: datetime | None = None
     message: str = ""
     progress: JobProgress | None = None
@@ -86,9 +124,9 @@ class BatchResult:
 @dataclass
 class StageUpdate:
     job_id: int
-    stage: str
-    paused_at_stage: str | None = None
-    pause_reason: str | None = None
+    stage: Stage
+    paused_at_stage: Stage | None = None
+    pause_reason: PauseReason | None = None
     resume_at: datetime | None = None
     message: str | None = None
     channel: str | None = None
@@ -99,10 +137,10 @@ class WorkflowState:
     """What the ``state`` query answers; the CLI merges it into ``status``."""
 
     job_id: int
-    stage: str
+    stage: Stage
     paused: bool = False
-    pause_reason: str | None = None
-    paused_at_stage: str | None = None
+    pause_reason: PauseReason | None = None
+    paused_at_stage: Stage | None = None
     resume_at: datetime | None = None
     progress: dict[str, int] = field(default_factory=dict)
     runs: int = 1
