@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -20,11 +20,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from activities.sync import SyncActivities
-    from activities.visibility import SearchAttributeCheck
     from workflows.visibility import SearchAttributes
     from ytsync.wire import (
         FINAL_STAGES,
+        Activity,
+        ActivityType,
         BatchInput,
         BatchResult,
         JobProgress,
@@ -57,6 +57,8 @@ SEARCH_ATTRIBUTES = "search-attributes"
 # Asking whether the namespace has them must not hold a job up: after a few failed
 # attempts (a worker of an older version, a server that cannot say) it runs without.
 CHECK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
+
+R = TypeVar("R")
 
 
 class JobWorkflow:
@@ -182,8 +184,10 @@ class JobWorkflow:
 
     async def _usable_search_attributes(self) -> list[str]:
         try:
-            found: list[str] = await workflow.execute_activity_method(
-                SearchAttributeCheck.usable_search_attributes,
+            check = Activity.USABLE_SEARCH_ATTRIBUTES
+            found: list[str] = await workflow.execute_activity(
+                check.name,
+                result_type=check.result,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=CHECK_RETRY,
             )
@@ -193,7 +197,7 @@ class JobWorkflow:
 
     # work --------------------------------------------------------------------------
 
-    async def _batches(self, stage: Stage, batch_activity: Any) -> bool:
+    async def _batches(self, stage: Stage, batch_activity: ActivityType[BatchResult]) -> bool:
         self._cancel_on_pause = workflow.patched(PAUSE_CANCELS_BATCHES)
         while True:
             await self._gate(stage)
@@ -212,8 +216,8 @@ class JobWorkflow:
     async def _lanes(
         self,
         stage: Stage,
-        list_activity: Any,
-        batch_activity: Any,
+        list_activity: ActivityType[list[int]],
+        batch_activity: ActivityType[BatchResult],
         make_batch: Callable[[int], BatchInput],
     ) -> bool:
         """Several playlists in parallel, never two writes at once into one playlist."""
@@ -221,7 +225,7 @@ class JobWorkflow:
         self._cancel_on_pause = workflow.patched(PAUSE_CANCELS_BATCHES)
         while True:
             await self._gate(stage)
-            lanes: list[int] = await self._call_job(list_activity)
+            lanes = await self._call_job(list_activity)
             if not lanes:
                 return True
             stop = await self._lane_pass(lanes, batch_activity, make_batch)
@@ -231,7 +235,10 @@ class JobWorkflow:
                 return False
 
     async def _lane_pass(
-        self, lanes: list[int], batch_activity: Any, make_batch: Callable[[int], BatchInput]
+        self,
+        lanes: list[int],
+        batch_activity: ActivityType[BatchResult],
+        make_batch: Callable[[int], BatchInput],
     ) -> BatchResult | None:
         """One pass over ``lanes``, each until its batches say it is done; the stop that
         ended the pass early, if one did."""
@@ -278,7 +285,9 @@ class JobWorkflow:
 
     # batches -----------------------------------------------------------------------
 
-    def _start_batch(self, batch_activity: Any, batch: BatchInput) -> asyncio.Task[BatchResult]:
+    def _start_batch(
+        self, batch_activity: ActivityType[BatchResult], batch: BatchInput
+    ) -> asyncio.Task[BatchResult]:
         task = asyncio.create_task(self._call(batch_activity, batch, long=True))
         self._batches_running[task] = None
         task.add_done_callback(lambda done: self._batches_running.pop(done, None))
@@ -369,7 +378,7 @@ class JobWorkflow:
             message,
             channel=self._input.channel,
         )
-        self._progress = await self._call(SyncActivities.set_stage, update)
+        self._progress = await self._call(Activity.SET_STAGE, update)
         # Only now, so the state query never runs ahead of what the database says.
         if stage != Stage.PAUSED:
             self._stage = stage
@@ -430,15 +439,16 @@ class JobWorkflow:
             settle=self._settle_first,
         )
 
-    async def _call_job(self, fn: Any) -> Any:
+    async def _call_job(self, activity: ActivityType[R]) -> R:
         """An activity that takes the job id, and the job's channel."""
-        return await self._call(fn, self._job_id, self._input.channel)
+        return await self._call(activity, self._job_id, self._input.channel)
 
-    async def _call(self, fn: Any, *args: object, long: bool = False) -> Any:
+    async def _call(self, activity: ActivityType[R], *args: object, long: bool = False) -> R:
         timeout = self._input.heartbeat_timeout_seconds
-        return await workflow.execute_activity_method(
-            fn,
+        result: R = await workflow.execute_activity(
+            activity.name,
             args=args,
+            result_type=activity.result,
             start_to_close_timeout=timedelta(minutes=30 if long else 5),
             heartbeat_timeout=timedelta(seconds=timeout) if long else None,
             retry_policy=RETRY,
@@ -446,3 +456,4 @@ class JobWorkflow:
             # the job shows paused.
             cancellation_type=WAIT_FOR_BATCH if long else ActivityCancellationType.TRY_CANCEL,
         )
+        return result

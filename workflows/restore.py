@@ -6,9 +6,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.sync import SyncActivities
     from workflows.base import JobWorkflow
-    from ytsync.wire import RESTORE_STAGES, JobProgress, Stage, SyncInput
+    from ytsync.wire import RESTORE_STAGES, Activity, JobProgress, Stage, SyncInput
 
 
 @workflow.defn
@@ -20,14 +19,14 @@ class RestoreWorkflow(JobWorkflow):
     async def _run_stage(self, stage: Stage) -> bool:
         await self._set_stage(stage)
         if stage == Stage.RESTORE_PLAYLISTS:
-            await self._call_job(SyncActivities.plan_restore)
-            return await self._batches(stage, SyncActivities.restore_playlists)
+            await self._call_job(Activity.PLAN_RESTORE)
+            return await self._batches(stage, Activity.RESTORE_PLAYLISTS)
         finished = await self._lanes(
             stage,
-            SyncActivities.list_restore_lanes,
-            SyncActivities.restore_items,
+            Activity.LIST_RESTORE_LANES,
+            Activity.RESTORE_ITEMS,
             lambda lane: self._batch_input(playlist_id=lane),
         )
         if finished:
-            await self._call_job(SyncActivities.finish_restore)
+            await self._call_job(Activity.FINISH_RESTORE)
         return finished

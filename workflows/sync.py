@@ -6,13 +6,13 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.sync import SyncActivities
     from workflows.base import JobWorkflow
     from ytsync.wire import (
         SYNC_STAGES,
+        Activity,
+        ActivityType,
         BatchInput,
         BatchResult,
-        CheckPlan,
         JobProgress,
         Stage,
         SyncInput,
@@ -34,38 +34,38 @@ class SyncWorkflow(JobWorkflow):
         """Work through one stage; False when the run should continue as new first."""
         await self._set_stage(stage)
         if stage == Stage.BACKUP:
-            await self._call_job(SyncActivities.backup)
+            await self._call_job(Activity.BACKUP)
             return True
         self._settle_first = workflow.patched(SETTLE_AUDIT_VERIFY)
         if stage == Stage.CREATE_PLAYLISTS:
-            await self._call_job(SyncActivities.plan_creations)
+            await self._call_job(Activity.PLAN_CREATIONS)
             if not self._settle_first:
-                return await self._batches(stage, SyncActivities.create_playlists)
+                return await self._batches(stage, Activity.CREATE_PLAYLISTS)
             return await self._create_settled(stage)
         if stage == Stage.ADD_VIDEOS:
-            await self._until_done(stage, SyncActivities.plan_additions)
+            await self._until_done(stage, Activity.PLAN_ADDITIONS)
             if not self._settle_first:
                 return await self._lanes(
-                    stage, SyncActivities.list_lanes, SyncActivities.add_videos, self._lane_batch
+                    stage, Activity.LIST_LANES, Activity.ADD_VIDEOS, self._lane_batch
                 )
             return await self._add_audited(stage)
         if not self._settle_first:
-            await self._call_job(SyncActivities.plan_deletions)
+            await self._call_job(Activity.PLAN_DELETIONS)
         else:
-            await self._until_done(stage, SyncActivities.verify_deletions)
-        return await self._batches(stage, SyncActivities.delete_playlists)
+            await self._until_done(stage, Activity.VERIFY_DELETIONS)
+        return await self._batches(stage, Activity.DELETE_PLAYLISTS)
 
     async def _create_settled(self, stage: Stage) -> bool:
         """Create the playlists, then check the channel's playlists once settled, until
         a check finds nothing to repair."""
         while True:
-            if not await self._batches(stage, SyncActivities.create_playlists):
+            if not await self._batches(stage, Activity.CREATE_PLAYLISTS):
                 return False
-            plan: CheckPlan = await self._call_job(SyncActivities.plan_creation_check)
+            plan = await self._call_job(Activity.PLAN_CREATION_CHECK)
             if not plan.lanes:
                 return True
             await self._settle(stage, plan.settle_until)
-            if not await self._batches(stage, SyncActivities.check_creations):
+            if not await self._batches(stage, Activity.CHECK_CREATIONS):
                 return False
 
     async def _add_audited(self, stage: Stage) -> bool:
@@ -73,23 +73,23 @@ class SyncWorkflow(JobWorkflow):
         audit finds nothing to repair."""
         while True:
             if not await self._lanes(
-                stage, SyncActivities.list_unsent_lanes, SyncActivities.add_videos, self._lane_batch
+                stage, Activity.LIST_UNSENT_LANES, Activity.ADD_VIDEOS, self._lane_batch
             ):
                 return False
-            plan: CheckPlan = await self._call_job(SyncActivities.plan_audits)
+            plan = await self._call_job(Activity.PLAN_AUDITS)
             if not plan.lanes:
                 return True
             await self._settle(stage, plan.settle_until)
-            stop = await self._lane_pass(plan.lanes, SyncActivities.audit_lane, self._lane_batch)
+            stop = await self._lane_pass(plan.lanes, Activity.AUDIT_LANE, self._lane_batch)
             if stop is not None:
                 await self._wait_out(stage, stop)
             if self._history_is_long():
                 return False
 
-    async def _until_done(self, stage: Stage, plan_activity: object) -> None:
+    async def _until_done(self, stage: Stage, plan_activity: ActivityType[BatchResult]) -> None:
         """A planning step that reads YouTube: wait out a quota or sign-in stop, again."""
         while True:
-            planned: BatchResult = await self._call_job(plan_activity)
+            planned = await self._call_job(plan_activity)
             if planned.stop is None:
                 return
             await self._wait_out(stage, planned)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 
 class Stage(StrEnum):
@@ -144,3 +145,50 @@ class WorkflowState:
     resume_at: datetime | None = None
     progress: dict[str, int] = field(default_factory=dict)
     runs: int = 1
+
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ActivityType(Generic[R]):
+    """An activity as a workflow calls it, by name, so the workflows need no activity
+    code: the type name every history records (never renamed, or running jobs stop
+    replaying) and the type its answer decodes to."""
+
+    name: str
+    result: type[R]
+
+
+class Activity:
+    """Every activity the workflows call; the worker registers each under this name."""
+
+    SET_STAGE = ActivityType("set_stage", JobProgress)
+    # The job's snapshot id.
+    BACKUP = ActivityType("backup", int)
+    # The open create and update rows.
+    PLAN_CREATIONS = ActivityType("plan_creations", int)
+    CREATE_PLAYLISTS = ActivityType("create_playlists", BatchResult)
+    PLAN_CREATION_CHECK = ActivityType("plan_creation_check", CheckPlan)
+    CHECK_CREATIONS = ActivityType("check_creations", BatchResult)
+    # remaining: the open add rows; or a stop, to wait out and ask again.
+    PLAN_ADDITIONS = ActivityType("plan_additions", BatchResult)
+    LIST_LANES = ActivityType("list_lanes", list[int])
+    LIST_UNSENT_LANES = ActivityType("list_unsent_lanes", list[int])
+    ADD_VIDEOS = ActivityType("add_videos", BatchResult)
+    PLAN_AUDITS = ActivityType("plan_audits", CheckPlan)
+    AUDIT_LANE = ActivityType("audit_lane", BatchResult)
+    # The open delete rows.
+    PLAN_DELETIONS = ActivityType("plan_deletions", int)
+    # remaining: the open delete and remove rows; or a stop, to wait out and ask again.
+    VERIFY_DELETIONS = ActivityType("verify_deletions", BatchResult)
+    DELETE_PLAYLISTS = ActivityType("delete_playlists", BatchResult)
+    # The open restore rows.
+    PLAN_RESTORE = ActivityType("plan_restore", int)
+    RESTORE_PLAYLISTS = ActivityType("restore_playlists", BatchResult)
+    LIST_RESTORE_LANES = ActivityType("list_restore_lanes", list[int])
+    RESTORE_ITEMS = ActivityType("restore_items", BatchResult)
+    # How many old playlists came back.
+    FINISH_RESTORE = ActivityType("finish_restore", int)
+    # The names of ytsync's search attributes the namespace has.
+    USABLE_SEARCH_ATTRIBUTES = ActivityType("usable_search_attributes", list[str])
