@@ -68,6 +68,7 @@ def test_pause_and_resume_answer_with_the_state_or_refuse(
                 code, out, err = await run("pause")
                 assert code == 1, out + err
                 assert "already pausing at your request" in err
+                assert "'python starter.py resume' goes on" in err
 
                 hold.release()
 

@@ -117,9 +117,7 @@ class JobWorkflow:
         if self._user_paused:
             where = "pausing" if self._pause_reason is None else "paused"
             raise ApplicationError(
-                f"job {self._job_id} is already {where} at your request; "
-                "'python starter.py resume' goes on",
-                type="NotPausable",
+                f"job {self._job_id} is already {where} at your request", type="NotPausable"
             )
 
     @workflow.update

@@ -48,7 +48,12 @@ class JobConflict(Exception):
 
 class Refused(Exception):
     """The job turned a pause or resume down: it has ended, is paused already, or is
-    not paused (exit code 1)."""
+    not paused (exit code 1).  ``kind``: the refusal's type (see REFUSALS), when the
+    job itself refused."""
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -329,7 +334,7 @@ async def _ask(
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type in REFUSALS:
-            raise Refused(cause.message) from None
+            raise Refused(cause.message, cause.type) from None
         # Any other failure: the job runs code from before updates (no handler).
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         pass  # no worker took it in time: none is running, or all are busy

@@ -421,6 +421,15 @@ def _local_time(iso: str, now: datetime) -> str:
     return f"{local} (in {hours} h {minutes} min)" if hours else f"{local} (in {minutes} min)"
 
 
+def _refusal_hint(refused: Refused, ctx: Context) -> str:
+    """What to type instead: a job that will not pause but is still active is paused
+    already, at the user's request."""
+    if refused.kind != "NotPausable":
+        return ""
+    with ctx.sessions() as session:
+        return "; 'python starter.py resume' goes on" if active_job(session) else ""
+
+
 def run_signal(args: argparse.Namespace, ctx: Context) -> int:
     async def go() -> Sent:
         client = await connect(ctx.settings)
@@ -429,7 +438,7 @@ def run_signal(args: argparse.Namespace, ctx: Context) -> int:
     try:
         sent = asyncio.run(go())
     except Refused as exc:
-        ctx.err.print(f"error: {mask(str(exc))}", markup=False)
+        ctx.err.print(f"error: {mask(str(exc))}{_refusal_hint(exc, ctx)}", markup=False)
         return 1
     state = sent.state
     if args.json:
