@@ -6,7 +6,7 @@
 Part 1: a sample library sized so that its sync makes about ``--writes`` writes
 (playlist creations + video additions + playlist deletions) is imported into a fresh
 database; a real ``temporal server start-dev`` runs as a subprocess (free ports,
-headless, its SQLite file in a temp dir); the worker from ``worker.build_worker`` runs in
+headless, its SQLite file in a temp dir); the worker from ``ytsync.cli.worker.build_worker`` runs in
 this process; the job is started with ``ytsync.jobctl.start_job`` and awaited.  Quota is
 unlimited on both sides (emulator ``daily_limit=None``; ``Settings(daily_quota=10**9,
 quota_reserve=0)``).  Writes are counted from the emulator's request log; histories are
@@ -40,7 +40,7 @@ from typing import Any
 import benchkit
 from benchkit import figure, heading, timed
 
-from worker import build_worker
+from ytsync.cli.worker import build_worker
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.emulator.model import RequestRecord

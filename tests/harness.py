@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.visibility import SearchAttributeCheck
-from worker import build_worker
+from ytsync.cli.worker import build_worker
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.emulator.credentials import issue_token_file

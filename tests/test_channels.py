@@ -13,11 +13,11 @@ from sqlalchemy import select
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-import worker
 from tests.databases import postgres_database
 from tests.harness import TEST_SERVER, Installation, env_clock, install
 from tests.invariants import assert_library_as_planned, expected_playlists
 from tests.test_sync_workflow import all_runs, assert_no_secrets
+from ytsync.cli import worker
 from ytsync.cli.app import main as cli_main
 from ytsync.config import (
     DEFAULT_CHANNEL,

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy.engine import make_url
 from temporalio.testing import WorkflowEnvironment
 
-import worker
 from tests.databases import postgres_database
 from tests.harness import TEST_SERVER
+from ytsync.cli import worker
 from ytsync.cli.app import main
 from ytsync.config import load_settings
 from ytsync.db.engine import make_engine, session_factory

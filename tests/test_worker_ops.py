@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import TEST_SERVER
-from worker import make_runtime
+from ytsync.cli.worker import make_runtime
 from ytsync.logs import JsonFormatter, MaskSecrets, mask
 
 

@@ -17,7 +17,7 @@ from google.protobuf.empty_pb2 import Empty
 from temporalio.client import Client
 
 from activities.sync import Clock, wall_clock
-from worker import build_worker
+from ytsync.cli.worker import build_worker
 from ytsync.config import load_settings
 
 # On a real server a dead worker's sticky queue holds its workflow tasks until this

@@ -42,7 +42,7 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
-from worker import build_worker
+from ytsync.cli.worker import build_worker
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.db.models import (
