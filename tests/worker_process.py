@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.empty_pb2 import Empty
 from temporalio.client import Client
 
-from activities.sync import Clock, wall_clock
 from ytsync.cli.worker import build_worker
 from ytsync.config import load_settings
+from ytsync.sync.batches import Clock, wall_clock
 
 # On a real server a dead worker's sticky queue holds its workflow tasks until this
 # timeout passes, then they go to the normal queue: keep the hand-over short.

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from activities.sync import Clock, SyncActivities, wall_clock
+from activities.sync import SyncActivities
 from activities.visibility import SearchAttributeCheck
 from workflows.restore import RestoreWorkflow
 from workflows.sync import SyncWorkflow
@@ -27,6 +27,7 @@ from ytsync.errors import UserError
 from ytsync.logs import configure as configure_logging
 from ytsync.logs import mask
 from ytsync.safetext import visible
+from ytsync.sync.batches import Clock, wall_clock
 from ytsync.temporal import connect
 
 ACTIVITY_THREADS = 16
@@ -61,7 +62,7 @@ def build_worker(
         upgrade(engine)
         opened[settings.channel] = session_factory(engine)
     registry = Channels(served, settings.channel, opened=opened)
-    activities = SyncActivities(clock=clock, channels=registry)
+    activities = SyncActivities(registry, clock=clock)
     check = search_attributes or SearchAttributeCheck(client)
     options.setdefault("max_heartbeat_throttle_interval", HEARTBEAT_THROTTLE)
     return Worker(

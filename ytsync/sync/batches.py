@@ -1,0 +1,515 @@
+"""A job's work on its channel, step by step, as the activities run it: batches of
+writes and settled checks under their lane's lease, the planning steps that read
+YouTube, the stage bookkeeping.
+
+No Temporal here: the activity says who runs the step (``Attempt``) and turns what a
+step raises into its failures.  A stop (quota, sign-in, the user's pause) is no
+failure but an answer, a ``BatchResult``: the workflow decides what comes next.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ytsync.backup import take_snapshot
+from ytsync.channels import Channel
+from ytsync.db.engine import transaction
+from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob, SyncOperation
+from ytsync.errors import UserError
+from ytsync.sync import operations as ops
+from ytsync.sync.audit import Auditor, due_checks
+from ytsync.sync.budget import Budget
+from ytsync.sync.lease import Lease
+from ytsync.sync.reads import Gone, PagedReader
+from ytsync.sync.verify import Verifier
+from ytsync.sync.writer import PAUSED, StopBatch, Writer
+from ytsync.wire import (
+    BatchInput,
+    BatchResult,
+    CheckPlan,
+    JobProgress,
+    PauseReason,
+    Stage,
+    StageUpdate,
+)
+from ytsync.youtube.client import YouTube
+
+Clock = Callable[[], datetime]
+Write = Callable[[Writer, list[int]], None]
+
+# How stale the job's progress row (what `status` shows) may get while lanes run.
+PROGRESS_EVERY_SECONDS = 1.0
+
+WRITERS: dict[str, Write] = {
+    ops.UPDATE: Writer.update_playlists,
+    ops.CREATE: Writer.create_playlists,
+    ops.REMOVE: Writer.remove_items,
+    ops.DELETE: Writer.delete_playlists,
+    ops.RESTORE_UPDATE: Writer.restore_updates,
+    ops.RESTORE: Writer.restore_playlists,
+    ops.RESTORE_ITEM: Writer.restore_items,
+    ops.RESTORE_REMOVE: Writer.restore_removals,
+    ops.ADD: Writer.add_videos,
+}
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class WrongChannel(Exception):
+    """The job row belongs to another workflow: the job names the wrong channel (job
+    ids repeat across channels' databases)."""
+
+
+class OutOfOrder(Exception):
+    """A step asked for before the one it must follow.  The workflow never asks so;
+    refused anyway, as going on could lose videos."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Who runs a step: the calling workflow (None: no workflow to check the job row
+    against), the attempt's number, and its hooks into the runner."""
+
+    workflow_id: str | None
+    number: int
+    # Tells the runner the step is alive; its answer may carry a cancellation.
+    heartbeat: Callable[[], None]
+    # True once the runner asks the step to stop (a pause): the Writer stops between
+    # two writes.
+    stop_requested: Callable[[], bool]
+    # The client's wait between sends of a read; it must keep the step alive.
+    sleep: Callable[[float], None]
+    # A batch stopped for a pause: raises when what stopped it was not the user's pause
+    # (the runner cancelled the attempt for another reason), so it runs again.
+    paused: Callable[[], None]
+
+
+class ChannelJob:
+    """One job's steps on its channel, for one attempt.  Build it with ``on``."""
+
+    def __init__(self, channel: Channel, job_id: int, clock: Clock, attempt: Attempt) -> None:
+        self._channel = channel
+        self._sessions = channel.sessions
+        self._settings = channel.settings
+        self._job_id = job_id
+        self._clock = clock
+        self._attempt = attempt
+
+    @classmethod
+    def on(cls, channel: Channel, job_id: int, clock: Clock, attempt: Attempt) -> ChannelJob:
+        """The job on ``channel``, once its row is known to be the calling workflow's:
+        WrongChannel when it is another's (never touch it)."""
+        job = cls(channel, job_id, clock, attempt)
+        job._check_owner()
+        return job
+
+    def _check_owner(self) -> None:
+        channel, workflow_id = self._channel, self._attempt.workflow_id
+        if workflow_id is None or (self._job_id, workflow_id) in channel.owners:
+            return
+        with self._sessions() as session:
+            owner = session.scalar(select(SyncJob.workflow_id).where(SyncJob.id == self._job_id))
+        if owner != workflow_id:
+            raise WrongChannel(
+                f"job {self._job_id} of channel {channel.name!r} belongs to workflow {owner}, "
+                f"not {workflow_id}: the job names the wrong channel"
+            )
+        channel.owners.add((self._job_id, workflow_id))
+
+    # stage bookkeeping -------------------------------------------------------------
+
+    def set_stage(self, update: StageUpdate) -> JobProgress:
+        with transaction(self._sessions) as session:
+            job = session.get_one(SyncJob, self._job_id)
+            job.stage = update.stage
+            job.paused_at_stage = update.paused_at_stage
+            job.pause_reason = update.pause_reason
+            job.resume_at = update.resume_at
+            # Why a job waits for the user (which sign-in problem, which local error).
+            job.pause_message = update.message if update.stage == "paused" else None
+            if update.stage == "failed":
+                job.failure_message = update.message
+            if update.stage in ("completed", "failed"):
+                job.completed_at = self._clock()
+        return self._refresh()
+
+    def backup(self) -> int:
+        with transaction(self._sessions) as session:
+            job = session.get_one(SyncJob, self._job_id)
+            if job.backup_id is None:
+                job.backup_id = take_snapshot(session).id
+            return job.backup_id
+
+    # create_playlists --------------------------------------------------------------
+
+    def plan_creations(self) -> int:
+        with transaction(self._sessions) as session:
+            ops.plan_creations(session, self._job_id)
+        with self._sessions() as session:
+            return ops.count_open(session, self._job_id, ops.CREATE) + ops.count_open(
+                session, self._job_id, ops.UPDATE
+            )
+
+    def create_playlists(self, batch: BatchInput) -> BatchResult:
+        """New category playlists; under reuse, the kept ones' updates come first, in
+        the same activity, so a rebuild job's history is what it always was."""
+        return self._two_kinds(batch, ops.UPDATE, ops.CREATE)
+
+    def plan_creation_check(self) -> CheckPlan:
+        """Due once the job made or tried to make a playlist, and until a settled check
+        of the channel's playlists finds nothing left to repair."""
+        return self._check_plan(ops.CREATE)
+
+    def _check_plan(self, kind: str) -> CheckPlan:
+        with transaction(self._sessions) as session:
+            settle = timedelta(seconds=self._settings.settle_seconds)
+            due, settle_until = due_checks(session, self._job_id, kind, settle)
+            return CheckPlan(due, settle_until)
+
+    def check_creations(self, batch: BatchInput) -> BatchResult:
+        return self._check(batch, ops.CREATE, Auditor.check_creations)
+
+    # add_videos --------------------------------------------------------------------
+
+    def plan_additions(self) -> BatchResult:
+        """Write the add rows, after reading what playlists made before this job hold."""
+        present: dict[int, set[str]] = {}
+        try:
+            for category_id, playlist_id in self._preexisting_playlists():
+                present[category_id] = self._videos_in(playlist_id)
+        except StopBatch as stop:
+            return self._stopped(stop, 0, -1)
+        with transaction(self._sessions) as session:
+            ops.plan_additions(session, self._job_id, present)
+        self._refresh()
+        with self._sessions() as session:
+            return BatchResult(0, ops.count_open(session, self._job_id, ops.ADD))
+
+    def _preexisting_playlists(self) -> list[tuple[int, str]]:
+        with self._sessions() as session:
+            if ops.ops_exist(session, self._job_id, ops.ADD):
+                return []
+            made_now = set(
+                session.scalars(
+                    select(SyncOperation.category_id).where(
+                        SyncOperation.job_id == self._job_id,
+                        SyncOperation.kind == ops.CREATE,
+                        SyncOperation.status == "completed",
+                    )
+                )
+            )
+            rows = session.execute(
+                select(Category.id, Category.youtube_playlist_id).where(
+                    Category.is_protected.is_(False), Category.youtube_playlist_id.is_not(None)
+                )
+            )
+            return [(cid, str(pid)) for cid, pid in rows if cid not in made_now]
+
+    def _videos_in(self, playlist_id: str) -> set[str]:
+        budget = self._budget()
+        try:
+            reader = PagedReader(self._client(), budget, self._attempt.heartbeat)
+            items = reader.playlist_items(playlist_id)
+        except Gone:
+            return set()
+        finally:
+            budget.release()
+        return {str(item["contentDetails"]["videoId"]) for item in items}
+
+    def list_lanes(self) -> list[int]:
+        with self._sessions() as session:
+            return ops.open_lanes(session, self._job_id)
+
+    def list_unsent_lanes(self) -> list[int]:
+        with self._sessions() as session:
+            return ops.open_lanes(session, self._job_id, ops.ADD, ops.UNSENT)
+
+    def add_videos(self, batch: BatchInput) -> BatchResult:
+        return self._batch(batch, ops.ADD)
+
+    def plan_audits(self) -> CheckPlan:
+        """Every category playlist the job wrote to ends with an audit."""
+        return self._check_plan(ops.ADD)
+
+    def audit_lane(self, batch: BatchInput) -> BatchResult:
+        category_id = batch.category_id or 0
+        return self._check(batch, ops.ADD, lambda auditor: auditor.audit_lane(category_id))
+
+    # delete_playlists --------------------------------------------------------------
+
+    def plan_deletions(self) -> int:
+        with transaction(self._sessions) as session:
+            self._refuse_while_adding(session)
+            ops.plan_deletions(session, self._job_id)
+        self._refresh()
+        with self._sessions() as session:
+            return ops.count_open(session, self._job_id, ops.DELETE)
+
+    def verify_deletions(self) -> BatchResult:
+        """Write the delete rows, each old playlist verified safe on YouTube first, or
+        held back (see ytsync.sync.verify)."""
+        with self._sessions() as session:
+            self._refuse_while_adding(session)
+            reuse = session.get_one(SyncJob, self._job_id).strategy == "reuse"
+        budget = self._budget()
+        try:
+            verifier = Verifier(
+                sessions=self._sessions,
+                youtube=self._client(),
+                budget=budget,
+                job_id=self._job_id,
+                heartbeat=self._attempt.heartbeat,
+            )
+            to_delete, _held = verifier.plan_deletions()
+            if reuse:
+                to_remove, _held_items = verifier.plan_removals()
+                to_delete += to_remove
+        except StopBatch as stop:
+            return self._stopped(stop, 0, -1)
+        finally:
+            budget.release()
+        self._refresh()
+        return BatchResult(0, to_delete)
+
+    def _refuse_while_adding(self, session: Session) -> None:
+        if ops.count_open(session, self._job_id, ops.ADD):
+            # Deleting an old playlist before its videos are safe would lose them.
+            raise OutOfOrder("additions are still open")
+
+    def delete_playlists(self, batch: BatchInput) -> BatchResult:
+        # Under reuse, the kept playlists' verified removals first.
+        return self._two_kinds(batch, ops.REMOVE, ops.DELETE)
+
+    # restore -----------------------------------------------------------------------
+
+    def plan_restore(self) -> int:
+        with transaction(self._sessions) as session:
+            job = session.get_one(SyncJob, self._job_id)
+            snapshot = session.get_one(BackupSnapshot, job.snapshot_id)
+            ops.plan_restore(session, self._job_id, snapshot.data)
+        self._refresh()
+        with self._sessions() as session:
+            return ops.count_open(session, self._job_id, ops.RESTORE)
+
+    def restore_playlists(self, batch: BatchInput) -> BatchResult:
+        # After a reuse, the kept playlists' old names first (ytsync.sync.unkeep).
+        return self._two_kinds(batch, ops.RESTORE_UPDATE, ops.RESTORE)
+
+    def list_restore_lanes(self) -> list[int]:
+        with self._sessions() as session:
+            lanes = ops.open_lanes(session, self._job_id, ops.RESTORE_ITEM)
+            # A kept playlist's removals, once its appends are done (ytsync.sync.unkeep).
+            later = ops.open_lanes(session, self._job_id, ops.RESTORE_REMOVE)
+            return lanes + [lane for lane in later if lane not in lanes]
+
+    def restore_items(self, batch: BatchInput) -> BatchResult:
+        return self._two_kinds(batch, ops.RESTORE_ITEM, ops.RESTORE_REMOVE)
+
+    def finish_restore(self) -> int:
+        """The restored playlists are the library's old playlists again, under new ids."""
+        with transaction(self._sessions) as session:
+            made = session.execute(
+                select(SyncOperation.playlist_id, SyncOperation.youtube_id).where(
+                    SyncOperation.job_id == self._job_id,
+                    SyncOperation.kind == ops.RESTORE,
+                    SyncOperation.status == "completed",
+                )
+            ).all()
+            for playlist_id, youtube_id in made:
+                playlist = session.get_one(Playlist, playlist_id)
+                playlist.youtube_id = str(youtube_id)
+                playlist.deleted_from_youtube_at = None
+            # Kept playlists given back their old selves are no category's any more: a
+            # later sync treats them as old playlists again.
+            renamed = select(SyncOperation.youtube_id).where(
+                SyncOperation.job_id == self._job_id,
+                SyncOperation.kind == ops.RESTORE_UPDATE,
+                SyncOperation.status == "completed",
+            )
+            session.execute(
+                update(Category)
+                .where(Category.youtube_playlist_id.in_(renamed))
+                .values(youtube_playlist_id=None)
+                .execution_options(synchronize_session=False)
+            )
+            return len(made)
+
+    # batches -----------------------------------------------------------------------
+
+    def _two_kinds(self, batch: BatchInput, first: str, second: str) -> BatchResult:
+        """A batch of the first kind while it has open rows, else of the second; what
+        remains counts both."""
+        if not self._open(batch, first):
+            return self._batch(batch, second)
+        result = self._batch(batch, first)
+        result.remaining += self._open(batch, second)
+        return result
+
+    def _batch(self, batch: BatchInput, kind: str) -> BatchResult:
+        return self._leased(batch, kind, lambda lease: self._batch_on_lane(batch, kind, lease))
+
+    def _batch_on_lane(self, batch: BatchInput, kind: str, lease: Lease) -> BatchResult:
+        writer: Writer | None = None
+        budget = self._budget()
+        # A batch that leaves its lane going on may skip the progress refresh (a scan of
+        # the job's rows); one that ends a lane, stops or fails always refreshes.
+        going_on = False
+        try:
+            writer = Writer(
+                sessions=self._sessions,
+                youtube=self._client(),
+                budget=budget,
+                lease=lease,
+                job_id=self._job_id,
+                attempt=self._attempt.number,
+                heartbeat=self._attempt.heartbeat,
+                stop_requested=self._attempt.stop_requested,
+                clock=self._clock,
+            )
+            with self._sessions() as session:
+                todo = ops.next_open(
+                    session,
+                    self._job_id,
+                    kind,
+                    batch.max_writes,
+                    _lane(batch),
+                    _sendable(batch, kind),
+                )
+            budget.expect_writes(len(todo))
+            WRITERS[kind](writer, todo)
+            result = BatchResult(writer.done, self._open(batch, kind))
+            going_on = result.remaining > 0
+            return result
+        except StopBatch as stop:
+            return self._stopped(stop, writer.done if writer else 0, self._open(batch, kind))
+        finally:
+            budget.release()
+            if not going_on or self._progress_is_stale():
+                self._refresh()
+
+    def _check(
+        self, batch: BatchInput, kind: str, check: Callable[[Auditor], object]
+    ) -> BatchResult:
+        """A settled check of a lane (see ytsync.sync.audit), under the lane's lease."""
+
+        def run(lease: Lease) -> BatchResult:
+            budget = self._budget()
+            try:
+                check(
+                    Auditor(
+                        sessions=self._sessions,
+                        youtube=self._client(),
+                        budget=budget,
+                        lease=lease,
+                        job_id=self._job_id,
+                        clock=self._clock,
+                        heartbeat=self._attempt.heartbeat,
+                    )
+                )
+                return BatchResult(0, 0)
+            except StopBatch as stop:
+                return self._stopped(stop, 0, self._open(batch, kind))
+            finally:
+                budget.release()
+                self._refresh()
+
+        return self._leased(batch, kind, run)
+
+    def _leased(
+        self, batch: BatchInput, kind: str, body: Callable[[Lease], BatchResult]
+    ) -> BatchResult:
+        """``body`` under the lane's lease: LeaseBusy while an earlier attempt may still
+        write to the lane, LeaseLost when a newer one took it over meanwhile."""
+        if self._pause_requested():
+            # Before the lease: a retried attempt of a paused job answers at once, even
+            # while a killed attempt's lease still holds the lane.
+            return BatchResult(0, self._open(batch, kind), PauseReason.USER, message=PAUSED)
+        lease = Lease(
+            self._sessions,
+            self._clock,
+            self._settings.lane_lease_seconds,
+            self._job_id,
+            kind,
+            _lane(batch),
+        )
+        lease.claim()
+        try:
+            return body(lease)
+        finally:
+            lease.release()
+
+    def _stopped(self, stop: StopBatch, done: int, remaining: int) -> BatchResult:
+        """A stop, as the answer the workflow waits out (remaining -1: a planning step
+        that did not finish)."""
+        if stop.stop == PauseReason.USER:
+            self._attempt.paused()
+        if stop.stop == PauseReason.AUTH:
+            # Read the token file afresh next time: the user may have signed in again.
+            with self._channel.lock:
+                self._channel.youtube = None
+        return BatchResult(done, remaining, stop.stop, stop.resume_at, stop.message)
+
+    # plumbing ----------------------------------------------------------------------
+
+    def _client(self) -> YouTube:
+        """The channel's client, shared by its steps; made on first use."""
+        with self._channel.lock:
+            if self._channel.youtube is None:
+                try:
+                    self._channel.youtube = YouTube(self._settings, sleep=self._attempt.sleep)
+                except UserError as exc:
+                    raise StopBatch(PauseReason.AUTH, None, str(exc)) from None
+            return self._channel.youtube
+
+    def _budget(self) -> Budget:
+        return Budget(self._settings, self._sessions, self._clock, self._job_id)
+
+    def _pause_requested(self) -> bool:
+        with self._sessions() as session:
+            requested = session.scalar(
+                select(SyncJob.pause_requested_at.is_not(None)).where(SyncJob.id == self._job_id)
+            )
+            return bool(requested)
+
+    def _open(self, batch: BatchInput, kind: str) -> int:
+        with self._sessions() as session:
+            return ops.count_open(session, self._job_id, kind, _lane(batch), _sendable(batch, kind))
+
+    def _progress_is_stale(self) -> bool:
+        with self._channel.lock:
+            last = self._channel.progress_refreshed.get(self._job_id)
+            return last is None or time.monotonic() - last >= PROGRESS_EVERY_SECONDS
+
+    def _refresh(self) -> JobProgress:
+        with self._channel.lock:
+            self._channel.progress_refreshed[self._job_id] = time.monotonic()
+        with transaction(self._sessions) as session:
+            job = ops.refresh_progress(session, self._job_id)
+            errors = sum(result["failed"] for result in job.stage_results.values())
+            return JobProgress(
+                Stage(job.stage),
+                job.progress_done,
+                job.progress_total,
+                job.quota_used,
+                errors,
+                job.strategy,
+            )
+
+
+def _sendable(batch: BatchInput, kind: str) -> tuple[str, ...]:
+    """The rows a batch may send.  With settle-then-judge, an in_flight write or
+    creation waits for its settled check; a deletion is simply sent again (deleting
+    twice is harmless)."""
+    return ops.UNSENT if batch.settle and kind in (ops.ADD, ops.CREATE) else ops.OPEN
+
+
+def _lane(batch: BatchInput) -> int | None:
+    return batch.category_id if batch.category_id is not None else batch.playlist_id
