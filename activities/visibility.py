@@ -4,7 +4,7 @@ A workflow that upserts an attribute its namespace does not have fails its workf
 task, and Temporal retries that task for ever: the job would be wedged.  So the
 workflow asks this activity first (the answer lands in history, which keeps replay
 deterministic) and sets only what the namespace has.  A namespace without them still
-runs every job; the worker says so once in its log, with the way out.
+runs every job; the worker says so once in its log, with the way out its face names.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from ytsync.search_attributes import usable
+from ytsync.wire import Activity
 
 log = logging.getLogger("ytsync.worker")
 
 Lister = Callable[[], Awaitable[Mapping[str, int]]]
-SETUP_HINT = "run `python starter.py temporal setup`"
 # Answers that will not change by asking again: the server cannot list them (an old
 # or test server), or this client may not (a key without the operator role).
 _FINAL = (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.NOT_FOUND)
@@ -30,11 +30,13 @@ _FINAL = (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.PERMISSION_DENIED, RPCStatu
 
 class SearchAttributeCheck:
     """The activity, with the worker's own client; ``lister`` replaces the server's
-    list (the time-skipping test server registers attributes but cannot list them)."""
+    list (the time-skipping test server registers attributes but cannot list them);
+    ``way_out`` ends the warning about missing ones (how to register them)."""
 
-    def __init__(self, client: Client, lister: Lister | None = None) -> None:
+    def __init__(self, client: Client, lister: Lister | None = None, way_out: str = "") -> None:
         self._client = client
         self._lister = lister or self._list
+        self._way_out = way_out
         self._warned = False
 
     async def _list(self) -> Mapping[str, int]:
@@ -43,7 +45,7 @@ class SearchAttributeCheck:
         )
         return dict(response.custom_attributes)
 
-    @activity.defn(name="usable_search_attributes")
+    @activity.defn(name=Activity.USABLE_SEARCH_ATTRIBUTES.name)
     async def usable_search_attributes(self) -> list[str]:
         """The names of ytsync's attributes the namespace has, with the right type."""
         namespace = self._client.namespace
@@ -62,7 +64,8 @@ class SearchAttributeCheck:
         if missing:
             self._warn_once(
                 f"search attributes not registered in namespace {namespace} "
-                f"({', '.join(missing)}): the Web UI cannot filter ytsync jobs; {SETUP_HINT}"
+                f"({', '.join(missing)}): the Web UI cannot filter ytsync jobs"
+                + (f"; {self._way_out}" if self._way_out else "")
             )
         return found
 

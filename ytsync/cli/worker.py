@@ -35,6 +35,7 @@ ACTIVITY_THREADS = 16
 # and the SDK sends a batch's heartbeats at most this often (default: 80% of the
 # heartbeat timeout, 48 s).  One small call a second per running batch.
 HEARTBEAT_THROTTLE = timedelta(seconds=1)
+SETUP_HINT = "run `python starter.py temporal setup`"
 
 
 def build_worker(
@@ -63,7 +64,7 @@ def build_worker(
         opened[settings.channel] = session_factory(engine)
     registry = Channels(served, settings.channel, opened=opened)
     activities = SyncActivities(registry, clock=clock)
-    check = search_attributes or SearchAttributeCheck(client)
+    check = search_attributes or SearchAttributeCheck(client, way_out=SETUP_HINT)
     options.setdefault("max_heartbeat_throttle_interval", HEARTBEAT_THROTTLE)
     return Worker(
         client,
