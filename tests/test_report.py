@@ -342,6 +342,16 @@ def test_paused_views_say_when_it_resumes_and_how_to_sign_in_again(
         assert "paused (auth_required)" in text
         assert "python starter.py auth --client-secrets FILE" in text
         assert "python starter.py resume" in text
+
+        # The job's own words name no command: status adds the way out.
+        with transaction(sessions) as session:
+            job = session.scalars(select(SyncJob)).one()
+            job.pause_message = "the YouTube sign-in expired or was revoked"
+        assert main(["status"]) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "the YouTube sign-in expired or was revoked; fix that" in text
+        assert "python starter.py auth --client-secrets FILE" in text
+        assert "then run 'python starter.py resume'" in text
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()

@@ -43,6 +43,12 @@ AUTH_REQUIRED_HELP = (
     "YouTube no longer accepts the sign-in (expired or revoked). Sign in again with "
     "'python starter.py auth --client-secrets FILE', then run 'python starter.py resume'."
 )
+# After the job's own words (a sign-in problem, or one on this machine), which name no
+# command.
+AUTH_WAY_OUT = (
+    "; fix that (a sign-in: 'python starter.py auth --client-secrets FILE'), "
+    "then run 'python starter.py resume'"
+)
 # Short: a status view must not hang on an unreachable Temporal or an idle worker.  A
 # live worker answers a query in milliseconds; with none alive (a crash) the query only
 # ever times out, and a pause must still show within a few seconds.
@@ -293,8 +299,12 @@ def status_view(view: StatusView, *, watching: float | None = None) -> Renderabl
             Text("Temporal unreachable: showing the job as last saved in the database", "yellow"),
         )
     if data["pause_reason"] == PauseReason.AUTH:
-        # The job's own words when it has them: a missing scope, a local error.
-        help_text = data.get("pause_message") or AUTH_REQUIRED_HELP
+        # The job's own words when it has them: a missing scope, a local error.  Jobs
+        # paused by older workers named the commands themselves.
+        said = data.get("pause_message")
+        help_text = AUTH_REQUIRED_HELP
+        if said:
+            help_text = said if "starter.py" in said else said + AUTH_WAY_OUT
         table.add_row("action needed", Text(help_text, style="bold red"))
     if watching is None:
         return table

@@ -27,12 +27,14 @@ from ytsync.db.models import Category, Playlist, SyncError, SyncJob, SyncOperati
 from ytsync.errors import UserError
 from ytsync.files import umask_mode, write_output
 from ytsync.safetext import csv_cell
-from ytsync.status import latest_job
+from ytsync.status import held_back, latest_job
 from ytsync.sync.operations import STAGE_OF_KIND
 
 CSV_FIELDS = ("stage", "entity_type", "entity_id", "message", "timestamp")
 PROBLEM_STATUSES = ("failed", "skipped", "held_back")
 NO_JOB = "No sync job yet, so nothing to report. Start one with 'python starter.py start'."
+# After the job's words on an old playlist it kept (see ytsync.sync.verify).
+FINISH_KEPT = "run 'python starter.py start' again to check again and finish"
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,16 @@ def collect(session: Session, job: SyncJob) -> list[ReportItem]:
     errors = list(
         session.scalars(select(SyncError).where(SyncError.job_id == job.id).order_by(SyncError.id))
     )
+    kept = {entry["playlist_id"] for entry in held_back(session, job.id)}
     items = [
-        ReportItem(e.stage, e.entity_type, e.entity_id, e.message, e.timestamp, "error")
+        ReportItem(
+            e.stage,
+            e.entity_type,
+            e.entity_id,
+            _with_way_out(e.message, e.stage == "delete_playlists" and e.entity_id in kept),
+            e.timestamp,
+            "error",
+        )
         for e in errors
     ]
     # Error rows do not point at their operation: match them by stage and entity id,
@@ -123,7 +133,17 @@ def _entity(
 def _message(op: SyncOperation) -> str:
     if op.status == "skipped":
         return f"skipped: {op.error}" if op.error else "skipped (no reason was recorded)"
+    if op.status == "held_back" and op.error:
+        return _with_way_out(op.error, True)
     return op.error or "failed (no reason was recorded)"
+
+
+def _with_way_out(message: str, kept: bool) -> str:
+    """A kept playlist's message, with how to finish.  Jobs of older workers named the
+    command themselves."""
+    if not kept or "starter.py" in message:
+        return message
+    return f"{message}; {FINISH_KEPT}"
 
 
 def run_report(args: argparse.Namespace, ctx: Context) -> int:

@@ -375,7 +375,4 @@ class Verifier:
 def _held_message(held: list[Missing]) -> str:
     named = ", ".join(f"{m.video} ({m.category})" for m in held[:NAMED_IN_MESSAGE])
     more = f" and {len(held) - NAMED_IN_MESSAGE} more" if len(held) > NAMED_IN_MESSAGE else ""
-    return (
-        f"{len(held)} video(s) not verified in their category playlists: {named}{more}; "
-        "run 'python starter.py start' again to check again and finish"
-    )
+    return f"{len(held)} video(s) not verified in their category playlists: {named}{more}"

@@ -230,20 +230,14 @@ def stop_for(f: ApiFailure, budget: Budget) -> StopBatch | None:
             PauseReason.QUOTA, budget.exhausted(), "YouTube says the project's quota is used up"
         )
     if f.outcome is Outcome.AUTH_REQUIRED:
-        return StopBatch(
-            PauseReason.AUTH,
-            None,
-            f"{f.sign_in_problem()}; run 'python starter.py auth --client-secrets FILE' "
-            "and then 'python starter.py resume'",
-        )
+        return StopBatch(PauseReason.AUTH, None, f.sign_in_problem())
     if f.outcome is Outcome.LOCAL:
         # Trying again would spend quota on calls whose results are lost again: wait
         # for the user, like a sign-in problem.
         return StopBatch(
             PauseReason.AUTH,
             None,
-            f"a problem on this machine, not YouTube's answer: {f.describe()}; fix it, "
-            "then run 'python starter.py resume'",
+            f"a problem on this machine, not YouTube's answer: {f.describe()}",
         )
     return None
 
