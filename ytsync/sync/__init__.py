@@ -1,1 +1,2 @@
-"""The sync's side effects, used by the activities: budget, operation rows, writes."""
+"""The sync's side effects, run by the activities: a job's steps (batches), budget,
+operation rows, writes."""
