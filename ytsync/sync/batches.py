@@ -126,18 +126,18 @@ class ChannelJob:
 
     # stage bookkeeping -------------------------------------------------------------
 
-    def set_stage(self, update: StageUpdate) -> JobProgress:
+    def set_stage(self, change: StageUpdate) -> JobProgress:
         with transaction(self._sessions) as session:
             job = session.get_one(SyncJob, self._job_id)
-            job.stage = update.stage
-            job.paused_at_stage = update.paused_at_stage
-            job.pause_reason = update.pause_reason
-            job.resume_at = update.resume_at
+            job.stage = change.stage
+            job.paused_at_stage = change.paused_at_stage
+            job.pause_reason = change.pause_reason
+            job.resume_at = change.resume_at
             # Why a job waits for the user (which sign-in problem, which local error).
-            job.pause_message = update.message if update.stage == "paused" else None
-            if update.stage == "failed":
-                job.failure_message = update.message
-            if update.stage in ("completed", "failed"):
+            job.pause_message = change.message if change.stage == "paused" else None
+            if change.stage == "failed":
+                job.failure_message = change.message
+            if change.stage in ("completed", "failed"):
                 job.completed_at = self._clock()
         return self._refresh()
 
