@@ -34,10 +34,8 @@ import benchkit
 from benchkit import figure, heading
 
 from ytsync.config import Settings
-from ytsync.db.engine import make_engine, session_factory, upgrade
-from ytsync.emulator.state import EmulatorState
-from ytsync.importer import import_library
-from ytsync.plan import apply_plan
+from ytsync_emulator.state import EmulatorState
+from ytsync_sandbox import sandbox
 
 # The old ending of starter.py: main()'s code through sys.exit and interpreter shutdown.
 PLAIN_EXIT = "import sys; from ytsync.cli.app import main; sys.exit(main(sys.argv[1:]))"
@@ -93,7 +91,7 @@ async def main_async(args: argparse.Namespace) -> int:
             videos_per_playlist=40,
             emulator=lambda: EmulatorState(daily_limit=None),
         )
-        emulator = stack.enter_context(benchkit.running_emulator(state, tmp))
+        emulator = stack.enter_context(sandbox.running_emulator(state, tmp / "token.json"))
         dev = stack.enter_context(benchkit.dev_server(tmp))
         await benchkit.connect_when_up(dev.address, dev.process)
         env = {
@@ -111,11 +109,7 @@ async def main_async(args: argparse.Namespace) -> int:
         settings = Settings.model_validate(
             {k.removeprefix("YTSYNC_").lower(): v for k, v in env.items() if "YTSYNC_" in k}
         )
-        engine = make_engine(settings.database_url)
-        upgrade(engine)
-        sessions = session_factory(engine)
-        import_library(settings, sessions)
-        apply_plan(sessions, benchkit.write_plan(tmp / "plan.csv", rows))
+        engine, _sessions = sandbox.prepare(settings, rows, tmp / "plan.csv")
         engine.dispose()
         worker = start_worker(tmp, env)
         stack.callback(worker.wait)
