@@ -207,11 +207,14 @@ def run_demo_command(args: argparse.Namespace, ctx: Context) -> int:
     except ModuleNotFoundError as exc:
         if exc.name is None or exc.name.partition(".")[0] not in SANDBOX_PACKAGES:
             raise
+        # The commands on lines of their own: a narrow terminal must not break them.
         raise UserError(
-            "the demo needs the ytsync-sandbox package (the YouTube emulator and the demo), "
-            "which is not installed. From a checkout of ytsync, install it with "
-            "`pip install ./sandbox` (or `pip install -e ./sandbox` to work on it), "
-            "or run `./run demo`, which installs it."
+            "the demo needs the ytsync-sandbox package (the YouTube emulator and the "
+            "demo), which is not installed. Install it from a checkout of ytsync:\n"
+            "  pip install ./sandbox\n"
+            "or, to work on it:\n"
+            "  pip install -e ./sandbox\n"
+            "(./run demo installs it by itself)."
         ) from None
 
     out = ctx.out
