@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 from activities.visibility import SearchAttributeCheck
 from worker import build_worker
 from ytsync.jobctl import StartedJob, start_job
-from ytsync_sandbox.sandbox import Installation, install
+from ytsync_sandbox.sandbox import SANDBOX_FIELDS, Installation, install, settings_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sysconfig.get_path("scripts"))
@@ -83,12 +83,8 @@ def worker_process(
     ``cached_workflows`` 0 (no sticky queue) lets a test kill it and start another."""
     environ = {
         **os.environ,
+        **settings_env(inst.settings, *SANDBOX_FIELDS, "task_queue", "settle_seconds"),
         "YTSYNC_DATABASE_URL": database_url,
-        "YTSYNC_YOUTUBE_API_ENDPOINT": inst.settings.youtube_api_endpoint,
-        "YTSYNC_TOKEN_FILE": str(inst.settings.token_file),
-        "YTSYNC_OAUTH_TOKEN_URI": inst.settings.oauth_token_uri,
-        "YTSYNC_TASK_QUEUE": inst.settings.task_queue,
-        "YTSYNC_SETTLE_SECONDS": str(inst.settings.settle_seconds),
     }
     process = subprocess.Popen(
         [

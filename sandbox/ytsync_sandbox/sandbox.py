@@ -140,6 +140,18 @@ def settings_for(emulator: Emulator, database_url: str, **fields: Any) -> Settin
     )
 
 
+# What a process needs to reach the sandbox: the database, the emulator and the token.
+SANDBOX_FIELDS = ("database_url", "youtube_api_endpoint", "token_file", "oauth_token_uri")
+
+
+def settings_env(settings: Settings, *fields: str) -> dict[str, str]:
+    """The ``YTSYNC_*`` variables that give a process started with them (a worker,
+    ``starter.py``) these ``settings``' values of ``fields`` (default ``SANDBOX_FIELDS``)."""
+    return {
+        f"YTSYNC_{name.upper()}": str(getattr(settings, name)) for name in fields or SANDBOX_FIELDS
+    }
+
+
 def open_database(database_url: str) -> tuple[Engine, sessionmaker[Session]]:
     """The database migrated to the newest schema, and sessions on it."""
     engine = make_engine(database_url)
