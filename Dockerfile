@@ -1,5 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /app
+# The product only: the YouTube emulator and the demo (the second distribution in
+# sandbox/) stay out of the worker image.
 COPY pyproject.toml README.md ./
 COPY ytsync ./ytsync
 COPY workflows ./workflows

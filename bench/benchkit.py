@@ -4,12 +4,13 @@ Temporal dev server, process figures.
 Importing this module puts the repository root on ``sys.path``, so a script started as
 ``python bench/NAME.py`` from the root can import ``ytsync``, ``worker`` and ``tests``.
 Nothing here re-implements ytsync: it only assembles the pieces the way a user would.
+Installing ytsync on the emulator (token file, settings, import, plan) is the sandbox's
+(``ytsync_sandbox.sandbox``), shared with the tests and the demo.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import multiprocessing
 import os
 import resource
@@ -41,11 +42,12 @@ from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.pool import Pool  # noqa: E402
 
-from ytsync.emulator.credentials import issue_token_file, write_token_file  # noqa: E402
-from ytsync.emulator.model import RequestRecord  # noqa: E402
-from ytsync.emulator.sample import generate_library, sample_plan_rows  # noqa: E402
-from ytsync.emulator.server import EmulatorServer  # noqa: E402
-from ytsync.emulator.state import EmulatorState  # noqa: E402
+from ytsync_emulator.credentials import write_token_file  # noqa: E402
+from ytsync_emulator.model import RequestRecord  # noqa: E402
+from ytsync_emulator.sample import generate_library, sample_plan_rows  # noqa: E402
+from ytsync_emulator.server import EmulatorServer  # noqa: E402
+from ytsync_emulator.state import EmulatorState  # noqa: E402
+from ytsync_sandbox.sandbox import Row  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DEV_SERVER = BIN / "temporal"
@@ -59,7 +61,6 @@ WRITE_METHODS = (
     "playlists.delete",
     "playlistItems.delete",
 )
-Row = tuple[str, str, bool]
 
 
 # --------------------------------------------------------------------------- output
@@ -186,35 +187,6 @@ def workdir(prefix: str) -> Iterator[Path]:
 # --------------------------------------------------------------------------- emulator
 
 
-@dataclass
-class Emulator:
-    state: EmulatorState
-    server: EmulatorServer
-    token_file: Path
-
-    @property
-    def endpoint(self) -> str:
-        return self.server.base_url
-
-    @property
-    def token_uri(self) -> str:
-        return self.server.token_uri
-
-
-@contextmanager
-def running_emulator(state: EmulatorState, directory: Path) -> Iterator[Emulator]:
-    """Serve ``state`` and write a token file the real client signs in with."""
-    server = EmulatorServer(state)
-    server.start()
-    try:
-        token = issue_token_file(
-            state, directory / f"token-{uuid.uuid4().hex[:6]}.json", base_url=server.base_url
-        )
-        yield Emulator(state, server, token)
-    finally:
-        server.stop()
-
-
 class EmulatorProcess:
     """The emulator in a forked process of its own, so it does not share the GIL with
     what it measures; the parent asks it for its request log over a pipe."""
@@ -301,15 +273,6 @@ def plain_client(endpoint: str, token_uri: str, credentials: tuple[str, str, str
         cache_discovery=False,
         client_options={"api_endpoint": endpoint},
     )
-
-
-def write_plan(path: Path, rows: list[Row]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["category", "video_id", "protected"])
-        for category, video_id, protected in rows:
-            writer.writerow([category, video_id, "true" if protected else "false"])
-    return path
 
 
 def planned_writes(state: EmulatorState, rows: list[Row]) -> tuple[int, int, int]:

@@ -33,11 +33,8 @@ from pathlib import Path
 import benchkit
 from benchkit import figure, heading
 
-from ytsync.config import Settings
-from ytsync.db.engine import make_engine, session_factory, upgrade
-from ytsync.emulator.state import EmulatorState
-from ytsync.importer import import_library
-from ytsync.plan import apply_plan
+from ytsync_emulator.state import EmulatorState
+from ytsync_sandbox import sandbox
 
 # The old ending of starter.py: main()'s code through sys.exit and interpreter shutdown.
 PLAIN_EXIT = "import sys; from ytsync.cli.app import main; sys.exit(main(sys.argv[1:]))"
@@ -93,29 +90,30 @@ async def main_async(args: argparse.Namespace) -> int:
             videos_per_playlist=40,
             emulator=lambda: EmulatorState(daily_limit=None),
         )
-        emulator = stack.enter_context(benchkit.running_emulator(state, tmp))
+        emulator = stack.enter_context(sandbox.running_emulator(state, tmp / "token.json"))
         dev = stack.enter_context(benchkit.dev_server(tmp))
         await benchkit.connect_when_up(dev.address, dev.process)
+        settings = sandbox.settings_for(
+            emulator,
+            f"sqlite:///{tmp / 'ytsync.db'}",
+            temporal_address=dev.address,
+            # About 30 writes an hour: the job lives through every run below.
+            daily_quota=2500,
+            quota_reserve=1000,
+            quota_period_seconds=3600,
+        )
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("YTSYNC_")},
-            "YTSYNC_DATABASE_URL": f"sqlite:///{tmp / 'ytsync.db'}",
-            "YTSYNC_TEMPORAL_ADDRESS": dev.address,
-            "YTSYNC_YOUTUBE_API_ENDPOINT": emulator.endpoint,
-            "YTSYNC_OAUTH_TOKEN_URI": emulator.token_uri,
-            "YTSYNC_TOKEN_FILE": str(emulator.token_file),
-            # About 30 writes an hour: the job lives through every run below.
-            "YTSYNC_DAILY_QUOTA": "2500",
-            "YTSYNC_QUOTA_RESERVE": "1000",
-            "YTSYNC_QUOTA_PERIOD_SECONDS": "3600",
+            **sandbox.settings_env(
+                settings,
+                *sandbox.SANDBOX_FIELDS,
+                "temporal_address",
+                "daily_quota",
+                "quota_reserve",
+                "quota_period_seconds",
+            ),
         }
-        settings = Settings.model_validate(
-            {k.removeprefix("YTSYNC_").lower(): v for k, v in env.items() if "YTSYNC_" in k}
-        )
-        engine = make_engine(settings.database_url)
-        upgrade(engine)
-        sessions = session_factory(engine)
-        import_library(settings, sessions)
-        apply_plan(sessions, benchkit.write_plan(tmp / "plan.csv", rows))
+        engine, _sessions = sandbox.prepare(settings, rows, tmp / "plan.csv")
         engine.dispose()
         worker = start_worker(tmp, env)
         stack.callback(worker.wait)

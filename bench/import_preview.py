@@ -32,14 +32,15 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ytsync.config import Settings
-from ytsync.db.engine import make_engine, session_factory, upgrade
+from ytsync.db.engine import session_factory
 from ytsync.db.models import Base
-from ytsync.emulator.model import RequestRecord
-from ytsync.emulator.sample import generate_library, sample_plan_rows
-from ytsync.emulator.state import EmulatorState
 from ytsync.importer import ImportSummary, import_library
 from ytsync.plan import apply_plan
 from ytsync.preview import compute_preview
+from ytsync_emulator.model import RequestRecord
+from ytsync_emulator.sample import generate_library, sample_plan_rows
+from ytsync_emulator.state import EmulatorState
+from ytsync_sandbox import sandbox
 
 PREVIEW_REPEATS = 5
 
@@ -95,17 +96,8 @@ def count_rows(sessions: sessionmaker[Session]) -> dict[str, int]:
         }
 
 
-def settings_for(emulator: benchkit.Emulator, url: str) -> Settings:
-    return Settings(
-        database_url=url,
-        youtube_api_endpoint=emulator.endpoint,
-        token_file=emulator.token_file,
-        oauth_token_uri=emulator.token_uri,
-    )
-
-
 def run_import(
-    emulator: benchkit.Emulator,
+    emulator: sandbox.Emulator,
     url: str,
     *,
     trace: bool,
@@ -113,10 +105,8 @@ def run_import(
     spy: benchkit.PySpy | None = None,
 ) -> tuple[float, ImportSummary, Engine, int]:
     """One import into the database at ``url``: (seconds, summary, engine, traced peak)."""
-    engine = make_engine(url)
-    upgrade(engine)
-    sessions = session_factory(engine)
-    settings = settings_for(emulator, url)
+    engine, sessions = sandbox.open_database(url)
+    settings = sandbox.settings_for(emulator, url)
     emulator.state.clear_log()
     profiler = cProfile.Profile() if profile else None
     peak = 0
@@ -165,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with (
         benchkit.workdir("ytsync-bench-import-") as tmp,
-        benchkit.running_emulator(state, tmp) as emulator,
+        sandbox.running_emulator(state, tmp / "token.json") as emulator,
     ):
         with benchkit.fresh_database(args.db, tmp) as db:
             seconds, summary, engine, _ = run_import(
@@ -181,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
             report_import(seconds, summary, log, floor)
             figure("peak RSS after the import (ru_maxrss)", rss_after_import, "MiB")
             report_rows(count_rows(sessions))
-            plan_and_preview(state, sessions, settings_for(emulator, db.url), tmp, args.seed)
+            plan_and_preview(
+                state, sessions, sandbox.settings_for(emulator, db.url), tmp, args.seed
+            )
             engine.dispose()
         if not args.no_tracemalloc:
             sub = tmp / "traced"
@@ -240,7 +232,7 @@ def plan_and_preview(
 ) -> None:
     with timed() as elapsed:
         rows = sample_plan_rows(state, seed)
-    plan_path = benchkit.write_plan(tmp / "plan.csv", rows)
+    plan_path = sandbox.write_plan(tmp / "plan.csv", rows)
     heading("apply_plan (sample plan)")
     figure("sample_plan_rows time", elapsed(), "s")
     with timed() as elapsed:

@@ -42,13 +42,10 @@ from benchkit import figure, heading, timed
 from sqlalchemy.orm import Session, sessionmaker
 
 from ytsync.config import Settings
-from ytsync.db.engine import make_engine, session_factory, upgrade
-from ytsync.emulator.credentials import issue_token_file
-from ytsync.emulator.server import EmulatorServer
-from ytsync.emulator.state import EmulatorState
-from ytsync.importer import import_library
 from ytsync.jobctl import StartedJob, start_job
-from ytsync.plan import apply_plan
+from ytsync_emulator.server import EmulatorServer
+from ytsync_emulator.state import EmulatorState
+from ytsync_sandbox import sandbox
 
 UNLIMITED_QUOTA = 10**9
 
@@ -93,26 +90,15 @@ def build_channels(
             videos_per_playlist=12,
             emulator=lambda: EmulatorState(daily_limit=None),
         )
-        server.add_account(state)
         states.append(state)
         home = tmp / name
         home.mkdir()
-        token = issue_token_file(state, home / "token.json", base_url=server.base_url)
+        emulator = sandbox.start_emulator(state, home / "token.json", server=server)
         db = stack.enter_context(benchkit.fresh_database(args.db, home))
-        settings = Settings(
-            channel=name,
-            database_url=db.url,
-            token_file=token,
-            youtube_api_endpoint=server.base_url,
-            oauth_token_uri=server.token_uri,
-            daily_quota=UNLIMITED_QUOTA,
-            quota_reserve=0,
+        settings = sandbox.settings_for(
+            emulator, db.url, channel=name, daily_quota=UNLIMITED_QUOTA, quota_reserve=0
         )
-        engine = make_engine(db.url)
-        upgrade(engine)
-        sessions = session_factory(engine)
-        import_library(settings, sessions)
-        apply_plan(sessions, benchkit.write_plan(home / "plan.csv", rows))
+        _engine, sessions = sandbox.prepare(settings, rows, home / "plan.csv")
         channels.append(ChannelSetup(name, settings, sessions))
     return channels, states
 

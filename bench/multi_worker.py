@@ -36,12 +36,10 @@ from temporalio.client import Client, WorkflowHandle
 
 from tests.faultkit import WorkerProcess
 from ytsync.config import Settings
-from ytsync.db.engine import make_engine, session_factory, upgrade
-from ytsync.emulator.state import EmulatorState
-from ytsync.importer import import_library
 from ytsync.jobctl import start_job
-from ytsync.plan import apply_plan
 from ytsync.wire import SyncInput
+from ytsync_emulator.state import EmulatorState
+from ytsync_sandbox import sandbox
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -86,21 +84,17 @@ async def one_run(args: argparse.Namespace, count: int, tmp: Path) -> Run:
         benchkit.fresh_database(args.db, tmp) as db,
         benchkit.dev_server(tmp) as server,
     ):
-        settings = Settings(
-            database_url=db.url,
+        settings = sandbox.emulator_settings(
+            emulator.endpoint,
+            emulator.token_uri,
+            emulator.token_file,
+            db.url,
             temporal_address=server.address,
             task_queue=f"ytsync-bench-{uuid.uuid4().hex[:8]}",
-            youtube_api_endpoint=emulator.endpoint,
-            token_file=emulator.token_file,
-            oauth_token_uri=emulator.token_uri,
             daily_quota=10**9,
             quota_reserve=0,
         )
-        engine = make_engine(db.url)
-        upgrade(engine)
-        sessions = session_factory(engine)
-        import_library(settings, sessions)
-        apply_plan(sessions, benchkit.write_plan(tmp / "plan.csv", rows))
+        engine, sessions = sandbox.prepare(settings, rows, tmp / "plan.csv")
         emulator.clear_log()
         client = await benchkit.connect_when_up(server.address, server.process)
 

@@ -33,13 +33,13 @@ from benchkit import figure, heading
 from temporalio.client import Client
 
 from tests.faultkit import DevServerProcess, WorkerProcess, wall_clock, worker_environ
-from tests.harness import Installation, install
-from tests.invariants import assert_library_as_planned
 from ytsync.cli.app import main as cli_main
 from ytsync.devserver import free_ports
-from ytsync.emulator.state import WriteVerdict
 from ytsync.jobctl import start_job
 from ytsync.plan import apply_plan
+from ytsync_emulator.state import WriteVerdict
+from ytsync_sandbox.invariants import assert_library_as_planned
+from ytsync_sandbox.sandbox import Installation, install
 
 LANES = 4
 

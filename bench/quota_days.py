@@ -6,7 +6,7 @@
 One sample library sized for about ``--writes`` writes is synced three times, each on a
 fresh emulator that enforces 10,000 units a day (reset at midnight Pacific):
 
-1. ytsync, set up the way the tests do it (``tests.harness.install``: default
+1. ytsync, set up the way the tests do it (``ytsync_sandbox.sandbox.install``: default
    ``Settings`` quota 10,000 with 1,000 in reserve, import, sample plan), on the Temporal
    time-skipping test server with the worker and the emulator reading its clock
    (``tests.harness.env_clock``), so days of quota waits pass in seconds;
@@ -46,14 +46,16 @@ from naive_sync import NaiveResult, naive_sync
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import env_clock, install, running_worker, start
+from tests.harness import env_clock, running_worker, start
 from ytsync import ledger
 from ytsync.db.models import QuotaLedger, SyncJob
-from ytsync.emulator.model import RequestRecord
-from ytsync.emulator.sample import generate_library, sample_plan_rows
-from ytsync.emulator.state import EmulatorState
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.status import audit_summary
+from ytsync_emulator.model import RequestRecord
+from ytsync_emulator.sample import generate_library, sample_plan_rows
+from ytsync_emulator.state import EmulatorState
+from ytsync_sandbox import sandbox
+from ytsync_sandbox.sandbox import install
 
 DAILY_QUOTA = 10_000
 RESERVE = 1_000
@@ -401,7 +403,7 @@ def naive_run(args: argparse.Namespace, library: Library, begin: Start, tmp: Pat
     rows = sample_plan_rows(state, args.seed)
     quota_clock = QuotaClock()
     state.burn_quota(begin.import_units)  # the import's reads, as in the ytsync run
-    with benchkit.running_emulator(state, tmp) as emulator:
+    with sandbox.running_emulator(state, tmp / "naive-token.json") as emulator:
         youtube = benchkit.plain_client(
             emulator.endpoint, emulator.token_uri, state.issue_credentials()
         )

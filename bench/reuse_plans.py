@@ -39,12 +39,12 @@ import benchkit
 from benchkit import figure, heading, timed
 
 from ytsync.config import Settings
-from ytsync.emulator.sample import generate_library
-from ytsync.emulator.state import EmulatorState
 from ytsync.plan import export_names
 from ytsync.preview import finish_estimate
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.reuse import CategorySpec, OldPlaylist, ReusePlan, Writes, plan_reuse
+from ytsync_emulator.sample import generate_library
+from ytsync_emulator.state import EmulatorState
 
 TIMING_REPEATS = 5
 # Settings' own defaults, not the environment's: the figures are for a stock install.

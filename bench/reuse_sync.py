@@ -6,7 +6,7 @@
 Where bench/reuse_plans.py prices the plans with the model alone, this runs whole jobs
 (``start`` with ``--strategy rebuild`` and ``--strategy reuse``) on the Temporal
 time-skipping test server against the emulator, set up as the tests do
-(``tests.harness.install``: 10,000 units a day, 1,000 in reserve, SQLite), so days of
+(``ytsync_sandbox.sandbox.install``: 10,000 units a day, 1,000 in reserve, SQLite), so days of
 quota waits pass in seconds.  Plans (as in issue 12):
 
 - rename: the exported plan (``plan export``) with every category renamed;
@@ -34,10 +34,11 @@ import benchkit
 from benchkit import figure, heading, timed
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker
+from tests.harness import TEST_SERVER, env_clock, running_worker
 from tests.test_reuse_sync import apply, category_playlists, exported, merged, planned
 from ytsync.jobctl import start_job
 from ytsync.quota import WRITE_COST
+from ytsync_sandbox.sandbox import Installation, install
 
 SHAPES = ("rename", "merge", "reshuffle")
 

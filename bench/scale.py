@@ -4,7 +4,7 @@
         [--seed 1] [--no-cache]
 
 A sample library sized for about ``--writes`` writes is set up the way the tests do it
-(``tests.harness.install``: the emulator in this process, import, sample plan), then
+(``ytsync_sandbox.sandbox.install``: the emulator in this process, import, sample plan), then
 synced on the Temporal time-skipping test server by a worker in a separate process
 (``tests.worker_process``, on the test server's clock), so its memory can be read from
 ``/proc/PID/status``.  ``--quota default`` (the default) is YouTube's 10,000 units a
@@ -36,9 +36,10 @@ import benchkit
 from benchkit import figure, heading, timed
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import env_clock, install, start, worker_process
-from ytsync.emulator.state import EmulatorState
+from tests.harness import env_clock, start, worker_process
 from ytsync.quota import WRITE_COST
+from ytsync_emulator.state import EmulatorState
+from ytsync_sandbox.sandbox import install
 
 LARGE_QUOTA = 10**9
 

@@ -41,14 +41,13 @@ import benchkit
 from benchkit import figure, heading, timed
 
 from ytsync.cli.worker import build_worker
-from ytsync.config import Settings
-from ytsync.db.engine import make_engine, session_factory, upgrade
-from ytsync.emulator.model import RequestRecord
-from ytsync.emulator.state import MAX_PLAYLIST_ITEMS, EmulatorState
 from ytsync.importer import import_library
 from ytsync.jobctl import start_job
 from ytsync.plan import apply_plan
 from ytsync.wire import SyncInput
+from ytsync_emulator.model import RequestRecord
+from ytsync_emulator.state import MAX_PLAYLIST_ITEMS, EmulatorState
+from ytsync_sandbox import sandbox
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -111,22 +110,20 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
         benchkit.fresh_database(args.db, tmp) as db,
         benchkit.dev_server(tmp) as server,
     ):
-        settings = Settings(
-            database_url=db.url,
+        settings = sandbox.emulator_settings(
+            emulator.endpoint,
+            emulator.token_uri,
+            emulator.token_file,
+            db.url,
             temporal_address=server.address,
             task_queue=f"ytsync-bench-{uuid.uuid4().hex[:8]}",
-            youtube_api_endpoint=emulator.endpoint,
-            token_file=emulator.token_file,
-            oauth_token_uri=emulator.token_uri,
             daily_quota=10**9,
             quota_reserve=0,
         )
-        engine = make_engine(db.url)
-        upgrade(engine)
-        sessions = session_factory(engine)
+        engine, sessions = sandbox.open_database(db.url)
         with timed() as elapsed:
             imported = import_library(settings, sessions)
-            applied = apply_plan(sessions, benchkit.write_plan(tmp / "plan.csv", rows))
+            applied = apply_plan(sessions, sandbox.write_plan(tmp / "plan.csv", rows))
         figure("import + plan apply time (not part of the sync)", elapsed(), "s")
         figure("imported items / plan assignments", f"{imported.items:,} / {applied.assignments:,}")
         emulator.clear_log()

@@ -36,8 +36,8 @@ from temporalio.service import RPCError
 from tests.harness import ROOT, Installation
 from ytsync.db.models import Category, CategoryVideo, Playlist, Video
 from ytsync.devserver import command, temporal_binary
-from ytsync.emulator.model import RequestRecord
-from ytsync.emulator.state import WriteVerdict
+from ytsync_emulator.model import RequestRecord
+from ytsync_emulator.state import WriteVerdict
 
 SEEDS_ENV = "YTSYNC_FAULT_SEEDS"
 # The seeds CI runs: fixed, so a red build is a real regression, not bad luck.

@@ -27,10 +27,10 @@ import pytest
 
 from ytsync.cli.app import main
 from ytsync.config import Settings
-from ytsync.emulator.api import AUTH_PATH, write_client_secrets
-from ytsync.emulator.server import EmulatorServer
-from ytsync.emulator.state import YOUTUBE_SCOPE, EmulatorState
 from ytsync.youtube.client import YouTube
+from ytsync_emulator.api import AUTH_PATH, write_client_secrets
+from ytsync_emulator.server import EmulatorServer
+from ytsync_emulator.state import YOUTUBE_SCOPE, EmulatorState
 
 REPO = Path(__file__).resolve().parent.parent
 CHANNEL = "Sunday Kitchen [test]"

@@ -15,7 +15,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.databases import postgres_database
 from tests.harness import TEST_SERVER, Installation, env_clock, install
-from tests.invariants import assert_library_as_planned, expected_playlists
 from tests.test_sync_workflow import all_runs, assert_no_secrets
 from ytsync.cli import worker
 from ytsync.cli.app import main as cli_main
@@ -28,9 +27,10 @@ from ytsync.config import (
     load_settings,
 )
 from ytsync.db.models import SyncJob
-from ytsync.emulator.server import EmulatorServer
 from ytsync.errors import UserError
 from ytsync.jobctl import settle_abandoned, start_job
+from ytsync_emulator.server import EmulatorServer
+from ytsync_sandbox.invariants import assert_library_as_planned, expected_playlists
 
 # --------------------------------------------------------------------------- the file
 

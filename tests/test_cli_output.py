@@ -147,7 +147,7 @@ def test_json_output_keeps_the_text_exact(
 def test_the_demo_prints_through_the_same_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo's live view and report get ``ctx.out`` from the command line."""
     from ytsync.config import Settings
-    from ytsync.demo import DemoReport, _live_view, _print_report, _Snapshot
+    from ytsync_sandbox.demo import DemoReport, _live_view, _print_report, _Snapshot
 
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert isinstance(Context().out, SafeConsole) and isinstance(Context().err, SafeConsole)

@@ -23,10 +23,10 @@ from ytsync.cli.app import main
 from ytsync.config import load_settings
 from ytsync.db.engine import make_engine, session_factory
 from ytsync.db.models import Category
-from ytsync.emulator.credentials import issue_token_file
-from ytsync.emulator.server import EmulatorServer
-from ytsync.emulator.state import EmulatorState
 from ytsync.logs import mask, remember_url_password
+from ytsync_emulator.credentials import issue_token_file
+from ytsync_emulator.server import EmulatorServer
+from ytsync_emulator.state import EmulatorState
 
 ROOT = Path(__file__).resolve().parent.parent
 

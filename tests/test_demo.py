@@ -135,3 +135,26 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
     assert "Demo stopped" in output, output
     assert not _left_behind(tmp_path), output
     assert not server_processes(_demo_db(tmp_path))
+
+
+def test_without_the_sandbox_the_demo_says_how_to_install_it(tmp_path: Path) -> None:
+    """A production install (the worker image) has no ytsync-sandbox: the demo command
+    names the package and how to install it, exits 2, and shows no traceback."""
+    hide = (
+        "import runpy, sys; sys.modules['ytsync_sandbox'] = None; "
+        f"sys.argv = [{str(STARTER)!r}, 'demo']; "
+        f"runpy.run_path({str(STARTER)!r}, run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hide],
+        cwd=tmp_path,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "ytsync-sandbox" in result.stderr
+    assert "pip install ./sandbox" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / ".ytsync").exists()

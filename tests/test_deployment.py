@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 import subprocess
+import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,24 @@ def test_dockerfile_runs_the_worker_unprivileged() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'CMD ["python", "worker.py"]' in dockerfile
     assert "USER ytsync" in dockerfile
+
+
+def test_the_worker_image_and_the_wheel_leave_out_the_emulator_and_the_demo() -> None:
+    """The emulator and the demo are the second distribution (sandbox/): the image copies
+    only the product, and the main wheel's packages are the product's alone."""
+    from setuptools import find_namespace_packages
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")]
+    assert copied and not [c for c in copied if "sandbox" in c or c == "."], copied
+    assert "./sandbox" not in dockerfile
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = find_namespace_packages(str(ROOT), include=found["packages"]["find"]["include"])
+    assert {"ytsync", "ytsync.cli", "workflows", "activities"} <= set(packages)
+    outside = [p for p in packages if p.split(".")[0] not in {"ytsync", "workflows", "activities"}]
+    assert not outside, outside
+    assert not [p for p in packages if "emulator" in p or "sandbox" in p], packages
+    assert not (ROOT / "ytsync" / "demo.py").exists()
 
 
 def test_the_setup_script_sets_up_a_real_server_and_can_run_again(tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from ytsync.config import Settings
-from ytsync.emulator import (
+from ytsync.youtube.client import YouTube
+from ytsync_emulator import (
     BODIES,
     MAX_PLAYLIST_ITEMS,
     EmulatorServer,
@@ -41,11 +42,11 @@ from ytsync.emulator import (
     sample_plan_rows,
     write_token_file,
 )
-from ytsync.emulator.credentials import NARROW_SCOPE, issue_token_file
-from ytsync.emulator.errors import ALTERNATIVES, INVALID_GRANT, unknown_part
-from ytsync.emulator.state import LIST_LAG_SECONDS, NOT_FOUND_AFTER_CREATE_SECONDS, YOUTUBE_SCOPE
-from ytsync.quota import QuotaClock
-from ytsync.youtube.client import YouTube
+from ytsync_emulator.credentials import NARROW_SCOPE, issue_token_file
+from ytsync_emulator.errors import ALTERNATIVES, INVALID_GRANT, unknown_part
+from ytsync_emulator.methods import ROUTES
+from ytsync_emulator.quota import COSTS, QuotaPeriods
+from ytsync_emulator.state import LIST_LAG_SECONDS, NOT_FOUND_AFTER_CREATE_SECONDS, YOUTUBE_SCOPE
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_ERRORS = REPO.parent / "shared" / "youtube-errors.json"
@@ -596,7 +597,7 @@ def test_quota_charging_exhaustion_and_reset(
     yt.playlists().list(mine=True, part="id").execute()  # a 1-unit call still fits
     assert state.quota_used() == 152
     # Midnight Pacific: 08:00 UTC.
-    reset = QuotaClock().next_reset(clock())
+    reset = QuotaPeriods().next_reset(clock())
     assert reset == datetime(2025, 1, 16, 8, 0, tzinfo=UTC)
     clock.set(reset - timedelta(seconds=1))
     with pytest.raises(HttpError):
@@ -619,7 +620,7 @@ def test_quota_burned_by_someone_else(yt: Any, state: EmulatorState) -> None:
 
 def test_short_quota_period(server: EmulatorServer, clock: VirtualClock) -> None:
     state = server.state
-    state.quota_clock = QuotaClock(period_seconds=60)
+    state.quota_clock = QuotaPeriods(period_seconds=60)
     clock.set(datetime(2025, 1, 15, 20, 0, 30, tzinfo=UTC))
     state.daily_limit = 2
     yt = make_client(server)
@@ -978,7 +979,7 @@ def test_standalone_command(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "ytsync.emulator",
+        "ytsync_emulator",
         "--port=0",
         "--videos=300",
         "--playlists=7",
@@ -1018,3 +1019,23 @@ def test_standalone_command(tmp_path: Path) -> None:
     assert process.returncode == 0, err
     assert "Traceback" not in err
     assert "requests served" in out
+
+
+def test_the_emulator_charges_youtubes_documented_costs() -> None:
+    """Its own table, as Google documents it: every list 1 unit, every insert, update and
+    delete 50; each route the emulator serves is charged from it."""
+    for method, units in COSTS.items():
+        verb = method.split(".")[1]
+        documented = 100 if method == "search.list" else 1 if verb == "list" else 50
+        assert units == documented, method
+    for name, cost, _handler in ROUTES.values():
+        assert cost == COSTS[name], name
+
+
+def test_the_products_cost_table_agrees_with_the_emulators() -> None:
+    """ytsync's own costs (what it plans and charges its ledger with) against the
+    emulator's, which never imports them: a mistake in either shows here."""
+    from ytsync.quota import LIST_COST, WRITE_COST
+
+    for name, cost, _handler in ROUTES.values():
+        assert cost == (LIST_COST if name.endswith(".list") else WRITE_COST), name

@@ -44,13 +44,13 @@ from tests.faultkit import (
     worker_environ,
 )
 from tests.harness import Installation, install
-from tests.invariants import RunFacts, check_fault_run
 from ytsync.db.models import Category, CategoryVideo, Video
 from ytsync.devserver import free_ports
-from ytsync.emulator.faults import FaultKind
 from ytsync.jobctl import start_job
 from ytsync.quota import WRITE_COST
 from ytsync.wire import JobProgress
+from ytsync_emulator.faults import FaultKind
+from ytsync_sandbox.invariants import RunFacts, check_fault_run
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres]
 

@@ -19,8 +19,8 @@ from tests.harness import ROOT, Installation, install
 from ytsync.cli.app import main
 from ytsync.db.engine import make_engine, session_factory
 from ytsync.db.models import Playlist, PlaylistItem, QuotaLedger, Video
-from ytsync.emulator import EmulatorServer, EmulatorState, generate_library, issue_token_file
-from ytsync.emulator.clock import utc_now
+from ytsync_emulator import EmulatorServer, EmulatorState, generate_library, issue_token_file
+from ytsync_emulator.clock import utc_now
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SANDBOX = ROOT / "sandbox"
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
@@ -22,7 +23,7 @@ def lint_imports(root: Path = ROOT) -> subprocess.CompletedProcess[str]:
 def test_the_code_keeps_its_layers() -> None:
     result = lint_imports()
     assert result.returncode == 0, result.stdout
-    assert "3 kept, 0 broken" in result.stdout
+    assert "5 kept, 0 broken" in result.stdout
 
 
 def test_a_domain_module_importing_a_workflow_breaks_the_build(tmp_path: Path) -> None:
@@ -41,3 +42,32 @@ def test_a_domain_module_importing_a_workflow_breaks_the_build(tmp_path: Path) -
     assert result.returncode == 1
     assert "The domain imports no flow, effects or face BROKEN" in result.stdout
     assert f"ytsync.{name} -> workflows.sync (l.1)" in result.stdout
+
+
+def probe(package: Path, source: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """lint-imports with one more module, ``source``, in ``package``; (its name, result)."""
+    name = f"_layer_probe_{uuid.uuid4().hex[:8]}"
+    path = package / f"{name}.py"
+    path.write_text(source)
+    try:
+        return name, lint_imports()
+    finally:
+        path.unlink()
+
+
+def test_the_emulator_importing_ytsync_breaks_the_build() -> None:
+    """The emulator keeps its own cost table: an import of the product's is named."""
+    name, result = probe(
+        SANDBOX / "ytsync_emulator", "from ytsync.quota import WRITE_COST\n\nWRITE_COST\n"
+    )
+    assert result.returncode == 1
+    assert "The emulator imports nothing of ytsync BROKEN" in result.stdout
+    assert f"ytsync_emulator.{name} -> ytsync.quota (l.1)" in result.stdout
+
+
+def test_the_product_importing_the_emulator_breaks_the_build() -> None:
+    """What ships (the domain here) may not import the second distribution."""
+    name, result = probe(ROOT / "ytsync", "from ytsync_emulator.quota import COSTS\n\nCOSTS\n")
+    assert result.returncode == 1
+    assert "The product imports neither the emulator nor the sandbox BROKEN" in result.stdout
+    assert f"ytsync.{name} -> ytsync_emulator.quota (l.1)" in result.stdout

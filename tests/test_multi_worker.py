@@ -14,10 +14,10 @@ from temporalio.client import Client, WorkflowHandle
 
 from tests.faultkit import WorkerProcess, wall_clock, worker_environ
 from tests.harness import Installation, install
-from tests.invariants import RunFacts, check_fault_run
 from ytsync.devserver import running_dev_server
 from ytsync.jobctl import start_job
 from ytsync.wire import JobProgress
+from ytsync_sandbox.invariants import RunFacts, check_fault_run
 
 WORKERS = 3
 # Short heartbeats, so the killed worker's batch is retried within seconds; small

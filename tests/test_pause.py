@@ -28,7 +28,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.faultkit import DevServerProcess, WorkerProcess, until, wall_clock, worker_environ
 from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker, start
-from tests.invariants import assert_library_as_planned
 from tests.test_writer import Lane, lease_for, ledger, make_lane, statuses, writer_for
 from ytsync.cli.app import main as cli_main
 from ytsync.cli.jobs import StatusView, status_view
@@ -36,7 +35,6 @@ from ytsync.config import Settings
 from ytsync.db.engine import transaction
 from ytsync.db.models import SyncJob
 from ytsync.devserver import free_ports
-from ytsync.emulator.state import WriteVerdict
 from ytsync.jobctl import start_job
 from ytsync.plan import apply_plan
 from ytsync.quota import WRITE_COST
@@ -45,6 +43,8 @@ from ytsync.sync.budget import Budget
 from ytsync.sync.writer import CHUNK_WRITES, StopBatch, Writer
 from ytsync.wire import PauseReason
 from ytsync.youtube.client import YouTube
+from ytsync_emulator.state import WriteVerdict
+from ytsync_sandbox.invariants import assert_library_as_planned
 
 LANES = 4
 WRITES = ("playlistItems.insert", "playlists.insert", "playlists.delete")

@@ -43,12 +43,12 @@ from ytsync.db.models import (
     SyncJob,
     Video,
 )
-from ytsync.emulator.state import WriteVerdict
 from ytsync.errors import UserError
 from ytsync.importer import SPECIAL_PREFIXES, import_library
 from ytsync.jobctl import StartedJob, start_job, start_restore
 from ytsync.plan import apply_plan, export_plan
 from ytsync.status import job_status
+from ytsync_emulator.state import WriteVerdict
 
 LAG = 5.0
 SETTLE = 6.0

@@ -19,7 +19,6 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker, start
-from tests.invariants import assert_library_as_planned
 from tests.test_writer import make_lane, statuses, wall_clock, writer_for
 from ytsync.cli.report import collect
 from ytsync.db.engine import transaction
@@ -40,6 +39,7 @@ from ytsync.sync.audit import CHANNEL, Auditor, due_checks
 from ytsync.sync.budget import Budget
 from ytsync.sync.lease import Lease
 from ytsync.youtube.client import YouTube
+from ytsync_sandbox.invariants import assert_library_as_planned
 
 LAG = 5.0
 SETTLE = 6.0

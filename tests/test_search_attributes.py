@@ -30,9 +30,9 @@ from tests.test_pause import eventually
 from ytsync.cli.app import main as cli_main
 from ytsync.db.models import SyncJob
 from ytsync.devserver import running_dev_server
-from ytsync.emulator.clock import utc_now
 from ytsync.jobctl import send, sync_summary
 from ytsync.search_attributes import ALL, CHANNEL, PROGRESS, RESUME_AT, STAGE
+from ytsync_emulator.clock import utc_now
 
 NOT_REGISTERED = "search attributes not registered in namespace default"
 

@@ -26,12 +26,12 @@ from tests.harness import (
     start,
     worker_process,
 )
-from tests.invariants import assert_library_as_planned
 from workflows.sync import SyncWorkflow
 from ytsync.cli.app import main as cli_main
 from ytsync.db.models import Category, CategoryVideo, QuotaLedger, SyncJob, Video
 from ytsync.jobctl import JobConflict, create_job, start_job
 from ytsync.wire import SyncInput
+from ytsync_sandbox.invariants import assert_library_as_planned
 
 FAST = {"heartbeat_timeout_seconds": 5.0}
 

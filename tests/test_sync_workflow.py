@@ -12,9 +12,9 @@ from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker, start
-from tests.invariants import assert_library_as_planned
 from ytsync.db.models import Category, QuotaLedger, SyncJob
 from ytsync.status import job_status
+from ytsync_sandbox.invariants import assert_library_as_planned
 
 
 async def all_runs(

@@ -22,10 +22,10 @@ from temporalio.client import Client
 
 from tests.faultkit import wall_clock
 from tests.harness import ROOT, Installation, install
-from tests.invariants import RunFacts, check_fault_run
 from tests.tls_proxy import TLSProxy, tls_proxy
 from workflows.sync import SyncWorkflow
 from ytsync.devserver import running_dev_server
+from ytsync_sandbox.invariants import RunFacts, check_fault_run
 
 API_KEY = "ytsync-tls-test-api-key-8d2e"
 SYNC_LIMIT = 120.0

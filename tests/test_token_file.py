@@ -21,12 +21,12 @@ import pytest
 
 from ytsync import files
 from ytsync.cli.app import main
-from ytsync.emulator.credentials import issue_token_file
-from ytsync.emulator.sample import generate_library
-from ytsync.emulator.server import EmulatorServer
-from ytsync.emulator.state import EmulatorState
 from ytsync.errors import UserError
 from ytsync.youtube.tokens import read_token_file
+from ytsync_emulator.credentials import issue_token_file
+from ytsync_emulator.sample import generate_library
+from ytsync_emulator.server import EmulatorServer
+from ytsync_emulator.state import EmulatorState
 
 ROOT = Path(__file__).resolve().parent.parent
 WARNING = "cannot write the refreshed token"

@@ -30,8 +30,8 @@ from tests.browser import headless_page, unavailable
 from tests.harness import install, running_worker, start
 from workflows.sync import SyncWorkflow
 from ytsync.devserver import DevServer, running_dev_server
-from ytsync.emulator.clock import utc_now
 from ytsync.wire import WorkflowState
+from ytsync_emulator.clock import utc_now
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts" / "web-ui"

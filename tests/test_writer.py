@@ -16,8 +16,6 @@ from sqlalchemy import func, select, update
 from tests.harness import Installation, install
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, QuotaLedger, SyncOperation, utcnow
-from ytsync.emulator.clock import VirtualClock
-from ytsync.emulator.state import NOT_FOUND_AFTER_CREATE_SECONDS
 from ytsync.jobctl import create_job
 from ytsync.plan import apply_plan
 from ytsync.quota import WRITE_COST, QuotaClock
@@ -34,6 +32,8 @@ from ytsync.sync.writer import (
 )
 from ytsync.wire import PauseReason
 from ytsync.youtube.client import YouTube
+from ytsync_emulator.clock import VirtualClock
+from ytsync_emulator.state import NOT_FOUND_AFTER_CREATE_SECONDS
 
 
 def wall_clock() -> datetime:

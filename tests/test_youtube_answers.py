@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ROOT, Installation, running_worker, sign_in_again, start
-from tests.invariants import assert_library_as_planned
 from tests.test_sync_faults import eventually, paused_for, setup, writes
 from workflows.sync import SyncWorkflow
 from ytsync.db.models import Category, SyncJob
-from ytsync.emulator.credentials import NARROW_SCOPE, issue_token_file
-from ytsync.emulator.state import NOT_FOUND_AFTER_CREATE_SECONDS
 from ytsync.status import job_status
+from ytsync_emulator.credentials import NARROW_SCOPE, issue_token_file
+from ytsync_emulator.state import NOT_FOUND_AFTER_CREATE_SECONDS
+from ytsync_sandbox.invariants import assert_library_as_planned
 
 SCOPE = "https://www.googleapis.com/auth/youtube"
 

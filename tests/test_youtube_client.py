@@ -19,13 +19,13 @@ from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.errors import HttpError
 
 from ytsync.config import Settings
-from ytsync.emulator.credentials import NARROW_SCOPE, issue_token_file
-from ytsync.emulator.server import EmulatorServer
-from ytsync.emulator.state import EmulatorState
 from ytsync.errors import UserError
 from ytsync.youtube.client import COSTS, ReadRetry, YouTube
 from ytsync.youtube.errors import Outcome, classify
 from ytsync.youtube.transport import ResponseLost
+from ytsync_emulator.credentials import NARROW_SCOPE, issue_token_file
+from ytsync_emulator.server import EmulatorServer
+from ytsync_emulator.state import EmulatorState
 
 
 @pytest.fixture

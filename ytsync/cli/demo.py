@@ -28,6 +28,9 @@ from ytsync.devserver import (
 )
 from ytsync.errors import UserError
 
+# The second distribution's packages (sandbox/), imported only by the demo command.
+SANDBOX_PACKAGES = ("ytsync_sandbox", "ytsync_emulator")
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -196,8 +199,23 @@ def _print_server(out: Console, server: DevServer) -> None:
 
 
 def run_demo_command(args: argparse.Namespace, ctx: Context) -> int:
-    # Imported here: it pulls in the worker, which no other command needs to load.
-    from ytsync.demo import DemoOptions, run_demo
+    # Imported here: the demo is the second distribution's (sandbox/), which a
+    # production install (the worker image) does not have; it also pulls in the worker,
+    # which no other command needs to load.
+    try:
+        from ytsync_sandbox.demo import DemoOptions, run_demo
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] not in SANDBOX_PACKAGES:
+            raise
+        # The commands on lines of their own: a narrow terminal must not break them.
+        raise UserError(
+            "the demo needs the ytsync-sandbox package (the YouTube emulator and the "
+            "demo), which is not installed. Install it from a checkout of ytsync:\n"
+            "  pip install ./sandbox\n"
+            "or, to work on it:\n"
+            "  pip install -e ./sandbox\n"
+            "(./run demo installs it by itself)."
+        ) from None
 
     out = ctx.out
     options = DemoOptions(

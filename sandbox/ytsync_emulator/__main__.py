@@ -1,6 +1,6 @@
 """Run the emulator standalone with a sample library.
 
-    python -m ytsync.emulator --port 8090 --videos 500 --playlists 12 --seed 1 \
+    python -m ytsync_emulator --port 8090 --videos 500 --playlists 12 --seed 1 \
         [--daily-quota N] [--period-seconds N] [--token-file PATH] [--max-playlists N]
         [--not-found-after-create SECONDS] [--list-lag SECONDS]
         [--title-refusal badRequest|invalidPlaylistSnippet]
@@ -14,9 +14,8 @@ import sys
 import threading
 from types import FrameType
 
-from ytsync.quota import QuotaClock
-
 from .credentials import issue_token_file
+from .quota import QuotaPeriods
 from .sample import generate_library
 from .server import EmulatorServer
 from .state import LIST_LAG_SECONDS, NOT_FOUND_AFTER_CREATE_SECONDS, EmulatorState
@@ -24,7 +23,7 @@ from .state import LIST_LAG_SECONDS, NOT_FOUND_AFTER_CREATE_SECONDS, EmulatorSta
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m ytsync.emulator",
+        prog="python -m ytsync_emulator",
         description="Serve an in-memory YouTube Data API v3 on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=8090, help="0 picks a free port")
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     state = EmulatorState(
-        quota_clock=QuotaClock(timezone=args.timezone, period_seconds=args.period_seconds),
+        quota_clock=QuotaPeriods(timezone=args.timezone, period_seconds=args.period_seconds),
         daily_limit=args.daily_quota or None,
         access_token_ttl=args.access_token_ttl,
         playlist_create_limit_per_period=args.playlist_create_limit,

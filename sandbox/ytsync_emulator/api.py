@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
-from ytsync.quota import WRITE_COST
-
 from .errors import (
     BODIES,
     INVALID_CLIENT,
@@ -30,6 +28,7 @@ from .errors import (
 )
 from .faults import LOSING_KINDS
 from .methods import ROUTES
+from .quota import is_write
 from .request import Call, JsonDict, parse_query
 from .state import YOUTUBE_SCOPE, EmulatorState, WriteVerdict
 
@@ -87,7 +86,7 @@ def handle(
     name, cost, handler = route
     call = Call(state, now, parse_query(query), body)
     hook = state.write_hook
-    verdict: WriteVerdict = "answer" if hook is None or cost < WRITE_COST else hook(name)
+    verdict: WriteVerdict = "answer" if hook is None or not is_write(name) else hook(name)
     if verdict == "ignore":
         _note_keys(call)
         with state.lock:

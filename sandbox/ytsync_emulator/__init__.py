@@ -17,6 +17,7 @@ from .credentials import NARROW_SCOPE, issue_token_file, write_token_file
 from .errors import BODIES, ApiError
 from .faults import FAULT_KINDS, FaultKind, FaultRule, Faults
 from .model import Playlist, PlaylistItem, RequestRecord, Video
+from .quota import COSTS, QuotaPeriods
 from .sample import TOPICS, generate_library, plan_categories, sample_plan_rows
 from .server import EmulatorServer
 from .state import (
@@ -30,6 +31,7 @@ from .state import (
 
 __all__ = [
     "BODIES",
+    "COSTS",
     "FAULT_KINDS",
     "LIST_LAG_SECONDS",
     "MAX_PLAYLIST_ITEMS",
@@ -45,6 +47,7 @@ __all__ = [
     "Faults",
     "Playlist",
     "PlaylistItem",
+    "QuotaPeriods",
     "RequestRecord",
     "Video",
     "VirtualClock",

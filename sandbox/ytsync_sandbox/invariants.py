@@ -1,4 +1,13 @@
-"""What must hold on YouTube (the emulator) after any sync, whatever went wrong on the way."""
+"""What must hold on YouTube (the emulator) after any sync, whatever went wrong on the way.
+
+One set of checks for the tests, the demo and the benchmarks: ``library_problems`` (a
+finished library against the plan: what differs, for the demo's report),
+``assert_library_as_planned`` (the same, failing a test) and ``check_fault_run`` (every
+invariant of a sync that ran through faults).
+
+The quota check counts what the emulator charged, from the emulator's own cost table,
+never from ``ytsync.quota``: the check must not share a mistake with the product.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from tests.harness import Installation
 from ytsync.db.models import (
     Category,
     CategoryVideo,
@@ -19,9 +28,11 @@ from ytsync.db.models import (
     SyncOperation,
     Video,
 )
-from ytsync.emulator.model import Video as EmulatorVideo
-from ytsync.quota import LIST_COST, WRITE_COST
 from ytsync.sync.operations import OPEN
+from ytsync_emulator.model import Video as EmulatorVideo
+from ytsync_emulator.quota import COSTS
+from ytsync_emulator.state import EmulatorState
+from ytsync_sandbox.sandbox import Installation
 
 
 def expected_playlists(inst: Installation) -> dict[str, list[str]]:
@@ -41,34 +52,84 @@ def expected_playlists(inst: Installation) -> dict[str, list[str]]:
     return dict(expected)
 
 
-def assert_library_as_planned(inst: Installation) -> int:
-    """Check every invariant; returns how many were checked."""
-    state = inst.state
-    expected = expected_playlists(inst)
-    with inst.sessions() as session:
-        old_ids = set(session.scalars(select(Playlist.youtube_id)))
-        protected = set(
-            session.scalars(select(Category.name).where(Category.is_protected.is_(True)))
-        )
+def system_list_sizes(state: EmulatorState) -> dict[str, int]:
+    """Playlist id -> size of each system list (uploads, Liked, Watch later): taken before
+    a job, for ``library_problems`` to find them unchanged after it."""
+    with state.lock:
+        return {p.id: len(p.items) for p in state.playlists.values() if p.special}
+
+
+def library_problems(
+    state: EmulatorState,
+    sessions: sessionmaker[Session],
+    system_lists: dict[str, int] | None = None,
+) -> tuple[int, list[str]]:
+    """Compare the emulator with the plan: (checks made, what differs).
+
+    Every non-protected category has exactly one playlist holding exactly its available
+    videos, each once; protected categories have none; no old playlist survives; the
+    system lists (uploads, Liked, Watch later) are still there and, when ``system_lists``
+    (``system_list_sizes`` before the job) is given, hold as many items as before.
+    """
+    with sessions() as session:
+        categories = session.execute(select(Category.name, Category.is_protected)).all()
+        rows = session.execute(
+            select(Category.name, Video.youtube_id)
+            .join(CategoryVideo, CategoryVideo.category_id == Category.id)
+            .join(Video, Video.id == CategoryVideo.video_id)
+            .where(Category.is_protected.is_(False), Video.availability == "available")
+        ).all()
+        old = set(session.scalars(select(Playlist.youtube_id)))
+    expected: dict[str, set[str]] = {name: set() for name, protected in categories if not protected}
+    for name, video_id in rows:
+        expected[name].add(video_id)
     by_title = state.playlists_by_title()
+    problems: list[str] = []
     checked = 0
-    for name, videos in expected.items():
+    for name, videos in sorted(expected.items()):
+        checked += 1
         ids = by_title.get(name, [])
-        assert len(ids) == 1, f"category {name!r} has {len(ids)} playlists"
+        if len(ids) != 1:
+            problems.append(f"category {name!r} has {len(ids)} playlists instead of 1")
+            continue
         items = state.playlist_items(ids[0])
-        duplicates = [v for v, n in Counter(items).items() if n > 1]
-        assert not duplicates, f"{name!r} holds duplicates {duplicates[:5]}"
-        assert sorted(items) == sorted(videos), f"{name!r} differs from the plan"
-        checked += 3
-    for name in protected:
-        assert name not in by_title, f"protected category {name!r} got a playlist"
-        checked += 1
-    survivors = old_ids & set(state.playlists)
-    assert not survivors, f"old playlists still on YouTube: {sorted(survivors)[:5]}"
+        doubled = sorted(v for v, n in Counter(items).items() if n > 1)
+        missing = sorted(videos - set(items))
+        extra = sorted(set(items) - videos)
+        for what, found in (("twice", doubled), ("missing", missing), ("unexpected", extra)):
+            checked += 1
+            if found:
+                shown = ", ".join(found[:5]) + (" …" if len(found) > 5 else "")
+                problems.append(f"{name!r}: {len(found)} video(s) {what}: {shown}")
+    for name, protected in categories:
+        if protected:
+            checked += 1
+            if name in by_title:
+                problems.append(f"protected category {name!r} got a playlist")
+    with state.lock:
+        playlists = set(state.playlists)
+    survivors = sorted(old & playlists)
     checked += 1
+    if survivors:
+        problems.append(f"{len(survivors)} old playlist(s) still on YouTube: {survivors[:5]}")
     for special in ("WL", "LL", state.uploads_id):
-        assert special in state.playlists, f"system list {special} was touched"
         checked += 1
+        if special not in playlists:
+            problems.append(f"system list {special} was deleted")
+    now = system_list_sizes(state)
+    for playlist_id, size in (system_lists or {}).items():
+        checked += 1
+        if now.get(playlist_id) != size:
+            problems.append(f"system list {playlist_id} changed: {size} -> {now.get(playlist_id)}")
+    return checked, problems
+
+
+def assert_library_as_planned(
+    inst: Installation, system_lists: dict[str, int] | None = None
+) -> int:
+    """Check every invariant of ``library_problems``; returns how many were checked."""
+    checked, problems = library_problems(inst.state, inst.sessions, system_lists)
+    assert not problems, "the library differs from the plan: " + "; ".join(problems)
     return checked
 
 
@@ -293,7 +354,7 @@ def check_fault_run(inst: Installation, facts: RunFacts) -> int:
         spent[period] += r.units
         if (r.time - period).total_seconds() < 2.0:
             early[period] += r.units
-    slack = facts.lanes * (WRITE_COST + LIST_COST)
+    slack = facts.lanes * (COSTS["playlistItems.insert"] + COSTS["playlistItems.list"])
     for period, units in sorted(spent.items()):
         allowed = usable + min(early[period], slack)
         check(

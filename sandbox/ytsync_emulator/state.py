@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from ytsync.quota import QuotaClock
-
 from .clock import utc_now
 from .faults import Faults
 from .model import Playlist, PlaylistItem, PlaylistKind, RequestRecord, Video
+from .quota import QuotaPeriods
 
 YOUTUBE_SCOPE = "https://www.googleapis.com/auth/youtube"
 # Creation time of pre-existing playlists: far outside any "just created" 409 window.
@@ -140,7 +139,7 @@ class EmulatorState:
         self,
         *,
         clock: Callable[[], datetime] | None = None,
-        quota_clock: QuotaClock | None = None,
+        quota_clock: QuotaPeriods | None = None,
         daily_limit: int | None = 10_000,
         access_token_ttl: float = 3600.0,
         refresh_token_ttl: float | None = None,
@@ -162,7 +161,7 @@ class EmulatorState:
         # Wakes waiters of wait_for_in_flight(); shares the one lock.
         self.changed = threading.Condition(self.lock)
         self.clock: Callable[[], datetime] = clock or utc_now
-        self.quota_clock = quota_clock or QuotaClock()
+        self.quota_clock = quota_clock or QuotaPeriods()
         self.daily_limit = daily_limit
         self.access_token_ttl = access_token_ttl
         # Refresh tokens of an OAuth app in "Testing" status die after 7 days.

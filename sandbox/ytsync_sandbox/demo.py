@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import fcntl
 import logging
 import os
@@ -44,15 +43,10 @@ from temporalio.runtime import (
 
 from ytsync.cli.worker import build_worker
 from ytsync.config import Settings
-from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.db.models import (
-    Category,
-    CategoryVideo,
-    Playlist,
     SyncError,
     SyncJob,
     SyncOperation,
-    Video,
 )
 from ytsync.devserver import (
     DEFAULT_PORT,
@@ -64,16 +58,24 @@ from ytsync.devserver import (
     server_processes,
     stop_process,
 )
-from ytsync.emulator import EmulatorServer, EmulatorState, generate_library, sample_plan_rows
-from ytsync.emulator.credentials import issue_token_file
 from ytsync.importer import ImportSummary, import_library
 from ytsync.jobctl import StartedJob, start_job
 from ytsync.plan import ApplySummary, apply_plan
 from ytsync.preview import compute_preview, render_preview
-from ytsync.quota import WRITE_COST, QuotaClock
+from ytsync.quota import WRITE_COST
 from ytsync.status import job_status
 from ytsync.sync.operations import ADD, CREATE, DELETE
 from ytsync.wire import FINAL_STAGES, SYNC_STAGES, PauseReason, Stage
+from ytsync_emulator import EmulatorState, sample_plan_rows
+from ytsync_sandbox.invariants import library_problems, system_list_sizes
+from ytsync_sandbox.sandbox import (
+    Emulator,
+    open_database,
+    running_emulator,
+    sample_library,
+    settings_for,
+    write_plan,
+)
 
 TASK_QUEUE = "ytsync-demo"
 # How often the live view reads the job's row: a screen refresh, not a wait for work.
@@ -208,17 +210,15 @@ def _logs_to(path: Path) -> Iterator[None]:
 
 
 def demo_settings(
-    options: DemoOptions, workspace: Path, emulator: EmulatorServer, token: Path, server: DevServer
+    options: DemoOptions, workspace: Path, emulator: Emulator, server: DevServer
 ) -> Settings:
     """Every field given: a YTSYNC_* variable in the shell must not bend the demo."""
-    return Settings(
-        database_url=f"sqlite:///{workspace / 'ytsync.db'}",
+    return settings_for(
+        emulator,
+        f"sqlite:///{workspace / 'ytsync.db'}",
         temporal_address=server.address,
         temporal_namespace=server.namespace,
         task_queue=TASK_QUEUE,
-        youtube_api_endpoint=emulator.base_url,
-        token_file=token,
-        oauth_token_uri=emulator.token_uri,
         daily_quota=options.daily_quota,
         quota_reserve=options.quota_reserve,
         quota_timezone="UTC",
@@ -236,24 +236,21 @@ async def run_demo(options: DemoOptions, out: Console) -> DemoReport:
         ws = stack.enter_context(claimed_workspace(options.base_dir))
         stack.enter_context(_logs_to(ws.path / "demo.log"))
         _title(out, options, ws)
-        state = EmulatorState(
-            quota_clock=QuotaClock(period_seconds=options.period_seconds),
-            daily_limit=options.daily_quota,
+        state = sample_library(
+            videos=options.videos,
+            playlists=options.playlists,
             seed=options.seed,
+            daily_limit=options.daily_quota,
+            period_seconds=options.period_seconds,
+            state_seed=options.seed,
         )
-        generate_library(
-            state, videos=options.videos, playlists=options.playlists, seed=options.seed
-        )
-        emulator = stack.enter_context(EmulatorServer(state))
-        token = issue_token_file(state, ws.path / "token.json", base_url=emulator.base_url)
+        emulator = stack.enter_context(running_emulator(state, ws.path / "token.json"))
         out.print(Text("Starting the Temporal dev server…", style="dim"))
         server = await _start_server(stack, options, ws.path)
-        settings = demo_settings(options, ws.path, emulator, token, server)
+        settings = demo_settings(options, ws.path, emulator, server)
         _where(out, ws.path, server, emulator, settings, options)
-        engine = make_engine(settings.database_url)
+        engine, sessions = open_database(settings.database_url)
         stack.callback(engine.dispose)
-        upgrade(engine)
-        sessions = session_factory(engine)
         await _run_steps(out, options, ws.path, state, settings, sessions, server, report)
         report.total_seconds = time.monotonic() - began
         if options.keep:
@@ -310,7 +307,7 @@ async def _run_steps(
 
     _step(out, 2, "Apply a plan: which videos go into which category")
     plan_file = workspace / "plan.csv"
-    _write_plan(plan_file, sample_plan_rows(state, options.seed))
+    write_plan(plan_file, sample_plan_rows(state, options.seed))
     applied = await asyncio.to_thread(apply_plan, sessions, plan_file)
     _print_plan(out, applied, plan_file)
 
@@ -322,7 +319,7 @@ async def _run_steps(
     client = await Client.connect(
         server.address, namespace=server.namespace, runtime=_runtime_logging_to_python()
     )
-    system_lists = _system_list_sizes(state)
+    system_lists = system_list_sizes(state)
     async with build_worker(client, settings):
         started = await start_job(settings, sessions, client, now=datetime.now(UTC))
         out.print(Text(f"Started job {started.job_id} (workflow {started.workflow_id})."))
@@ -346,7 +343,7 @@ async def _run_steps(
 
     _step(out, 6, "Report")
     _fill_report(report, sessions, state, settings, started.job_id)
-    report.checked, report.problems = verify_library(state, sessions, system_lists)
+    report.checked, report.problems = library_problems(state, sessions, system_lists)
     _print_report(out, report, settings)
 
 
@@ -600,66 +597,6 @@ def _fill_report(
     )
 
 
-def _system_list_sizes(state: EmulatorState) -> dict[str, int]:
-    with state.lock:
-        return {p.id: len(p.items) for p in state.playlists.values() if p.special}
-
-
-def verify_library(
-    state: EmulatorState, sessions: sessionmaker[Session], system_lists: dict[str, int]
-) -> tuple[int, list[str]]:
-    """Compare the emulator with the plan: (checks made, what differs).
-
-    Every non-protected category has exactly one playlist holding exactly its available
-    videos, each once; protected categories have none; no old playlist survives; the
-    system lists (uploads, likes, watch later) are untouched.
-    """
-    with sessions() as session:
-        categories = session.execute(select(Category.name, Category.is_protected)).all()
-        rows = session.execute(
-            select(Category.name, Video.youtube_id)
-            .join(CategoryVideo, CategoryVideo.category_id == Category.id)
-            .join(Video, Video.id == CategoryVideo.video_id)
-            .where(Category.is_protected.is_(False), Video.availability == "available")
-        ).all()
-        old = set(session.scalars(select(Playlist.youtube_id)))
-    expected: dict[str, set[str]] = {name: set() for name, protected in categories if not protected}
-    for name, video_id in rows:
-        expected[name].add(video_id)
-    by_title = state.playlists_by_title()
-    problems: list[str] = []
-    checked = 0
-    for name, videos in sorted(expected.items()):
-        checked += 1
-        ids = by_title.get(name, [])
-        if len(ids) != 1:
-            problems.append(f"category {name!r} has {len(ids)} playlists instead of 1")
-            continue
-        items = state.playlist_items(ids[0])
-        doubled = sorted(v for v, n in Counter(items).items() if n > 1)
-        missing = sorted(videos - set(items))
-        extra = sorted(set(items) - videos)
-        for what, found in (("twice", doubled), ("missing", missing), ("unexpected", extra)):
-            if found:
-                shown = ", ".join(found[:5]) + (" …" if len(found) > 5 else "")
-                problems.append(f"{name!r}: {len(found)} video(s) {what}: {shown}")
-    for name, protected in categories:
-        if protected:
-            checked += 1
-            if name in by_title:
-                problems.append(f"protected category {name!r} got a playlist")
-    survivors = sorted(old & {p.id for p in state.iter_playlists()})
-    checked += 1
-    if survivors:
-        problems.append(f"{len(survivors)} old playlist(s) still on YouTube: {survivors[:5]}")
-    now = _system_list_sizes(state)
-    for playlist_id, size in system_lists.items():
-        checked += 1
-        if now.get(playlist_id) != size:
-            problems.append(f"system list {playlist_id} changed: {size} -> {now.get(playlist_id)}")
-    return checked, problems
-
-
 # --------------------------------------------------------------------------- printing
 
 
@@ -689,7 +626,7 @@ def _where(
     out: Console,
     workspace: Path,
     server: DevServer,
-    emulator: EmulatorServer,
+    emulator: Emulator,
     settings: Settings,
     options: DemoOptions,
 ) -> None:
@@ -707,7 +644,7 @@ def _where(
     table.add_row(
         "YouTube",
         Text(
-            f"emulator at {emulator.base_url}: {options.videos:,} videos in "
+            f"emulator at {emulator.endpoint}: {options.videos:,} videos in "
             f"{options.playlists} playlists"
         ),
     )
@@ -736,14 +673,6 @@ def _print_import(out: Console, summary: ImportSummary) -> None:
             f"Reading cost {summary.units_spent} quota units (1 a page of 50)."
         )
     )
-
-
-def _write_plan(path: Path, rows: list[tuple[str, str, bool]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["category", "video_id", "protected"])
-        for category, video_id, protected in rows:
-            writer.writerow([category, video_id, "true" if protected else "false"])
 
 
 def _print_plan(out: Console, summary: ApplySummary, path: Path) -> None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from ytsync.quota import LIST_COST, WRITE_COST
-
 from .errors import ApiError
 from .errors import invalid_parameter as _invalid
 from .model import PRIVACIES, Playlist, PlaylistItem
+from .quota import COSTS
 from .render import render_item, render_playlist, render_video
 from .request import Call, Handler, JsonDict, etag, list_response
 from .state import EmulatorState
@@ -398,13 +397,25 @@ def videos_list(call: Call) -> tuple[int, JsonDict | None]:
 
 # (verb, resource) -> (method name, quota cost, handler)
 ROUTES: dict[tuple[str, str], tuple[str, int, Handler]] = {
-    ("GET", "channels"): ("channels.list", LIST_COST, channels_list),
-    ("GET", "playlists"): ("playlists.list", LIST_COST, playlists_list),
-    ("POST", "playlists"): ("playlists.insert", WRITE_COST, playlists_insert),
-    ("PUT", "playlists"): ("playlists.update", WRITE_COST, playlists_update),
-    ("DELETE", "playlists"): ("playlists.delete", WRITE_COST, playlists_delete),
-    ("GET", "playlistItems"): ("playlistItems.list", LIST_COST, playlist_items_list),
-    ("POST", "playlistItems"): ("playlistItems.insert", WRITE_COST, playlist_items_insert),
-    ("DELETE", "playlistItems"): ("playlistItems.delete", WRITE_COST, playlist_items_delete),
-    ("GET", "videos"): ("videos.list", LIST_COST, videos_list),
+    ("GET", "channels"): ("channels.list", COSTS["channels.list"], channels_list),
+    ("GET", "playlists"): ("playlists.list", COSTS["playlists.list"], playlists_list),
+    ("POST", "playlists"): ("playlists.insert", COSTS["playlists.insert"], playlists_insert),
+    ("PUT", "playlists"): ("playlists.update", COSTS["playlists.update"], playlists_update),
+    ("DELETE", "playlists"): ("playlists.delete", COSTS["playlists.delete"], playlists_delete),
+    ("GET", "playlistItems"): (
+        "playlistItems.list",
+        COSTS["playlistItems.list"],
+        playlist_items_list,
+    ),
+    ("POST", "playlistItems"): (
+        "playlistItems.insert",
+        COSTS["playlistItems.insert"],
+        playlist_items_insert,
+    ),
+    ("DELETE", "playlistItems"): (
+        "playlistItems.delete",
+        COSTS["playlistItems.delete"],
+        playlist_items_delete,
+    ),
+    ("GET", "videos"): ("videos.list", COSTS["videos.list"], videos_list),
 }
