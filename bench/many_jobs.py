@@ -10,7 +10,7 @@ file names them all.  A real ``temporal server start-dev`` runs as a subprocess 
 ports, headless, temp dir); the worker is ``python worker.py`` in its own process with
 ``YTSYNC_CHANNELS_FILE``, so its memory and CPU are its own.
 
-Timed: every job started at once with ``ytsync.jobctl.start_job`` (as ``starter.py
+Timed: every job started at once with ``ytsync.cli.jobctl.start_job`` (as ``starter.py
 start`` would, per channel), until the last one finished.  Quota is unlimited.
 
 Printed: jobs, total writes, wall time, writes/s, jobs/s, the worker's peak RSS
@@ -41,13 +41,13 @@ import benchkit
 from benchkit import figure, heading, timed
 from sqlalchemy.orm import Session, sessionmaker
 
+from ytsync.cli.jobctl import StartedJob, start_job
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.emulator.credentials import issue_token_file
 from ytsync.emulator.server import EmulatorServer
 from ytsync.emulator.state import EmulatorState
 from ytsync.importer import import_library
-from ytsync.jobctl import StartedJob, start_job
 from ytsync.plan import apply_plan
 
 UNLIMITED_QUOTA = 10**9

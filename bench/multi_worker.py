@@ -35,11 +35,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from tests.faultkit import WorkerProcess
+from ytsync.cli.jobctl import start_job
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.emulator.state import EmulatorState
 from ytsync.importer import import_library
-from ytsync.jobctl import start_job
 from ytsync.plan import apply_plan
 from ytsync.wire import SyncInput
 

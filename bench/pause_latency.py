@@ -36,9 +36,9 @@ from tests.faultkit import DevServerProcess, WorkerProcess, wall_clock, worker_e
 from tests.harness import Installation, install
 from tests.invariants import assert_library_as_planned
 from ytsync.cli.app import main as cli_main
+from ytsync.cli.jobctl import start_job
 from ytsync.devserver import free_ports
 from ytsync.emulator.state import WriteVerdict
-from ytsync.jobctl import start_job
 from ytsync.plan import apply_plan
 
 LANES = 4

@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 
 from activities.visibility import SearchAttributeCheck
 from worker import build_worker
+from ytsync.cli.jobctl import StartedJob, start_job
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.emulator.credentials import issue_token_file
@@ -30,7 +31,6 @@ from ytsync.emulator.sample import generate_library, sample_plan_rows
 from ytsync.emulator.server import EmulatorServer
 from ytsync.emulator.state import EmulatorState
 from ytsync.importer import import_library
-from ytsync.jobctl import StartedJob, start_job
 from ytsync.plan import apply_plan
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,6 +19,7 @@ from tests.harness import TEST_SERVER, Installation, env_clock, install
 from tests.invariants import assert_library_as_planned, expected_playlists
 from tests.test_sync_workflow import all_runs, assert_no_secrets
 from ytsync.cli.app import main as cli_main
+from ytsync.cli.jobctl import settle_abandoned, start_job
 from ytsync.config import (
     DEFAULT_CHANNEL,
     Settings,
@@ -30,7 +31,6 @@ from ytsync.config import (
 from ytsync.db.models import SyncJob
 from ytsync.emulator.server import EmulatorServer
 from ytsync.errors import UserError
-from ytsync.jobctl import settle_abandoned, start_job
 
 # --------------------------------------------------------------------------- the file
 

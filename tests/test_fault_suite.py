@@ -45,10 +45,10 @@ from tests.faultkit import (
 )
 from tests.harness import Installation, install
 from tests.invariants import RunFacts, check_fault_run
+from ytsync.cli.jobctl import start_job
 from ytsync.db.models import Category, CategoryVideo, Video
 from ytsync.devserver import free_ports
 from ytsync.emulator.faults import FaultKind
-from ytsync.jobctl import start_job
 from ytsync.quota import WRITE_COST
 from ytsync.wire import JobProgress
 

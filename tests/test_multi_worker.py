@@ -15,8 +15,8 @@ from temporalio.client import Client, WorkflowHandle
 from tests.faultkit import WorkerProcess, wall_clock, worker_environ
 from tests.harness import Installation, install
 from tests.invariants import RunFacts, check_fault_run
+from ytsync.cli.jobctl import start_job
 from ytsync.devserver import running_dev_server
-from ytsync.jobctl import start_job
 from ytsync.wire import JobProgress
 
 WORKERS = 3

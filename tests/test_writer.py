@@ -18,7 +18,7 @@ from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, QuotaLedger, SyncOperation, utcnow
 from ytsync.emulator.clock import VirtualClock
 from ytsync.emulator.state import NOT_FOUND_AFTER_CREATE_SECONDS
-from ytsync.jobctl import create_job
+from ytsync.jobs import create_job
 from ytsync.plan import apply_plan
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.sync import operations as ops

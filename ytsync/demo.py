@@ -43,6 +43,8 @@ from temporalio.runtime import (
 )
 
 from worker import build_worker
+from ytsync.cli.jobctl import StartedJob, start_job
+from ytsync.cli.views import render_preview
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.db.models import (
@@ -67,9 +69,8 @@ from ytsync.devserver import (
 from ytsync.emulator import EmulatorServer, EmulatorState, generate_library, sample_plan_rows
 from ytsync.emulator.credentials import issue_token_file
 from ytsync.importer import ImportSummary, import_library
-from ytsync.jobctl import StartedJob, start_job
 from ytsync.plan import ApplySummary, apply_plan
-from ytsync.preview import compute_preview, render_preview
+from ytsync.preview import compute_preview
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.status import job_status
 from ytsync.sync.operations import ADD, CREATE, DELETE
@@ -387,20 +388,19 @@ class _Snapshot:
 def _snapshot(sessions: sessionmaker[Session], settings: Settings, job_id: int) -> _Snapshot:
     with sessions() as session:
         job = session.get_one(SyncJob, job_id)
-        data = job_status(session, job, settings, datetime.now(UTC))
-        total = max(data["progress"]["total"], _expected_operations(job.preview))
-    resume = data["resume_at"]
+        status = job_status(session, job, settings, datetime.now(UTC))
+        total = max(status.progress.total, _expected_operations(job.preview))
     return _Snapshot(
-        stage=data["stage"],
-        paused_at=data["paused_at_stage"],
-        pause_reason=data["pause_reason"],
-        resume_at=datetime.fromisoformat(resume) if resume else None,
-        done=data["progress"]["done"],
-        total=data["progress"]["done"] if data["stage"] == "completed" else total,
-        quota_used=data["quota_used"],
-        period_left=data["quota_today"]["remaining"],
-        usable=data["quota_today"]["usable"],
-        errors=len(data["errors"]),
+        stage=status.stage,
+        paused_at=status.paused_at_stage,
+        pause_reason=status.pause_reason,
+        resume_at=status.resume_at,
+        done=status.progress.done,
+        total=status.progress.done if status.stage == "completed" else total,
+        quota_used=status.quota_used,
+        period_left=status.quota_today.remaining,
+        usable=status.quota_today.usable,
+        errors=len(status.errors),
     )
 
 

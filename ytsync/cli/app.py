@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 
 from ytsync.cli.context import Context
+from ytsync.cli.hints import with_hint
 from ytsync.errors import UserError
 from ytsync.youtube.errors import ApiFailure, Outcome, classify
 
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Handler = args.handler
         return handler(args, Context())
     except UserError as exc:
-        _stderr(f"error: {exc}")
+        _stderr(f"error: {with_hint(exc)}")
         return 2
     except ConnectionError as exc:
         _stderr(f"error: {exc}")

@@ -7,13 +7,11 @@ import json
 from pathlib import Path
 
 from rich.table import Table
-from sqlalchemy import select
 
+from ytsync.backup import list_snapshots, snapshot_document
 from ytsync.cli.context import Context, confirmed, launch
-from ytsync.db.models import BackupSnapshot
 from ytsync.errors import UserError
 from ytsync.files import write_output
-from ytsync.jobctl import start_restore
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,16 +36,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.sessions() as session:
-        snapshots = session.scalars(select(BackupSnapshot).order_by(BackupSnapshot.id)).all()
-        rows = [
-            {
-                "snapshot_id": s.id,
-                "created_at": s.created_at.isoformat(),
-                "playlists": s.playlist_count,
-                "items": s.item_count,
-            }
-            for s in snapshots
-        ]
+        rows = list_snapshots(session)
     if args.json:
         ctx.print_json(rows)
         return 0
@@ -71,14 +60,7 @@ def run_export(args: argparse.Namespace, ctx: Context) -> int:
     if not target.parent.is_dir():
         raise UserError(f"folder {target.parent} does not exist")
     with ctx.sessions() as session:
-        query = select(BackupSnapshot).order_by(BackupSnapshot.id.desc()).limit(1)
-        if args.snapshot is not None:
-            query = select(BackupSnapshot).where(BackupSnapshot.id == args.snapshot)
-        snapshot = session.scalars(query).first()
-        if snapshot is None:
-            which = f"snapshot {args.snapshot}" if args.snapshot is not None else "any snapshot"
-            raise UserError(f"there is no {which}; see 'python starter.py backup list'")
-        data = {"snapshot_id": snapshot.id, **snapshot.data}
+        data = snapshot_document(session, args.snapshot)
     # The whole library with its titles: private (0600), and never half written.
     document = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     write_output(target, document.encode("utf-8"), force=args.force)
@@ -94,6 +76,8 @@ def run_restore(args: argparse.Namespace, ctx: Context) -> int:
     ):
         ctx.err.print("Not started.")
         return 0
+    from ytsync.cli.jobctl import start_restore
+
     return launch(
         ctx,
         lambda client: start_restore(ctx.sessions, client, ctx.settings, args.snapshot),

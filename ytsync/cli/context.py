@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from ytsync.cli.console import SafeConsole
+from ytsync.cli.hints import with_hint
+from ytsync.cli.jobctl import StartedJob
 from ytsync.config import Settings, load_settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
-from ytsync.errors import UserError
-from ytsync.jobctl import JobConflict, StartedJob
+from ytsync.errors import JobConflict, UserError
 from ytsync.logs import mask
 from ytsync.temporal import connect
 
@@ -70,7 +71,7 @@ def launch(
     try:
         started = asyncio.run(go())
     except JobConflict as exc:
-        ctx.err.print(f"error: {mask(str(exc))}", markup=False)
+        ctx.err.print(f"error: {mask(with_hint(exc))}", markup=False)
         return 1
     if json:
         ctx.print_json({"job_id": started.job_id, "workflow_id": started.workflow_id})

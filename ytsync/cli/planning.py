@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.text import Text
 
 from ytsync.cli.context import Context
+from ytsync.cli.views import render_preview
 from ytsync.plan import ApplySummary, ExportSummary, apply_plan, export_plan
-from ytsync.preview import compute_preview, render_preview
+from ytsync.preview import compute_preview
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
