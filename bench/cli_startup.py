@@ -1,12 +1,15 @@
 """How fast a short CLI command starts: ``starter.py status --json`` with no job yet.
 
-    python bench/cli_startup.py [--runs 15]
+    python bench/cli_startup.py [--runs 15] [--root CHECKOUT]
 
 Setup: a fresh SQLite file in a temporary directory, upgraded once (so the runs time
 the command, not the first migration).  Then ``--runs`` processes of ``starter.py status
 --json``, one after the other: the median and spread of their wall time; then one run
 under ``python -X importtime``: the cumulative import time of the heaviest top-level
 modules, and whether any workflow, activity or API client code was loaded.
+
+``--root`` times another checkout's ``starter.py`` with this virtualenv (for a "before"
+figure: ``git archive COMMIT | tar -x -C DIR``); on a busy machine, run both in turn.
 """
 
 from __future__ import annotations
@@ -29,17 +32,13 @@ HEAVY = ("workflows", "activities", "googleapiclient", "ytsync.youtube.client", 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15, help="processes to time")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout to time")
     return parser.parse_args(argv)
 
 
-def status_command(*python_flags: str) -> list[str]:
-    return [sys.executable, *python_flags, str(ROOT / "starter.py"), "status", "--json"]
-
-
-def run(env: dict[str, str], *python_flags: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        status_command(*python_flags), env=env, cwd=ROOT, capture_output=True, text=True
-    )
+def run(root: Path, env: dict[str, str], *python_flags: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, *python_flags, str(root / "starter.py"), "status", "--json"]
+    result = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
     if result.returncode != 0 or result.stdout.strip() != "null":
         raise SystemExit(f"status --json failed ({result.returncode}): {result.stderr}")
     return result
@@ -60,14 +59,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "YTSYNC_DATABASE_URL": f"sqlite:///{Path(tmp) / 'ytsync.db'}"}
-        run(env)  # creates and upgrades the database
+        run(args.root, env)  # creates and upgrades the database
         walls = []
         for _ in range(args.runs):
             began = time.perf_counter()
-            run(env)
+            run(args.root, env)
             walls.append(time.perf_counter() - began)
-        times = import_times(run(env, "-X", "importtime").stderr)
-    print(f"status --json, no job, {args.runs} processes:")
+        times = import_times(run(args.root, env, "-X", "importtime").stderr)
+    print(f"{args.root}: status --json, no job, {args.runs} processes:")
     print(f"  wall time median {statistics.median(walls):.3f} s")
     print(f"  min {min(walls):.3f} s, max {max(walls):.3f} s")
     top = sorted(

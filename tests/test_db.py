@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 
 from ytsync.cli.app import main
-from ytsync.db.engine import compare_type, make_engine, upgrade
+from ytsync.db.engine import MIGRATIONS, compare_type, make_engine, newest_revision, upgrade
 from ytsync.db.models import Base
 from ytsync.errors import UserError
 
@@ -27,6 +27,17 @@ def test_upgrade_is_idempotent(engine: Engine) -> None:
     with engine.connect() as connection:
         heads = MigrationContext.configure(connection).get_current_heads()
     assert heads == ("0009",)
+
+
+def test_the_newest_revision_read_from_file_names_is_alembics_head() -> None:
+    """``upgrade`` skips Alembic when the database is at this revision: it must be
+    the head Alembic would upgrade to."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == newest_revision()
 
 
 def test_database_from_a_newer_ytsync_is_refused(

@@ -8,21 +8,24 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
 
 from ytsync.cli.console import SafeConsole
 from ytsync.cli.hints import with_hint
-from ytsync.cli.jobctl import StartedJob
 from ytsync.config import Settings, load_settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.errors import JobConflict, UserError
 from ytsync.logs import mask
-from ytsync.temporal import connect
+
+if TYPE_CHECKING:
+    # Only the commands that start a job load the Temporal client.
+    from temporalio.client import Client
+
+    from ytsync.cli.jobctl import StartedJob
 
 
 @dataclass
@@ -64,6 +67,7 @@ def launch(
     ctx: Context, start: Callable[[Client], Awaitable[StartedJob]], json: bool, noun: str
 ) -> int:
     """Connect, start a job, and say so; another active job is exit code 1."""
+    from ytsync.temporal import connect
 
     async def go() -> StartedJob:
         return await start(await connect(ctx.settings))

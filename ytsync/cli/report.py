@@ -6,12 +6,14 @@ import argparse
 import csv
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ytsync.cli.context import Context
-from ytsync.cli.views import render_report
 from ytsync.errors import UserError
 from ytsync.files import umask_mode, write_output
-from ytsync.report import ReportItem, latest_report
+
+if TYPE_CHECKING:
+    from ytsync.report import ReportItem
 from ytsync.safetext import csv_cell
 
 CSV_FIELDS = ("stage", "entity_type", "entity_id", "message", "timestamp")
@@ -34,6 +36,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_report(args: argparse.Namespace, ctx: Context) -> int:
+    # Here, not at the top: the report's queries load the sync's modules.
+    from ytsync.report import latest_report
+
     if args.csv is not None:
         _check_csv_target(args.csv, force=args.force)
     with ctx.sessions() as session:
@@ -53,6 +58,8 @@ def run_report(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         ctx.print_json(report.as_dict())
     elif args.csv is None:
+        from ytsync.cli.views import render_report
+
         render_report(report, ctx.out)
     return 0
 

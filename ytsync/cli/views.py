@@ -1,4 +1,5 @@
-"""Everything the command line draws with rich: the preview, a job's status, the report.
+"""Everything the command line draws with rich: the plan's summaries, the preview, a
+job's status, the report.
 
 The domain hands over typed data (``Preview``, ``JobStatus``, ``JobReport``); only this
 module decides how a person sees it.  JSON output never comes through here."""
@@ -14,6 +15,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ytsync.plan import ApplySummary, ExportSummary
 from ytsync.preview import CategoryCount, PlaylistRef, Preview
 from ytsync.quota import WRITE_COST
 from ytsync.report import JobReport
@@ -219,6 +221,64 @@ def _print_warnings(preview: Preview, console: Console) -> None:
 
 def _local(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def print_apply_summary(summary: ApplySummary, out: Console) -> None:
+    out.print(
+        Text(
+            f"Applied {summary.file}: {summary.categories:,} categories "
+            f"({summary.protected_categories:,} protected), {summary.videos:,} videos, "
+            f"{summary.assignments:,} category entries."
+        )
+    )
+    out.print(
+        Text(
+            f"{summary.categories_added:,} new, {summary.categories_kept:,} kept, "
+            f"{summary.categories_removed:,} removed."
+        )
+    )
+    for renamed in summary.renamed_categories:
+        note = " (its YouTube playlist keeps the old title)" if renamed.youtube_playlist_id else ""
+        out.print(Text(f"Renamed {renamed.old_name!r} to {renamed.new_name!r}{note}."))
+    for removed in summary.playlists_left_on_youtube:
+        out.print(
+            Text(
+                f"Warning: removed category {removed.category_name!r} already has playlist "
+                f"{removed.youtube_playlist_id} on YouTube; it stays there (delete it on "
+                "YouTube if you no longer want it).",
+                style="yellow",
+            )
+        )
+    out.print(Text("Next: python starter.py preview"))
+
+
+def print_export_summary(summary: ExportSummary, out: Console) -> None:
+    if summary.categories == 0:
+        out.print(
+            Text(
+                f"Wrote only the header to {summary.file}: no imported playlist has videos "
+                "(run python starter.py import first)."
+            )
+        )
+        return
+    out.print(
+        Text(
+            f"Wrote {summary.categories:,} categories with {summary.videos:,} videos to "
+            f"{summary.file} (none protected)."
+        )
+    )
+    notes = [
+        (summary.skipped_duplicates, "duplicate playlist item(s) skipped"),
+        (summary.empty_playlists, "empty playlist(s) left out"),
+        (summary.adjusted_names, "name(s) shortened or numbered to stay unique"),
+    ]
+    for count, text in notes:
+        if count:
+            out.print(Text(f"{count:,} {text}."))
+    out.print(Text(f"Edit it, then run: python starter.py plan apply {summary.file}"))
 
 
 # --------------------------------------------------------------------------- status
