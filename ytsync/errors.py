@@ -1,7 +1,7 @@
 """Errors a user can fix; the CLI prints their message and exits 2, with no traceback.
 
 The messages say what is wrong, not which command fixes it: the command line adds its
-own hint where it prints them (``ytsync.cli.hints``)."""
+own hint where it prints them."""
 
 
 class UserError(Exception):

@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.table import Table
-
 from ytsync.backup import list_snapshots, snapshot_document
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.errors import UserError
@@ -43,10 +41,9 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
     if not rows:
         ctx.out.print("No snapshots yet: a sync takes one before its first write.")
         return 0
-    table = Table("snapshot", "taken", "playlists", "items", title="Backup snapshots")
-    for row in rows:
-        table.add_row(*(str(value) for value in row.values()))
-    ctx.out.print(table)
+    from ytsync.cli.views import snapshots_table
+
+    ctx.out.print(snapshots_table(rows))
     return 0
 
 

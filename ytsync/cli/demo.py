@@ -11,11 +11,7 @@ import asyncio
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from ytsync.cli.context import Context
 from ytsync.devserver import (
@@ -27,6 +23,10 @@ from ytsync.devserver import (
     running_dev_server,
 )
 from ytsync.errors import UserError
+
+if TYPE_CHECKING:
+    # rich loads when a command draws: 'status --json' never does.
+    from rich.console import Console
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -140,6 +140,8 @@ def run_until_signal(
 
 
 def run_dev_server(args: argparse.Namespace, ctx: Context) -> int:
+    from rich.text import Text
+
     out = ctx.out
     log_file = args.db_file.resolve().with_suffix(".log")
     for path in (args.db_file, log_file):
@@ -174,6 +176,9 @@ def run_dev_server(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _print_server(out: Console, server: DevServer) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -197,6 +202,8 @@ def _print_server(out: Console, server: DevServer) -> None:
 
 def run_demo_command(args: argparse.Namespace, ctx: Context) -> int:
     # Imported here: it pulls in the worker, which no other command needs to load.
+    from rich.text import Text
+
     from ytsync.demo import DemoOptions, run_demo
 
     out = ctx.out

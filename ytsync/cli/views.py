@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.progress_bar import ProgressBar
@@ -279,6 +280,16 @@ def print_export_summary(summary: ExportSummary, out: Console) -> None:
         if count:
             out.print(Text(f"{count:,} {text}."))
     out.print(Text(f"Edit it, then run: python starter.py plan apply {summary.file}"))
+
+
+# --------------------------------------------------------------------------- backups
+
+
+def snapshots_table(rows: Sequence[dict[str, Any]]) -> Table:
+    table = Table("snapshot", "taken", "playlists", "items", title="Backup snapshots")
+    for row in rows:
+        table.add_row(*(str(value) for value in row.values()))
+    return table
 
 
 # --------------------------------------------------------------------------- status
