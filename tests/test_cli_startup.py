@@ -1,6 +1,7 @@
 """``status`` is what scripts poll: with no job it must start light, loading none of
-the workflow, activity, API client or Temporal client code (bench/cli_startup.py times
-it; this checks what it imports, which does not depend on the machine's load)."""
+the workflow, activity, API client or Temporal client code, nor Alembic or rich
+(bench/cli_startup.py times it; this checks what it imports, which does not depend on
+the machine's load)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ HEAVY = (
     "ytsync.youtube.client",
     "temporalio.client",
     "alembic",
+    "rich",
 )
 
 
