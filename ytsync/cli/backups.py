@@ -6,7 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from ytsync.backup import list_snapshots, snapshot_document
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.errors import UserError
 from ytsync.files import write_output
@@ -33,6 +32,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    from ytsync.backup import list_snapshots
+
     with ctx.sessions() as session:
         rows = list_snapshots(session)
     if args.json:
@@ -56,6 +57,8 @@ def run_export(args: argparse.Namespace, ctx: Context) -> int:
         raise UserError(f"{target} already exists; add --force to overwrite it")
     if not target.parent.is_dir():
         raise UserError(f"folder {target.parent} does not exist")
+    from ytsync.backup import snapshot_document
+
     with ctx.sessions() as session:
         data = snapshot_document(session, args.snapshot)
     # The whole library with its titles: private (0600), and never half written.

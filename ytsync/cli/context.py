@@ -10,7 +10,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from ytsync.cli.hints import with_hint
 from ytsync.config import Settings, load_settings
@@ -21,6 +20,7 @@ from ytsync.logs import mask
 if TYPE_CHECKING:
     # Only the commands that start a job load the Temporal client.
     from rich.console import Console
+    from sqlalchemy.orm import Session, sessionmaker
     from temporalio.client import Client
 
     from ytsync.cli.jobctl import StartedJob

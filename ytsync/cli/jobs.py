@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.config import Settings
-from ytsync.db.models import QuotaLedger
+from ytsync.db.engine import no_jobs_yet
 from ytsync.errors import Refused, UserError
 from ytsync.logs import mask
-from ytsync.status import JobStatus, LiveWorkflow, active_job, job_status, latest_job
 from ytsync.wire import FINAL_STAGES
 
 if TYPE_CHECKING:
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from ytsync.cli.jobctl import Sent
     from ytsync.cli.views import StatusView
     from ytsync.preview import Preview
+    from ytsync.status import JobStatus, LiveWorkflow
     from ytsync.wire import WorkflowState
 
 # Short: a status view must not hang on an unreachable Temporal or an idle worker.  A
@@ -115,6 +115,10 @@ def run_status(args: argparse.Namespace, ctx: Context) -> int:
             return asyncio.run(_watch(ctx, args.interval))
         except KeyboardInterrupt:
             return 130  # Ctrl-C is how a watch ends early: no traceback, no message
+    if args.json and no_jobs_yet(ctx.engine):
+        # What scripts poll most, answered before the ORM and its models load.
+        ctx.print_json(None)
+        return 0
     temporal = _Temporal(ctx.settings)
     if args.json:
         status = asyncio.run(_status(ctx, temporal, datetime.now(UTC)))
@@ -150,6 +154,8 @@ async def _watch(ctx: Context, interval: float) -> int:
 
 async def _status(ctx: Context, temporal: _Temporal, now: datetime) -> JobStatus | None:
     """The latest job as ``status --json`` shows it; None when there is none."""
+    from ytsync.status import job_status, latest_job
+
     # A job whose workflow ended without recording it (terminated from outside, or its
     # channel unknown to the worker) is failed, not "running" for ever.
     await temporal.settle(ctx.sessions)
@@ -166,6 +172,7 @@ async def _status(ctx: Context, temporal: _Temporal, now: datetime) -> JobStatus
 async def _snapshot(ctx: Context, temporal: _Temporal) -> StatusView:
     """The status and what the human view adds: today's ledger, Temporal reached."""
     from ytsync.cli.views import StatusView
+    from ytsync.db.models import QuotaLedger
 
     now = datetime.now(UTC)
     status = await _status(ctx, temporal, now)
@@ -194,6 +201,7 @@ class _Temporal:
 
     async def state(self, workflow_id: str) -> LiveWorkflow | None:
         from ytsync.cli.jobctl import workflow_state
+        from ytsync.status import LiveWorkflow
 
         client = await self._connect()
         if client is None:
@@ -208,6 +216,8 @@ class _Temporal:
         return LiveWorkflow(pause_requested=state.paused, stage=state.stage, runs=state.runs)
 
     async def settle(self, sessions: sessionmaker[Session]) -> None:
+        from ytsync.status import active_job
+
         with sessions() as session:
             if active_job(session) is None:
                 return  # nothing to settle: no Temporal at all

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, String, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlalchemy.orm import Session, sessionmaker
 
 from ytsync.errors import UserError
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Every migration file is named after its revision: 0009_category_playlist_settings.py.
@@ -64,6 +64,9 @@ def compare_type(
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    # Here, not at the top: 'status' with no job answers before the ORM loads.
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(engine, expire_on_commit=False)
 
 
@@ -113,6 +116,13 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def no_jobs_yet(engine: Engine) -> bool:
+    """Has no job ever been started?  One statement, without the ORM and its models
+    (tests/test_db.py checks the table's name against them)."""
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT 1 FROM sync_jobs LIMIT 1")).first() is None
 
 
 def newest_revision() -> str:
