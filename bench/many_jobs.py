@@ -10,7 +10,7 @@ file names them all.  A real ``temporal server start-dev`` runs as a subprocess 
 ports, headless, temp dir); the worker is ``python worker.py`` in its own process with
 ``YTSYNC_CHANNELS_FILE``, so its memory and CPU are its own.
 
-Timed: every job started at once with ``ytsync.jobctl.start_job`` (as ``starter.py
+Timed: every job started at once with ``ytsync.cli.jobctl.start_job`` (as ``starter.py
 start`` would, per channel), until the last one finished.  Quota is unlimited.
 
 Printed: jobs, total writes, wall time, writes/s, jobs/s, the worker's peak RSS
@@ -41,8 +41,8 @@ import benchkit
 from benchkit import figure, heading, timed
 from sqlalchemy.orm import Session, sessionmaker
 
+from ytsync.cli.jobctl import StartedJob, start_job
 from ytsync.config import Settings
-from ytsync.jobctl import StartedJob, start_job
 from ytsync_emulator.server import EmulatorServer
 from ytsync_emulator.state import EmulatorState
 from ytsync_sandbox import sandbox

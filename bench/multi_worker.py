@@ -35,8 +35,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from tests.faultkit import WorkerProcess
+from ytsync.cli.jobctl import start_job
 from ytsync.config import Settings
-from ytsync.jobctl import start_job
 from ytsync.wire import SyncInput
 from ytsync_emulator.state import EmulatorState
 from ytsync_sandbox import sandbox

@@ -34,8 +34,8 @@ from temporalio.client import Client
 
 from tests.faultkit import DevServerProcess, WorkerProcess, wall_clock, worker_environ
 from ytsync.cli.app import main as cli_main
+from ytsync.cli.jobctl import start_job
 from ytsync.devserver import free_ports
-from ytsync.jobctl import start_job
 from ytsync.plan import apply_plan
 from ytsync_emulator.state import WriteVerdict
 from ytsync_sandbox.invariants import assert_library_as_planned

@@ -36,7 +36,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import TEST_SERVER, env_clock, running_worker
 from tests.test_reuse_sync import apply, category_playlists, exported, merged, planned
-from ytsync.jobctl import start_job
+from ytsync.cli.jobctl import start_job
 from ytsync.quota import WRITE_COST
 from ytsync_sandbox.sandbox import Installation, install
 

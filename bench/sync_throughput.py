@@ -7,7 +7,7 @@ Part 1: a sample library sized so that its sync makes about ``--writes`` writes
 (playlist creations + video additions + playlist deletions) is imported into a fresh
 database; a real ``temporal server start-dev`` runs as a subprocess (free ports,
 headless, its SQLite file in a temp dir); the worker from ``ytsync.cli.worker.build_worker`` runs in
-this process; the job is started with ``ytsync.jobctl.start_job`` and awaited.  Quota is
+this process; the job is started with ``ytsync.cli.jobctl.start_job`` and awaited.  Quota is
 unlimited on both sides (emulator ``daily_limit=None``; ``Settings(daily_quota=10**9,
 quota_reserve=0)``).  Writes are counted from the emulator's request log; histories are
 read from the server, run by run along the continue-as-new chain.
@@ -40,9 +40,9 @@ from typing import Any
 import benchkit
 from benchkit import figure, heading, timed
 
+from ytsync.cli.jobctl import start_job
 from ytsync.cli.worker import build_worker
 from ytsync.importer import import_library
-from ytsync.jobctl import start_job
 from ytsync.plan import apply_plan
 from ytsync.wire import SyncInput
 from ytsync_emulator.model import RequestRecord

@@ -19,8 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.visibility import SearchAttributeCheck
+from ytsync.cli.jobctl import StartedJob, start_job
 from ytsync.cli.worker import build_worker
-from ytsync.jobctl import StartedJob, start_job
 from ytsync_sandbox.sandbox import SANDBOX_FIELDS, Installation, install, settings_env
 
 ROOT = Path(__file__).resolve().parent.parent

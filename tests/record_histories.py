@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.visibility import SearchAttributeCheck
 from tests.harness import TEST_SERVER, env_clock, install, running_worker, sign_in_again, start
 from workflows.sync import SyncWorkflow
-from ytsync.jobctl import start_restore
+from ytsync.cli.jobctl import start_restore
 from ytsync.search_attributes import ALL
 
 OUT = Path(__file__).resolve().parent / "histories"

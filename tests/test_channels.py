@@ -18,6 +18,7 @@ from tests.harness import TEST_SERVER, Installation, env_clock, install
 from tests.test_sync_workflow import all_runs, assert_no_secrets
 from ytsync.cli import worker
 from ytsync.cli.app import main as cli_main
+from ytsync.cli.jobctl import settle_abandoned, start_job
 from ytsync.config import (
     DEFAULT_CHANNEL,
     Settings,
@@ -28,7 +29,6 @@ from ytsync.config import (
 )
 from ytsync.db.models import SyncJob
 from ytsync.errors import UserError
-from ytsync.jobctl import settle_abandoned, start_job
 from ytsync_emulator.server import EmulatorServer
 from ytsync_sandbox.invariants import assert_library_as_planned, expected_playlists
 

@@ -8,10 +8,18 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from ytsync.cli.app import main
-from ytsync.db.engine import compare_type, make_engine, upgrade
-from ytsync.db.models import Base
+from ytsync.db.engine import (
+    MIGRATIONS,
+    compare_type,
+    make_engine,
+    newest_revision,
+    no_jobs_yet,
+    upgrade,
+)
+from ytsync.db.models import Base, SyncJob
 from ytsync.errors import UserError
 
 
@@ -27,6 +35,26 @@ def test_upgrade_is_idempotent(engine: Engine) -> None:
     with engine.connect() as connection:
         heads = MigrationContext.configure(connection).get_current_heads()
     assert heads == ("0009",)
+
+
+def test_the_newest_revision_read_from_file_names_is_alembics_head() -> None:
+    """``upgrade`` skips Alembic when the database is at this revision: it must be
+    the head Alembic would upgrade to."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == newest_revision()
+
+
+def test_no_jobs_yet_reads_the_jobs_table(engine: Engine) -> None:
+    """``status`` with no job answers from this, before the models load."""
+    assert SyncJob.__tablename__ == "sync_jobs"
+    assert no_jobs_yet(engine)
+    with Session(engine) as session, session.begin():
+        session.add(SyncJob(workflow_id="ytsync-job-1", stage="completed"))
+    assert not no_jobs_yet(engine)
 
 
 def test_database_from_a_newer_ytsync_is_refused(

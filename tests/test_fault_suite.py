@@ -44,9 +44,9 @@ from tests.faultkit import (
     worker_environ,
 )
 from tests.harness import Installation, install
+from ytsync.cli.jobctl import start_job
 from ytsync.db.models import Category, CategoryVideo, Video
 from ytsync.devserver import free_ports
-from ytsync.jobctl import start_job
 from ytsync.quota import WRITE_COST
 from ytsync.wire import JobProgress
 from ytsync_emulator.faults import FaultKind

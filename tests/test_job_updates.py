@@ -20,8 +20,8 @@ from tests.harness import running_worker, start
 from tests.test_pause import eventually, time_skipping, use_cli_on
 from workflows.sync import SyncWorkflow
 from ytsync.cli.app import main as cli_main
+from ytsync.cli.jobctl import send
 from ytsync.db.models import SyncJob
-from ytsync.jobctl import send
 
 
 def cli(*argv: str) -> tuple[int, str, str]:

@@ -14,8 +14,8 @@ from temporalio.client import Client, WorkflowHandle
 
 from tests.faultkit import WorkerProcess, wall_clock, worker_environ
 from tests.harness import Installation, install
+from ytsync.cli.jobctl import start_job
 from ytsync.devserver import running_dev_server
-from ytsync.jobctl import start_job
 from ytsync.wire import JobProgress
 from ytsync_sandbox.invariants import RunFacts, check_fault_run
 

@@ -30,12 +30,12 @@ from tests.faultkit import DevServerProcess, WorkerProcess, until, wall_clock, w
 from tests.harness import TEST_SERVER, Installation, env_clock, install, running_worker, start
 from tests.test_writer import Lane, lease_for, ledger, make_lane, statuses, writer_for
 from ytsync.cli.app import main as cli_main
-from ytsync.cli.jobs import StatusView, status_view
+from ytsync.cli.jobctl import start_job
+from ytsync.cli.views import StatusView, status_view
 from ytsync.config import Settings
 from ytsync.db.engine import transaction
 from ytsync.db.models import SyncJob
 from ytsync.devserver import free_ports
-from ytsync.jobctl import start_job
 from ytsync.plan import apply_plan
 from ytsync.quota import WRITE_COST
 from ytsync.status import job_status
@@ -422,7 +422,7 @@ def test_the_status_view_says_pausing_until_the_job_has_stopped_writing(
             data = job_status(session, row, Settings(database_url=database_url), now)
         console = Console(width=200, file=io.StringIO(), record=True)
         console.print(status_view(StatusView(data, now)))
-        return data, console.export_text()
+        return data.model_dump(mode="json"), console.export_text()
 
     data, text = shown()
     assert data["stage"] == "add_videos" and data["pause_requested_at"] is not None

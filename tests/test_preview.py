@@ -14,11 +14,12 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.plan_support import CliRunner, add_playlist, seed_videos, vid, write_plan
+from ytsync.cli.views import render_preview
 from ytsync.config import Settings
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, CategoryVideo, Playlist, QuotaLedger, Video
 from ytsync.plan import apply_plan
-from ytsync.preview import Preview, compute_preview, finish_estimate, render_preview
+from ytsync.preview import Preview, compute_preview, finish_estimate
 from ytsync.quota import QuotaClock
 
 NOW = datetime(2026, 3, 2, 10, 20, tzinfo=UTC)

@@ -15,10 +15,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import Installation, running_worker, start, worker_process
 from tests.test_sync_faults import FAST, _writes_held, eventually, setup
+from ytsync.cli.jobctl import start_restore
 from ytsync.db.models import BackupSnapshot, Playlist
 from ytsync.errors import UserError
 from ytsync.importer import import_library
-from ytsync.jobctl import start_restore
 
 
 def snapshot_of(inst: Installation) -> dict[str, list[str]]:

@@ -33,7 +33,9 @@ from tests.harness import (
     running_worker,
     worker_process,
 )
-from ytsync.cli.jobs import StatusView, register, status_view
+from ytsync.cli.jobctl import StartedJob, start_job, start_restore
+from ytsync.cli.jobs import register
+from ytsync.cli.views import StatusView, status_view
 from ytsync.config import Settings
 from ytsync.db.models import (
     Category,
@@ -45,9 +47,8 @@ from ytsync.db.models import (
 )
 from ytsync.errors import UserError
 from ytsync.importer import SPECIAL_PREFIXES, import_library
-from ytsync.jobctl import StartedJob, start_job, start_restore
 from ytsync.plan import apply_plan, export_plan
-from ytsync.status import job_status
+from ytsync.status import JobStatus, job_status
 from ytsync_emulator.state import WriteVerdict
 
 LAG = 5.0
@@ -109,7 +110,8 @@ async def reuse_job_status(
     assert result.strategy == "reuse"
     with inst.sessions() as session:
         job = session.get_one(SyncJob, started.job_id)
-        return job_status(session, job, inst.settings, await env.get_current_time())
+        now = await env.get_current_time()
+        return job_status(session, job, inst.settings, now).model_dump(mode="json")
 
 
 async def run_reuse_job(env: WorkflowEnvironment, inst: Installation) -> dict[str, Any]:
@@ -267,7 +269,9 @@ def test_a_rename_plan_keeps_and_renames_every_playlist(tmp_path: Path, database
         status = await run_reuse_job(env, inst)
         assert status["strategy"] == "reuse"
         view = io.StringIO()
-        Console(file=view, width=120).print(status_view(StatusView(status, status_now(status))))
+        Console(file=view, width=120).print(
+            status_view(StatusView(JobStatus.model_validate(status), status_now(status)))
+        )
         assert any(line.split()[:2] == ["strategy", "reuse"] for line in _cells(view.getvalue()))
         playlists = assert_exact(inst, before)
         assert set(playlists.values()) == {pid for pid, items in before.items() if items}

@@ -28,9 +28,9 @@ from temporalio.service import RPCError
 from tests.harness import Installation, install, running_worker, start
 from tests.test_pause import eventually
 from ytsync.cli.app import main as cli_main
+from ytsync.cli.jobctl import send, sync_summary
 from ytsync.db.models import SyncJob
 from ytsync.devserver import running_dev_server
-from ytsync.jobctl import send, sync_summary
 from ytsync.search_attributes import ALL, CHANNEL, PROGRESS, RESUME_AT, STAGE
 from ytsync_emulator.clock import utc_now
 

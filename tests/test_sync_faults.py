@@ -28,8 +28,10 @@ from tests.harness import (
 )
 from workflows.sync import SyncWorkflow
 from ytsync.cli.app import main as cli_main
+from ytsync.cli.jobctl import start_job
 from ytsync.db.models import Category, CategoryVideo, QuotaLedger, SyncJob, Video
-from ytsync.jobctl import JobConflict, create_job, start_job
+from ytsync.errors import JobConflict
+from ytsync.jobs import create_job
 from ytsync.wire import SyncInput
 from ytsync_sandbox.invariants import assert_library_as_planned
 

@@ -77,7 +77,8 @@ def test_multi_day_sync_reaches_the_planned_library(tmp_path: Path, database_url
                     job = session.get_one(SyncJob, started.job_id)
                     assert job.stage == "completed"
                     periods = session.scalars(select(QuotaLedger)).all()
-                    status = job_status(session, job, inst.settings, await env.get_current_time())
+                    now = await env.get_current_time()
+                    status = job_status(session, job, inst.settings, now).model_dump(mode="json")
                 assert len(periods) >= 2, "the sync should have needed several quota days"
                 assert all(p.units_used <= inst.settings.usable_quota for p in periods)
                 assert status["progress"]["done"] == status["progress"]["total"]

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from tests.harness import Installation, install
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, QuotaLedger, SyncOperation, utcnow
-from ytsync.jobctl import create_job
+from ytsync.jobs import create_job
 from ytsync.plan import apply_plan
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.sync import operations as ops

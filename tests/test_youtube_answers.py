@@ -50,7 +50,9 @@ def test_a_sign_in_without_the_youtube_scope_pauses_then_resumes(
                 await eventually(paused_for(handle, "auth_required"), "auth_required")
                 with inst.sessions() as session:
                     job = session.get_one(SyncJob, started.job_id)
-                    status = job_status(session, job, inst.settings, await env.get_current_time())
+                    status = job_status(
+                        session, job, inst.settings, await env.get_current_time()
+                    ).model_dump(mode="json")
                 assert (status["stage"], status["pause_reason"]) == ("paused", "auth_required")
                 assert status["paused_at_stage"] == "create_playlists"
                 assert f"does not grant the YouTube scope ({SCOPE})" in status["pause_message"]
@@ -96,7 +98,9 @@ def test_inserts_that_meet_the_404_after_creation_are_tried_again(
             assert not_yet, "the emulator should have answered 404 right after a creation"
             with inst.sessions() as session:
                 job = session.get_one(SyncJob, started.job_id)
-                status = job_status(session, job, inst.settings, await env.get_current_time())
+                status = job_status(
+                    session, job, inst.settings, await env.get_current_time()
+                ).model_dump(mode="json")
             messages = [e["message"] for e in status["errors"]]
             assert not [m for m in messages if "playlistNotFound" in m], messages
             assert_library_as_planned(inst)

@@ -47,10 +47,6 @@ TESTING_STATUS_WARNING = (
     'Before a multi-day sync, set the publishing status to "In production" in the '
     "Google Cloud console (APIs & Services > OAuth consent screen)."
 )
-RESUME_HINT = (
-    "If a sync job is paused with pause_reason auth_required, sign in again with this "
-    "command and then run 'python starter.py resume'."
-)
 
 
 class SignInCancelled(Exception):

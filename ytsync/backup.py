@@ -16,6 +16,7 @@ from ytsync.db.models import (
     Video,
     utcnow,
 )
+from ytsync.errors import NoSnapshot
 
 SNAPSHOT_VERSION = 1
 
@@ -68,3 +69,34 @@ def take_snapshot(session: Session) -> BackupSnapshot:
     session.add(snapshot)
     session.flush()
     return snapshot
+
+
+def list_snapshots(session: Session) -> list[dict[str, Any]]:
+    """Every snapshot, oldest first, as ``backup list --json`` prints it."""
+    return [
+        {
+            "snapshot_id": s.id,
+            "created_at": s.created_at.isoformat(),
+            "playlists": s.playlist_count,
+            "items": s.item_count,
+        }
+        for s in session.scalars(select(BackupSnapshot).order_by(BackupSnapshot.id))
+    ]
+
+
+def find_snapshot(session: Session, snapshot_id: int | None) -> BackupSnapshot:
+    """The snapshot ``snapshot_id``, or the newest when None; NoSnapshot when missing."""
+    query = select(BackupSnapshot).order_by(BackupSnapshot.id.desc()).limit(1)
+    if snapshot_id is not None:
+        query = select(BackupSnapshot).where(BackupSnapshot.id == snapshot_id)
+    snapshot = session.scalars(query).first()
+    if snapshot is None:
+        which = f"snapshot {snapshot_id}" if snapshot_id is not None else "any snapshot"
+        raise NoSnapshot(f"there is no {which}")
+    return snapshot
+
+
+def snapshot_document(session: Session, snapshot_id: int | None) -> dict[str, Any]:
+    """The snapshot as ``backup export`` writes it: its id, then its data."""
+    snapshot = find_snapshot(session, snapshot_id)
+    return {"snapshot_id": snapshot.id, **snapshot.data}

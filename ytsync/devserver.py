@@ -23,12 +23,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client
-from temporalio.service import RPCError
-
-from ytsync.search_attributes import dev_server_args
-
 HOST = "127.0.0.1"
 DEFAULT_PORT = 7233
 DEFAULT_UI_PORT = 8233
@@ -220,6 +214,8 @@ def command(
     # The Web UI binds the same --ip; without a port for it, run headless.
     argv += ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
     if search_attributes:
+        from ytsync.search_attributes import dev_server_args
+
         argv += dev_server_args()
     return [*argv, *extra_args]
 
@@ -319,6 +315,11 @@ async def _wait_ready(
     log_file: Path | None,
 ) -> None:
     """Poll until a client connects and the namespace answers, or fail with the reason."""
+    # Here, not at the top: the CLI imports this module for its defaults on every command.
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+    from temporalio.client import Client
+    from temporalio.service import RPCError
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     last_error = "no answer yet"

@@ -19,7 +19,7 @@ from ytsync import ledger
 from ytsync.config import Settings
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, PlaylistItem, SyncJob, Video
-from ytsync.errors import UserError
+from ytsync.errors import JobRunning
 from ytsync.wire import ACTIVE_STAGES
 from ytsync.youtube.client import PAGE_SIZE, YouTube
 
@@ -72,9 +72,9 @@ def import_library(
     summary = ImportSummary()
     with sessions() as session:
         if session.scalar(select(SyncJob.id).where(SyncJob.stage.in_(ACTIVE_STAGES))):
-            raise UserError(
+            raise JobRunning(
                 "a sync job is running; importing now would change what it works on. "
-                "Wait for it to finish (python starter.py status)"
+                "Wait for it to finish"
             )
         sync_made = set(
             session.scalars(

@@ -10,13 +10,16 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ytsync.db.models import QuotaLedger, utcnow
 
 
 def _ensure_row(session: Session, period_start: datetime) -> None:
+    # Here, not at the top: the PostgreSQL dialect's module is heavy, and 'status'
+    # reads the ledger without ever writing to it.
+    from sqlalchemy.dialects import postgresql, sqlite
+
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values = {

@@ -32,7 +32,7 @@ from ytsync.db.models import (
     SyncOperation,
     Video,
 )
-from ytsync.errors import UserError
+from ytsync.errors import JobRunning, UserError
 from ytsync.files import read_regular, umask_mode, write_output
 from ytsync.reuse import PRIVACIES
 from ytsync.safetext import csv_cell, csv_value
@@ -584,10 +584,10 @@ def _refuse_during_job(session: Session) -> None:
     if job is None:
         return
     state = f"paused ({job.pause_reason or 'paused'})" if job.stage == "paused" else job.stage
-    raise UserError(
+    raise JobRunning(
         f"sync job {job.id} ({job.workflow_id}) is not finished (stage: {state}); the plan "
-        "cannot change under a running job. Let it complete (see `python starter.py "
-        "status`; resume it if it is paused), then apply the plan again"
+        "cannot change under a running job. Let it complete (resume it if it is paused), "
+        "then apply the plan again"
     )
 
 

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
@@ -30,10 +27,6 @@ from ytsync.strategies import Strategies, compare_strategies
 UNAVAILABLE = ("private", "deleted")
 # Lists of videos in the JSON are capped; their ``count`` stays the true number.
 MAX_LISTED_VIDEOS = 100
-# Rows per table in the human-readable preview; the rest is summed up in one line.
-MAX_TABLE_ROWS = 20
-# Refresh tokens of an OAuth app in "Testing" status expire after 7 days.
-TESTING_TOKEN_DAYS = 7
 
 
 class CategoryRef(BaseModel):
@@ -307,191 +300,3 @@ def _protected_categories(session: Session) -> list[CategoryCount]:
     return [
         CategoryCount(category_id=cid, category_name=name, video_count=n) for cid, name, n in rows
     ]
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def render_preview(preview: Preview, console: Console) -> None:
-    """The preview for a person: tables of the work, the cost, the finish, the warnings."""
-    console.print(_summary_table(preview))
-    _print_quota(preview, console)
-    if preview.videos_to_add.by_category or preview.playlists_to_create.items:
-        console.print(_categories_table(preview))
-    if preview.playlists_to_delete.items:
-        console.print(_deletions_table(preview.playlists_to_delete.items))
-    if preview.protected_categories:
-        console.print(_protected_table(preview.protected_categories))
-    console.print(_strategies_table(preview.strategies))
-    if preview.strategies.reuse_keeps:
-        console.print(_kept_table(preview.strategies))
-    _print_warnings(preview, console)
-
-
-def _summary_table(preview: Preview) -> Table:
-    table = Table(title="What the sync will do")
-    table.add_column("Step")
-    table.add_column("Count", justify="right")
-    table.add_column("Quota units", justify="right")
-    steps = (
-        ("Create playlists", preview.playlists_to_create.count),
-        ("Add videos", preview.videos_to_add.count),
-        ("Delete old playlists", preview.playlists_to_delete.count),
-    )
-    for label, count in steps:
-        table.add_row(label, f"{count:,}", f"{count * WRITE_COST:,}")
-    table.add_section()
-    table.add_row("Total", "", f"{preview.total_quota_cost:,}", style="bold")
-    return table
-
-
-def _print_quota(preview: Preview, console: Console) -> None:
-    console.print(
-        Text(
-            f"Quota: {preview.daily_quota_limit:,} units a period (a day on YouTube), "
-            f"{preview.quota_reserve:,} kept "
-            f"in reserve, so {preview.usable_quota_per_period:,} for the sync; "
-            f"{preview.remaining_quota_today:,} left in this period "
-            f"(next reset {_local(preview.next_quota_reset)})."
-        )
-    )
-    if preview.total_quota_cost == 0:
-        console.print(Text("Nothing to write: the sync would only back up the library."))
-        return
-    finish = (
-        "in this period"
-        if preview.quota_periods_needed <= 1 and preview.remaining_quota_today
-        else f"from about {_local(preview.estimated_finish)}"
-    )
-    console.print(
-        Text(
-            f"Needs {preview.quota_periods_needed:,} quota period(s) "
-            f"({preview.estimated_days:,} day(s) at the full daily limit); "
-            f"the last writes run {finish}."
-        )
-    )
-
-
-def _categories_table(preview: Preview) -> Table:
-    new_ids = {item.category_id for item in preview.playlists_to_create.items}
-    counts = {entry.category_id: entry for entry in preview.videos_to_add.by_category}
-    rows = [(e.category_name, e.category_id in new_ids, e.video_count) for e in counts.values()]
-    rows += [
-        (item.category_name, True, 0)
-        for item in preview.playlists_to_create.items
-        if item.category_id not in counts
-    ]
-    table = Table(title="Category playlists (most videos first)")
-    table.add_column("Category")
-    table.add_column("Playlist")
-    table.add_column("Videos to add", justify="right")
-    for name, is_new, count in rows[:MAX_TABLE_ROWS]:
-        table.add_row(Text(name), "new" if is_new else "exists", f"{count:,}")
-    _more_row(table, len(rows), "categories")
-    return table
-
-
-def _deletions_table(items: Sequence[PlaylistRef]) -> Table:
-    table = Table(title="Old playlists to delete (the backup keeps them)")
-    table.add_column("Playlist")
-    table.add_column("YouTube id")
-    for item in items[:MAX_TABLE_ROWS]:
-        table.add_row(Text(item.name), Text(item.youtube_id))
-    _more_row(table, len(items), "playlists")
-    return table
-
-
-def _protected_table(items: Sequence[CategoryCount]) -> Table:
-    table = Table(title="Protected categories (no playlist, videos not added)")
-    table.add_column("Category")
-    table.add_column("Videos", justify="right")
-    for item in items[:MAX_TABLE_ROWS]:
-        table.add_row(Text(item.category_name), f"{item.video_count:,}")
-    _more_row(table, len(items), "categories")
-    return table
-
-
-def _strategies_table(strategies: Strategies) -> Table:
-    rebuild, reuse = strategies.rebuild, strategies.reuse
-    table = Table(title="Rebuild (what a job does) and reuse (keep old playlists)")
-    table.add_column("")
-    table.add_column("Rebuild", justify="right")
-    table.add_column("Reuse", justify="right")
-    rows = (
-        ("Create playlists", rebuild.creates, reuse.creates),
-        ("Update kept playlists", rebuild.updates, reuse.updates),
-        ("Add videos", rebuild.adds, reuse.adds),
-        ("Remove items from kept playlists", rebuild.item_deletes, reuse.item_deletes),
-        ("Delete old playlists", rebuild.playlist_deletes, reuse.playlist_deletes),
-    )
-    for label, left, right in rows:
-        table.add_row(label, f"{left:,}", f"{right:,}")
-    table.add_section()
-    table.add_row("Writes", f"{rebuild.writes:,}", f"{reuse.writes:,}", style="bold")
-    table.add_row("Quota units", f"{rebuild.quota_cost:,}", f"{reuse.quota_cost:,}")
-    table.add_row(
-        "Quota periods", f"{rebuild.quota_periods_needed:,}", f"{reuse.quota_periods_needed:,}"
-    )
-    table.add_row("Finishes", _local(rebuild.estimated_finish), _local(reuse.estimated_finish))
-    return table
-
-
-def _kept_table(strategies: Strategies) -> Table:
-    keeps = strategies.reuse_keeps
-    table = Table(
-        title=f"Reuse would keep {len(keeps):,} old playlist(s); "
-        f"{strategies.reuse_out_of_plan_order:,} item(s) would sit out of plan order"
-    )
-    table.add_column("Category")
-    table.add_column("Keeps old playlist")
-    table.add_column("Adds", justify="right")
-    table.add_column("Removes", justify="right")
-    for keep in keeps[:MAX_TABLE_ROWS]:
-        title = keep.title + ("" if keep.title == keep.category_name else " (renamed)")
-        table.add_row(keep.category_name, title, f"{keep.adds:,}", f"{keep.item_deletes:,}")
-    _more_row(table, len(keeps), "kept playlists")
-    return table
-
-
-def _more_row(table: Table, total: int, noun: str) -> None:
-    if total > MAX_TABLE_ROWS:
-        table.add_row(Text(f"… {total - MAX_TABLE_ROWS:,} more {noun}", style="dim"))
-
-
-def _print_warnings(preview: Preview, console: Console) -> None:
-    unavailable = preview.unavailable_videos
-    if unavailable.count:
-        console.print(
-            Text(
-                f"Warning: {unavailable.count:,} video(s) are private or deleted; the sync "
-                "skips them (no quota spent):",
-                style="yellow",
-            )
-        )
-        for video in unavailable.items[:5]:
-            console.print(Text(f"  {video.video_id} {video.title} ({video.availability})"))
-    uncategorized = preview.uncategorized_videos
-    if uncategorized.count:
-        console.print(
-            Text(
-                f"Warning: {uncategorized.count:,} video(s) are in an old playlist but in no "
-                "category; they lose their playlist when the old ones are deleted (the "
-                "backup keeps them):",
-                style="yellow",
-            )
-        )
-        for item in uncategorized.items[:5]:
-            console.print(Text(f"  {item.video_id} {item.title} ({', '.join(item.playlists)})"))
-    if preview.estimated_finish - preview.computed_at > timedelta(days=TESTING_TOKEN_DAYS):
-        console.print(
-            Text(
-                "Note: the sync spans more than 7 days. If your Google OAuth app is in "
-                '"Testing" status its refresh token expires after 7 days: publish the app '
-                "first, or be ready to re-authorize when the job pauses with auth_required.",
-                style="yellow",
-            )
-        )
-
-
-def _local(moment: datetime) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")

@@ -3,27 +3,132 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import (
+    BaseModel,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ytsync import ledger
 from ytsync.config import Settings
 from ytsync.db.models import HeldBack, LaneCheck, Playlist, SyncError, SyncJob, Video
-from ytsync.wire import SYNC_STAGES
+from ytsync.wire import ACTIVE_STAGES, SYNC_STAGES
+
+# The contract's times are each moment's own isoformat() (as stored: SQLite's come
+# back naive), not pydantic's "Z" form.
+Moment = Annotated[datetime, PlainSerializer(datetime.isoformat, when_used="json")]
+
+
+class Progress(BaseModel):
+    done: int
+    total: int
+
+
+class KeptVideo(BaseModel):
+    video_id: str
+    category: str
+    reason: str
+
+
+class KeptPlaylist(BaseModel):
+    """An old playlist the job kept, with the videos that held it back."""
+
+    playlist_id: str
+    title: str
+    videos: list[KeptVideo] = Field(default_factory=list)
+
+
+class Audit(BaseModel):
+    checks: int
+    clean: int
+    rounds: int
+    read_units: int
+    found_after_settle: int
+    sent_again: int
+    duplicates_removed: int
+
+
+class JobError(BaseModel):
+    stage: str
+    entity_type: str
+    entity_id: str
+    message: str
+    timestamp: Moment | None
+
+
+class QuotaToday(BaseModel):
+    period_start: Moment
+    next_reset: Moment
+    usable: int
+    remaining: int
+
+
+class LiveWorkflow(BaseModel):
+    """What the running workflow holds in memory, from its ``state`` query."""
+
+    pause_requested: bool
+    stage: str
+    runs: int
+
+
+class JobStatus(BaseModel):
+    """``status --json``: the README's contract, key for key and in this order."""
+
+    job_id: int
+    workflow_id: str
+    stage: str
+    strategy: str
+    paused_at_stage: str | None
+    pause_reason: str | None
+    resume_at: Moment | None
+    # Set from the moment `pause` returns; `stage` turns "paused" only once the
+    # workflow has stopped every running write (see the README).
+    pause_requested_at: Moment | None
+    progress: Progress
+    stage_results: dict[str, dict[str, int]]
+    held_back: list[KeptPlaylist]
+    audit: Audit
+    quota_used: int
+    errors: list[JobError]
+    failure_message: str | None
+    pause_message: str | None
+    backup_id: int | None
+    created_at: Moment | None
+    completed_at: Moment | None
+    quota_today: QuotaToday
+    # Only while the job runs, and only once asked (None: Temporal did not answer).
+    workflow: LiveWorkflow | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unasked_workflow(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if "workflow" not in self.model_fields_set:
+            del data["workflow"]
+        return data
 
 
 def latest_job(session: Session) -> SyncJob | None:
     return session.scalars(select(SyncJob).order_by(SyncJob.id.desc()).limit(1)).first()
 
 
-def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime) -> dict[str, Any]:
+def active_job(session: Session) -> SyncJob | None:
+    return session.scalars(
+        select(SyncJob).where(SyncJob.stage.in_(ACTIVE_STAGES)).order_by(SyncJob.id.desc())
+    ).first()
+
+
+def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime) -> JobStatus:
     errors = session.scalars(
         select(SyncError).where(SyncError.job_id == job.id).order_by(SyncError.id)
     )
     results = {
-        stage: {
+        str(stage): {
             key: int(job.stage_results.get(stage, {}).get(key, 0))
             for key in ("succeeded", "failed", "skipped", "open")
             + (("held_back",) if stage == "delete_playlists" else ())
@@ -32,48 +137,45 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
     }
     clock = settings.quota_clock
     period = clock.period_start(now)
-    left = ledger.remaining(session, period, settings.usable_quota)
-    return {
-        "job_id": job.id,
-        "workflow_id": job.workflow_id,
-        "stage": job.stage,
-        "strategy": job.strategy,
-        "paused_at_stage": job.paused_at_stage,
-        "pause_reason": job.pause_reason,
-        "resume_at": _iso(job.resume_at),
-        # Set from the moment `pause` returns; `stage` turns "paused" only once the
-        # workflow has stopped every running write (see the README).
-        "pause_requested_at": _iso(job.pause_requested_at),
-        "progress": {"done": job.progress_done, "total": job.progress_total},
-        "stage_results": results,
-        "held_back": held_back(session, job.id),
-        "audit": audit_summary(session, job.id),
-        "quota_used": job.quota_used,
-        "errors": [
-            {
-                "stage": e.stage,
-                "entity_type": e.entity_type,
-                "entity_id": e.entity_id,
-                "message": e.message,
-                "timestamp": _iso(e.timestamp),
-            }
+    return JobStatus(
+        job_id=job.id,
+        workflow_id=job.workflow_id,
+        stage=job.stage,
+        strategy=job.strategy,
+        paused_at_stage=job.paused_at_stage,
+        pause_reason=job.pause_reason,
+        resume_at=job.resume_at,
+        pause_requested_at=job.pause_requested_at,
+        progress=Progress(done=job.progress_done, total=job.progress_total),
+        stage_results=results,
+        held_back=held_back(session, job.id),
+        audit=audit_summary(session, job.id),
+        quota_used=job.quota_used,
+        errors=[
+            JobError(
+                stage=e.stage,
+                entity_type=e.entity_type,
+                entity_id=e.entity_id,
+                message=e.message,
+                timestamp=e.timestamp,
+            )
             for e in errors
         ],
-        "failure_message": job.failure_message,
-        "pause_message": job.pause_message if job.stage == "paused" else None,
-        "backup_id": job.backup_id,
-        "created_at": _iso(job.created_at),
-        "completed_at": _iso(job.completed_at),
-        "quota_today": {
-            "period_start": _iso(period),
-            "next_reset": _iso(clock.next_reset(now)),
-            "usable": settings.usable_quota,
-            "remaining": left,
-        },
-    }
+        failure_message=job.failure_message,
+        pause_message=job.pause_message if job.stage == "paused" else None,
+        backup_id=job.backup_id,
+        created_at=job.created_at,
+        completed_at=job.completed_at,
+        quota_today=QuotaToday(
+            period_start=period,
+            next_reset=clock.next_reset(now),
+            usable=settings.usable_quota,
+            remaining=ledger.remaining(session, period, settings.usable_quota),
+        ),
+    )
 
 
-def held_back(session: Session, job_id: int) -> list[dict[str, Any]]:
+def held_back(session: Session, job_id: int) -> list[KeptPlaylist]:
     """The old playlists the job kept, each with the videos that held it back."""
     rows = session.execute(
         select(
@@ -88,28 +190,22 @@ def held_back(session: Session, job_id: int) -> list[dict[str, Any]]:
         .where(HeldBack.job_id == job_id)
         .order_by(HeldBack.id)
     )
-    kept: dict[str, dict[str, Any]] = {}
+    kept: dict[str, KeptPlaylist] = {}
     for playlist_id, title, video_id, category, reason in rows:
-        entry = kept.setdefault(
-            playlist_id, {"playlist_id": playlist_id, "title": title, "videos": []}
-        )
-        entry["videos"].append({"video_id": video_id, "category": category, "reason": reason})
+        entry = kept.setdefault(playlist_id, KeptPlaylist(playlist_id=playlist_id, title=title))
+        entry.videos.append(KeptVideo(video_id=video_id, category=category, reason=reason))
     return list(kept.values())
 
 
-def audit_summary(session: Session, job_id: int) -> dict[str, int]:
+def audit_summary(session: Session, job_id: int) -> Audit:
     """What the settled checks read and repaired (see ytsync.sync.audit)."""
     checks = list(session.scalars(select(LaneCheck).where(LaneCheck.job_id == job_id)))
-    return {
-        "checks": len(checks),
-        "clean": sum(check.status == "clean" for check in checks),
-        "rounds": sum(check.rounds for check in checks),
-        "read_units": sum(check.reads for check in checks),
-        "found_after_settle": sum(check.found for check in checks),
-        "sent_again": sum(check.resent for check in checks),
-        "duplicates_removed": sum(check.duplicates_removed for check in checks),
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
+    return Audit(
+        checks=len(checks),
+        clean=sum(check.status == "clean" for check in checks),
+        rounds=sum(check.rounds for check in checks),
+        read_units=sum(check.reads for check in checks),
+        found_after_settle=sum(check.found for check in checks),
+        sent_again=sum(check.resent for check in checks),
+        duplicates_removed=sum(check.duplicates_removed for check in checks),
+    )

@@ -41,6 +41,8 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from ytsync.cli.jobctl import StartedJob, start_job
+from ytsync.cli.views import render_preview
 from ytsync.cli.worker import build_worker
 from ytsync.config import Settings
 from ytsync.db.models import (
@@ -59,9 +61,8 @@ from ytsync.devserver import (
     stop_process,
 )
 from ytsync.importer import ImportSummary, import_library
-from ytsync.jobctl import StartedJob, start_job
 from ytsync.plan import ApplySummary, apply_plan
-from ytsync.preview import compute_preview, render_preview
+from ytsync.preview import compute_preview
 from ytsync.quota import WRITE_COST
 from ytsync.status import job_status
 from ytsync.sync.operations import ADD, CREATE, DELETE
@@ -384,20 +385,19 @@ class _Snapshot:
 def _snapshot(sessions: sessionmaker[Session], settings: Settings, job_id: int) -> _Snapshot:
     with sessions() as session:
         job = session.get_one(SyncJob, job_id)
-        data = job_status(session, job, settings, datetime.now(UTC))
-        total = max(data["progress"]["total"], _expected_operations(job.preview))
-    resume = data["resume_at"]
+        status = job_status(session, job, settings, datetime.now(UTC))
+        total = max(status.progress.total, _expected_operations(job.preview))
     return _Snapshot(
-        stage=data["stage"],
-        paused_at=data["paused_at_stage"],
-        pause_reason=data["pause_reason"],
-        resume_at=datetime.fromisoformat(resume) if resume else None,
-        done=data["progress"]["done"],
-        total=data["progress"]["done"] if data["stage"] == "completed" else total,
-        quota_used=data["quota_used"],
-        period_left=data["quota_today"]["remaining"],
-        usable=data["quota_today"]["usable"],
-        errors=len(data["errors"]),
+        stage=status.stage,
+        paused_at=status.paused_at_stage,
+        pause_reason=status.pause_reason,
+        resume_at=status.resume_at,
+        done=status.progress.done,
+        total=status.progress.done if status.stage == "completed" else total,
+        quota_used=status.quota_used,
+        period_left=status.quota_today.remaining,
+        usable=status.quota_today.usable,
+        errors=len(status.errors),
     )
 
 

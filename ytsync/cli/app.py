@@ -6,10 +6,14 @@ import argparse
 import logging
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ytsync.cli.context import Context
+from ytsync.cli.hints import with_hint
 from ytsync.errors import UserError
-from ytsync.youtube.errors import ApiFailure, Outcome, classify
+
+if TYPE_CHECKING:
+    from ytsync.youtube.errors import ApiFailure
 
 AUTH_HINT = "; sign in again with 'python starter.py auth --client-secrets FILE'"
 
@@ -40,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Handler = args.handler
         return handler(args, Context())
     except UserError as exc:
-        _stderr(f"error: {exc}")
+        _stderr(f"error: {with_hint(exc)}")
         return 2
     except ConnectionError as exc:
         _stderr(f"error: {exc}")
@@ -49,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr("interrupted")
         return 130
     except Exception as exc:
+        # Here, not at the top: it loads the API client, which most commands never use.
+        from ytsync.youtube.errors import classify
+
         failure = classify(exc)
         if failure is not None:
             _stderr(f"error: {explain(failure)}")
@@ -63,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def explain(failure: ApiFailure) -> str:
     """One line that says whose fault a failed call was: YouTube's answer, the network's,
     or this machine's."""
+    from ytsync.youtube.errors import Outcome
+
     if failure.outcome is Outcome.LOCAL:
         return f"a problem on this machine, not YouTube's answer: {failure.describe()}"
     if failure.outcome is Outcome.UNKNOWN_RESULT:

@@ -7,24 +7,16 @@ import io
 import sys
 from pathlib import Path
 
-from ytsync.auth import (
-    RESUME_HINT,
-    TESTING_STATUS_WARNING,
-    SignInCancelled,
-    SignInFailed,
-    check_token_destination,
-    load_client_secrets,
-    save_token,
-    sign_in,
-)
 from ytsync.cli.context import Context
-from ytsync.youtube.client import YouTube
-from ytsync.youtube.errors import classify
 
 # The address goes on a line of its own, so a person can copy it and a script can read it.
 PROMPT = (
     "Open this address in a browser to sign in to YouTube "
     "(waiting for the answer; Ctrl-C to stop):\n{url}"
+)
+RESUME_HINT = (
+    "If a sync job is paused with pause_reason auth_required, sign in again with this "
+    "command and then run 'python starter.py resume'."
 )
 
 
@@ -64,6 +56,19 @@ def _port(text: str) -> int:
 
 
 def run_auth(args: argparse.Namespace, ctx: Context) -> int:
+    # Here, not at the top: every command would load the OAuth and API client stack.
+    from ytsync.auth import (
+        TESTING_STATUS_WARNING,
+        SignInCancelled,
+        SignInFailed,
+        check_token_destination,
+        load_client_secrets,
+        save_token,
+        sign_in,
+    )
+    from ytsync.youtube.client import YouTube
+    from ytsync.youtube.errors import classify
+
     settings = ctx.settings
     # Both checks come before the browser: a sign-in whose token cannot be stored, or
     # a broken client file, must fail at once with nothing written (exit 2).

@@ -6,14 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.table import Table
-from sqlalchemy import select
-
 from ytsync.cli.context import Context, confirmed, launch
-from ytsync.db.models import BackupSnapshot
 from ytsync.errors import UserError
 from ytsync.files import write_output
-from ytsync.jobctl import start_restore
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,27 +32,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    from ytsync.backup import list_snapshots
+
     with ctx.sessions() as session:
-        snapshots = session.scalars(select(BackupSnapshot).order_by(BackupSnapshot.id)).all()
-        rows = [
-            {
-                "snapshot_id": s.id,
-                "created_at": s.created_at.isoformat(),
-                "playlists": s.playlist_count,
-                "items": s.item_count,
-            }
-            for s in snapshots
-        ]
+        rows = list_snapshots(session)
     if args.json:
         ctx.print_json(rows)
         return 0
     if not rows:
         ctx.out.print("No snapshots yet: a sync takes one before its first write.")
         return 0
-    table = Table("snapshot", "taken", "playlists", "items", title="Backup snapshots")
-    for row in rows:
-        table.add_row(*(str(value) for value in row.values()))
-    ctx.out.print(table)
+    from ytsync.cli.views import snapshots_table
+
+    ctx.out.print(snapshots_table(rows))
     return 0
 
 
@@ -70,15 +57,10 @@ def run_export(args: argparse.Namespace, ctx: Context) -> int:
         raise UserError(f"{target} already exists; add --force to overwrite it")
     if not target.parent.is_dir():
         raise UserError(f"folder {target.parent} does not exist")
+    from ytsync.backup import snapshot_document
+
     with ctx.sessions() as session:
-        query = select(BackupSnapshot).order_by(BackupSnapshot.id.desc()).limit(1)
-        if args.snapshot is not None:
-            query = select(BackupSnapshot).where(BackupSnapshot.id == args.snapshot)
-        snapshot = session.scalars(query).first()
-        if snapshot is None:
-            which = f"snapshot {args.snapshot}" if args.snapshot is not None else "any snapshot"
-            raise UserError(f"there is no {which}; see 'python starter.py backup list'")
-        data = {"snapshot_id": snapshot.id, **snapshot.data}
+        data = snapshot_document(session, args.snapshot)
     # The whole library with its titles: private (0600), and never half written.
     document = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     write_output(target, document.encode("utf-8"), force=args.force)
@@ -94,6 +76,8 @@ def run_restore(args: argparse.Namespace, ctx: Context) -> int:
     ):
         ctx.err.print("Not started.")
         return 0
+    from ytsync.cli.jobctl import start_restore
+
     return launch(
         ctx,
         lambda client: start_restore(ctx.sessions, client, ctx.settings, args.snapshot),

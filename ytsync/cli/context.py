@@ -6,32 +6,51 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
 
-from ytsync.cli.console import SafeConsole
+from ytsync.cli.hints import with_hint
 from ytsync.config import Settings, load_settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
-from ytsync.errors import UserError
-from ytsync.jobctl import JobConflict, StartedJob
+from ytsync.errors import JobConflict, UserError
 from ytsync.logs import mask
-from ytsync.temporal import connect
+
+if TYPE_CHECKING:
+    # Only the commands that start a job load the Temporal client.
+    from rich.console import Console
+    from sqlalchemy.orm import Session, sessionmaker
+    from temporalio.client import Client
+
+    from ytsync.cli.jobctl import StartedJob
 
 
-@dataclass
 class Context:
-    # None: read from the environment on first use, so commands that need no
-    # settings (demo, dev-server) are not stopped by a bad YTSYNC_* variable.
-    given_settings: Settings | None = None
-    # SafeConsole: text from YouTube or a plan shows its control characters escaped.
-    out: Console = field(default_factory=lambda: SafeConsole(highlight=False))
-    err: Console = field(default_factory=lambda: SafeConsole(stderr=True, highlight=False))
+    def __init__(
+        self,
+        given_settings: Settings | None = None,
+        out: Console | None = None,
+        err: Console | None = None,
+    ) -> None:
+        # None: read from the environment on first use, so commands that need no
+        # settings (demo, dev-server) are not stopped by a bad YTSYNC_* variable.
+        self.given_settings = given_settings
+        # None: made on first use; 'status --json' never loads rich.
+        self._out = out
+        self._err = err
+
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            self._out = _safe_console(stderr=False)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            self._err = _safe_console(stderr=True)
+        return self._err
 
     @cached_property
     def settings(self) -> Settings:
@@ -52,6 +71,13 @@ class Context:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def _safe_console(*, stderr: bool) -> Console:
+    # SafeConsole: text from YouTube or a plan shows its control characters escaped.
+    from ytsync.cli.console import SafeConsole
+
+    return SafeConsole(stderr=stderr, highlight=False)
+
+
 def confirmed(question: str, what: str) -> bool:
     """Ask on a terminal; without one, demand --yes rather than guess."""
     if not sys.stdin.isatty():
@@ -63,6 +89,7 @@ def launch(
     ctx: Context, start: Callable[[Client], Awaitable[StartedJob]], json: bool, noun: str
 ) -> int:
     """Connect, start a job, and say so; another active job is exit code 1."""
+    from ytsync.temporal import connect
 
     async def go() -> StartedJob:
         return await start(await connect(ctx.settings))
@@ -70,7 +97,7 @@ def launch(
     try:
         started = asyncio.run(go())
     except JobConflict as exc:
-        ctx.err.print(f"error: {mask(str(exc))}", markup=False)
+        ctx.err.print(f"error: {mask(with_hint(exc))}", markup=False)
         return 1
     if json:
         ctx.print_json({"job_id": started.job_id, "workflow_id": started.workflow_id})

@@ -11,11 +11,7 @@ import asyncio
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from ytsync.cli.context import Context
 from ytsync.devserver import (
@@ -30,6 +26,10 @@ from ytsync.errors import UserError
 
 # The second distribution's packages (sandbox/), imported only by the demo command.
 SANDBOX_PACKAGES = ("ytsync_sandbox", "ytsync_emulator")
+
+if TYPE_CHECKING:
+    # rich loads when a command draws: 'status --json' never does.
+    from rich.console import Console
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -143,6 +143,8 @@ def run_until_signal(
 
 
 def run_dev_server(args: argparse.Namespace, ctx: Context) -> int:
+    from rich.text import Text
+
     out = ctx.out
     log_file = args.db_file.resolve().with_suffix(".log")
     for path in (args.db_file, log_file):
@@ -177,6 +179,9 @@ def run_dev_server(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _print_server(out: Console, server: DevServer) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -202,6 +207,8 @@ def run_demo_command(args: argparse.Namespace, ctx: Context) -> int:
     # Imported here: the demo is the second distribution's (sandbox/), which a
     # production install (the worker image) does not have; it also pulls in the worker,
     # which no other command needs to load.
+    from rich.text import Text
+
     try:
         from ytsync_sandbox.demo import DemoOptions, run_demo
     except ModuleNotFoundError as exc:

@@ -6,12 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rich.console import Console
-from rich.text import Text
-
 from ytsync.cli.context import Context
-from ytsync.plan import ApplySummary, ExportSummary, apply_plan, export_plan
-from ytsync.preview import compute_preview, render_preview
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,6 +45,9 @@ def _json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def handle_apply(args: argparse.Namespace, ctx: Context) -> int:
+    from ytsync.cli.views import print_apply_summary
+    from ytsync.plan import apply_plan
+
     summary = apply_plan(ctx.sessions, args.file)
     if args.json:
         ctx.print_json(summary.model_dump(mode="json"))
@@ -59,6 +57,9 @@ def handle_apply(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_export(args: argparse.Namespace, ctx: Context) -> int:
+    from ytsync.cli.views import print_export_summary
+    from ytsync.plan import export_plan
+
     summary = export_plan(ctx.sessions, args.file, force=args.force)
     if args.json:
         ctx.print_json(summary.model_dump(mode="json"))
@@ -68,6 +69,9 @@ def handle_export(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def handle_preview(args: argparse.Namespace, ctx: Context) -> int:
+    from ytsync.cli.views import render_preview
+    from ytsync.preview import compute_preview
+
     with ctx.sessions() as session:
         preview = compute_preview(session, ctx.settings, datetime.now(UTC))
     if args.json:
@@ -75,58 +79,3 @@ def handle_preview(args: argparse.Namespace, ctx: Context) -> int:
     else:
         render_preview(preview, ctx.out)
     return 0
-
-
-def print_apply_summary(summary: ApplySummary, out: Console) -> None:
-    out.print(
-        Text(
-            f"Applied {summary.file}: {summary.categories:,} categories "
-            f"({summary.protected_categories:,} protected), {summary.videos:,} videos, "
-            f"{summary.assignments:,} category entries."
-        )
-    )
-    out.print(
-        Text(
-            f"{summary.categories_added:,} new, {summary.categories_kept:,} kept, "
-            f"{summary.categories_removed:,} removed."
-        )
-    )
-    for renamed in summary.renamed_categories:
-        note = " (its YouTube playlist keeps the old title)" if renamed.youtube_playlist_id else ""
-        out.print(Text(f"Renamed {renamed.old_name!r} to {renamed.new_name!r}{note}."))
-    for removed in summary.playlists_left_on_youtube:
-        out.print(
-            Text(
-                f"Warning: removed category {removed.category_name!r} already has playlist "
-                f"{removed.youtube_playlist_id} on YouTube; it stays there (delete it on "
-                "YouTube if you no longer want it).",
-                style="yellow",
-            )
-        )
-    out.print(Text("Next: python starter.py preview"))
-
-
-def print_export_summary(summary: ExportSummary, out: Console) -> None:
-    if summary.categories == 0:
-        out.print(
-            Text(
-                f"Wrote only the header to {summary.file}: no imported playlist has videos "
-                "(run python starter.py import first)."
-            )
-        )
-        return
-    out.print(
-        Text(
-            f"Wrote {summary.categories:,} categories with {summary.videos:,} videos to "
-            f"{summary.file} (none protected)."
-        )
-    )
-    notes = [
-        (summary.skipped_duplicates, "duplicate playlist item(s) skipped"),
-        (summary.empty_playlists, "empty playlist(s) left out"),
-        (summary.adjusted_names, "name(s) shortened or numbered to stay unique"),
-    ]
-    for count, text in notes:
-        if count:
-            out.print(Text(f"{count:,} {text}."))
-    out.print(Text(f"Edit it, then run: python starter.py plan apply {summary.file}"))

@@ -11,18 +11,14 @@ import argparse
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from typing import TYPE_CHECKING
 
 from ytsync.cli.context import Context
-from ytsync.search_attributes import ALL, type_name
-from ytsync.temporal import connect
+
+if TYPE_CHECKING:
+    # Loaded when the command runs: every other command would pay for the client.
+    from temporalio.client import Client
+    from temporalio.service import RPCError
 
 
 class SetupRefused(Exception):
@@ -38,19 +34,37 @@ class SetupResult:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     temporal = commands.add_parser("temporal", help="prepare a Temporal namespace for ytsync")
-    actions = temporal.add_subparsers(dest="temporal_command", required=True, metavar="COMMAND")
+    actions = temporal.add_subparsers(
+        dest="temporal_command", required=True, metavar="COMMAND", parser_class=_SetupParser
+    )
     setup = actions.add_parser(
-        "setup",
-        help="register ytsync's search attributes in the namespace (safe to run again)",
-        description="Registers "
-        + ", ".join(f"{key.name} ({type_name(key)})" for key in ALL)
-        + " in the namespace ytsync connects to, so the Web UI can list jobs by stage, "
-        "channel, progress or resume time. What is registered already is left as it is.",
+        "setup", help="register ytsync's search attributes in the namespace (safe to run again)"
     )
     setup.set_defaults(handler=run_setup)
 
 
+class _SetupParser(argparse.ArgumentParser):
+    """Names the attributes only when asked for help: the list loads temporalio, which
+    every other command would pay for at start."""
+
+    def format_help(self) -> str:
+        self.description = (
+            f"Registers {_wanted()} in the namespace ytsync connects to, so the Web UI can "
+            "list jobs by stage, channel, progress or resume time. What is registered "
+            "already is left as it is."
+        )
+        return super().format_help()
+
+
+def _wanted() -> str:
+    from ytsync.search_attributes import ALL, type_name
+
+    return ", ".join(f"{key.name} ({type_name(key)})" for key in ALL)
+
+
 def run_setup(args: argparse.Namespace, ctx: Context) -> int:
+    from ytsync.temporal import connect
+
     async def go() -> SetupResult:
         return await register_search_attributes(await connect(ctx.settings))
 
@@ -74,6 +88,12 @@ def run_setup(args: argparse.Namespace, ctx: Context) -> int:
 async def register_search_attributes(client: Client) -> SetupResult:
     """Add the attributes the namespace lacks; SetupRefused when it has one of another
     type, or refuses to list or add them."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from ytsync.search_attributes import ALL, type_name
+
     namespace = client.namespace
     result = SetupResult(namespace)
     registered = await _listed(client)
@@ -109,6 +129,9 @@ async def register_search_attributes(client: Client) -> SetupResult:
 
 
 async def _listed(client: Client) -> Mapping[str, int]:
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+    from temporalio.service import RPCError
+
     try:
         response = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=client.namespace)
@@ -119,9 +142,8 @@ async def _listed(client: Client) -> Mapping[str, int]:
 
 
 def _refusal(namespace: str, verb: str, exc: RPCError) -> str:
-    wanted = ", ".join(f"{key.name} ({type_name(key)})" for key in ALL)
     return (
         f"Temporal would not {verb} the search attributes of namespace {namespace} "
         f"({exc.status.name}: {exc.message}). Register them with an account that may "
-        f"(on Temporal Cloud: the Cloud UI or tcld): {wanted}"
+        f"(on Temporal Cloud: the Cloud UI or tcld): {_wanted()}"
     )

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, String, create_engine, event
+from sqlalchemy import Engine, String, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ytsync.errors import UserError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.orm import Session, sessionmaker
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Every migration file is named after its revision: 0009_category_playlist_settings.py.
+_REVISION_FILE = re.compile(r"(\d{4})_\w+\.py")
 
 
 def make_engine(url: str) -> Engine:
@@ -61,6 +64,9 @@ def compare_type(
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    # Here, not at the top: 'status' with no job answers before the ORM loads.
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(engine, expire_on_commit=False)
 
 
@@ -72,6 +78,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def _alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = None
@@ -81,6 +89,13 @@ def _alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision; refuse a database from a newer ytsync."""
+    if _at_newest(engine):
+        return
+    # Alembic loads in a fraction of a second more than every command takes otherwise.
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     config = _alembic_config(engine)
     script = ScriptDirectory.from_config(config)
     known = {rev.revision for rev in script.walk_revisions()}
@@ -101,6 +116,31 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def no_jobs_yet(engine: Engine) -> bool:
+    """Has no job ever been started?  One statement, without the ORM and its models
+    (tests/test_db.py checks the table's name against them)."""
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT 1 FROM sync_jobs LIMIT 1")).first() is None
+
+
+def newest_revision() -> str:
+    """The newest migration's revision, from the files' names (tests/test_db.py checks
+    that Alembic agrees)."""
+    names = (_REVISION_FILE.fullmatch(p.name) for p in (MIGRATIONS / "versions").iterdir())
+    return max(match.group(1) for match in names if match)
+
+
+def _at_newest(engine: Engine) -> bool:
+    """Is the schema at the newest revision already?  Read without Alembic; any doubt
+    (no version table, several heads, a failed read) says no, and Alembic decides."""
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except (OperationalError, ProgrammingError):
+        return False
+    return [row[0] for row in rows] == [newest_revision()]
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,14 +1,14 @@
-"""Starting a sync job and talking to its workflow (the CLI's side of Temporal)."""
+"""The CLI's side of Temporal: start a job's workflow, ask it for its state, pause and
+resume it.  Workflows are called by the names the worker registers (``ytsync.wire``),
+so starting a job loads none of their code."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import (
     Client,
@@ -20,19 +20,30 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.workflow import UpdateMethodMultiParam
 
-from workflows.restore import RestoreWorkflow
-from workflows.sync import SyncWorkflow
 from ytsync.config import Settings
-from ytsync.db.engine import transaction
-from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob
-from ytsync.errors import UserError
-from ytsync.preview import compute_preview
-from ytsync.status import latest_job
-from ytsync.strategies import STRATEGIES, record_kept
-from ytsync.sync.unkeep import kept_in_use
-from ytsync.wire import ACTIVE_STAGES, Stage, SyncInput, WorkflowState
+from ytsync.errors import Refused
+from ytsync.jobs import (
+    create_job,
+    create_restore_job,
+    drop_job,
+    job_to_ask,
+    mark_failed,
+    record_pause_request,
+)
+from ytsync.preview import Preview
+from ytsync.status import active_job
+from ytsync.wire import (
+    PAUSE_UPDATE,
+    RESTORE_WORKFLOW,
+    RESUME_UPDATE,
+    STATE_QUERY,
+    SYNC_WORKFLOW,
+    JobProgress,
+    Stage,
+    SyncInput,
+    WorkflowState,
+)
 
 # How long pause and resume wait for the job to answer.  A live worker answers an update
 # in milliseconds; with none running, Temporal holds it until one comes, and the CLI
@@ -42,31 +53,11 @@ UPDATE_TIMEOUT = 5.0
 REFUSALS = ("NotPausable", "NotPaused")
 
 
-class JobConflict(Exception):
-    """Another job is active: starting a second one would race it (exit code 1)."""
-
-
-class Refused(Exception):
-    """The job turned a pause or resume down: it has ended, is paused already, or is
-    not paused (exit code 1).  ``kind``: the refusal's type (see REFUSALS), when the
-    job itself refused."""
-
-    def __init__(self, message: str, kind: str | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
 @dataclass(frozen=True)
 class StartedJob:
     job_id: int
     workflow_id: str
-    handle: WorkflowHandle[Any, Any]
-
-
-def active_job(session: Session) -> SyncJob | None:
-    return session.scalars(
-        select(SyncJob).where(SyncJob.stage.in_(ACTIVE_STAGES)).order_by(SyncJob.id.desc())
-    ).first()
+    handle: WorkflowHandle[Any, JobProgress]
 
 
 async def settle_abandoned(client: Client, sessions: sessionmaker[Session]) -> bool:
@@ -94,50 +85,7 @@ async def settle_abandoned(client: Client, sessions: sessionmaker[Session]) -> b
             message = str(exc.cause or exc)
         except RPCError:
             pass
-    with transaction(sessions) as session:
-        stale = session.get_one(SyncJob, job_id)
-        if stale.stage != stage:
-            return False  # the workflow recorded its own end meanwhile
-        stale.stage = "failed"
-        stale.failure_message = message
-        stale.completed_at = datetime.now(UTC)
-    return True
-
-
-def refuse_while_active(session: Session) -> None:
-    """One job at a time per channel: raise JobConflict while another is not finished."""
-    running = active_job(session)
-    if running is not None:
-        raise JobConflict(
-            f"job {running.id} is still {running.stage} (workflow {running.workflow_id}); "
-            "wait for it to finish or see 'python starter.py status'"
-        )
-
-
-def create_job(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> SyncJob:
-    """A job row for the plan, with the strategy the settings name (``start
-    --strategy`` sets it on the command line)."""
-    strategy = settings.strategy
-    if strategy not in STRATEGIES:
-        raise UserError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
-    with transaction(sessions) as session:
-        refuse_while_active(session)
-        if session.scalar(select(Category.id).limit(1)) is None:
-            raise UserError("there is no plan yet: run 'python starter.py plan apply FILE' first")
-        preview = compute_preview(session, settings, now).model_dump(mode="json")
-        job = SyncJob(
-            workflow_id=f"ytsync-job-{uuid.uuid4().hex[:12]}",
-            stage="pending",
-            strategy=strategy,
-            preview=preview,
-        )
-        session.add(job)
-        session.flush()
-        job.workflow_id = f"ytsync-job-{job.id}-{uuid.uuid4().hex[:8]}"
-        if strategy == "reuse":
-            # Decided once, in the job's first commit: every later step works from it.
-            record_kept(session, job.id)
-        return job
+    return mark_failed(sessions, job_id, stage, message)
 
 
 async def start_job(
@@ -148,21 +96,36 @@ async def start_job(
     now: datetime,
     **workflow_options: Any,
 ) -> StartedJob:
+    """Start a sync of the plan."""
+    return await start_previewed_job(settings, sessions, client, None, now, workflow_options)
+
+
+async def start_previewed_job(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    client: Client,
+    preview: Preview | None,
+    now: datetime,
+    workflow_options: dict[str, Any] | None = None,
+) -> StartedJob:
+    """Start a sync of the plan from ``preview``, the one the user confirmed (None:
+    compute it)."""
+    workflow_options = workflow_options or {}
     await settle_abandoned(client, sessions)
-    job = create_job(settings, sessions, now)
+    job = create_job(settings, sessions, now, preview)
     try:
         handle = await client.start_workflow(
-            SyncWorkflow.run,
+            SYNC_WORKFLOW,
             SyncInput(job_id=job.id, channel=settings.channel, **workflow_options),
             id=job.workflow_id,
             task_queue=settings.task_queue,
+            result_type=JobProgress,
             static_summary=sync_summary(job.id, settings.channel, job.preview),
             static_details=sync_details(job.preview),
         )
     except BaseException:
         # Nothing ran: drop the row so the next 'start' is not blocked by a ghost.
-        with transaction(sessions) as session:
-            session.delete(session.get_one(SyncJob, job.id))
+        drop_job(sessions, job.id)
         raise
     return StartedJob(job.id, job.workflow_id, handle)
 
@@ -176,52 +139,28 @@ async def start_restore(
 ) -> StartedJob:
     """Start bringing back a snapshot's playlists that are gone from YouTube."""
     await settle_abandoned(client, sessions)
-    with transaction(sessions) as session:
-        refuse_while_active(session)
-        query = select(BackupSnapshot).order_by(BackupSnapshot.id.desc()).limit(1)
-        if snapshot_id is not None:
-            query = select(BackupSnapshot).where(BackupSnapshot.id == snapshot_id)
-        snapshot = session.scalars(query).first()
-        if snapshot is None:
-            which = f"snapshot {snapshot_id}" if snapshot_id is not None else "any snapshot"
-            raise UserError(f"there is no {which}; see 'python starter.py backup list'")
-        gone = restorable(session, snapshot)
-        if not gone:
-            raise UserError(
-                f"nothing to restore: every playlist of snapshot {snapshot.id} is still on "
-                "YouTube (run 'python starter.py import' if you deleted some by hand)"
-            )
-        job = SyncJob(
-            workflow_id=f"ytsync-restore-{uuid.uuid4().hex[:12]}",
-            kind="restore",
-            snapshot_id=snapshot.id,
-            stage="pending",
-            preview={"playlists_to_restore": gone},
-        )
-        session.add(job)
-        session.flush()
-        job_id, workflow_id = job.id, job.workflow_id
+    job = create_restore_job(sessions, snapshot_id)
     try:
         handle = await client.start_workflow(
-            RestoreWorkflow.run,
+            RESTORE_WORKFLOW,
             SyncInput(
-                job_id=job_id,
+                job_id=job.job_id,
                 stage=Stage.RESTORE_PLAYLISTS,
                 channel=settings.channel,
                 **workflow_options,
             ),
-            id=workflow_id,
+            id=job.workflow_id,
             task_queue=settings.task_queue,
+            result_type=JobProgress,
             static_summary=(
-                f"ytsync job {job_id}, channel {settings.channel}: restore {len(gone):,} "
-                f"playlist(s) of snapshot {snapshot.id}"
+                f"ytsync job {job.job_id}, channel {settings.channel}: restore "
+                f"{job.playlists:,} playlist(s) of snapshot {job.snapshot_id}"
             ),
         )
     except BaseException:
-        with transaction(sessions) as session:
-            session.delete(session.get_one(SyncJob, job_id))
+        drop_job(sessions, job.job_id)
         raise
-    return StartedJob(job_id, workflow_id, handle)
+    return StartedJob(job.job_id, job.workflow_id, handle)
 
 
 def sync_summary(job_id: int, channel: str, preview: dict[str, Any]) -> str:
@@ -246,27 +185,10 @@ def sync_details(preview: dict[str, Any]) -> str:
     )
 
 
-def restorable(session: Session, snapshot: BackupSnapshot) -> list[str]:
-    """Titles of the snapshot's playlists that are gone from YouTube, or that a reusing
-    job kept as a category's playlist (a restore gives them back their old selves)."""
-    gone = {
-        p.youtube_id: p.title
-        for p in session.scalars(
-            select(Playlist).where(
-                Playlist.deleted_from_youtube_at.is_not(None)
-                | Playlist.id.in_(list(kept_in_use(session).values()))
-            )
-        )
-    }
-    return [
-        gone[p["youtube_id"]] for p in snapshot.data.get("playlists", []) if p["youtube_id"] in gone
-    ]
-
-
 async def workflow_state(client: Client, workflow_id: str) -> WorkflowState | None:
     try:
         handle = client.get_workflow_handle(workflow_id)
-        state: WorkflowState = await handle.query(SyncWorkflow.state)
+        state: WorkflowState = await handle.query(STATE_QUERY, result_type=WorkflowState)
         return state
     except RPCError:
         return None
@@ -298,26 +220,20 @@ async def send(
     is recorded once the workflow has the request (a refused one records nothing), and
     cleared before a resume is sent (a batch must not find a stale one).
     """
-    with sessions() as session:
-        job = active_job(session)
-        last = latest_job(session) if job is None else None
-    if job is None:
-        if last is not None:
-            raise Refused(f"job {last.id} is {last.stage}: nothing to {request}")
-        raise UserError(f"no sync job is running, nothing to {request}")
+    job = job_to_ask(sessions, request)
     handle = client.get_workflow_handle(job.workflow_id)
     timeout = UPDATE_TIMEOUT if timeout is None else timeout
     if request == "pause":
-        state = await _ask(handle, job.id, SyncWorkflow.pause_update, "pause", timeout)
-        _record_pause_request(sessions, job.id, datetime.now(UTC))
+        state = await _ask(handle, job.id, PAUSE_UPDATE, "pause", timeout)
+        record_pause_request(sessions, job.id, datetime.now(UTC))
     else:
-        asked_at = _record_pause_request(sessions, job.id, None)
+        asked_at = record_pause_request(sessions, job.id, None)
         try:
-            state = await _ask(handle, job.id, SyncWorkflow.resume_update, "resume", timeout)
+            state = await _ask(handle, job.id, RESUME_UPDATE, "resume", timeout)
         except Refused:
             # Not paused after all: a pause request still on its way stays recorded.
             if asked_at is not None:
-                _record_pause_request(sessions, job.id, asked_at)
+                record_pause_request(sessions, job.id, asked_at)
             raise
     return Sent(job.id, job.workflow_id, state)
 
@@ -325,12 +241,14 @@ async def send(
 async def _ask(
     handle: WorkflowHandle[Any, Any],
     job_id: int,
-    update: UpdateMethodMultiParam[[Any], WorkflowState],
+    update: str,
     signal: str,
     timeout: float,
 ) -> WorkflowState | None:
     try:
-        return await asyncio.wait_for(handle.execute_update(update), timeout)
+        return await asyncio.wait_for(
+            handle.execute_update(update, result_type=WorkflowState), timeout
+        )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type in REFUSALS:
@@ -346,16 +264,3 @@ async def _ask(
     # reaches the job later, asks for the same thing again; its validator turns it down.
     await handle.signal(signal)
     return None
-
-
-def _record_pause_request(
-    sessions: sessionmaker[Session], job_id: int, at: datetime | None
-) -> datetime | None:
-    """Set (keeping the first request's time) or clear the job's pause request; the
-    request recorded before."""
-    with transaction(sessions) as session:
-        job = session.get_one(SyncJob, job_id)
-        before = job.pause_requested_at
-        if at is None or before is None:
-            job.pause_requested_at = at
-        return before

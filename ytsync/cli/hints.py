@@ -1,0 +1,20 @@
+"""The command that helps, added to an error the domain raised: the domain says what
+is wrong, only the command line knows what to type."""
+
+from __future__ import annotations
+
+from ytsync.errors import JobConflict, JobRunning, NoPlan, NoSnapshot, NothingToRestore
+
+HINTS: dict[type[Exception], str] = {
+    JobConflict: " or see 'python starter.py status'",
+    JobRunning: " (python starter.py status)",
+    NoPlan: ": run 'python starter.py plan apply FILE' first",
+    NoSnapshot: "; see 'python starter.py backup list'",
+    NothingToRestore: " (run 'python starter.py import' if you deleted some by hand)",
+}
+
+
+def with_hint(exc: BaseException) -> str:
+    """The error's message, and the command that helps when there is one."""
+    hint = next((HINTS[kind] for kind in type(exc).__mro__ if kind in HINTS), "")
+    return f"{exc}{hint}"

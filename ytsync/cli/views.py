@@ -1,0 +1,522 @@
+"""Everything the command line draws with rich: the plan's summaries, the preview, a
+job's status, the report.
+
+The domain hands over typed data (``Preview``, ``JobStatus``, ``JobReport``); only this
+module decides how a person sees it.  JSON output never comes through here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from ytsync.plan import ApplySummary, ExportSummary
+from ytsync.preview import CategoryCount, PlaylistRef, Preview
+from ytsync.quota import WRITE_COST
+from ytsync.report import JobReport
+from ytsync.status import Audit, JobStatus
+from ytsync.strategies import Strategies
+from ytsync.wire import FINAL_STAGES, PauseReason, Stage
+
+# Rows per table in the human-readable preview; the rest is summed up in one line.
+MAX_TABLE_ROWS = 20
+# Refresh tokens of an OAuth app in "Testing" status expire after 7 days.
+TESTING_TOKEN_DAYS = 7
+NO_JOB = "No sync job yet. Start one with 'python starter.py start'."
+AUTH_REQUIRED_HELP = (
+    "YouTube no longer accepts the sign-in (expired or revoked). Sign in again with "
+    "'python starter.py auth --client-secrets FILE', then run 'python starter.py resume'."
+)
+# After the job's own words (a sign-in problem, or one on this machine), which name no
+# command.
+AUTH_WAY_OUT = (
+    "; fix that (a sign-in: 'python starter.py auth --client-secrets FILE'), "
+    "then run 'python starter.py resume'"
+)
+BAR_WIDTH = 30
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def render_preview(preview: Preview, console: Console) -> None:
+    """The preview for a person: tables of the work, the cost, the finish, the warnings."""
+    console.print(_summary_table(preview))
+    _print_quota(preview, console)
+    if preview.videos_to_add.by_category or preview.playlists_to_create.items:
+        console.print(_categories_table(preview))
+    if preview.playlists_to_delete.items:
+        console.print(_deletions_table(preview.playlists_to_delete.items))
+    if preview.protected_categories:
+        console.print(_protected_table(preview.protected_categories))
+    console.print(_strategies_table(preview.strategies))
+    if preview.strategies.reuse_keeps:
+        console.print(_kept_table(preview.strategies))
+    _print_warnings(preview, console)
+
+
+def _summary_table(preview: Preview) -> Table:
+    table = Table(title="What the sync will do")
+    table.add_column("Step")
+    table.add_column("Count", justify="right")
+    table.add_column("Quota units", justify="right")
+    steps = (
+        ("Create playlists", preview.playlists_to_create.count),
+        ("Add videos", preview.videos_to_add.count),
+        ("Delete old playlists", preview.playlists_to_delete.count),
+    )
+    for label, count in steps:
+        table.add_row(label, f"{count:,}", f"{count * WRITE_COST:,}")
+    table.add_section()
+    table.add_row("Total", "", f"{preview.total_quota_cost:,}", style="bold")
+    return table
+
+
+def _print_quota(preview: Preview, console: Console) -> None:
+    console.print(
+        Text(
+            f"Quota: {preview.daily_quota_limit:,} units a period (a day on YouTube), "
+            f"{preview.quota_reserve:,} kept "
+            f"in reserve, so {preview.usable_quota_per_period:,} for the sync; "
+            f"{preview.remaining_quota_today:,} left in this period "
+            f"(next reset {_local(preview.next_quota_reset)})."
+        )
+    )
+    if preview.total_quota_cost == 0:
+        console.print(Text("Nothing to write: the sync would only back up the library."))
+        return
+    finish = (
+        "in this period"
+        if preview.quota_periods_needed <= 1 and preview.remaining_quota_today
+        else f"from about {_local(preview.estimated_finish)}"
+    )
+    console.print(
+        Text(
+            f"Needs {preview.quota_periods_needed:,} quota period(s) "
+            f"({preview.estimated_days:,} day(s) at the full daily limit); "
+            f"the last writes run {finish}."
+        )
+    )
+
+
+def _categories_table(preview: Preview) -> Table:
+    new_ids = {item.category_id for item in preview.playlists_to_create.items}
+    counts = {entry.category_id: entry for entry in preview.videos_to_add.by_category}
+    rows = [(e.category_name, e.category_id in new_ids, e.video_count) for e in counts.values()]
+    rows += [
+        (item.category_name, True, 0)
+        for item in preview.playlists_to_create.items
+        if item.category_id not in counts
+    ]
+    table = Table(title="Category playlists (most videos first)")
+    table.add_column("Category")
+    table.add_column("Playlist")
+    table.add_column("Videos to add", justify="right")
+    for name, is_new, count in rows[:MAX_TABLE_ROWS]:
+        table.add_row(Text(name), "new" if is_new else "exists", f"{count:,}")
+    _more_row(table, len(rows), "categories")
+    return table
+
+
+def _deletions_table(items: Sequence[PlaylistRef]) -> Table:
+    table = Table(title="Old playlists to delete (the backup keeps them)")
+    table.add_column("Playlist")
+    table.add_column("YouTube id")
+    for item in items[:MAX_TABLE_ROWS]:
+        table.add_row(Text(item.name), Text(item.youtube_id))
+    _more_row(table, len(items), "playlists")
+    return table
+
+
+def _protected_table(items: Sequence[CategoryCount]) -> Table:
+    table = Table(title="Protected categories (no playlist, videos not added)")
+    table.add_column("Category")
+    table.add_column("Videos", justify="right")
+    for item in items[:MAX_TABLE_ROWS]:
+        table.add_row(Text(item.category_name), f"{item.video_count:,}")
+    _more_row(table, len(items), "categories")
+    return table
+
+
+def _strategies_table(strategies: Strategies) -> Table:
+    rebuild, reuse = strategies.rebuild, strategies.reuse
+    table = Table(title="Rebuild (what a job does) and reuse (keep old playlists)")
+    table.add_column("")
+    table.add_column("Rebuild", justify="right")
+    table.add_column("Reuse", justify="right")
+    rows = (
+        ("Create playlists", rebuild.creates, reuse.creates),
+        ("Update kept playlists", rebuild.updates, reuse.updates),
+        ("Add videos", rebuild.adds, reuse.adds),
+        ("Remove items from kept playlists", rebuild.item_deletes, reuse.item_deletes),
+        ("Delete old playlists", rebuild.playlist_deletes, reuse.playlist_deletes),
+    )
+    for label, left, right in rows:
+        table.add_row(label, f"{left:,}", f"{right:,}")
+    table.add_section()
+    table.add_row("Writes", f"{rebuild.writes:,}", f"{reuse.writes:,}", style="bold")
+    table.add_row("Quota units", f"{rebuild.quota_cost:,}", f"{reuse.quota_cost:,}")
+    table.add_row(
+        "Quota periods", f"{rebuild.quota_periods_needed:,}", f"{reuse.quota_periods_needed:,}"
+    )
+    table.add_row("Finishes", _local(rebuild.estimated_finish), _local(reuse.estimated_finish))
+    return table
+
+
+def _kept_table(strategies: Strategies) -> Table:
+    keeps = strategies.reuse_keeps
+    table = Table(
+        title=f"Reuse would keep {len(keeps):,} old playlist(s); "
+        f"{strategies.reuse_out_of_plan_order:,} item(s) would sit out of plan order"
+    )
+    table.add_column("Category")
+    table.add_column("Keeps old playlist")
+    table.add_column("Adds", justify="right")
+    table.add_column("Removes", justify="right")
+    for keep in keeps[:MAX_TABLE_ROWS]:
+        title = keep.title + ("" if keep.title == keep.category_name else " (renamed)")
+        table.add_row(keep.category_name, title, f"{keep.adds:,}", f"{keep.item_deletes:,}")
+    _more_row(table, len(keeps), "kept playlists")
+    return table
+
+
+def _more_row(table: Table, total: int, noun: str) -> None:
+    if total > MAX_TABLE_ROWS:
+        table.add_row(Text(f"… {total - MAX_TABLE_ROWS:,} more {noun}", style="dim"))
+
+
+def _print_warnings(preview: Preview, console: Console) -> None:
+    unavailable = preview.unavailable_videos
+    if unavailable.count:
+        console.print(
+            Text(
+                f"Warning: {unavailable.count:,} video(s) are private or deleted; the sync "
+                "skips them (no quota spent):",
+                style="yellow",
+            )
+        )
+        for video in unavailable.items[:5]:
+            console.print(Text(f"  {video.video_id} {video.title} ({video.availability})"))
+    uncategorized = preview.uncategorized_videos
+    if uncategorized.count:
+        console.print(
+            Text(
+                f"Warning: {uncategorized.count:,} video(s) are in an old playlist but in no "
+                "category; they lose their playlist when the old ones are deleted (the "
+                "backup keeps them):",
+                style="yellow",
+            )
+        )
+        for item in uncategorized.items[:5]:
+            console.print(Text(f"  {item.video_id} {item.title} ({', '.join(item.playlists)})"))
+    if preview.estimated_finish - preview.computed_at > timedelta(days=TESTING_TOKEN_DAYS):
+        console.print(
+            Text(
+                "Note: the sync spans more than 7 days. If your Google OAuth app is in "
+                '"Testing" status its refresh token expires after 7 days: publish the app '
+                "first, or be ready to re-authorize when the job pauses with auth_required.",
+                style="yellow",
+            )
+        )
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def print_apply_summary(summary: ApplySummary, out: Console) -> None:
+    out.print(
+        Text(
+            f"Applied {summary.file}: {summary.categories:,} categories "
+            f"({summary.protected_categories:,} protected), {summary.videos:,} videos, "
+            f"{summary.assignments:,} category entries."
+        )
+    )
+    out.print(
+        Text(
+            f"{summary.categories_added:,} new, {summary.categories_kept:,} kept, "
+            f"{summary.categories_removed:,} removed."
+        )
+    )
+    for renamed in summary.renamed_categories:
+        note = " (its YouTube playlist keeps the old title)" if renamed.youtube_playlist_id else ""
+        out.print(Text(f"Renamed {renamed.old_name!r} to {renamed.new_name!r}{note}."))
+    for removed in summary.playlists_left_on_youtube:
+        out.print(
+            Text(
+                f"Warning: removed category {removed.category_name!r} already has playlist "
+                f"{removed.youtube_playlist_id} on YouTube; it stays there (delete it on "
+                "YouTube if you no longer want it).",
+                style="yellow",
+            )
+        )
+    out.print(Text("Next: python starter.py preview"))
+
+
+def print_export_summary(summary: ExportSummary, out: Console) -> None:
+    if summary.categories == 0:
+        out.print(
+            Text(
+                f"Wrote only the header to {summary.file}: no imported playlist has videos "
+                "(run python starter.py import first)."
+            )
+        )
+        return
+    out.print(
+        Text(
+            f"Wrote {summary.categories:,} categories with {summary.videos:,} videos to "
+            f"{summary.file} (none protected)."
+        )
+    )
+    notes = [
+        (summary.skipped_duplicates, "duplicate playlist item(s) skipped"),
+        (summary.empty_playlists, "empty playlist(s) left out"),
+        (summary.adjusted_names, "name(s) shortened or numbered to stay unique"),
+    ]
+    for count, text in notes:
+        if count:
+            out.print(Text(f"{count:,} {text}."))
+    out.print(Text(f"Edit it, then run: python starter.py plan apply {summary.file}"))
+
+
+# --------------------------------------------------------------------------- backups
+
+
+def snapshots_table(rows: Sequence[dict[str, Any]]) -> Table:
+    table = Table("snapshot", "taken", "playlists", "items", title="Backup snapshots")
+    for row in rows:
+        table.add_row(*(str(value) for value in row.values()))
+    return table
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass
+class StatusView:
+    """What the human view shows: the ``status --json`` data plus a few extras."""
+
+    status: JobStatus | None
+    now: datetime
+    # None: not read from the ledger.
+    quota_used_today: int | None = None
+    quota_exhausted: bool = False
+    # None: not asked (the job has ended); False: Temporal could not be reached.
+    temporal_reachable: bool | None = None
+
+
+def status_view(view: StatusView, *, watching: float | None = None) -> RenderableType:
+    """The human view of a job: stage, a bar per stage, quota, resume time, errors."""
+    status = view.status
+    if status is None:
+        return Text(NO_JOB)
+    table = Table(title=f"ytsync job {status.job_id}", show_header=False, title_justify="left")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    table.add_row("stage", _stage_text(status, view.now))
+    table.add_row("strategy", status.strategy)
+    table.add_row("progress", _bar(status.progress.done, status.progress.total))
+    current = status.paused_at_stage if status.stage == "paused" else status.stage
+    for name, result in status.stage_results.items():
+        table.add_row(Text(f"  {name}"), _stage_cell(name, result, current or "", status))
+    if status.audit.checks:
+        table.add_row("settled checks", _audit_text(status.audit))
+    for kept in status.held_back:
+        videos = kept.videos
+        named = ", ".join(f"{v.video_id} ({v.category})" for v in videos[:5])
+        more = f" and {len(videos) - 5} more" if len(videos) > 5 else ""
+        table.add_row(
+            "kept",
+            Text(
+                f"'{kept.title}' ({kept.playlist_id}): {len(videos)} video(s) not "
+                f"verified in their category playlists: {named}{more}",
+                style="yellow",
+            ),
+        )
+    if status.held_back and status.stage == "completed":
+        table.add_row(
+            "next step",
+            "run 'python starter.py start' again to check the kept playlists and finish",
+        )
+    table.add_row("quota used today", _quota_today(view, status))
+    table.add_row("quota used by the job", f"{status.quota_used:,} units")
+    if status.resume_at:
+        table.add_row("resumes at", _local_time(status.resume_at, view.now))
+    errors = len(status.errors)
+    table.add_row(
+        "errors",
+        f"{errors} item(s) failed; list them with 'python starter.py report'" if errors else "0",
+    )
+    if status.failure_message:
+        table.add_row("failure", Text(status.failure_message, style="red"))
+    live = status.workflow
+    if live is not None:
+        asked = ", pause requested" if live.pause_requested else ""
+        table.add_row("workflow", f"running (run {live.runs}{asked})")
+    elif view.temporal_reachable is False:
+        table.add_row(
+            "workflow",
+            Text("Temporal unreachable: showing the job as last saved in the database", "yellow"),
+        )
+    if status.pause_reason == PauseReason.AUTH:
+        # The job's own words when it has them: a missing scope, a local error.  Jobs
+        # paused by older workers named the commands themselves.
+        said = status.pause_message
+        help_text = AUTH_REQUIRED_HELP
+        if said:
+            help_text = said if "starter.py" in said else said + AUTH_WAY_OUT
+        table.add_row("action needed", Text(help_text, style="bold red"))
+    if watching is None:
+        return table
+    if status.stage in FINAL_STAGES:
+        footer = f"The job is {status.stage}."
+    else:
+        footer = f"Refreshing every {watching:g} s; Ctrl-C stops watching (the job goes on)."
+    return Group(table, Text(footer, style="dim"))
+
+
+def _stage_text(status: JobStatus, now: datetime) -> Text:
+    stage = status.stage
+    asked = status.pause_requested_at
+    if stage == "paused":
+        text = f"paused ({status.pause_reason or 'unknown reason'}) at {status.paused_at_stage}"
+        if asked and status.pause_reason != "user":
+            text += "; your pause holds it after that"
+        return Text(text)
+    if asked and stage not in FINAL_STAGES:
+        # The request is recorded, the workflow has not yet seen every batch stop.
+        return Text(
+            f"pausing… (asked {_ago(asked, now)}; the running writes stop at the next one)",
+            style="yellow",
+        )
+    return Text(stage)
+
+
+def _ago(moment: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - moment).total_seconds()))
+    return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago"
+
+
+def _bar(done: int, total: int) -> RenderableType:
+    if total == 0:
+        return Text("nothing planned yet", style="dim")
+    grid = Table.grid(padding=(0, 1))
+    grid.add_row(
+        ProgressBar(total=total, completed=min(done, total), width=BAR_WIDTH),
+        Text(f"{done:,} / {total:,} ({100 * done // total}%)"),
+    )
+    return grid
+
+
+def _stage_cell(
+    name: str, result: dict[str, int], current: str, status: JobStatus
+) -> RenderableType:
+    held = result.get("held_back", 0)
+    settled = result["succeeded"] + result["failed"] + result["skipped"] + held
+    total = settled + result["open"]
+    if total == 0:
+        # The backup writes no operation rows: its snapshot id says it is done.
+        if name == "backup" and status.backup_id:
+            return Text("done")
+        if _before(current, name):
+            return Text("not started", style="dim")
+        return Text("nothing to do", style="dim")
+    extra = [f"{result[k]:,} {k}" for k in ("failed", "skipped") if result[k]]
+    if held:
+        extra.append(f"{held:,} kept")
+    grid = Table.grid(padding=(0, 1))
+    grid.add_row(
+        ProgressBar(total=total, completed=settled, width=BAR_WIDTH),
+        Text(f"{settled:,} / {total:,}" + (f" ({', '.join(extra)})" if extra else "")),
+    )
+    return grid
+
+
+def _audit_text(audit: Audit) -> str:
+    repairs = [
+        f"{count:,} {label}"
+        for count, label in (
+            (audit.found_after_settle, "found after settling"),
+            (audit.sent_again, "sent again"),
+            (audit.duplicates_removed, "duplicates removed"),
+        )
+        if count
+    ]
+    return f"{audit.clean} of {audit.checks} clean, {audit.read_units:,} read units" + (
+        f"; {', '.join(repairs)}" if repairs else ""
+    )
+
+
+def _before(current: str, stage: str) -> bool:
+    """Has the job not yet reached ``stage``?  Unknown stages count as reached."""
+    if current in FINAL_STAGES:
+        return False
+    try:
+        order = [str(s) for s in Stage]
+        return order.index(current) < order.index(stage)
+    except ValueError:
+        return False
+
+
+def _quota_today(view: StatusView, status: JobStatus) -> RenderableType:
+    today = status.quota_today
+    text = Text()
+    if view.quota_used_today is not None:
+        text.append(f"{view.quota_used_today:,} units used; ")
+    text.append(f"{today.remaining:,} of {today.usable:,} usable left")
+    if view.quota_exhausted:
+        text.append(" (YouTube said the quota is spent)", style="yellow")
+    text.append(f"; resets {_local_time(today.next_reset, view.now)}")
+    return text
+
+
+def _local_time(moment: datetime, now: datetime) -> str:
+    """A moment in the user's local time zone, with how far away it is."""
+    local = moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    seconds = int((moment - now).total_seconds())
+    if seconds <= 0:
+        return f"{local} (due now)"
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    return f"{local} (in {hours} h {minutes} min)" if hours else f"{local} (in {minutes} min)"
+
+
+# --------------------------------------------------------------------------- report
+
+
+def render_report(report: JobReport, console: Console) -> None:
+    """The failed and skipped items of a job, one row each, or a line saying none."""
+    job_id, stage = report.job_id, report.job_stage
+    if not report.items:
+        console.print(f"Job {job_id} ({stage}): no failed or skipped items.")
+        return
+    table = Table(title=f"Failed or skipped items of job {job_id} ({stage})")
+    # Short fixed values never wrap; ids and reasons fold, so none is cut off.
+    table.add_column("stage", no_wrap=True)
+    table.add_column("entity", no_wrap=True)
+    table.add_column("id", overflow="fold")
+    table.add_column("reason", overflow="fold", ratio=1)
+    table.add_column("time", no_wrap=True)
+    for item in report.items:
+        when = item.timestamp.astimezone().strftime("%Y-%m-%d %H:%M") if item.timestamp else ""
+        # Text cells: a message or id with [brackets] must not be read as rich markup.
+        table.add_row(
+            Text(item.stage),
+            Text(item.entity_type),
+            Text(item.entity_id),
+            Text(item.message),
+            Text(when),
+        )
+    console.print(table)
+    console.print(
+        f"{len(report.items)} item(s). Save them with 'python starter.py report --csv FILE'."
+    )
