@@ -177,6 +177,9 @@ def environ(inst: Installation, temporal: dict[str, str]) -> dict[str, str]:
         "YTSYNC_TOKEN_FILE": str(settings.token_file),
         "YTSYNC_OAUTH_TOKEN_URI": settings.oauth_token_uri,
         "YTSYNC_TASK_QUEUE": settings.task_queue,
+        # The installation's settle wait, past the emulator's list lag; without it the
+        # worker waits the default 30 s twice (after the creates, before the audits).
+        "YTSYNC_SETTLE_SECONDS": str(settings.settle_seconds),
         **temporal,
     }
 
