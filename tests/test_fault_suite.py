@@ -55,8 +55,13 @@ from ytsync.wire import JobProgress
 pytestmark = [pytest.mark.faults, pytest.mark.postgres]
 
 # Short heartbeats, so a killed worker's batch is retried within seconds; small batches,
-# so a batch that keeps hitting faults does not climb far up the retry backoff.
-JOB_OPTIONS = {"heartbeat_timeout_seconds": 3.0, "batch_size": 5}
+# so a batch that keeps hitting faults does not climb far up the retry backoff.  Each
+# attempt of a batch fails at its first fault: at about 12 % of writes faulted (the
+# everything case) an attempt of 5 writes fails about half the time, and the backoff a
+# batch may expect (1, 2, 4 s ... per attempt, 10 * 2**attempt s after a rate limit)
+# all but diverges; with 3 writes it fails a third of the time.  Same faults, same
+# writes, fewer activities sitting out a long backoff alone at the end of the job.
+JOB_OPTIONS = {"heartbeat_timeout_seconds": 3.0, "batch_size": 3}
 LANES = 4
 CASE_LIMIT = 240.0  # seconds for one job; pytest's own timeout is 300
 
