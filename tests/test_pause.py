@@ -288,6 +288,9 @@ def test_pause_holds_within_seconds_while_the_worker_is_killed(
                 if r.method in WRITES and asked_at + NO_WRITE_AFTER < r.time < resumed_at
             ]
             assert not late, f"writes started more than 10 s after the pause: {late[:3]}"
+            # The pace mattered while a batch could write on past the pause; the rest
+            # of the job (about 400 writes) need not take YouTube's time to end exact.
+            inst.state.write_latency = 0.0
             code, out = await asyncio.to_thread(cli, "resume")
             assert code == 0, out
             result = await asyncio.wait_for(started.handle.result(), timeout=180)
