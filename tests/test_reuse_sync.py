@@ -540,6 +540,7 @@ class KillPoints:
         return "answer"
 
 
+@pytest.mark.slow  # about 40-50 s: conftest starts it among the first
 def test_workers_killed_mid_write_in_every_stage_end_exact(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
