@@ -238,6 +238,9 @@ def test_pause_holds_within_seconds_while_the_worker_is_killed(
             daily_quota=1_000_000,
             emulator_limit=None,
             plan=False,
+            # No 404 window after a playlist's creation (the 1 s settle falls inside it):
+            # every lane would sit out the writer's 5 s retry before its first insert.
+            not_found_after_create_seconds=0.0,
         )
         await asyncio.to_thread(plan_long_lanes, inst)
         # About YouTube's pace, so that a batch left alone would write on for a while.
