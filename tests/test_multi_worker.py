@@ -32,7 +32,15 @@ SYNC_LIMIT = 180.0
 @pytest.mark.slow
 def test_three_workers_one_killed_mid_batch(database_url: str, tmp_path: Path) -> None:
     inst = install(
-        tmp_path, database_url, wall_clock, videos=90, playlists=4, write_latency=WRITE_LATENCY
+        tmp_path,
+        database_url,
+        wall_clock,
+        videos=90,
+        playlists=4,
+        write_latency=WRITE_LATENCY,
+        # No 404 window after a playlist's creation (the 1 s settle falls inside it):
+        # every lane would sit out the writer's 5 s retry before its first insert.
+        not_found_after_create_seconds=0.0,
     )
     try:
         asyncio.run(run(inst, database_url, tmp_path))

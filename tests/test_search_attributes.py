@@ -64,8 +64,16 @@ def upserted_values(events: list[Any]) -> list[dict[str, bytes]]:
 
 async def small_library(tmp_path: Path, videos: int) -> Installation:
     database_url = f"sqlite:///{tmp_path / 'ytsync.db'}"
+    # No 404 window after a playlist's creation: its 5 s "not yet" retry is not what
+    # these tests are about (tests/test_youtube_answers.py is).
     return await asyncio.to_thread(
-        install, tmp_path, database_url, utc_now, videos=videos, playlists=3
+        install,
+        tmp_path,
+        database_url,
+        utc_now,
+        videos=videos,
+        playlists=3,
+        not_found_after_create_seconds=0.0,
     )
 
 
