@@ -161,11 +161,17 @@ class Checks:
             raise AssertionError(message)
 
 
-def unavailable_reason(video: EmulatorVideo | None) -> tuple[str, ...] | None:
-    """Words an error about this video must contain; None when it is available."""
+def unavailable_reason(video: EmulatorVideo | None, channel_id: str) -> tuple[str, ...] | None:
+    """Words an error about this video must contain; None when it can be added to a
+    playlist of ``channel_id``.
+
+    YouTube's rule (and the emulator's, and the importer's): a deleted video never, a
+    private one only by the channel that uploaded it.  The channel's own private uploads
+    stay addable, and the job must add them like any other planned video.
+    """
     if video is None or video.deleted:
         return ("deleted", "videoNotFound")
-    if video.privacy == "private":
+    if video.privacy == "private" and video.owner_channel_id != channel_id:
         return ("private", "failedPrecondition")
     return None
 
@@ -221,12 +227,13 @@ def check_fault_run(inst: Installation, facts: RunFacts) -> int:
         ]
     with state.lock:
         videos = {vid: state.videos.get(vid) for ids in planned.values() for vid in ids}
+        channel_id = state.channel_id
     # Unavailable when the import said so, or YouTube does now (made private meanwhile).
     reasons: dict[str, tuple[str, ...] | None] = {
         vid: (imported[vid],) if imported[vid] != "available" else None for vid in videos
     }
     for vid, video in videos.items():
-        reasons[vid] = reasons[vid] or unavailable_reason(video)
+        reasons[vid] = reasons[vid] or unavailable_reason(video, channel_id)
 
     # The job finished, by the workflow's word and by the database's.
     check(
