@@ -7,7 +7,7 @@ For each worker count, from scratch: a sample library sized for about ``--writes
 writes, served by the emulator in a forked process of its own that answers each
 ``playlistItems.insert`` ``--latency-ms`` later (as YouTube takes its time); a fresh
 database with the library imported and the sample plan applied; a real
-``temporal server start-dev``; N worker processes (``tests/worker_process.py`` on the
+``temporal server start-dev``; N worker processes (``tests/support/worker_process.py`` on the
 wall clock, as on N hosts) polling one task queue.  The job is started with
 ``start_job`` and awaited.  Quota is unlimited on both sides.
 
@@ -34,7 +34,7 @@ from benchkit import figure, heading, timed
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from tests.faultkit import WorkerProcess
+from tests.support.faultkit import WorkerProcess
 from ytsync.cli.jobctl import start_job
 from ytsync.config import Settings
 from ytsync.wire import SyncInput

@@ -6,7 +6,7 @@
 A sample library on the emulator (in this process), each insert answered
 ``--latency-ms`` later as YouTube does, planned into five categories of about 80 videos;
 a real ``temporal server start-dev`` and a worker in a process of its own
-(``tests.worker_process``); one job with 4 lanes.  After the ``--at``-th insert,
+(``tests.support.worker_process``); one job with 4 lanes.  After the ``--at``-th insert,
 ``starter.py pause`` runs (in this process, as the CLI does); with ``--kill`` the worker
 is SIGKILLed right after it and started again.  Then ``status --json`` is polled until
 it shows the request (``pause_requested_at``, or ``stage`` paused on a ytsync without
@@ -32,7 +32,7 @@ import benchkit
 from benchkit import figure, heading
 from temporalio.client import Client
 
-from tests.faultkit import DevServerProcess, WorkerProcess, wall_clock, worker_environ
+from tests.support.faultkit import DevServerProcess, WorkerProcess, wall_clock, worker_environ
 from ytsync.cli.app import main as cli_main
 from ytsync.cli.jobctl import start_job
 from ytsync.devserver import free_ports

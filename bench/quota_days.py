@@ -9,7 +9,7 @@ fresh emulator that enforces 10,000 units a day (reset at midnight Pacific):
 1. ytsync, set up the way the tests do it (``ytsync_sandbox.sandbox.install``: default
    ``Settings`` quota 10,000 with 1,000 in reserve, import, sample plan), on the Temporal
    time-skipping test server with the worker and the emulator reading its clock
-   (``tests.harness.env_clock``), so days of quota waits pass in seconds;
+   (``tests.support.harness.env_clock``), so days of quota waits pass in seconds;
 2. the naive script (``bench/naive_sync.py``: google-api-python-client only, batches of
    10 writes, stop for the day below 1,000 units left, no reconciliation) on the same
    library and plan, starting at the same simulated moment with the same units already
@@ -46,7 +46,7 @@ from naive_sync import NaiveResult, naive_sync
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import env_clock, running_worker, start
+from tests.support.harness import env_clock, running_worker, start
 from ytsync import ledger
 from ytsync.db.models import QuotaLedger, SyncJob
 from ytsync.quota import WRITE_COST, QuotaClock

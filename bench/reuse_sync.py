@@ -34,8 +34,8 @@ import benchkit
 from benchkit import figure, heading, timed
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import TEST_SERVER, env_clock, running_worker
-from tests.test_reuse_sync import apply, category_playlists, exported, merged, planned
+from tests.support.harness import TEST_SERVER, env_clock, running_worker
+from tests.support.reuse import apply, category_playlists, exported, merged, planned
 from ytsync.cli.jobctl import start_job
 from ytsync.quota import WRITE_COST
 from ytsync_sandbox.sandbox import Installation, install

@@ -6,7 +6,7 @@
 A sample library sized for about ``--writes`` writes is set up the way the tests do it
 (``ytsync_sandbox.sandbox.install``: the emulator in this process, import, sample plan), then
 synced on the Temporal time-skipping test server by a worker in a separate process
-(``tests.worker_process``, on the test server's clock), so its memory can be read from
+(``tests.support.worker_process``, on the test server's clock), so its memory can be read from
 ``/proc/PID/status``.  ``--quota default`` (the default) is YouTube's 10,000 units a
 day with ytsync's 1,000 reserve: 50,000 writes span about 280 quota periods, each a
 durable timer the test server skips.  ``--quota large`` gives the emulator no limit and
@@ -36,7 +36,7 @@ import benchkit
 from benchkit import figure, heading, timed
 from temporalio.testing import WorkflowEnvironment
 
-from tests.harness import env_clock, start, worker_process
+from tests.support.harness import env_clock, start, worker_process
 from ytsync.quota import WRITE_COST
 from ytsync_emulator.state import EmulatorState
 from ytsync_sandbox.sandbox import install

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.databases import postgres_database
+from tests.support.databases import postgres_database
 from ytsync.db.engine import make_engine, session_factory, upgrade
 
 SEEDS_ENV = "YTSYNC_FAULT_SEEDS"
@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if raw.startswith("random"):
         # Draw random seeds once, here: each xdist worker drawing its own would collect
         # different tests.
-        from tests.faultkit import fault_seeds
+        from tests.support.faultkit import fault_seeds
 
         config.option.fault_seeds = ",".join(str(seed) for seed in fault_seeds(raw))
 
@@ -84,7 +84,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """In an xdist worker: send the fault-suite runs this test recorded to the controller
     with its report, for the summary line there."""
     if _is_worker(item.config) and call.when == "call":
-        faultkit = sys.modules.get("tests.faultkit")
+        faultkit = sys.modules.get("tests.support.faultkit")
         runs = faultkit.RUNS if faultkit is not None else []
         sent = item.config.stash.setdefault(_sent_key, 0)
         for run in runs[sent:]:
@@ -103,7 +103,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     runs = [value for key, value in report.user_properties if key == FAULT_RUN]
     if not runs:
         return
-    from tests.faultkit import RUNS
+    from tests.support.faultkit import RUNS
 
     for data in runs:
         assert isinstance(data, str)
@@ -112,7 +112,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line on the fault suite, when it ran: runs, seeds, faults, invariants."""
-    faultkit = sys.modules.get("tests.faultkit")
+    faultkit = sys.modules.get("tests.support.faultkit")
     line = faultkit.summary_line() if faultkit is not None else None
     if line:
         terminalreporter.write_sep("-", "fault suite")

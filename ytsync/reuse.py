@@ -263,7 +263,7 @@ def _match(savings: list[list[int | None]]) -> list[tuple[int, int]]:
 
     A greedy rule (largest saving first) is optimal when each playlist is worth keeping
     for one category only, but not once videos sit in several categories: taking the
-    largest saving can leave a second category nothing (tests/test_reuse.py has such a
+    largest saving can leave a second category nothing (tests/ytsync/test_reuse.py has such a
     case).  So the matching is solved exactly.  Pure-Python exact matchers are too slow
     on a dense matrix (networkx's blossom took 3.9 s at 100 x 100 and 53 s at 300 x 300);
     scipy's linear_sum_assignment takes 2 ms and 12 ms.  Its import (numpy and

@@ -4,7 +4,7 @@
 One list for everyone who needs it: the workflow that upserts them, the worker's check
 that they are registered, ``starter.py temporal setup``, and the dev server's
 ``--search-attribute`` flags.  deploy/temporal-setup.sh repeats it for the compose
-setup job (tests/test_deployment.py checks the two agree).
+setup job (tests/system/test_deployment.py checks the two agree).
 """
 
 from __future__ import annotations

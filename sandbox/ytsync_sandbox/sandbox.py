@@ -1,6 +1,6 @@
 """ytsync installed on the emulator, the way a user installs it on YouTube.
 
-The one place that does it, for the tests (``tests.harness``), the demo and the
+The one place that does it, for the tests (``tests.support.harness``), the demo and the
 benchmarks: a sample library on the emulator, the token file a sign-in would write, the
 settings pointing at the emulator, a migrated database, the import, and a plan written
 and applied.  Each step is a function of its own for callers that do them one by one

@@ -120,13 +120,13 @@ def upgrade(engine: Engine) -> None:
 
 def no_jobs_yet(engine: Engine) -> bool:
     """Has no job ever been started?  One statement, without the ORM and its models
-    (tests/test_db.py checks the table's name against them)."""
+    (tests/ytsync/test_db.py checks the table's name against them)."""
     with engine.connect() as connection:
         return connection.execute(text("SELECT 1 FROM sync_jobs LIMIT 1")).first() is None
 
 
 def newest_revision() -> str:
-    """The newest migration's revision, from the files' names (tests/test_db.py checks
+    """The newest migration's revision, from the files' names (tests/ytsync/test_db.py checks
     that Alembic agrees)."""
     names = (_REVISION_FILE.fullmatch(p.name) for p in (MIGRATIONS / "versions").iterdir())
     return max(match.group(1) for match in names if match)
