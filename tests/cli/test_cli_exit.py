@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Registered before the command runs: it prints only if the interpreter's shutdown runs,
 # which is where the Temporal runtime's threads crash a process.
 SHUTDOWN_PROBE = (

@@ -32,7 +32,7 @@ from ytsync.db.engine import transaction
 from ytsync.db.models import SyncError, SyncJob
 from ytsync.safetext import csv_cell, csv_value
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # A video id may start with '-' (11 characters of A-Z a-z 0-9 _ -).
 DASH_ID = "-abcdefghij"
 

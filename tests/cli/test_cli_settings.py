@@ -28,7 +28,7 @@ from ytsync_emulator.credentials import issue_token_file
 from ytsync_emulator.server import EmulatorServer
 from ytsync_emulator.state import EmulatorState
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def flat(text: str) -> str:

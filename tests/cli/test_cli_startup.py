@@ -15,7 +15,7 @@ import pytest
 from ytsync.db.engine import make_engine, session_factory, transaction
 from ytsync.db.models import SyncJob
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = (
     "workflows",
     "activities",

@@ -17,7 +17,7 @@ import pytest
 
 from ytsync.devserver import server_processes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STARTER = ROOT / "starter.py"
 ARGS = ["demo", "--videos", "120", "--playlists", "4", "--period-seconds", "5"]
 RUN_TIMEOUT = 120

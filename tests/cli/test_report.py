@@ -25,7 +25,7 @@ from ytsync.config import Settings
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, SyncError, SyncJob, SyncOperation, Video
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HEADER = ["stage", "entity_type", "entity_id", "message", "timestamp"]
 

@@ -48,7 +48,7 @@ from ytsync_emulator.methods import ROUTES
 from ytsync_emulator.quota import COSTS, QuotaPeriods
 from ytsync_emulator.state import LIST_LAG_SECONDS, NOT_FOUND_AFTER_CREATE_SECONDS, YOUTUBE_SCOPE
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_ERRORS = REPO.parent / "shared" / "youtube-errors.json"
 
 # Noon in Los Angeles: the quota period runs until 08:00 UTC the next day.

@@ -23,7 +23,7 @@ from ytsync.cli.jobctl import StartedJob, start_job
 from ytsync.cli.worker import build_worker
 from ytsync_sandbox.sandbox import SANDBOX_FIELDS, Installation, install, settings_env
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sysconfig.get_path("scripts"))
 TEST_SERVER = BIN / "temporal-test-server"
 DEV_SERVER = BIN / "temporal"

@@ -33,7 +33,7 @@ from ytsync.devserver import DevServer, running_dev_server
 from ytsync.wire import WorkflowState
 from ytsync_emulator.clock import utc_now
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "web-ui"
 LIST_SHOT = ARTIFACTS / "workflows-list.png"
 PAUSED_SHOT = ARTIFACTS / "workflows-paused.png"

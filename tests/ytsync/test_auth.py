@@ -32,7 +32,7 @@ from ytsync_emulator.api import AUTH_PATH, write_client_secrets
 from ytsync_emulator.server import EmulatorServer
 from ytsync_emulator.state import YOUTUBE_SCOPE, EmulatorState
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHANNEL = "Sunday Kitchen [test]"
 # The test is the browser: never through a proxy, whatever the machine's settings.
 BROWSER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

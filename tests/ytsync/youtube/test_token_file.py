@@ -28,7 +28,7 @@ from ytsync_emulator.sample import generate_library
 from ytsync_emulator.server import EmulatorServer
 from ytsync_emulator.state import EmulatorState
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 WARNING = "cannot write the refreshed token"
 
 
