@@ -24,6 +24,14 @@ class JobRunning(UserError):
     """A sync job is not finished, and what was asked would change what it works on."""
 
 
+class TemporalUnreachable(ConnectionError):
+    """No Temporal server answers where the settings point (exit code 1)."""
+
+
+class NotInLibrary(UserError):
+    """A plan names videos the library does not have."""
+
+
 class JobConflict(Exception):
     """Another job is active: starting a second one would race it (exit code 1)."""
 

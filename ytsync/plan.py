@@ -599,8 +599,8 @@ def _resolve_videos(session: Session, plan: Plan) -> dict[str, int]:
             if video_id not in found:
                 plan.problems.add(
                     category.lines[video_id],
-                    f"video {video_id} is not in the library; run `python starter.py "
-                    "import` first, or remove the row",
+                    f"video {video_id} is not in the library: import the library again "
+                    "first, or remove the row",
                 )
     return found
 

@@ -32,7 +32,7 @@ from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from ytsync.config import Settings
-from ytsync.errors import UserError
+from ytsync.errors import TemporalUnreachable, UserError
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -176,11 +176,7 @@ async def connect(
             runtime=runtime,
         )
     except RuntimeError as exc:
-        raise ConnectionError(
-            f"cannot reach Temporal at {target.describe()}: {exc}. Start it with "
-            "'python starter.py dev-server', or set YTSYNC_TEMPORAL_ADDRESS, TEMPORAL_ADDRESS "
-            "or a Temporal config profile"
-        ) from None
+        raise TemporalUnreachable(f"cannot reach Temporal at {target.describe()}: {exc}") from None
 
 
 def default_config_file(env: Mapping[str, str]) -> Path:

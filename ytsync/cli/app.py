@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr(f"error: {with_hint(exc)}")
         return 2
     except ConnectionError as exc:
-        _stderr(f"error: {exc}")
+        _stderr(f"error: {with_hint(exc)}")
         return 1
     except KeyboardInterrupt:
         _stderr("interrupted")

@@ -3,7 +3,14 @@ is wrong, only the command line knows what to type."""
 
 from __future__ import annotations
 
-from ytsync.errors import JobConflict, JobRunning, NoPlan, NoSnapshot, NothingToRestore
+from ytsync.errors import (
+    JobConflict,
+    JobRunning,
+    NoPlan,
+    NoSnapshot,
+    NothingToRestore,
+    TemporalUnreachable,
+)
 
 HINTS: dict[type[Exception], str] = {
     JobConflict: " or see 'python starter.py status'",
@@ -11,6 +18,10 @@ HINTS: dict[type[Exception], str] = {
     NoPlan: ": run 'python starter.py plan apply FILE' first",
     NoSnapshot: "; see 'python starter.py backup list'",
     NothingToRestore: " (run 'python starter.py import' if you deleted some by hand)",
+    TemporalUnreachable: (
+        ". Start it with 'python starter.py dev-server', or set YTSYNC_TEMPORAL_ADDRESS, "
+        "TEMPORAL_ADDRESS or a Temporal config profile"
+    ),
 }
 
 

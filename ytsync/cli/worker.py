@@ -21,6 +21,7 @@ from activities.visibility import SearchAttributeCheck
 from workflows.restore import RestoreWorkflow
 from workflows.sync import SyncWorkflow
 from ytsync.channels import Channels
+from ytsync.cli.hints import with_hint
 from ytsync.config import Settings, load_channels, load_environment
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.errors import UserError
@@ -123,6 +124,6 @@ def main() -> int:
         print(f"error: {visible(mask(str(exc)))}", file=sys.stderr)
         return 2
     except ConnectionError as exc:
-        print(f"error: {visible(mask(str(exc)))}", file=sys.stderr)
+        print(f"error: {visible(mask(with_hint(exc)))}", file=sys.stderr)
         return 1
     return 0
