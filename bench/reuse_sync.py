@@ -32,13 +32,13 @@ from pathlib import Path
 
 import benchkit
 from benchkit import figure, heading, timed
-from temporalio.testing import WorkflowEnvironment
 
-from tests.support.harness import TEST_SERVER, env_clock, running_worker
+from tests.support.harness import running_worker
+from tests.support.jobs import time_skipping
 from tests.support.reuse import apply, category_playlists, exported, merged, planned
 from ytsync.cli.jobctl import start_job
 from ytsync.quota import WRITE_COST
-from ytsync_sandbox.sandbox import Installation, install
+from ytsync_sandbox.sandbox import Installation
 
 SHAPES = ("rename", "merge", "reshuffle")
 
@@ -80,45 +80,36 @@ def exact(inst: Installation) -> bool:
 
 
 async def one_run(args: argparse.Namespace, shape: str, strategy: str, tmp: Path) -> None:
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER)
-    ) as env:
-        clock = env_clock(env, asyncio.get_running_loop())
-        inst = await asyncio.to_thread(
-            install,
-            tmp,
-            f"sqlite:///{tmp / 'ytsync.db'}",
-            clock,
-            videos=args.videos,
-            playlists=args.playlists,
-            seed=args.seed,
-            plan=False,
-            settle_seconds=30.0,
-        )
-        try:
-            apply(inst, shaped(shape, exported(inst), args.seed))
-            inst.state.clear_log()
-            settings = inst.settings.model_copy(update={"strategy": strategy})
-            async with running_worker(env.client, inst, clock):
-                with timed() as elapsed:
-                    started = await start_job(
-                        settings, inst.sessions, env.client, now=await env.get_current_time()
-                    )
-                    progress = await started.handle.result()
-            log = inst.state.requests()
-            writes = Counter(r.method for r in log if r.units == WRITE_COST)
-            clock_of = inst.settings.quota_clock
-            periods = {clock_of.period_start(r.time) for r in log if r.units == WRITE_COST}
-            heading(f"{shape}, {strategy}")
-            figure("write units", f"{sum(writes.values()) * WRITE_COST:,}")
-            figure("writes", ", ".join(f"{m} {n:,}" for m, n in sorted(writes.items())))
-            figure("quota periods with writes", len(periods))
-            figure("job units (reads included)", f"{progress.quota_used:,}")
-            figure("ended", progress.stage)
-            figure("category playlists exact", "yes" if exact(inst) else "NO")
-            figure("wall time", f"{elapsed():.1f}", "s")
-        finally:
-            inst.server.stop()
+    async with time_skipping(
+        tmp,
+        f"sqlite:///{tmp / 'ytsync.db'}",
+        videos=args.videos,
+        playlists=args.playlists,
+        seed=args.seed,
+        plan=False,
+        settle_seconds=30.0,
+    ) as (env, inst, clock):
+        apply(inst, shaped(shape, exported(inst), args.seed))
+        inst.state.clear_log()
+        settings = inst.settings.model_copy(update={"strategy": strategy})
+        async with running_worker(env.client, inst, clock):
+            with timed() as elapsed:
+                started = await start_job(
+                    settings, inst.sessions, env.client, now=await env.get_current_time()
+                )
+                progress = await started.handle.result()
+        log = inst.state.requests()
+        writes = Counter(r.method for r in log if r.units == WRITE_COST)
+        clock_of = inst.settings.quota_clock
+        periods = {clock_of.period_start(r.time) for r in log if r.units == WRITE_COST}
+        heading(f"{shape}, {strategy}")
+        figure("write units", f"{sum(writes.values()) * WRITE_COST:,}")
+        figure("writes", ", ".join(f"{m} {n:,}" for m, n in sorted(writes.items())))
+        figure("quota periods with writes", len(periods))
+        figure("job units (reads included)", f"{progress.quota_used:,}")
+        figure("ended", progress.stage)
+        figure("category playlists exact", "yes" if exact(inst) else "NO")
+        figure("wall time", f"{elapsed():.1f}", "s")
 
 
 async def scenario(args: argparse.Namespace, tmp: Path) -> None:

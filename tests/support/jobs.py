@@ -29,21 +29,6 @@ from ytsync.db.models import SyncJob
 FAST = {"heartbeat_timeout_seconds": 5.0}
 
 
-@asynccontextmanager
-async def setup(
-    tmp_path: Path, database_url: str, **kw: Any
-) -> AsyncIterator[tuple[WorkflowEnvironment, Installation, Callable[[], Any]]]:
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER)
-    ) as env:
-        clock = env_clock(env, asyncio.get_running_loop())
-        inst = await asyncio.to_thread(install, tmp_path, database_url, clock, **kw)
-        try:
-            yield env, inst, clock
-        finally:
-            inst.server.stop()
-
-
 def paused_for(handle: WorkflowHandle[Any, Any], reason: str) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         state = await handle.query(SyncWorkflow.state)
@@ -80,6 +65,8 @@ def use_cli_on(
 async def time_skipping(
     tmp_path: Path, database_url: str, **kw: Any
 ) -> AsyncIterator[tuple[WorkflowEnvironment, Installation, Callable[[], datetime]]]:
+    """The time-skipping test server and an installation on its clock (``kw``: the
+    installation's options)."""
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER)
     ) as env:

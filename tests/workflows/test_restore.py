@@ -14,7 +14,7 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.harness import Installation, running_worker, start, worker_process
-from tests.support.jobs import FAST, setup, writes_held
+from tests.support.jobs import FAST, time_skipping, writes_held
 from tests.support.waiting import eventually
 from ytsync.cli.jobctl import start_restore
 from ytsync.db.models import BackupSnapshot, Playlist
@@ -68,7 +68,7 @@ async def synced(
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_sync_then_restore_brings_the_old_playlists_back(tmp_path: Path, database_url: str) -> None:
     async def scenario() -> None:
-        async with setup(tmp_path, database_url, videos=150, playlists=4, seed=31) as (
+        async with time_skipping(tmp_path, database_url, videos=150, playlists=4, seed=31) as (
             env,
             inst,
             clock,
@@ -91,7 +91,7 @@ def test_restore_interrupted_by_a_worker_kill_has_no_duplicates(
     tmp_path: Path, database_url: str
 ) -> None:
     async def scenario() -> None:
-        async with setup(tmp_path, database_url, videos=150, playlists=4, seed=32) as (
+        async with time_skipping(tmp_path, database_url, videos=150, playlists=4, seed=32) as (
             env,
             inst,
             clock,
@@ -126,7 +126,7 @@ def test_a_restored_playlist_keeps_within_youtubes_description_limit(
     marker, and YouTube refuses a description over 5,000 characters."""
 
     async def scenario() -> None:
-        async with setup(tmp_path, database_url, videos=120, playlists=3, seed=33) as (
+        async with time_skipping(tmp_path, database_url, videos=120, playlists=3, seed=33) as (
             env,
             inst,
             clock,

@@ -26,13 +26,12 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.harness import (
-    TEST_SERVER,
     Installation,
     env_clock,
-    install,
     running_worker,
     worker_process,
 )
+from tests.support.jobs import time_skipping
 from tests.support.reuse import apply, category_playlists, exported, merged, planned
 from ytsync.cli.jobctl import StartedJob, start_job, start_restore
 from ytsync.cli.jobs import register
@@ -63,29 +62,20 @@ def run(
     (else the body runs its own, in processes it can kill)."""
 
     async def go() -> None:
-        async with await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(TEST_SERVER)
-        ) as env:
-            clock = env_clock(env, asyncio.get_running_loop())
-            inst = await asyncio.to_thread(
-                install,
-                tmp_path,
-                database_url,
-                clock,
-                videos=240,
-                playlists=6,
-                seed=7,
-                plan=False,
-                **{"list_lag_seconds": LAG, "settle_seconds": SETTLE, **options},
-            )
-            try:
-                if worker:
-                    async with running_worker(env.client, inst, clock):
-                        await body(env, inst)
-                else:
+        async with time_skipping(
+            tmp_path,
+            database_url,
+            videos=240,
+            playlists=6,
+            seed=7,
+            plan=False,
+            **{"list_lag_seconds": LAG, "settle_seconds": SETTLE, **options},
+        ) as (env, inst, clock):
+            if worker:
+                async with running_worker(env.client, inst, clock):
                     await body(env, inst)
-            finally:
-                inst.server.stop()
+            else:
+                await body(env, inst)
 
     asyncio.run(go())
 

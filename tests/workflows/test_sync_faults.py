@@ -19,7 +19,7 @@ from tests.support.harness import (
     start,
     worker_process,
 )
-from tests.support.jobs import FAST, paused_for, setup, writes, writes_held
+from tests.support.jobs import FAST, paused_for, time_skipping, writes, writes_held
 from tests.support.waiting import eventually
 from workflows.sync import SyncWorkflow
 from ytsync.cli.app import main as cli_main
@@ -36,7 +36,7 @@ def test_lost_answers_and_transient_errors_leave_no_duplicate(
     tmp_path: Path, database_url: str
 ) -> None:
     async def scenario() -> None:
-        async with setup(tmp_path, database_url, videos=250, playlists=6, seed=5) as (
+        async with time_skipping(tmp_path, database_url, videos=250, playlists=6, seed=5) as (
             env,
             inst,
             clock,
@@ -64,7 +64,7 @@ def test_lost_answers_and_transient_errors_leave_no_duplicate(
 
 def test_quota_used_from_outside_sleeps_and_finishes(tmp_path: Path, database_url: str) -> None:
     async def scenario() -> None:
-        async with setup(
+        async with time_skipping(
             tmp_path, database_url, videos=200, playlists=5, seed=6, emulator_limit=10_000
         ) as (env, inst, clock):
             # Another app on the same Google project (off the loop: the clock needs it).
@@ -86,7 +86,7 @@ def test_quota_used_from_outside_sleeps_and_finishes(tmp_path: Path, database_ur
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_access_tokens_expiring_during_the_job(tmp_path: Path, database_url: str) -> None:
     async def scenario() -> None:
-        async with setup(
+        async with time_skipping(
             tmp_path, database_url, videos=150, playlists=4, seed=7, access_token_ttl=2.0
         ) as (env, inst, clock):
             async with running_worker(env.client, inst, clock):
@@ -106,7 +106,7 @@ def stat_mode(path: Path) -> int:
 
 def test_revoked_sign_in_waits_for_auth_then_resumes(tmp_path: Path, database_url: str) -> None:
     async def scenario() -> None:
-        async with setup(tmp_path, database_url, videos=120, playlists=4, seed=8) as (
+        async with time_skipping(tmp_path, database_url, videos=120, playlists=4, seed=8) as (
             env,
             inst,
             clock,
@@ -134,7 +134,7 @@ def test_manual_pause_holds_through_quota_resets_until_resume(
     tmp_path: Path, database_url: str
 ) -> None:
     async def scenario() -> None:
-        async with setup(tmp_path, database_url, videos=150, playlists=4, seed=9) as (
+        async with time_skipping(tmp_path, database_url, videos=150, playlists=4, seed=9) as (
             env,
             inst,
             clock,
@@ -161,7 +161,7 @@ def test_pause_during_quota_sleep_stays_paused_after_the_reset(
     tmp_path: Path, database_url: str
 ) -> None:
     async def scenario() -> None:
-        async with setup(
+        async with time_skipping(
             tmp_path, database_url, videos=300, playlists=6, seed=10, daily_quota=3_000
         ) as (env, inst, clock):
             async with running_worker(env.client, inst, clock):
@@ -196,7 +196,7 @@ def test_start_is_refused_while_a_job_runs(
 ) -> None:
     async def scenario() -> None:
         async with (
-            setup(tmp_path, database_url, videos=60, playlists=3, seed=11) as (
+            time_skipping(tmp_path, database_url, videos=60, playlists=3, seed=11) as (
                 env,
                 inst,
                 clock,
@@ -233,7 +233,7 @@ def test_worker_killed_mid_write_resumes_without_duplicates(
     tmp_path: Path, database_url: str
 ) -> None:
     async def scenario() -> None:
-        async with setup(tmp_path, database_url, videos=200, playlists=5, seed=12) as (
+        async with time_skipping(tmp_path, database_url, videos=200, playlists=5, seed=12) as (
             env,
             inst,
             _clock,
@@ -262,7 +262,7 @@ def test_worker_killed_mid_write_resumes_without_duplicates(
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_playlist_creation_limit_waits_for_the_next_day(tmp_path: Path, database_url: str) -> None:
     async def scenario() -> None:
-        async with setup(
+        async with time_skipping(
             tmp_path,
             database_url,
             videos=150,
@@ -288,7 +288,7 @@ def test_videos_already_in_an_existing_category_playlist_are_not_added_again(
     tmp_path: Path, database_url: str
 ) -> None:
     async def scenario() -> None:
-        async with setup(tmp_path, database_url, videos=120, playlists=3, seed=14) as (
+        async with time_skipping(tmp_path, database_url, videos=120, playlists=3, seed=14) as (
             env,
             inst,
             clock,
@@ -330,7 +330,7 @@ def test_videos_already_in_an_existing_category_playlist_are_not_added_again(
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_pause_signalled_with_the_start_is_kept(tmp_path: Path, database_url: str) -> None:
     async def scenario() -> None:
-        async with setup(tmp_path, database_url, videos=60, playlists=3, seed=15) as (
+        async with time_skipping(tmp_path, database_url, videos=60, playlists=3, seed=15) as (
             env,
             inst,
             clock,

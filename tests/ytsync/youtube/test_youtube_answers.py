@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.harness import ROOT, Installation, running_worker, sign_in_again, start
-from tests.support.jobs import paused_for, setup, writes
+from tests.support.jobs import paused_for, time_skipping, writes
 from tests.support.waiting import eventually
 from workflows.sync import SyncWorkflow
 from ytsync.db.models import Category, SyncJob
@@ -33,7 +33,7 @@ def test_a_sign_in_without_the_youtube_scope_pauses_then_resumes(
     tmp_path: Path, database_url: str
 ) -> None:
     async def scenario() -> None:
-        async with setup(tmp_path, database_url, videos=120, playlists=4, seed=8) as (
+        async with time_skipping(tmp_path, database_url, videos=120, playlists=4, seed=8) as (
             env,
             inst,
             clock,
@@ -80,7 +80,7 @@ def test_inserts_that_meet_the_404_after_creation_are_tried_again(
         # Far longer than the default, so the first inserts meet the 404 however slowly
         # the machine runs; the retries' waits pass on the test server's clock.
         window = 15 * NOT_FOUND_AFTER_CREATE_SECONDS
-        async with setup(
+        async with time_skipping(
             tmp_path,
             database_url,
             videos=150,
@@ -158,7 +158,7 @@ def test_a_full_disk_under_the_workers_token_file_does_not_stop_the_job(
         pytest.skip("needs unshare -m and mount (root in a Linux container or VM)")
 
     async def scenario() -> None:
-        async with setup(tmp_path, database_url, videos=100, playlists=3, seed=10) as (
+        async with time_skipping(tmp_path, database_url, videos=100, playlists=3, seed=10) as (
             env,
             inst,
             _clock,
