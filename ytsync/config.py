@@ -12,8 +12,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from ytsync.errors import UserError
 from ytsync.files import read_regular
@@ -57,6 +55,13 @@ def _check_database_url(value: str) -> str:
             "the user name or password holds an unescaped '@': write it as %40 "
             "(and ':' as %3A, '/' as %2F)"
         )
+    if value.startswith("sqlite:///") and "?" not in value:
+        # A plain SQLite file, the default: nothing for SQLAlchemy's parser to refuse,
+        # and a short command need not import SQLAlchemy to know it (ytsync.db.peek).
+        return value
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(value)
     except (ArgumentError, ValueError):
@@ -194,6 +199,8 @@ class Settings(BaseSettings):
 
     @property
     def safe_database_url(self) -> str:
+        from sqlalchemy.engine import make_url
+
         return make_url(self.database_url).render_as_string(hide_password=True)
 
 

@@ -63,6 +63,9 @@ def test_status_json_with_no_job_imports_no_workflow_activity_or_client_code(
     assert out.strip() == "null"
     assert "ytsync.cli.jobs" in modules  # the command did run through the CLI
     assert heavy(modules) == []
+    # A SQLite file at the newest schema is read without SQLAlchemy (ytsync.db.peek).
+    assert "ytsync.db.peek" in modules
+    assert not any(m == "sqlalchemy" or m.startswith("sqlalchemy.") for m in modules)
 
 
 @pytest.mark.parametrize("stage", ["completed", "failed"])

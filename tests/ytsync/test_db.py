@@ -11,15 +11,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from ytsync.cli.app import main
-from ytsync.db.engine import (
-    MIGRATIONS,
-    compare_type,
-    make_engine,
-    newest_revision,
-    no_jobs_yet,
-    upgrade,
-)
+from ytsync.db.engine import compare_type, make_engine, no_jobs_yet, upgrade
 from ytsync.db.models import Base, SyncJob
+from ytsync.db.peek import MIGRATIONS, newest_revision, sqlite_has_jobs
 from ytsync.errors import UserError
 
 
@@ -78,3 +72,27 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}")
     with pytest.raises(UserError, match="cannot open the database"):
         upgrade(engine)
+
+
+def test_a_sqlite_file_is_peeked_at_without_the_engine(tmp_path: Path) -> None:
+    """``status --json`` reads a SQLite file at the newest schema by itself; anything
+    else (no file, an older schema, another database) is left to the engine."""
+    url = f"sqlite:///{tmp_path / 'ytsync.db'}"
+    assert sqlite_has_jobs(url) is None  # no file yet, and none is made
+    assert not (tmp_path / "ytsync.db").exists()
+    engine = make_engine(url)
+    upgrade(engine)
+    assert sqlite_has_jobs(url) is False
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    assert sqlite_has_jobs(url) is None  # an older schema: the engine upgrades it
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE alembic_version SET version_num = :newest"), {"newest": newest_revision()}
+        )
+    with Session(engine) as session, session.begin():
+        session.add(SyncJob(workflow_id="ytsync-job-1", stage="completed"))
+    assert sqlite_has_jobs(url) is True
+    engine.dispose()
+    assert sqlite_has_jobs("postgresql+psycopg://u@h/d") is None
+    assert sqlite_has_jobs(f"{url}?timeout=3") is None

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-
 from ytsync.cli.hints import with_hint
 from ytsync.config import Settings, load_settings
-from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.errors import JobConflict, UserError
 from ytsync.logs import mask
 
 if TYPE_CHECKING:
     # Only the commands that start a job load the Temporal client.
     from rich.console import Console
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
     from temporalio.client import Client
 
@@ -58,12 +55,18 @@ class Context:
 
     @cached_property
     def engine(self) -> Engine:
+        # Here, not at the top: SQLAlchemy takes longer to import than 'status --json'
+        # with no job takes to answer (see ytsync.db.peek).
+        from ytsync.db.engine import make_engine, upgrade
+
         engine = make_engine(self.settings.database_url)
         upgrade(engine)
         return engine
 
     @property
     def sessions(self) -> sessionmaker[Session]:
+        from ytsync.db.engine import session_factory
+
         return session_factory(self.engine)
 
     def print_json(self, data: Any) -> None:
@@ -89,6 +92,8 @@ def launch(
     ctx: Context, start: Callable[[Client], Awaitable[StartedJob]], json: bool, noun: str
 ) -> int:
     """Connect, start a job, and say so; another active job is exit code 1."""
+    import asyncio
+
     from ytsync.temporal import connect
 
     async def go() -> StartedJob:

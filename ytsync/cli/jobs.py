@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.config import Settings
-from ytsync.db.engine import no_jobs_yet
+from ytsync.db.peek import sqlite_has_jobs
 from ytsync.errors import Refused, UserError
 from ytsync.logs import mask
 from ytsync.wire import FINAL_STAGES
@@ -115,10 +115,17 @@ def run_status(args: argparse.Namespace, ctx: Context) -> int:
             return asyncio.run(_watch(ctx, args.interval))
         except KeyboardInterrupt:
             return 130  # Ctrl-C is how a watch ends early: no traceback, no message
-    if args.json and no_jobs_yet(ctx.engine):
-        # What scripts poll most, answered before the ORM and its models load.
-        ctx.print_json(None)
-        return 0
+    if args.json:
+        # What scripts poll most, answered before the ORM and its models load (and,
+        # for a SQLite file, before SQLAlchemy does).
+        has_jobs = sqlite_has_jobs(ctx.settings.database_url)
+        if has_jobs is None:
+            from ytsync.db.engine import no_jobs_yet
+
+            has_jobs = not no_jobs_yet(ctx.engine)
+        if not has_jobs:
+            ctx.print_json(None)
+            return 0
     temporal = _Temporal(ctx.settings)
     if args.json:
         status = asyncio.run(_status(ctx, temporal, datetime.now(UTC)))

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, String, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from ytsync.db.peek import MIGRATIONS, newest_revision
 from ytsync.errors import UserError
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy.orm import Session, sessionmaker
-
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-# Every migration file is named after its revision: 0009_category_playlist_settings.py.
-_REVISION_FILE = re.compile(r"(\d{4})_\w+\.py")
 
 
 def make_engine(url: str) -> Engine:
@@ -123,13 +118,6 @@ def no_jobs_yet(engine: Engine) -> bool:
     (tests/ytsync/test_db.py checks the table's name against them)."""
     with engine.connect() as connection:
         return connection.execute(text("SELECT 1 FROM sync_jobs LIMIT 1")).first() is None
-
-
-def newest_revision() -> str:
-    """The newest migration's revision, from the files' names (tests/ytsync/test_db.py checks
-    that Alembic agrees)."""
-    names = (_REVISION_FILE.fullmatch(p.name) for p in (MIGRATIONS / "versions").iterdir())
-    return max(match.group(1) for match in names if match)
 
 
 def _at_newest(engine: Engine) -> bool:
