@@ -24,6 +24,14 @@ class JobRunning(UserError):
     """A sync job is not finished, and what was asked would change what it works on."""
 
 
+class NoTokenFile(UserError):
+    """Nobody has signed in yet: there is no token file where the settings point."""
+
+
+class NotAToken(UserError):
+    """The token file holds no authorized-user token: signing in again writes one."""
+
+
 class TemporalUnreachable(ConnectionError):
     """No Temporal server answers where the settings point (exit code 1)."""
 

@@ -109,7 +109,10 @@ def test_import_without_token_is_exit_2(
     monkeypatch.setenv("YTSYNC_TOKEN_FILE", str(library.tmp / "missing.json"))
     before = counts(library)
     assert main(["import"]) == 2
-    assert "no token file at" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
+    # The domain says what is wrong; the command line says what to type.
+    assert "no token file at" in err
+    assert "sign in first with 'python starter.py auth --client-secrets FILE'" in err
     assert counts(library) == before
 
 

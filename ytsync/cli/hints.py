@@ -8,7 +8,9 @@ from ytsync.errors import (
     JobRunning,
     NoPlan,
     NoSnapshot,
+    NotAToken,
     NothingToRestore,
+    NoTokenFile,
     TemporalUnreachable,
 )
 
@@ -18,6 +20,11 @@ HINTS: dict[type[Exception], str] = {
     NoPlan: ": run 'python starter.py plan apply FILE' first",
     NoSnapshot: "; see 'python starter.py backup list'",
     NothingToRestore: " (run 'python starter.py import' if you deleted some by hand)",
+    NoTokenFile: (
+        ": sign in first with 'python starter.py auth --client-secrets FILE' "
+        "(or set YTSYNC_TOKEN_FILE)"
+    ),
+    NotAToken: "; sign in again with 'python starter.py auth --client-secrets FILE'",
     TemporalUnreachable: (
         ". Start it with 'python starter.py dev-server', or set YTSYNC_TEMPORAL_ADDRESS, "
         "TEMPORAL_ADDRESS or a Temporal config profile"

@@ -121,7 +121,7 @@ def main() -> int:
         configure_logging(settings.log_format)
         asyncio.run(serve(settings, channels))
     except UserError as exc:
-        print(f"error: {visible(mask(str(exc)))}", file=sys.stderr)
+        print(f"error: {visible(mask(with_hint(exc)))}", file=sys.stderr)
         return 2
     except ConnectionError as exc:
         print(f"error: {visible(mask(with_hint(exc)))}", file=sys.stderr)

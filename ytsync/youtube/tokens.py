@@ -27,14 +27,13 @@ from typing import Any
 
 from google.oauth2.credentials import Credentials
 
-from ytsync.errors import UserError
+from ytsync.errors import NotAToken, NoTokenFile, UserError
 from ytsync.files import read_regular, write_atomically
 
 SCOPES = ["https://www.googleapis.com/auth/youtube"]
 # A token file is a few hundred bytes.
 MAX_TOKEN_BYTES = 64 * 1024
 _STRING_FIELDS = ("client_id", "client_secret", "refresh_token")
-SIGN_IN = "sign in again with 'python starter.py auth --client-secrets FILE'"
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +55,8 @@ class TokenStore:
             creds = Credentials.from_authorized_user_info(info, SCOPES)  # type: ignore[no-untyped-call]
         except ValueError as exc:
             # from_authorized_user_info names the missing fields, never their values.
-            raise UserError(
-                f"token file {self.path} is not an authorized-user token ({exc}); {SIGN_IN}"
+            raise NotAToken(
+                f"token file {self.path} is not an authorized-user token ({exc})"
             ) from None
         # google-auth ignores the file's token_uri in from_authorized_user_*: set ours.
         with_uri: Credentials = creds.with_token_uri(token_uri)
@@ -94,10 +93,7 @@ def read_token_file(path: Path) -> dict[str, Any]:
             on_open=lambda fd, info: _make_private(path, fd, info),
         )
     except FileNotFoundError:
-        raise UserError(
-            f"no token file at {path}: sign in first with "
-            "'python starter.py auth --client-secrets FILE' (or set YTSYNC_TOKEN_FILE)"
-        ) from None
+        raise NoTokenFile(f"no token file at {path}") from None
     except IsADirectoryError:
         raise UserError(
             f"token file {path} is a folder (set YTSYNC_TOKEN_FILE to a file)"
@@ -109,20 +105,18 @@ def read_token_file(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise UserError(f"token file {path} is not UTF-8 text") from None
     except ValueError:
-        raise UserError(
-            f"token file {path} is not an authorized-user token (not valid JSON); {SIGN_IN}"
+        raise NotAToken(
+            f"token file {path} is not an authorized-user token (not valid JSON)"
         ) from None
     if not isinstance(info, dict):
         kind = _json_kind(info)
-        raise UserError(
-            f"token file {path} is not an authorized-user token (its JSON is {kind}, "
-            f"not an object); {SIGN_IN}"
+        raise NotAToken(
+            f"token file {path} is not an authorized-user token (its JSON is {kind}, not an object)"
         )
     wrong = [name for name in _STRING_FIELDS if name in info and not isinstance(info[name], str)]
     if wrong:
-        raise UserError(
-            f"token file {path} is not an authorized-user token ({', '.join(wrong)} "
-            f"not text); {SIGN_IN}"
+        raise NotAToken(
+            f"token file {path} is not an authorized-user token ({', '.join(wrong)} not text)"
         )
     return info
 

@@ -224,6 +224,7 @@ def test_a_token_file_that_is_not_a_json_object_is_exit_2_naming_it(
     assert main(["import"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert f"token file {token} is not an authorized-user token (its JSON is {kind}" in err
+    assert "sign in again with 'python starter.py auth --client-secrets FILE'" in err
     assert "Traceback" not in err and "AttributeError" not in err
     assert emulator.state.requests() == []
 
