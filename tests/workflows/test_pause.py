@@ -134,6 +134,11 @@ def test_pause_shows_at_once_and_stops_the_batches_at_their_next_chunk(
             daily_quota=1_000_000,
             emulator_limit=None,
             plan=False,
+            # No 404 window after a playlist's creation: a batch that the pause cancels
+            # while it runs and that then fails retryably (the writer's "not yet" retry)
+            # is lost by the time-skipping test server (no event ends it, the pause is
+            # never taken); the real server records the failure and the pause holds.
+            not_found_after_create_seconds=0.0,
         ) as (env, inst, clock):
             await asyncio.to_thread(plan_long_lanes, inst)
             use_cli_on(
