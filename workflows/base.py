@@ -54,6 +54,12 @@ WAIT_FOR_BATCH = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 # The job sets search attributes (stage, channel, progress, resume time) for the Web
 # UI's workflow list, where the namespace has them.  Histories from before set none.
 SEARCH_ATTRIBUTES = "search-attributes"
+# A job continues as new once a quota reset passed in its run, so each running job takes
+# up a new release's fixes within a day: a patch reaches a run only where its code
+# first runs live, never where the run replays.  One marker per reset of a run ("-1",
+# "-2", ...): a run replayed by a new release, whose first reset happened before it
+# knew the rule, still continues at its next one.
+CONTINUE_AT_RESET = "continue-at-reset"
 # Asking whether the namespace has them must not hold a job up: after a few failed
 # attempts (a worker of an older version, a server that cannot say) it runs without.
 CHECK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
@@ -87,6 +93,8 @@ class JobWorkflow:
         # cancelled): they stop because of it, whatever they answer.
         self._pausing: set[asyncio.Task[BatchResult]] = set()
         self._search: SearchAttributes | None = None
+        # Quota resets this run slept through.
+        self._resets = 0
 
     # messages ----------------------------------------------------------------------
 
@@ -354,6 +362,7 @@ class JobWorkflow:
             delay = max(resume_at - workflow.now(), MIN_SLEEP)
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self._wake, timeout=delay)
+            self._resets += 1
         await self._set_stage(stage)
 
     # plumbing ----------------------------------------------------------------------
@@ -419,10 +428,12 @@ class JobWorkflow:
             )
 
     def _history_is_long(self) -> bool:
+        """Time to continue as new: the history is long, or a quota reset passed."""
         info = workflow.info()
         return (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() >= self._input.max_history_events
+            or (self._resets > 0 and workflow.patched(f"{CONTINUE_AT_RESET}-{self._resets}"))
         )
 
     def _batch_input(

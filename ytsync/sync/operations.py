@@ -33,6 +33,11 @@ CREATE, ADD, DELETE = "create_playlist", "add_video", "delete_playlist"
 # an item that does not belong removed from it ("remove:<playlist item id>").
 UPDATE, REMOVE = "update_playlist", "remove_item"
 RESTORE, RESTORE_ITEM = "restore_playlist", "restore_item"
+# A settled check's repairs of ytsync's own extra copies (ytsync.sync.audit): a copy of
+# a video in a category playlist ("copy:<item id>"), a second playlist made for one
+# category ("drop:<playlist id>").  Rows like any write, so a check commits its verdicts
+# and what it will delete in one step, and the deletions go through the protocol.
+DEDUPE, DROP = "remove_copy", "drop_playlist"
 STAGE_OF_KIND = {
     RESTORE_UPDATE: Stage.RESTORE_PLAYLISTS,
     RESTORE_REMOVE: Stage.RESTORE_ITEMS,
@@ -43,8 +48,14 @@ STAGE_OF_KIND = {
     REMOVE: Stage.DELETE_PLAYLISTS,
     RESTORE: Stage.RESTORE_PLAYLISTS,
     RESTORE_ITEM: Stage.RESTORE_ITEMS,
+    DEDUPE: Stage.ADD_VIDEOS,
+    DROP: Stage.CREATE_PLAYLISTS,
 }
+# The kinds a stage's figures count: a check's repairs are counted by the check.
 SYNC_KINDS = (CREATE, UPDATE, ADD, DELETE, REMOVE)
+REPAIRS = (DEDUPE, DROP)
+# Kinds whose lane is a category's playlist (else an old or restored playlist's).
+BY_CATEGORY = (ADD, DEDUPE)
 RESTORE_KINDS = (RESTORE, RESTORE_UPDATE, RESTORE_ITEM, RESTORE_REMOVE)
 OPEN = ("pending", "in_flight")
 # With settle-then-judge, batches send only pending rows: an in_flight row waits for its
@@ -250,7 +261,7 @@ def open_lanes(
 ) -> list[int]:
     """Target playlists with writes still to make (a category's, or a restored one's),
     fewest first so small lanes finish early."""
-    lane = SyncOperation.category_id if kind == ADD else SyncOperation.playlist_id
+    lane = SyncOperation.category_id if kind in BY_CATEGORY else SyncOperation.playlist_id
     query = (
         select(lane, func.count())
         .where(
@@ -274,7 +285,7 @@ def _open_in(
         SyncOperation.status.in_(statuses),
     ]
     if lane is not None:
-        column = SyncOperation.category_id if kind == ADD else SyncOperation.playlist_id
+        column = SyncOperation.category_id if kind in BY_CATEGORY else SyncOperation.playlist_id
         where.append(column == lane)
     return where
 
@@ -302,6 +313,13 @@ def next_open(
     query = select(SyncOperation.id).where(*_open_in(kind, job_id, lane, statuses))
     return list(
         session.scalars(query.order_by(SyncOperation.position, SyncOperation.id).limit(limit))
+    )
+
+
+def stranded(session: Session, job_id: int, kind: str, lane: int | None) -> list[SyncOperation]:
+    """The lane's rows of ``kind`` left in_flight: sent, their outcome never recorded."""
+    return list(
+        session.scalars(select(SyncOperation).where(*_open_in(kind, job_id, lane, ("in_flight",))))
     )
 
 
@@ -333,7 +351,7 @@ def stage_results(
         results[STAGE_OF_KIND[DELETE]]["held_back"] = 0
     query = (
         select(SyncOperation.kind, SyncOperation.status, func.count())
-        .where(SyncOperation.job_id == job_id)
+        .where(SyncOperation.job_id == job_id, SyncOperation.kind.not_in(REPAIRS))
         .group_by(SyncOperation.kind, SyncOperation.status)
     )
     bucket = {

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.harness import (
@@ -133,6 +133,8 @@ def _audit(inst: Installation, job_id: int, kind: str, lane: int) -> Auditor:
         lease=lease,
         job_id=job_id,
         clock=wall_clock,
+        settle=timedelta(0),
+        send_window=timedelta(seconds=inst.settings.youtube_timeout_seconds),
     )
 
 
@@ -144,57 +146,82 @@ def _set_op(inst: Installation, op_id: int, **values: Any) -> str:
         return session.get_one(Video, op.video_id).youtube_id
 
 
-def test_the_audit_repairs_only_what_ytsync_sent(tmp_path: Path, database_url: str) -> None:
-    """Once settled, one listing: a write sent twice whose answers were lost left two
-    copies, one is deleted; a write recorded done but missing is sent again; an unknown
-    one found is done; the user's own second copy stays."""
+def _remove(inst: Installation, playlist: str, video: str) -> None:
+    with inst.state.locked() as state:
+        items = state.playlists[playlist].items
+        items.remove(next(i for i in items if i.video_id == video))
+
+
+def test_the_audit_judges_ytsyncs_writes_by_their_ids(tmp_path: Path, database_url: str) -> None:
+    """Once settled, one listing and the ids: a write whose answer was lost but which
+    was applied is done; one never applied is sent again (later writes show in the
+    listing, so its absence is real); one the owner removed after ytsync added it is
+    not added again; the owner's own second copy of a video stays; all in one commit."""
     inst, job_id, op_ids, playlist = make_lane(tmp_path, database_url, wall_clock)
     with inst.sessions() as session:
         category_id = session.get_one(SyncOperation, op_ids[0]).category_id
     assert category_id is not None
     writer_for(inst, job_id, YouTube(inst.settings)).add_videos(op_ids)
-    twice, missing, unknown, users = op_ids[:4]
-    doubled = _set_op(inst, twice, status="in_flight", attempts=2)
-    inst.state.add_item(playlist, doubled)  # the second send, applied, answer lost
-    gone = _set_op(inst, missing)
-    item = next(i for i in inst.state.playlists[playlist].items if i.video_id == gone)
-    with inst.state.locked() as state:
-        state.playlists[playlist].items.remove(item)
-    _set_op(inst, unknown, status="in_flight", attempts=1)
+    applied, never, removed, users = op_ids[:4]
+    _set_op(inst, applied, status="in_flight", youtube_id=None)
+    _remove(inst, playlist, _set_op(inst, never, status="in_flight", youtube_id=None))
+    gone = _set_op(inst, removed)
+    _remove(inst, playlist, gone)
     own = _set_op(inst, users)
-    inst.state.add_item(playlist, own)  # the user's own second copy
+    inst.state.add_item(playlist, own)  # the owner's own second copy
 
-    repairs = _audit(inst, job_id, ops.ADD, category_id).audit_lane(category_id)
+    verdicts = _audit(inst, job_id, ops.ADD, category_id).audit_lane(category_id)
 
-    assert (repairs.found, repairs.resent, repairs.duplicates_removed) == (2, 1, 1)
+    assert [op for op, _copy in verdicts.found] == [applied]
+    assert verdicts.resend == [never] and verdicts.gone == [removed]
+    assert verdicts.extra == [] and verdicts.waiting == 0
     items = inst.state.playlist_items(playlist)
-    assert items.count(doubled) == 1 and items.count(own) == 2 and gone not in items
+    assert items.count(own) == 2 and gone not in items
     assert statuses(inst, op_ids) == Counter(completed=len(op_ids) - 1, pending=1)
     with inst.sessions() as session:
         check = session.scalars(select(LaneCheck).where(LaneCheck.job_id == job_id)).one()
-    assert (check.status, check.rounds, check.reads) == ("due", 1, 2)  # 60 items: 2 pages
-    # Once the missing one is sent again, the next audit finds nothing to repair.
+        confirmed = session.scalar(
+            select(func.count()).where(
+                SyncOperation.id.in_(op_ids), SyncOperation.confirmed_at.is_not(None)
+            )
+        )
+    # 60 items: 2 pages, and a look-up by id of the one the listing lacked.
+    assert (check.status, check.rounds, check.reads) == ("due", 1, 3)
+    assert confirmed == len(op_ids) - 1  # all but the one to send again
+    # Once the missing one is sent again, the next audit finds nothing left to judge.
     writer_for(inst, job_id, YouTube(inst.settings)).add_videos(op_ids)
     again = _audit(inst, job_id, ops.ADD, category_id).audit_lane(category_id)
-    assert not again.wrote and again.found == 0
+    assert again.settled and again.found == [] and again.gone == []
     copies = Counter(inst.state.playlist_items(playlist))
     assert [video for video, n in copies.items() if n > 1] == [own]
-    assert gone in copies
+    with inst.sessions() as session:
+        check = session.scalars(select(LaneCheck).where(LaneCheck.job_id == job_id)).one()
+    assert check.status == "clean"
 
 
 def test_the_creation_check_deletes_a_second_empty_playlist(
     tmp_path: Path, database_url: str
 ) -> None:
-    """A creation sent twice made two marked playlists: the empty one goes; one that
-    holds videos is someone's, so it stays and is reported."""
+    """A creation sent twice made two marked playlists: the empty one goes, through a
+    row the next batch sends; one that holds videos is the owner's doing, so it stays
+    and is reported."""
     inst, job_id, _op_ids, playlist = make_lane(tmp_path, database_url, wall_clock)
     marker = next(p.description for p in inst.state.playlists.values() if p.id == playlist).split()[
         -1
     ]
     empty = inst.state.add_playlist("Big", description=f"made by ytsync {marker}")
     held = inst.state.add_playlist("Big", description=f"x {marker}", video_ids=["vid"])
-    repairs = _audit(inst, job_id, ops.CREATE, CHANNEL).check_creations()
-    assert repairs.duplicates_removed == 1
+    verdicts = _audit(inst, job_id, ops.CREATE, CHANNEL).check_creations()
+    assert sorted(copy for _op, copy in verdicts.extra) == sorted([empty.id, held.id])
+    with inst.sessions() as session:
+        drops = list(
+            session.scalars(
+                select(SyncOperation.id).where(
+                    SyncOperation.job_id == job_id, SyncOperation.kind == ops.DROP
+                )
+            )
+        )
+    writer_for(inst, job_id, YouTube(inst.settings)).drop_playlists(drops)
     assert empty.id not in inst.state.playlists
     assert held.id in inst.state.playlists and playlist in inst.state.playlists
     with inst.sessions() as session:
