@@ -26,6 +26,7 @@ from ytsync.db.models import (
     SyncOperation,
     Video,
 )
+from ytsync.sync.kinds import REPAIRS
 from ytsync.wire import ACTIVE_STAGES, SYNC_STAGES
 
 # The contract's times are each moment's own isoformat() (as stored: SQLite's come
@@ -210,9 +211,6 @@ def held_back(session: Session, job_id: int) -> list[KeptPlaylist]:
 
 def audit_summary(session: Session, job: SyncJob, settings: Settings) -> Audit:
     """What the settled checks read and repaired (see ytsync.sync.audit)."""
-    # Here, not at the top: `status` with no job must start light.
-    from ytsync.sync.operations import REPAIRS
-
     checks = list(session.scalars(select(LaneCheck).where(LaneCheck.job_id == job.id)))
     # Since migration 0010 a check's deletions of ytsync's extra copies are rows.
     repaired = session.scalar(

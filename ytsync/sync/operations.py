@@ -23,40 +23,26 @@ from ytsync.db.models import (
     utcnow,
 )
 from ytsync.importer import SPECIAL_PREFIXES
-from ytsync.sync.unkeep import RESTORE_REMOVE as RESTORE_REMOVE
-from ytsync.sync.unkeep import RESTORE_UPDATE as RESTORE_UPDATE
-from ytsync.sync.unkeep import kept_in_use, plan_kept
-from ytsync.wire import Stage
 
-CREATE, ADD, DELETE = "create_playlist", "add_video", "delete_playlist"
-# The reuse strategy: a kept playlist's title and privacy set ("update:<category>"), and
-# an item that does not belong removed from it ("remove:<playlist item id>").
-UPDATE, REMOVE = "update_playlist", "remove_item"
-RESTORE, RESTORE_ITEM = "restore_playlist", "restore_item"
-# A settled check's repairs of ytsync's own extra copies (ytsync.sync.audit): a copy of
-# a video in a category playlist ("copy:<item id>"), a second playlist made for one
-# category ("drop:<playlist id>").  Rows like any write, so a check commits its verdicts
-# and what it will delete in one step, and the deletions go through the protocol.
-DEDUPE, DROP = "remove_copy", "drop_playlist"
-STAGE_OF_KIND = {
-    RESTORE_UPDATE: Stage.RESTORE_PLAYLISTS,
-    RESTORE_REMOVE: Stage.RESTORE_ITEMS,
-    CREATE: Stage.CREATE_PLAYLISTS,
-    UPDATE: Stage.CREATE_PLAYLISTS,
-    ADD: Stage.ADD_VIDEOS,
-    DELETE: Stage.DELETE_PLAYLISTS,
-    REMOVE: Stage.DELETE_PLAYLISTS,
-    RESTORE: Stage.RESTORE_PLAYLISTS,
-    RESTORE_ITEM: Stage.RESTORE_ITEMS,
-    DEDUPE: Stage.ADD_VIDEOS,
-    DROP: Stage.CREATE_PLAYLISTS,
-}
-# The kinds a stage's figures count: a check's repairs are counted by the check.
-SYNC_KINDS = (CREATE, UPDATE, ADD, DELETE, REMOVE)
-REPAIRS = (DEDUPE, DROP)
-# Kinds whose lane is a category's playlist (else an old or restored playlist's).
-BY_CATEGORY = (ADD, DEDUPE)
-RESTORE_KINDS = (RESTORE, RESTORE_UPDATE, RESTORE_ITEM, RESTORE_REMOVE)
+# The kinds' vocabulary lives in ytsync.sync.kinds; the protocol's users find it here too.
+from ytsync.sync.kinds import ADD as ADD
+from ytsync.sync.kinds import BY_CATEGORY as BY_CATEGORY
+from ytsync.sync.kinds import CREATE as CREATE
+from ytsync.sync.kinds import DEDUPE as DEDUPE
+from ytsync.sync.kinds import DELETE as DELETE
+from ytsync.sync.kinds import DROP as DROP
+from ytsync.sync.kinds import REMOVE as REMOVE
+from ytsync.sync.kinds import REPAIRS as REPAIRS
+from ytsync.sync.kinds import RESTORE as RESTORE
+from ytsync.sync.kinds import RESTORE_ITEM as RESTORE_ITEM
+from ytsync.sync.kinds import RESTORE_KINDS as RESTORE_KINDS
+from ytsync.sync.kinds import RESTORE_REMOVE as RESTORE_REMOVE
+from ytsync.sync.kinds import RESTORE_UPDATE as RESTORE_UPDATE
+from ytsync.sync.kinds import STAGE_OF_KIND as STAGE_OF_KIND
+from ytsync.sync.kinds import SYNC_KINDS as SYNC_KINDS
+from ytsync.sync.kinds import UPDATE as UPDATE
+from ytsync.sync.unkeep import kept_in_use, plan_kept
+
 OPEN = ("pending", "in_flight")
 # With settle-then-judge, batches send only pending rows: an in_flight row waits for its
 # lane's settled check (ytsync.sync.audit).
