@@ -32,8 +32,8 @@ class ReportItem:
     timestamp: datetime | None
     # "error": a sync_errors row; "operation": a failed/skipped row with no error row.
     source: str
-    # An old playlist the job kept because its videos were not verified: running the
-    # job again checks again (the face says how).
+    # A playlist (or items) the job kept because its videos were not verified: running
+    # the job again checks again (the face says how).
     kept: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def collect(session: Session, job: SyncJob) -> list[ReportItem]:
             e.message,
             e.timestamp,
             "error",
-            kept=e.stage == "delete_playlists" and e.entity_id in kept,
+            kept=e.stage in ("delete_playlists", "restore_items") and e.entity_id in kept,
         )
         for e in errors
     ]

@@ -27,7 +27,11 @@ from ytsync.db.models import (
     Video,
 )
 from ytsync.sync.kinds import REPAIRS
-from ytsync.wire import ACTIVE_STAGES, SYNC_STAGES
+from ytsync.wire import ACTIVE_STAGES, RESTORE_STAGES, SYNC_STAGES, Stage
+
+# The stages that may keep what they cannot verify safe: a sync's deletions, a
+# restore's removals.
+HOLDING_STAGES = (Stage.DELETE_PLAYLISTS, Stage.RESTORE_ITEMS)
 
 # The contract's times are each moment's own isoformat() (as stored: SQLite's come
 # back naive), not pydantic's "Z" form.
@@ -94,6 +98,8 @@ class JobStatus(BaseModel):
 
     job_id: int
     workflow_id: str
+    # sync | restore
+    kind: str
     stage: str
     strategy: str
     paused_at_stage: str | None
@@ -143,15 +149,16 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
         str(stage): {
             key: int(job.stage_results.get(stage, {}).get(key, 0))
             for key in ("succeeded", "failed", "skipped", "open")
-            + (("held_back",) if stage == "delete_playlists" else ())
+            + (("held_back",) if stage in HOLDING_STAGES else ())
         }
-        for stage in SYNC_STAGES
+        for stage in (RESTORE_STAGES if job.kind == "restore" else SYNC_STAGES)
     }
     clock = settings.quota_clock
     period = clock.period_start(now)
     return JobStatus(
         job_id=job.id,
         workflow_id=job.workflow_id,
+        kind=job.kind,
         stage=job.stage,
         strategy=job.strategy,
         paused_at_stage=job.paused_at_stage,
@@ -188,24 +195,26 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
 
 
 def held_back(session: Session, job_id: int) -> list[KeptPlaylist]:
-    """The old playlists the job kept, each with the videos that held it back."""
+    """The playlists the job kept, each with the videos that held it back."""
     rows = session.execute(
         select(
-            Playlist.youtube_id,
-            Playlist.title,
-            Video.youtube_id,
+            func.coalesce(Playlist.youtube_id, HeldBack.youtube_playlist_id),
+            func.coalesce(Playlist.title, HeldBack.title),
+            func.coalesce(Video.youtube_id, HeldBack.youtube_video_id),
             HeldBack.category,
             HeldBack.reason,
         )
-        .join(Playlist, Playlist.id == HeldBack.playlist_id)
-        .join(Video, Video.id == HeldBack.video_id)
+        .outerjoin(Playlist, Playlist.id == HeldBack.playlist_id)
+        .outerjoin(Video, Video.id == HeldBack.video_id)
         .where(HeldBack.job_id == job_id)
         .order_by(HeldBack.id)
     )
     kept: dict[str, KeptPlaylist] = {}
     for playlist_id, title, video_id, category, reason in rows:
-        entry = kept.setdefault(playlist_id, KeptPlaylist(playlist_id=playlist_id, title=title))
-        entry.videos.append(KeptVideo(video_id=video_id, category=category, reason=reason))
+        entry = kept.setdefault(
+            str(playlist_id), KeptPlaylist(playlist_id=str(playlist_id), title=str(title or ""))
+        )
+        entry.videos.append(KeptVideo(video_id=str(video_id), category=category, reason=reason))
     return list(kept.values())
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.errors import UserError
 from ytsync.files import write_output
+
+# ytsync.sync.undo.ORDERS, named here so the parser loads no database code.
+ORDERS = ("keep", "any")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,8 +30,26 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "restore", help="recreate the old playlists of a backup snapshot, with their items"
     )
     restore.add_argument("snapshot", nargs="?", type=int, help="snapshot id (default: newest)")
+    restore.add_argument(
+        "--preview", action="store_true", help="show what it would write and cost, and stop"
+    )
+    restore.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="keep",
+        help="keep: the old order of every playlist (default); any: only add what is "
+        "missing from the playlists a reusing sync kept (fewer writes)",
+    )
+    restore.add_argument(
+        "--undo-sync",
+        action="store_true",
+        help="also delete the category playlists the sync made, each once its videos "
+        "are verified back in their old playlists",
+    )
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    restore.add_argument("--json", action="store_true", help="print the job as JSON")
+    restore.add_argument(
+        "--json", action="store_true", help="print the preview, or the job, as JSON"
+    )
     restore.set_defaults(handler=run_restore)
 
 
@@ -71,16 +93,41 @@ def run_export(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_restore(args: argparse.Namespace, ctx: Context) -> int:
-    if not args.yes and not confirmed(
-        "Recreate the snapshot's deleted playlists on YouTube?", "restore"
-    ):
-        ctx.err.print("Not started.")
-        return 0
+    from ytsync.restore_preview import RestorePreview, compute_restore_preview
+    from ytsync.sync.undo import RestoreOptions
+
+    now = datetime.now(UTC)
+    options = RestoreOptions(args.order, args.undo_sync)
+    # The job keeps the preview the user said yes to; with --yes it computes its own.
+    shown: RestorePreview | None = None
+    if args.preview or not args.yes:
+        with ctx.sessions() as session:
+            shown = compute_restore_preview(session, ctx.settings, args.snapshot, options, now)
+        if args.preview and args.json:
+            ctx.print_json(shown.model_dump(mode="json"))
+            return 0
+        from ytsync.cli.views import render_restore_preview
+
+        render_restore_preview(shown, ctx.out if args.preview else ctx.err)
+        if args.preview:
+            return 0
+        what = "Restore the snapshot and undo the sync?" if args.undo_sync else "Restore?"
+        if not confirmed(what, "restore"):
+            ctx.err.print("Not started.")
+            return 0
     from ytsync.cli.jobctl import start_restore
 
     return launch(
         ctx,
-        lambda client: start_restore(ctx.sessions, client, ctx.settings, args.snapshot),
+        lambda client: start_restore(
+            ctx.sessions,
+            client,
+            ctx.settings,
+            args.snapshot,
+            options=options,
+            preview=shown,
+            now=now,
+        ),
         args.json,
         "restore job",
     )

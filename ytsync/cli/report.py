@@ -19,8 +19,13 @@ from ytsync.safetext import csv_cell
 
 CSV_FIELDS = ("stage", "entity_type", "entity_id", "message", "timestamp")
 NO_JOB = "No sync job yet, so nothing to report. Start one with 'python starter.py start'."
-# After the job's words on an old playlist it kept (see ytsync.sync.verify).
+# After the job's words on an old playlist it kept (see ytsync.sync.verify), or on what
+# a restore kept (see ytsync.sync.undo_verify).
 FINISH_KEPT = "run 'python starter.py start' again to check again and finish"
+FINISH_RESTORE = (
+    "once it can be put back, run 'python starter.py restore' again with the same options "
+    "to check again and finish"
+)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -99,4 +104,5 @@ def with_way_out(item: ReportItem) -> ReportItem:
     command themselves."""
     if not item.kept or "starter.py" in item.message:
         return item
-    return replace(item, message=f"{item.message}; {FINISH_KEPT}")
+    finish = FINISH_RESTORE if item.stage.startswith("restore") else FINISH_KEPT
+    return replace(item, message=f"{item.message}; {finish}")
