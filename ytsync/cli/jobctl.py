@@ -165,6 +165,7 @@ async def start_restore(
             static_summary=(
                 f"ytsync job {job.job_id}, channel {settings.channel}: restore "
                 f"{job.playlists:,} playlist(s) of snapshot {job.snapshot_id}"
+                + (" and undo the sync" if options is not None and options.undo else "")
             ),
         )
     except BaseException:
