@@ -32,12 +32,17 @@ class Progress(BaseModel):
 
 class KeptVideo(BaseModel):
     video_id: str
+    # "" for a video new in the playlist: no category of the plan has it.
     category: str
     reason: str
+    # Saved to the old playlist since the import (else: planned, not verified).
+    new: bool = False
+    title: str = ""
 
 
 class KeptPlaylist(BaseModel):
-    """An old playlist the job kept, with the videos that held it back."""
+    """An old playlist the job kept, with the videos that held it back: planned ones not
+    verified in their category playlists, and ones saved to it since the import."""
 
     playlist_id: str
     title: str
@@ -184,6 +189,8 @@ def held_back(session: Session, job_id: int) -> list[KeptPlaylist]:
             Video.youtube_id,
             HeldBack.category,
             HeldBack.reason,
+            HeldBack.new_in_playlist,
+            Video.title,
         )
         .join(Playlist, Playlist.id == HeldBack.playlist_id)
         .join(Video, Video.id == HeldBack.video_id)
@@ -191,9 +198,13 @@ def held_back(session: Session, job_id: int) -> list[KeptPlaylist]:
         .order_by(HeldBack.id)
     )
     kept: dict[str, KeptPlaylist] = {}
-    for playlist_id, title, video_id, category, reason in rows:
+    for playlist_id, title, video_id, category, reason, new, video_title in rows:
         entry = kept.setdefault(playlist_id, KeptPlaylist(playlist_id=playlist_id, title=title))
-        entry.videos.append(KeptVideo(video_id=video_id, category=category, reason=reason))
+        entry.videos.append(
+            KeptVideo(
+                video_id=video_id, category=category, reason=reason, new=new, title=video_title
+            )
+        )
     return list(kept.values())
 
 
