@@ -147,7 +147,8 @@ def import_library(
             tick("videos", min(start + PAGE_SIZE, len(video_ids)), len(video_ids))
     finally:
         if summary.units_spent:
-            with transaction(sessions) as session:
+            # The ledger of the channel's OAuth client, wherever it is kept.
+            with transaction(ledger.sessions_for(settings, sessions)) as session:
                 period = settings.quota_clock.period_start(now())
                 ledger.charge(session, period, summary.units_spent)
 

@@ -72,6 +72,9 @@ class QuotaToday(BaseModel):
     next_reset: Moment
     usable: int
     remaining: int
+    # The other channels signed in through the same OAuth client: the figures above are
+    # theirs too (one Cloud project, one quota).
+    shared_with: list[str] = Field(default_factory=list)
 
 
 class LiveWorkflow(BaseModel):
@@ -175,7 +178,8 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
             period_start=period,
             next_reset=clock.next_reset(now),
             usable=settings.usable_quota,
-            remaining=ledger.remaining(session, period, settings.usable_quota),
+            remaining=ledger.remaining_for(settings, session, period),
+            shared_with=settings.quota_shared_with,
         ),
     )
 

@@ -89,6 +89,14 @@ def _print_quota(preview: Preview, console: Console) -> None:
             f"(next reset {_local(preview.next_quota_reset)})."
         )
     )
+    if preview.quota_shared_with:
+        console.print(
+            Text(
+                "The quota is shared with "
+                f"{_names(preview.quota_shared_with)}: signed in through the same OAuth "
+                "client (one Google Cloud project), their jobs spend the same units."
+            )
+        )
     if preview.total_quota_cost == 0:
         console.print(Text("Nothing to write: the sync would only back up the library."))
         return
@@ -486,10 +494,16 @@ def _quota_today(view: StatusView, status: JobStatus) -> RenderableType:
     if view.quota_used_today is not None:
         text.append(f"{view.quota_used_today:,} units used; ")
     text.append(f"{today.remaining:,} of {today.usable:,} usable left")
+    if today.shared_with:
+        text.append(f" (one OAuth client's quota, shared with {_names(today.shared_with)})")
     if view.quota_exhausted:
         text.append(" (YouTube said the quota is spent)", style="yellow")
     text.append(f"; resets {_local_time(today.next_reset, view.now)}")
     return text
+
+
+def _names(channels: list[str]) -> str:
+    return ", ".join(f"channel {name}" for name in channels)
 
 
 def _local_time(moment: datetime, now: datetime) -> str:
