@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import itertools
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -120,6 +121,13 @@ async def one_run(args: argparse.Namespace, tmp: Path, percent: float) -> dict[s
     )
     run["settle in use, s"] = getattr(audit, "settle_seconds", args.settle)
     run["videos held twice in a playlist"] = sum(len(d) for d in duplicates.values())
+    # Where the wall time goes: stretches in which YouTube heard nothing (retry
+    # backoffs, settle timers, the workflow's own turns).
+    times = sorted(r.time for r in log)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    idle = [gap for gap in gaps if gap >= 1.0]
+    run["idle stretches of 1 s or more: count, total s"] = f"{len(idle)}, {sum(idle):.1f}"
+    run["first -> last request, s"] = round((times[-1] - times[0]).total_seconds(), 1)
     return run
 
 
