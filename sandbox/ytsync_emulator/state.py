@@ -252,6 +252,7 @@ class EmulatorState:
         published_at: str = "2020-01-01T00:00:00Z",
         topic: str = "",
         genre: str = "",
+        duration: str = "PT4M13S",
     ) -> Video:
         """Add a video; ``own=True`` makes it the channel's upload (it joins the uploads list)."""
         with self.lock:
@@ -268,6 +269,7 @@ class EmulatorState:
                 published_at,
                 topic,
                 genre,
+                duration,
             )
             self.videos[vid] = video
             if own:

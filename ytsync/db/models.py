@@ -62,6 +62,13 @@ class Video(Base):
     # available | private | deleted | unknown
     availability: Mapped[str] = mapped_column(String(16), default="unknown")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # What rules match on, from videos.list; None when YouTube did not show the video
+    # (deleted, someone else's private) or it was imported before ytsync read them.
+    channel_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    channel_title: Mapped[str | None] = mapped_column(Text, default=None)
+    # None also for a live or upcoming broadcast, which YouTube gives as P0D.
+    duration_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Playlist(Base):
