@@ -840,6 +840,53 @@ def export_plan(sessions: sessionmaker[Session], path: Path, force: bool = False
     )
 
 
+def export_categories(
+    sessions: sessionmaker[Session], path: Path, force: bool = False
+) -> ExportSummary:
+    """Write the categories as they are (from a plan file or rules) as a plan, for hand
+    edits: applying it gives back exactly these categories, settings and order."""
+    with sessions() as session:
+        categories = session.execute(
+            select(
+                Category.id,
+                Category.name,
+                Category.is_protected,
+                Category.privacy,
+                Category.description,
+            ).order_by(Category.id)
+        ).all()
+        entries = session.execute(
+            select(CategoryVideo.category_id, Video.youtube_id)
+            .join(Video, Video.id == CategoryVideo.video_id)
+            .order_by(CategoryVideo.category_id, CategoryVideo.position)
+        ).all()
+    videos_of: dict[int, list[str]] = {}
+    for category_id, youtube_id in entries:
+        videos_of.setdefault(category_id, []).append(youtube_id)
+    rows = [
+        # The settings on a category's first row only, as 'plan export' writes them.
+        (
+            name,
+            youtube_id,
+            _word(protected),
+            privacy if first == 0 else "",
+            (description or "") if first == 0 else "",
+        )
+        for pk, name, protected, privacy, description in categories
+        for first, youtube_id in enumerate(videos_of.get(pk, []))
+    ]
+    _write_csv(path, COLUMNS, rows, force)
+    return ExportSummary(
+        file=str(path),
+        categories=sum(1 for row in categories if videos_of.get(row.id)),
+        videos=len(rows),
+        protected_categories=sum(1 for row in categories if row.is_protected),
+        skipped_duplicates=0,
+        empty_playlists=0,
+        adjusted_names=0,
+    )
+
+
 def export_names(titles: Sequence[str]) -> list[str]:
     """Category names for playlist titles: trimmed, valid YouTube titles, unique."""
     taken: set[str] = set()
