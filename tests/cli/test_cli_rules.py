@@ -11,11 +11,14 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.support.harness import ROOT, install
 from tests.support.plans import add_playlist, plan_contents, seed_videos, snapshot, vid
 from tests.support.rules import write_rules
 from ytsync.cli.app import main
 from ytsync.db.engine import transaction
 from ytsync.db.models import Video
+from ytsync.rules.apply import apply_rules
+from ytsync_sandbox.demo import DemoOptions
 
 RULES = """\
 [category."Shorts"]
@@ -127,7 +130,7 @@ def test_explain_lists_every_video_by_its_rule(
         (vid(9), "deleted", ["Other"]),
     ]
     assert [(r["rule"], r["conditions"], r["videos"]) for r in data["rules"]] == [
-        (1, ["at most 1m"], 4),
+        (1, ["at most 60s"], 4),
         (2, ["playlist 'Music*'"], 3),
     ]
     assert data["applied"] is None and data["dry_run"] is True
@@ -184,3 +187,29 @@ def test_plan_export_categories_after_rules(
         .splitlines()[1]
         .startswith(f"Music mix,{vid(0)},false")
     )
+
+
+def test_the_readme_example_works_on_the_demos_library(tmp_path: Path, database_url: str) -> None:
+    """The rules of README's "Keep it organized", on the library ``./run demo`` builds:
+    each rule places videos, and they apply."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Keep it organized") :]
+    example = section[section.index("```toml\n") + 8 : section.index("```\n", 8)]
+    options = DemoOptions()
+    inst = install(
+        tmp_path,
+        database_url,
+        videos=options.videos,
+        playlists=options.playlists,
+        seed=options.seed,
+        plan=False,
+    )
+    try:
+        path = write_rules(tmp_path, example)
+        result = apply_rules(inst.sessions, path, dry_run=True)
+        assert len(result.rules) == 6
+        assert all(rule.videos > 0 for rule in result.rules), result.rules
+        applied = apply_rules(inst.sessions, path).applied
+        assert applied is not None and applied.protected_categories == 1
+    finally:
+        inst.server.stop()

@@ -298,7 +298,7 @@ def _diff(library: Library, current: _Current, plan: Plan, ruleset: RuleSet) -> 
     for video in library.videos:
         before = current.of_video.get(video.youtube_id, [])
         now = [after[video.youtube_id]] if video.youtube_id in after else []
-        if _folded(before) == _folded(now):
+        if before == now or (before and now and _folded(before) == _folded(now)):
             continue
         change = VideoChange(video_id=video.youtube_id, title=video.title, before=before, after=now)
         (unplaced if not now else placed if not before else moved).append(change)

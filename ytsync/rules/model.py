@@ -93,6 +93,8 @@ def _moment(moment: datetime) -> str:
 
 
 def format_duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds}s"  # "60s", as a Shorts rule is written
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     parts = [f"{v}{u}" for v, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if v]
