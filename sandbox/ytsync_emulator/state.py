@@ -339,9 +339,14 @@ class EmulatorState:
         return playlist
 
     def append_item(self, playlist_id: str, video_id: str) -> PlaylistItem:
-        """Lock held."""
+        """Lock held.  The uploads list is YouTube's newest first: a new upload goes to
+        its top (incremental readers page only until they reach what they saw)."""
         item = PlaylistItem(self.new_item_id(), video_id)
-        self.playlists[playlist_id].items.append(item)
+        playlist = self.playlists[playlist_id]
+        if playlist.kind == "uploads":
+            playlist.items.insert(0, item)
+        else:
+            playlist.items.append(item)
         self.item_index[item.id] = playlist_id
         return item
 

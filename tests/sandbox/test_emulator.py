@@ -582,6 +582,13 @@ def test_videos_list_gives_the_details_rules_match_on(yt: Any, state: EmulatorSt
     assert "contentDetails" not in plain["items"][0]
 
 
+def test_the_uploads_list_is_newest_first(yt: Any, state: EmulatorState) -> None:
+    """As on YouTube: a new upload is at the top of the channel's uploads."""
+    newer = state.add_video(title="newer upload", own=True)
+    listed = yt.playlistItems().list(playlistId=state.uploads_id, part="contentDetails").execute()
+    assert [i["contentDetails"]["videoId"] for i in listed["items"]] == [newer.id, OWN_PRIVATE]
+
+
 def test_position_is_logged(yt: Any, state: EmulatorState) -> None:
     playlist = state.add_playlist("Order", video_ids=PUBLIC[:2])
     insert_item(yt, playlist.id, PUBLIC[5])

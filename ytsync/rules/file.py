@@ -16,6 +16,10 @@ playlist = "Music*"          # the title of a playlist the video sits in (glob, 
 title = 'live|concert'       # a regular expression searched in the video's title (any case)
 channel = ["* Official", "UCxxxxxxxxxxxxxxxxxxxxxx"]  # publishing channel: title glob or id
 published_after = 2020-01-01 # on or after; published_before: strictly before
+
+[sources]                    # what a schedule sorts (ytsync.organize); plan rules ignores it
+inbox = "Inbox"              # a playlist (title or id): matched videos move out of it
+uploads = true               # the channel's uploads: matched videos are copied
 ```
 
 Every problem is reported at once, by line and rule, and nothing is applied when there
@@ -53,7 +57,8 @@ MATCH_KEYS = (
 )
 RULE_KEYS = ("category", *MATCH_KEYS)
 SETTING_KEYS = ("privacy", "description", "protected")
-TOP_KEYS = ("rule", "category")
+SOURCE_KEYS = ("inbox", "uploads")
+TOP_KEYS = ("rule", "category", "sources")
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.IGNORECASE)
 _DURATION_HINT = "write it like 60s, 5m, 1h30m or a number of seconds"
 _DATE_HINT = "write a date (2024-01-31) or a time with its offset (2024-01-31T18:00:00Z)"
@@ -71,6 +76,19 @@ class CategorySettings:
     description: str | None = None
 
 
+@dataclass(frozen=True)
+class Sources:
+    """Where a scheduled run takes new videos from."""
+
+    # A playlist's title or id; None: no inbox.
+    inbox: str | None = None
+    uploads: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self.inbox is not None or self.uploads
+
+
 @dataclass
 class RuleSet:
     """A rules file, read: its rules in order and the settings of its categories.
@@ -84,6 +102,7 @@ class RuleSet:
     problems: Problems
     # Category name -> the line its name is checked on (its settings, else its first rule).
     category_lines: dict[str, int] = field(default_factory=dict)
+    sources: Sources = field(default_factory=Sources)
 
     @property
     def categories(self) -> list[str]:
@@ -94,15 +113,20 @@ class RuleSet:
 def read_rules(path: Path) -> RuleSet:
     """Read and check the rules file at ``path``; raise UserError for a file that is not
     TOML at all, and collect every other problem in ``RuleSet.problems``."""
-    text = _read_text(path)
+    return parse_rules(read_rules_text(path), str(path))
+
+
+def parse_rules(text: str, source: str) -> RuleSet:
+    """Check the rules ``text`` (read from ``source``), as ``read_rules`` does."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{WHAT} {path} is not valid TOML: {exc}; nothing was applied") from None
-    return _Checker(str(path), Layout(text)).check(data)
+        raise UserError(f"{WHAT} {source} is not valid TOML: {exc}; nothing was applied") from None
+    return _Checker(source, Layout(text)).check(data)
 
 
-def _read_text(path: Path) -> str:
+def read_rules_text(path: Path) -> str:
+    """The text of the rules file at ``path``: a regular file, UTF-8, at most 1 MiB."""
     try:
         data = read_regular(path, MAX_RULES_BYTES, WHAT)
     except FileNotFoundError:
@@ -149,11 +173,12 @@ class _Checker:
             if key not in TOP_KEYS:
                 self.problems.add(
                     self.layout.top_key_line(key) or 1,
-                    f"unknown key {key!r}; a rules file holds [[rule]] tables and "
-                    "[category.NAME] tables",
+                    f"unknown key {key!r}; a rules file holds [[rule]] tables, "
+                    "[category.NAME] tables and a [sources] table",
                 )
         rules = self._rules(data.get("rule"))
         settings = self._settings(data.get("category", {}))
+        sources = self._sources(data.get("sources", {}))
         lines: dict[str, int] = {}
         given = [(found.line, name) for name, found in settings.items()]
         for line, name in sorted(given + [(rule.line, rule.category) for rule in rules]):
@@ -172,7 +197,34 @@ class _Checker:
                     f"no rule places videos in category {name!r}; add a rule for it or "
                     "remove its settings",
                 )
-        return RuleSet(self.source, rules, settings, self.problems, lines)
+        return RuleSet(self.source, rules, settings, self.problems, lines, sources)
+
+    def _sources(self, raw: object) -> Sources:
+        headers = self.layout.tables("sources")
+        header = headers[0] if headers else None
+        line = header.line if header else self.layout.top_key_line("sources") or 1
+        if header is not None:
+            self.where.add(line, self.layout.end_of(header), "sources")
+
+        def add(key: str | None, message: str) -> None:
+            at = self.layout.key_line(key, header) if key and header else None
+            self.problems.add(at or line, message)
+
+        if not isinstance(raw, dict):
+            add(None, "'sources' must be a [sources] table (inbox, uploads)")
+            return Sources()
+        for key in raw:
+            if key not in SOURCE_KEYS:
+                add(key, f"unknown key {key!r}; [sources] takes {', '.join(SOURCE_KEYS)}")
+        inbox = raw.get("inbox")
+        if inbox is not None and (not isinstance(inbox, str) or not inbox.strip()):
+            add("inbox", "inbox must be a playlist's title or id in quotes")
+            inbox = None
+        uploads = raw.get("uploads", False)
+        if not isinstance(uploads, bool):
+            add("uploads", "uploads must be true or false (no quotes)")
+            uploads = False
+        return Sources(inbox.strip() if isinstance(inbox, str) else None, uploads)
 
     # ------------------------------------------------------------------ rules
 

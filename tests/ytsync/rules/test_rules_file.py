@@ -209,7 +209,10 @@ def test_statement_lines_follow_tomls_strings_and_arrays() -> None:
         ("", "there is no rule; add a [[rule]] table"),
         ('rule = "Shorts"\n', "line 1: 'rule' must be [[rule]] tables"),
         ('category = "Shorts"\n[[rule]]\ncategory = "A"\n', "line 1: 'category' must be"),
-        ('[[rule]]\ncategory = "A"\n[sources]\ninbox = "Inbox"\n', "line 3: unknown key 'sources'"),
+        ('[[rule]]\ncategory = "A"\n[inbox]\nname = "Inbox"\n', "line 3: unknown key 'inbox'"),
+        ('[[rule]]\ncategory = "A"\n[sources]\ninbox = ""\n', "line 4 (sources): inbox must be"),
+        ('[[rule]]\ncategory = "A"\n[sources]\nuploads = "yes"\n', "uploads must be true or"),
+        ('[[rule]]\ncategory = "A"\n[sources]\nsaved = "x"\n', "unknown key 'saved'; [sources]"),
         ('[[rule]]\ncategory = ""\n', "line 2 (rule 1): category must be a category's name"),
         ('[[rule]]\ncategory = "A"\nplaylist = []\n', "playlist must be text in quotes"),
         ('[[rule]]\ncategory = "A"\nchannel = [1]\n', "channel must be text in quotes"),
@@ -256,6 +259,18 @@ def test_only_a_regular_file_is_read(tmp_path: Path) -> None:
         read_rules(tmp_path)
     with pytest.raises(UserError, match="no such file"):
         read_rules(tmp_path / "missing.toml")
+
+
+def test_sources_name_an_inbox_and_the_uploads(tmp_path: Path) -> None:
+    rules = read_rules(
+        write(
+            tmp_path, '[sources]\ninbox = " Saved "\nuploads = true\n\n[[rule]]\ncategory = "A"\n'
+        )
+    )
+    assert rules.problems.found == []
+    assert (rules.sources.inbox, rules.sources.uploads, rules.sources.any) == ("Saved", True, True)
+    plain = read_rules(write(tmp_path, '[[rule]]\ncategory = "A"\n'))
+    assert not plain.sources.any
 
 
 def test_a_byte_order_mark_is_fine(tmp_path: Path) -> None:
