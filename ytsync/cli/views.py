@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ytsync.organize.runs import RunReport, RunSummary
 from ytsync.plan import ApplySummary, ExportSummary
 from ytsync.preview import CategoryCount, PlaylistRef, Preview
 from ytsync.quota import WRITE_COST
@@ -24,6 +25,9 @@ from ytsync.rules.apply import RulesDiff, RulesResult, VideoChange
 from ytsync.status import Audit, JobStatus
 from ytsync.strategies import Strategies
 from ytsync.wire import FINAL_STAGES, PauseReason, Stage
+
+if TYPE_CHECKING:
+    from ytsync.cli.schedulectl import ScheduleInfo
 
 # Rows per table in the human-readable preview; the rest is summed up in one line.
 MAX_TABLE_ROWS = 20
@@ -623,3 +627,47 @@ def render_report(report: JobReport, console: Console) -> None:
     console.print(
         f"{len(report.items)} item(s). Save them with 'python starter.py report --csv FILE'."
     )
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def render_schedule(info: ScheduleInfo, last: RunSummary | None, out: Console) -> None:
+    """A schedule in a few lines: when, what, its next run and its last run's outcome."""
+    state = "paused" if info.paused else "active"
+    mode = "previews" if info.dry_run else "writes"
+    out.print(
+        Text(
+            f"Schedule {info.schedule_id} ({state}): {info.spec}; rules {info.rules_source}; "
+            f"runs are {mode}."
+        )
+    )
+    if info.running:
+        out.print(Text(f"  running now: {', '.join(info.running)}"))
+    upcoming = "none (paused)" if info.paused or not info.next_runs else _when(info.next_runs[0])
+    out.print(Text(f"  next run: {upcoming}"))
+    if last is not None:
+        out.print(Text(f"  last run: {_when(last.started_at)}: {last.summary}"))
+    elif info.recent_runs:
+        out.print(Text(f"  last run: {_when(info.recent_runs[-1][0])}"))
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def render_run_report(report: RunReport, out: Console) -> None:
+    """``report --organize``: the last run, and the videos no rule matched."""
+    run = report.run
+    out.print(Text(f"Organize run {run.workflow_id} ({_when(run.started_at)}): {run.summary}"))
+    if not report.unmatched:
+        out.print(Text("No video was left unmatched."))
+        return
+    table = Table(title=f"Unmatched: {len(report.unmatched):,} videos stay where they are")
+    table.add_column("source", no_wrap=True)
+    table.add_column("video", no_wrap=True)
+    table.add_column("title", overflow="fold", ratio=1)
+    for video in report.unmatched:
+        note = "" if video.availability == "available" else f" [{video.availability}]"
+        table.add_row(video.source, video.video_id, Text(video.title + note))
+    out.print(table)

@@ -76,3 +76,22 @@ class OrganizeResult:
     counts: dict[str, int]
     read_units: int
     summary: str
+
+
+# How each action reads in a run's summary, in this order.
+SUMMARY_WORDS = (
+    ("move", "to move"),
+    ("remove", "to take out of the inbox"),
+    ("copy", "to copy"),
+    ("present", "already there"),
+    ("unmatched", "unmatched"),
+    ("protected", "in protected categories"),
+    ("no_playlist", "waiting for their category's playlist"),
+)
+
+
+def summary_text(counts: dict[str, int], dry_run: bool) -> str:
+    """One line for the Web UI and the CLI: "organize (preview): 12 to move, 3 unmatched"."""
+    parts = [f"{counts[key]:,} {words}" for key, words in SUMMARY_WORDS if counts.get(key)]
+    head = "organize (preview)" if dry_run else "organize"
+    return f"{head}: {', '.join(parts) or 'nothing new'}"
