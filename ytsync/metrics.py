@@ -167,11 +167,10 @@ def publish_channel(
 ) -> None:
     """Everything the gauges show of one channel: its jobs by stage, the seconds to the
     next quota reset, and its latest job's figures."""
-    counts = dict(
-        session.execute(select(SyncJob.stage, func.count()).group_by(SyncJob.stage)).tuples()
-    )
+    rows = session.execute(select(SyncJob.stage, func.count()).group_by(SyncJob.stage))
+    counts = {str(stage): int(count) for stage, count in rows}
     for stage in Stage:
-        metrics.set(JOBS, int(counts.get(stage, 0)), {"channel": channel, "stage": stage})
+        metrics.set(JOBS, int(counts.get(stage, 0)), {"channel": channel, "stage": str(stage)})
     reset = settings.quota_clock.next_reset(now)
     metrics.set(QUOTA_RESET_SECONDS, max(0.0, (reset - now).total_seconds()), {"channel": channel})
     job = latest_job(session)
