@@ -73,10 +73,14 @@ class Sender:
                     self._channels.get(name)
                 except Exception as exc:
                     log.warning("notifications of channel %s: cannot open it: %s", name, exc)
+        wait = self.deliver_due()
+        for channel in self._channels.opened():
+            if channel.settings.notify is not None:
+                log.info("notifications of channel %s: on (outbox checked)", channel.name)
         while not self._stop.is_set():
+            self._wake.wait(wait)
             self._wake.clear()
             wait = self.deliver_due()
-            self._wake.wait(wait)
 
     def deliver_due(self) -> float:
         """Send what is due on every open channel; the seconds until the next scan."""
