@@ -4,6 +4,7 @@ times, and gives up with a log line; the URLs' secrets never show."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ from ytsync.notify.sender import Sender
 from ytsync.notify.service import Notifier
 from ytsync.sync.batches import Attempt, ChannelJob
 from ytsync.wire import PauseReason, Stage, StageUpdate
+from ytsync.youtube.tokens import EXPIRY_FIELD
 
 NO_WAIT = (timedelta(0), timedelta(0))
 
@@ -168,3 +170,24 @@ def test_notification_urls_are_masked_and_checked_without_showing_them() -> None
         Notifier(f"json://127.0.0.1:1/ nosuchservice://{token}")
     assert "URL 2 (nosuchservice://...)" in str(refused.value)
     assert token not in str(refused.value)
+
+
+def test_a_sign_in_ending_within_a_week_is_told_once(tmp_path: Path, database_url: str) -> None:
+    inst, settings, job_id = small_job(tmp_path, database_url, "json://127.0.0.1:9/")
+    token = json.loads(settings.token_file.read_text())
+    job = step(inst, settings, job_id, Hooks())
+    job.set_stage(StageUpdate(job_id, Stage.CREATE_PLAYLISTS))
+    assert events(inst, job_id) == [], "a sign-in Google gave no end to is never warned of"
+    ends = wall_clock() + timedelta(days=8)
+    settings.token_file.write_text(json.dumps(token | {EXPIRY_FIELD: ends.isoformat()}))
+    job.set_stage(StageUpdate(job_id, Stage.ADD_VIDEOS))
+    assert events(inst, job_id) == [], "more than a week away"
+    ends = wall_clock() + timedelta(days=6)
+    settings.token_file.write_text(json.dumps(token | {EXPIRY_FIELD: ends.isoformat()}))
+    job.set_stage(StageUpdate(job_id, Stage.PAUSED, Stage.ADD_VIDEOS, PauseReason.QUOTA))
+    job.set_stage(StageUpdate(job_id, Stage.ADD_VIDEOS))
+    (event,) = events(inst, job_id)
+    assert event == f"token_expiry:{ends.isoformat(timespec='minutes')}"
+    with inst.sessions() as session:
+        body = session.scalars(select(Notification.body)).one()
+    assert "Testing" in body and "ytsync auth" in body
