@@ -140,10 +140,12 @@ def count_request(metrics: Metrics, channel: str, method: str, units: int) -> No
         metrics.add(WRITES_SENT, 1, {"channel": channel})
 
 
-def publish_job(metrics: Metrics, channel: str, session: Session, job: SyncJob) -> None:
+def publish_job(
+    metrics: Metrics, channel: str, session: Session, job: SyncJob, settings: Settings
+) -> None:
     """The figures ``status`` shows for ``job``, as of its last progress refresh."""
     labels = {"channel": channel}
-    audit = audit_summary(session, job.id)
+    audit = audit_summary(session, job, settings)
     held = session.scalar(
         select(func.count(func.distinct(HeldBack.playlist_id))).where(HeldBack.job_id == job.id)
     )
@@ -175,4 +177,4 @@ def publish_channel(
     metrics.set(QUOTA_RESET_SECONDS, max(0.0, (reset - now).total_seconds()), {"channel": channel})
     job = latest_job(session)
     if job is not None:
-        publish_job(metrics, channel, session, job)
+        publish_job(metrics, channel, session, job, settings)

@@ -38,7 +38,7 @@ from ytsync.notify.sender import Sender
 from ytsync.notify.service import Notifier
 from ytsync.pulse import Pulse
 from ytsync.safetext import visible
-from ytsync.sync.batches import Clock, wall_clock
+from ytsync.sync.clock import Clock
 from ytsync.temporal import connect
 
 ACTIVITY_THREADS = 16
@@ -83,7 +83,7 @@ def build_service(
     client: Client,
     settings: Settings,
     *,
-    clock: Clock = wall_clock,
+    clock: Clock | None = None,
     channels: Mapping[str, Settings] | None = None,
     search_attributes: SearchAttributeCheck | None = None,
     metrics: Metrics = NO_METRICS,
