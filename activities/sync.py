@@ -7,20 +7,24 @@ what it did and why it stopped.
 
 Batches take a cancellation at their own pace (``no_thread_cancel_exception``): the
 Writer stops between two writes, while an exception raised into the thread could land
-between a send and its record.
+between a send and its record.  A worker shutting down (SIGTERM) stops its batches the
+same way: each records what it did, releases its lane and fails its attempt with a
+short retry delay, so another worker takes the lane at once.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ytsync.channels import Channels, UnknownChannel
-from ytsync.sync.batches import Attempt, ChannelJob, Clock, OutOfOrder, WrongChannel, wall_clock
+from ytsync.sync.batches import Attempt, ChannelJob, OutOfOrder, WrongChannel
+from ytsync.sync.clock import Clock, anchored
 from ytsync.sync.lease import LeaseBusy, LeaseLost
 from ytsync.sync.writer import RetryLater
 from ytsync.wire import Activity, BatchInput, BatchResult, CheckPlan, JobProgress, StageUpdate
@@ -30,12 +34,17 @@ T = TypeVar("T")
 # Heartbeats while a read waits to be sent again (the shortest heartbeat timeout in use
 # is a few seconds, in tests that kill workers).
 HEARTBEAT_EVERY_SECONDS = 1.0
+# A batch stopped by its worker's shutdown is retried this soon, by another worker: its
+# lane's lease is released, so nothing else holds the lane up.
+AFTER_SHUTDOWN = timedelta(milliseconds=200)
 
 
 class SyncActivities:
     """Every activity of a job, for every channel the worker serves."""
 
-    def __init__(self, channels: Channels, *, clock: Clock = wall_clock) -> None:
+    def __init__(self, channels: Channels, *, clock: Clock | None = None) -> None:
+        """``clock``: what a step tells time by; None, the Temporal server's (see
+        ytsync.sync.clock), which tests replace with the time-skipping server's."""
         self._channels = channels
         self._clock = clock
 
@@ -44,7 +53,8 @@ class SyncActivities:
         jobs started before channels existed).  The one place a step's errors become
         Temporal's failures: retried later, or never."""
         try:
-            job = ChannelJob.on(self._channels.get(channel), job_id, self._clock, _attempt())
+            clock = self._clock or anchored(activity.info().started_time)
+            job = ChannelJob.on(self._channels.get(channel), job_id, clock, _attempt())
             return step(job)
         except (UnknownChannel, WrongChannel) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
@@ -174,16 +184,27 @@ def _attempt() -> Attempt:
         workflow_id=info.workflow_id,
         number=info.attempt,
         heartbeat=activity.heartbeat,
-        stop_requested=activity.is_cancelled,
+        stop_requested=_stop_requested,
         sleep=heartbeating_sleep,
         paused=_end_if_not_paused,
     )
+
+
+def _stop_requested() -> bool:
+    return activity.is_cancelled() or activity.is_worker_shutdown()
 
 
 def _end_if_not_paused() -> None:
     """A batch stopped by its cancellation: the workflow cancels batches only for a
     pause; a cancellation for any other reason (the worker shutting down, the attempt
     timed out) ends this attempt, and Temporal runs the batch again."""
+    if activity.is_worker_shutdown():
+        # Not the user's pause: the lane goes on, on another worker, at once.
+        raise ApplicationError(
+            "the worker is shutting down; another worker goes on with the batch",
+            type="WorkerShutdown",
+            next_retry_delay=AFTER_SHUTDOWN,
+        )
     if not activity.is_cancelled():
         return  # stopped by the job row's pause request
     details = activity.cancellation_details()

@@ -179,10 +179,14 @@ class DevServerProcess:
 class WorkerProcess:
     """``tests.support.worker_process --wall-clock``: started, SIGKILLed, started again."""
 
-    def __init__(self, address: str, environ: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, address: str, environ: dict[str, str], log_dir: Path, *, cwd: Path = ROOT
+    ) -> None:
+        """``cwd``: the source tree whose worker runs (another release's, say)."""
         self.address = address
         self.environ = environ
         self.log_dir = log_dir
+        self.cwd = cwd
         self.spawned = 0
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
@@ -203,7 +207,7 @@ class WorkerProcess:
                     self.address,
                     "--wall-clock",
                 ],
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=self.environ,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -235,6 +239,28 @@ class WorkerProcess:
     def died_by_itself(self) -> bool:
         with self._lock:
             return self._proc is not None and self._proc.poll() is not None
+
+    def send(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the running worker (SIGTERM: a deploy stops it)."""
+        with self._lock:
+            proc = self._proc
+        assert proc is not None and proc.poll() is None, "no worker is running"
+        proc.send_signal(sig)
+
+    def wait(self, timeout: float = 120.0) -> int:
+        """Wait for the worker to end by itself; its exit code."""
+        with self._lock:
+            proc = self._proc
+        assert proc is not None, "no worker was started"
+        code = proc.wait(timeout)
+        with self._lock:
+            self._proc = None
+        return code
+
+    def stop(self, timeout: float = 120.0) -> int:
+        """SIGTERM, as a deploy does, and wait for the worker to end; its exit code."""
+        self.send(signal.SIGTERM)
+        return self.wait(timeout)
 
     def kill(self) -> bool:
         """SIGKILL, the way a machine dies; False when none was running."""

@@ -1,10 +1,11 @@
-"""``python starter.py ...``: the command line a user types."""
+"""``ytsync ...`` (or ``python starter.py ...``): the command line a user types."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -21,14 +22,37 @@ Handler = Callable[[argparse.Namespace, Context], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ytsync.cli import auth, backups, demo, jobs, library, planning, report, temporal_setup
+    from ytsync.cli import (
+        auth,
+        backups,
+        demo,
+        jobs,
+        library,
+        notify,
+        planning,
+        report,
+        schedules,
+        temporal_setup,
+    )
 
     parser = argparse.ArgumentParser(
-        prog="starter.py",
+        # `ytsync`, or `starter.py` when run as the script.
+        prog=os.path.basename(sys.argv[0]) or "ytsync",
         description="Reorganize a YouTube library into category playlists.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (auth, library, planning, jobs, report, backups, demo, temporal_setup):
+    for module in (
+        auth,
+        library,
+        planning,
+        jobs,
+        schedules,
+        report,
+        backups,
+        notify,
+        demo,
+        temporal_setup,
+    ):
         module.register(commands)
     return parser
 
@@ -65,6 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("ytsync").debug("command failed", exc_info=True)
         _stderr(f"error: {type(exc).__name__}: {exc}")
         return 1
+
+
+def run() -> None:
+    """The ``ytsync`` command."""
+    from ytsync.cli.exiting import exit_now
+
+    exit_now(main())
 
 
 def explain(failure: ApiFailure) -> str:
