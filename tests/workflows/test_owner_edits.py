@@ -28,8 +28,10 @@ from tests.support.jobs import time_skipping
 from ytsync.cli.jobctl import start_restore
 from ytsync.cli.report import with_way_out
 from ytsync.cli.views import StatusView, status_view
-from ytsync.db.models import BackupSnapshot, Playlist, SyncJob
+from ytsync.db.engine import transaction
+from ytsync.db.models import BackupSnapshot, Notification, Playlist, SyncJob
 from ytsync.importer import import_library
+from ytsync.notify import events
 from ytsync.plan import apply_plan
 from ytsync.report import collect
 from ytsync.status import JobStatus, job_status
@@ -138,6 +140,17 @@ async def first_job_holds_back(
     assert named[0].kept and named[0].new_videos
     assert edits.late in named[0].message
     assert "python starter.py import" in with_way_out(named[0]).message
+    # ... and in the message a notifying worker sends.
+    with transaction(inst.sessions) as session:
+        events.catch_up(session, session.get_one(SyncJob, job_id), "default")
+    with inst.sessions() as session:
+        body = session.scalars(
+            select(Notification.body).where(
+                Notification.job_id == job_id, Notification.event == "held_back"
+            )
+        ).one()
+    assert "1 video saved to it since the import" in body
+    assert "ytsync import" in body
 
     # The video survives where the owner put it; the removed one is simply gone and
     # held nothing back: its playlist was deleted.
