@@ -1,4 +1,5 @@
-"""The channels one worker serves: each with its own database, token file and client.
+"""The channels one worker serves: each with its own database, token file and client;
+channels signed in through one OAuth client share a quota ledger (ytsync.ledger).
 
 A job names its channel in its workflow input (a name, never a secret); the worker
 resolves the name here on first use and keeps the engine and the YouTube client for
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from ytsync import ledger
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.metrics import NO_METRICS, Metrics
@@ -132,3 +134,5 @@ class Channels:
                 if channel.engine is not None:
                     channel.engine.dispose()
             self._open.clear()
+        # The ledgers charged in other channels' databases (channels of one OAuth client).
+        ledger.close_shared()

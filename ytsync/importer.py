@@ -6,6 +6,7 @@ updates in place: rows are matched by their YouTube ids, never duplicated.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,9 @@ from ytsync.youtube.videos import VideoDetails, video_details
 # Watch Later, Liked, uploads and favourites are system lists: never ours to delete.
 SPECIAL_PREFIXES = ("WL", "LL", "UU", "FL", "HL")
 SYNC_MARKER = "ytsync:"
+# The marker a restore job puts after an old playlist's description when it makes it
+# again (ytsync.sync.writer): the playlist is the user's, and the number its row.
+RESTORE_MARKER = re.compile(r"\n*ytsync:restore=\d+:playlist=(\d+)\s*$")
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -57,6 +61,8 @@ class ImportSummary:
 class _Fetched:
     playlist: dict[str, Any]
     items: list[dict[str, Any]]
+    # A playlist a restore made again: the row of the old playlist it stands for.
+    restored_row: int | None = None
 
 
 def _is_special(playlist_id: str, related: set[str]) -> bool:
@@ -84,6 +90,10 @@ def import_library(
                 )
             )
         )
+        # Old playlists a reusing job kept as a category's: still known, left as they
+        # were imported (a restore gives them back their old items from these rows).
+        kept = {pid for pid in session.scalars(select(Playlist.youtube_id)) if pid in sync_made}
+    kept_listed: set[str] = set()
 
     def count_units(_method: str, units: int) -> None:
         summary.units_spent += units
@@ -101,10 +111,18 @@ def import_library(
             for playlist in page:
                 pid = playlist["id"]
                 description = playlist.get("snippet", {}).get("description", "")
-                if _is_special(pid, related) or pid in sync_made or SYNC_MARKER in description:
+                restored = RESTORE_MARKER.search(description)
+                if pid in kept:
+                    kept_listed.add(pid)
+                if (
+                    _is_special(pid, related)
+                    or pid in sync_made
+                    or (SYNC_MARKER in description and restored is None)
+                ):
                     summary.skipped_playlists.append(pid)
                     continue
-                fetched.append(_Fetched(playlist, []))
+                row = int(restored.group(1)) if restored else None
+                fetched.append(_Fetched(playlist, [], row))
         expected = sum(f.playlist.get("contentDetails", {}).get("itemCount", 0) for f in fetched)
         done = 0
         for entry in fetched:
@@ -133,12 +151,13 @@ def import_library(
             tick("videos", min(start + PAGE_SIZE, len(video_ids)), len(video_ids))
     finally:
         if summary.units_spent:
-            with transaction(sessions) as session:
+            # The ledger of the channel's OAuth client, wherever it is kept.
+            with transaction(ledger.sessions_for(settings, sessions)) as session:
                 period = settings.quota_clock.period_start(now())
                 ledger.charge(session, period, summary.units_spent)
 
     with transaction(sessions) as session:
-        _store(session, fetched, statuses, details, now(), summary)
+        _store(session, fetched, statuses, details, now(), summary, kept_listed)
     return summary
 
 
@@ -164,6 +183,7 @@ def _store(
     details: dict[str, VideoDetails],
     now: datetime,
     summary: ImportSummary,
+    kept: set[str],
 ) -> None:
     titles: dict[str, str] = {}
     for entry in fetched:
@@ -177,16 +197,27 @@ def _store(
     summary.unavailable = sum(1 for s in statuses.values() if s != "available")
 
     existing = {p.youtube_id: p for p in session.scalars(select(Playlist))}
-    seen: set[str] = set()
+    for youtube_id in kept:
+        # Still there (an import of an older ytsync may have marked it gone).
+        existing[youtube_id].deleted_from_youtube_at = None
+    seen: set[str] = set(kept)
     for entry in fetched:
         data = entry.playlist
         snippet = data.get("snippet", {})
-        playlist = existing.get(data["id"])
+        playlist = existing.get(data["id"]) or _restored(session, entry, existing)
         if playlist is None:
             playlist = Playlist(youtube_id=data["id"])
             session.add(playlist)
         playlist.title = snippet.get("title", "")
-        playlist.description = snippet.get("description", "")
+        description = snippet.get("description", "")
+        if entry.restored_row is not None:
+            # The user's text without the restore's marker; whole, when the marker
+            # made the restore cut it.
+            description = RESTORE_MARKER.sub("", description)
+            if not (playlist.description or "").startswith(description):
+                playlist.description = description
+        else:
+            playlist.description = description
         playlist.privacy = data.get("status", {}).get("privacyStatus", "")
         playlist.item_count = len(entry.items)
         playlist.imported_at = now
@@ -200,6 +231,21 @@ def _store(
         if youtube_id not in seen and playlist.deleted_from_youtube_at is None:
             playlist.deleted_from_youtube_at = now
             summary.gone_playlists += 1
+
+
+def _restored(session: Session, entry: _Fetched, existing: dict[str, Playlist]) -> Playlist | None:
+    """The old playlist's row a restore made this playlist for, when the restore did not
+    get to record the new id (it stopped before its end): it takes the new id, so the
+    playlist stays the one the backups and the plan know."""
+    if entry.restored_row is None:
+        return None
+    playlist = session.get(Playlist, entry.restored_row)
+    if playlist is None or playlist.deleted_from_youtube_at is None:
+        return None  # not a gone old playlist: this one is new to the library
+    del existing[playlist.youtube_id]
+    playlist.youtube_id = str(entry.playlist["id"])
+    existing[playlist.youtube_id] = playlist
+    return playlist
 
 
 def _upsert_videos(

@@ -41,12 +41,17 @@ class Progress(BaseModel):
 
 class KeptVideo(BaseModel):
     video_id: str
+    # "" for a video new in the playlist: no category of the plan has it.
     category: str
     reason: str
+    # Saved to the old playlist since the import (else: planned, not verified).
+    new: bool = False
+    title: str = ""
 
 
 class KeptPlaylist(BaseModel):
-    """An old playlist the job kept, with the videos that held it back."""
+    """An old playlist the job kept, with the videos that held it back: planned ones not
+    verified in their category playlists, and ones saved to it since the import."""
 
     playlist_id: str
     title: str
@@ -79,6 +84,9 @@ class QuotaToday(BaseModel):
     next_reset: Moment
     usable: int
     remaining: int
+    # The other channels signed in through the same OAuth client: the figures above are
+    # theirs too (one Cloud project, one quota).
+    shared_with: list[str] = Field(default_factory=list)
 
 
 class LiveWorkflow(BaseModel):
@@ -182,7 +190,8 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
             period_start=period,
             next_reset=clock.next_reset(now),
             usable=settings.usable_quota,
-            remaining=ledger.remaining(session, period, settings.usable_quota),
+            remaining=ledger.remaining_for(settings, session, period),
+            shared_with=settings.quota_shared_with,
         ),
     )
 
@@ -196,6 +205,8 @@ def held_back(session: Session, job_id: int) -> list[KeptPlaylist]:
             Video.youtube_id,
             HeldBack.category,
             HeldBack.reason,
+            HeldBack.new_in_playlist,
+            Video.title,
         )
         .join(Playlist, Playlist.id == HeldBack.playlist_id)
         .join(Video, Video.id == HeldBack.video_id)
@@ -203,9 +214,13 @@ def held_back(session: Session, job_id: int) -> list[KeptPlaylist]:
         .order_by(HeldBack.id)
     )
     kept: dict[str, KeptPlaylist] = {}
-    for playlist_id, title, video_id, category, reason in rows:
+    for playlist_id, title, video_id, category, reason, new, video_title in rows:
         entry = kept.setdefault(playlist_id, KeptPlaylist(playlist_id=playlist_id, title=title))
-        entry.videos.append(KeptVideo(video_id=video_id, category=category, reason=reason))
+        entry.videos.append(
+            KeptVideo(
+                video_id=video_id, category=category, reason=reason, new=new, title=video_title
+            )
+        )
     return list(kept.values())
 
 

@@ -106,13 +106,17 @@ def handle(
             return Reply(403, insufficient_permissions(name), lost)
         period = state.period(now)
         limit = state.daily_limit
-        if limit is not None and state.quota[period] + cost > limit:
+        # The quota is the Cloud project's: accounts signed in through one of its
+        # clients count on one counter (EmulatorState.join_project).
+        with state.quota_lock:
+            over = limit is not None and state.quota[period] + cost > limit
+            fault = None if over else state.faults.draw(name)
+            charged = 0 if over or (fault is not None and fault.kind == "quota_exceeded") else cost
+            state.quota[period] += charged
+        if over:
             _note_keys(call)
             _log(state, call, name, 403, 0, lost, connection)
             return Reply(403, BODIES["quotaExceeded"], lost)
-        fault = state.faults.draw(name)
-        charged = 0 if fault is not None and fault.kind == "quota_exceeded" else cost
-        state.quota[period] += charged
     if fault is not None and (case := fault.body_case()) is not None:
         # Injected errors are refused before the method runs: nothing is applied.
         error = ApiError(case)
@@ -141,7 +145,12 @@ def owner(
     if path == TOKEN_PATH:
         form = parse_query(body.decode("utf-8", "replace"))
         client_id, _secret = _client_credentials(form, authorization)
-        found = [s for s in states if s.knows(client_id=client_id)]
+        # One OAuth client may sign in several accounts: the grant tells them apart.
+        found = [
+            s
+            for s in states
+            if s.knows(refresh_token=form.get("refresh_token", ""), code=form.get("code", ""))
+        ] or [s for s in states if s.knows(client_id=client_id)]
     elif path == AUTH_PATH:
         client_id = parse_query(query).get("client_id", "")
         found = [s for s in states if s.knows(client_id=client_id)]

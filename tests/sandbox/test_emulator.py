@@ -776,6 +776,52 @@ def test_short_quota_period(server: EmulatorServer, clock: VirtualClock) -> None
     assert state.quota_used() == 1
 
 
+def test_channels_signed_in_through_one_client_share_its_projects_quota(
+    server: EmulatorServer, state: EmulatorState, clock: VirtualClock
+) -> None:
+    """Two accounts (channels) on one address, the second signed in through the first's
+    OAuth client: each token reaches its own channel, and both spend one quota, the
+    Cloud project's."""
+    other = EmulatorState(clock=clock, seed=8, channel_title="Second Channel")
+    server.add_account(other)
+    client_id, secret, first_refresh = state.issue_credentials()
+    other.join_project(state, client_id)
+    _same, _secret, second_refresh = other.issue_credentials(client_id=client_id)
+    assert _same == client_id
+
+    def client(refresh: str) -> Any:
+        creds = Credentials(  # type: ignore[no-untyped-call]
+            None,
+            refresh_token=refresh,
+            token_uri=server.token_uri,
+            client_id=client_id,
+            client_secret=secret,
+        )
+        http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http())
+        options = {"api_endpoint": server.base_url}
+        return build("youtube", "v3", static_discovery=True, client_options=options, http=http)
+
+    first, second = client(first_refresh), client(second_refresh)
+    titles = [
+        yt.channels().list(mine=True, part="snippet").execute()["items"][0]["snippet"]["title"]
+        for yt in (first, second)
+    ]
+    assert titles == ["Emulator Channel", "Second Channel"]
+    assert state.quota_used() == other.quota_used() == 2
+    state.daily_limit = other.daily_limit = 53
+    other.add_video(video_id=PUBLIC[0])
+    insert_item(second, other.add_playlist("Mine").id, PUBLIC[0])  # 52 of the project's 53
+    first.playlists().list(mine=True, part="id").execute()  # 53
+    with pytest.raises(HttpError) as error:
+        insert_item(first, state.add_playlist("Theirs").id, PUBLIC[1])
+    assert reason_of(error.value) == "quotaExceeded"
+    assert state.quota_used() == 53
+    assert [r.method for r in other.requests() if r.units] == [
+        "channels.list",
+        "playlistItems.insert",
+    ]
+
+
 def test_playlist_creation_rate_limit(yt: Any, state: EmulatorState, clock: VirtualClock) -> None:
     state.playlist_create_limit_per_period = 2
     create_playlist(yt, "One")

@@ -32,6 +32,13 @@ HINTS: dict[type[Exception], str] = {
 }
 
 
+# The way out of an old playlist kept because videos were saved to it since the import.
+KEPT_NEW_WAY_OUT = (
+    "run 'python starter.py import', put the new videos in a category "
+    "('python starter.py plan apply') or leave them out, then 'python starter.py start' again"
+)
+
+
 def with_hint(exc: BaseException) -> str:
     """The error's message, and the command that helps when there is one."""
     hint = next((HINTS[kind] for kind in type(exc).__mro__ if kind in HINTS), "")

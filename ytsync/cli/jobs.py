@@ -206,19 +206,19 @@ async def _status(ctx: Context, temporal: _Temporal, now: datetime) -> JobStatus
 
 async def _snapshot(ctx: Context, temporal: _Temporal) -> StatusView:
     """The status and what the human view adds: today's ledger, Temporal reached."""
+    from ytsync import ledger
     from ytsync.cli.views import StatusView
-    from ytsync.db.models import QuotaLedger
 
     now = datetime.now(UTC)
     status = await _status(ctx, temporal, now)
     if status is None:
         return StatusView(None, now)
     with ctx.sessions() as session:
-        ledger_row = session.get(QuotaLedger, ctx.settings.quota_clock.period_start(now))
-    view = StatusView(status, now, quota_used_today=0)
-    if ledger_row is not None:
-        view.quota_used_today = int(ledger_row.units_used)
-        view.quota_exhausted = bool(ledger_row.exhausted)
+        # The channel's OAuth client's ledger, shared with its other channels.
+        used, exhausted = ledger.today(
+            ctx.settings, session, ctx.settings.quota_clock.period_start(now)
+        )
+    view = StatusView(status, now, quota_used_today=used, quota_exhausted=exhausted)
     if status.stage not in FINAL_STAGES:
         view.temporal_reachable = temporal.reachable
     return view

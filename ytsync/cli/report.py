@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ytsync.cli.context import Context
+from ytsync.cli.hints import KEPT_NEW_WAY_OUT
 from ytsync.errors import UserError
 from ytsync.files import umask_mode, write_output
 
@@ -131,4 +132,5 @@ def with_way_out(item: ReportItem) -> ReportItem:
     command themselves."""
     if not item.kept or "starter.py" in item.message:
         return item
-    return replace(item, message=f"{item.message}; {FINISH_KEPT}")
+    way_out = KEPT_NEW_WAY_OUT if item.new_videos else FINISH_KEPT
+    return replace(item, message=f"{item.message}; {way_out}")

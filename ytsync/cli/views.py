@@ -16,13 +16,14 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ytsync.cli.hints import KEPT_NEW_WAY_OUT
 from ytsync.organize.runs import RunReport, RunSummary
 from ytsync.plan import ApplySummary, ExportSummary
 from ytsync.preview import CategoryCount, PlaylistRef, Preview
 from ytsync.quota import WRITE_COST
 from ytsync.report import JobReport
 from ytsync.rules.apply import RulesDiff, RulesResult, VideoChange
-from ytsync.status import Audit, JobStatus
+from ytsync.status import Audit, JobStatus, KeptPlaylist
 from ytsync.strategies import Strategies
 from ytsync.wire import FINAL_STAGES, PauseReason, Stage
 
@@ -93,6 +94,14 @@ def _print_quota(preview: Preview, console: Console) -> None:
             f"(next reset {_local(preview.next_quota_reset)})."
         )
     )
+    if preview.quota_shared_with:
+        console.print(
+            Text(
+                "The quota is shared with "
+                f"{_names(preview.quota_shared_with)}: signed in through the same OAuth "
+                "client (one Google Cloud project), their jobs spend the same units."
+            )
+        )
     if preview.total_quota_cost == 0:
         console.print(Text("Nothing to write: the sync would only back up the library."))
         return
@@ -421,6 +430,31 @@ class StatusView:
     temporal_reachable: bool | None = None
 
 
+def _kept_text(kept: KeptPlaylist) -> str:
+    """An old playlist the job kept: the videos saved to it since the import, then the
+    planned ones not verified in their category playlists (five of each named)."""
+    new = [v for v in kept.videos if v.new]
+    unverified = [v for v in kept.videos if not v.new]
+    parts = []
+    if new:
+        named = ", ".join(f"{v.video_id} '{v.title}'" for v in new[:5])
+        more = f" and {len(new) - 5} more" if len(new) > 5 else ""
+        parts.append(f"{len(new)} video(s) saved to it since the import: {named}{more}")
+    if unverified:
+        named = ", ".join(f"{v.video_id} ({v.category})" for v in unverified[:5])
+        more = f" and {len(unverified) - 5} more" if len(unverified) > 5 else ""
+        parts.append(
+            f"{len(unverified)} video(s) not verified in their category playlists: {named}{more}"
+        )
+    return f"'{kept.title}' ({kept.playlist_id}): " + "; ".join(parts)
+
+
+def _next_step(held_back: list[KeptPlaylist]) -> str:
+    if any(video.new for kept in held_back for video in kept.videos):
+        return KEPT_NEW_WAY_OUT
+    return "run 'python starter.py start' again to check the kept playlists and finish"
+
+
 def status_view(view: StatusView, *, watching: float | None = None) -> RenderableType:
     """The human view of a job: stage, a bar per stage, quota, resume time, errors."""
     status = view.status
@@ -438,22 +472,9 @@ def status_view(view: StatusView, *, watching: float | None = None) -> Renderabl
     if status.audit.checks:
         table.add_row("settled checks", _audit_text(status.audit))
     for kept in status.held_back:
-        videos = kept.videos
-        named = ", ".join(f"{v.video_id} ({v.category})" for v in videos[:5])
-        more = f" and {len(videos) - 5} more" if len(videos) > 5 else ""
-        table.add_row(
-            "kept",
-            Text(
-                f"'{kept.title}' ({kept.playlist_id}): {len(videos)} video(s) not "
-                f"verified in their category playlists: {named}{more}",
-                style="yellow",
-            ),
-        )
+        table.add_row("kept", Text(_kept_text(kept), style="yellow"))
     if status.held_back and status.stage == "completed":
-        table.add_row(
-            "next step",
-            "run 'python starter.py start' again to check the kept playlists and finish",
-        )
+        table.add_row("next step", _next_step(status.held_back))
     table.add_row("quota used today", _quota_today(view, status))
     table.add_row("quota used by the job", f"{status.quota_used:,} units")
     if status.resume_at:
@@ -581,10 +602,16 @@ def _quota_today(view: StatusView, status: JobStatus) -> RenderableType:
     if view.quota_used_today is not None:
         text.append(f"{view.quota_used_today:,} units used; ")
     text.append(f"{today.remaining:,} of {today.usable:,} usable left")
+    if today.shared_with:
+        text.append(f" (one OAuth client's quota, shared with {_names(today.shared_with)})")
     if view.quota_exhausted:
         text.append(" (YouTube said the quota is spent)", style="yellow")
     text.append(f"; resets {_local_time(today.next_reset, view.now)}")
     return text
+
+
+def _names(channels: list[str]) -> str:
+    return ", ".join(f"channel {name}" for name in channels)
 
 
 def _local_time(moment: datetime, now: datetime) -> str:

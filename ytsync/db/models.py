@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -327,7 +328,8 @@ class JobKeptPlaylist(Base):
 
 class HeldBack(Base):
     """A video that kept an old playlist from being deleted: YouTube, read back, did not
-    show it in the playlist of a category it was planned into."""
+    show it in the playlist of a category it was planned into, or showed it in the old
+    playlist itself, saved there since the import (``new_in_playlist``)."""
 
     __tablename__ = "held_back"
 
@@ -335,9 +337,11 @@ class HeldBack(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("sync_jobs.id", ondelete="CASCADE"))
     playlist_id: Mapped[int] = mapped_column(ForeignKey("playlists.id", ondelete="CASCADE"))
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
-    # The category whose playlist lacks it (its name as the check saw it).
+    # The category whose playlist lacks it (its name as the check saw it); "" for a
+    # video new in the playlist, which no category of the plan has.
     category: Mapped[str] = mapped_column(String(150))
     reason: Mapped[str] = mapped_column(Text)
+    new_in_playlist: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_held_back_job", "job_id", "playlist_id"),)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ytsync.db.models import Category, HeldBack, Playlist, SyncJob, SyncOperation
@@ -133,32 +133,48 @@ def _refused(job: SyncJob, channel: str, category_id: int, name: str, error: str
     )
 
 
-def _held_back(session: Session, job_id: int) -> list[tuple[str, int]]:
-    """(title, videos that held it back) per held-back playlist, in the order found."""
+def _held_back(session: Session, job_id: int) -> list[tuple[str, int, int]]:
+    """(title, videos not shown safe, videos saved to it since the import) per held-back
+    playlist, in the order found."""
+    new = func.sum(case((HeldBack.new_in_playlist, 1), else_=0))
     rows = session.execute(
-        select(Playlist.title, func.count(), func.min(HeldBack.id))
+        select(Playlist.title, func.count(), new, func.min(HeldBack.id))
         .join(Playlist, Playlist.id == HeldBack.playlist_id)
         .where(HeldBack.job_id == job_id)
         .group_by(Playlist.id, Playlist.title)
         .order_by(func.min(HeldBack.id))
     )
-    return [(str(title), int(count)) for title, count, _first in rows]
+    return [
+        (str(title), int(count) - int(saved or 0), int(saved or 0))
+        for title, count, saved, _first in rows
+    ]
 
 
-def _held_message(job: SyncJob, channel: str, held: list[tuple[str, int]]) -> Message:
-    lines = [f"- {title!r}: {_count(count, 'video')} not shown safe" for title, count in held]
+def _held_message(job: SyncJob, channel: str, held: list[tuple[str, int, int]]) -> Message:
+    lines = []
+    for title, unsafe, saved in held:
+        parts = [f"{_count(unsafe, 'video')} not shown safe"] if unsafe else []
+        if saved:
+            parts.append(f"{_count(saved, 'video')} saved to it since the import")
+        lines.append(f"- {title!r}: {', '.join(parts)}")
     if len(lines) > LISTED:
         lines = [*lines[:LISTED], f"- and {len(lines) - LISTED} more"]
+    way_out = "Once they are in place, run ytsync start again."
+    if any(saved for _title, _unsafe, saved in held):
+        way_out = (
+            "Videos saved since the import are in no plan: run ytsync import, put them in "
+            "a category (ytsync plan apply) or leave them out, then ytsync start again."
+        )
     return Message(
         event="held_back",
         title=f"ytsync: job {job.id} kept {_count(len(held), 'old playlist')}",
         body=(
             f"Job {job.id} on channel {channel} did not delete "
             f"{_count(len(held), 'old playlist')}: YouTube, read back, did not show each "
-            "of their videos in its category's playlist.\n"
+            "of their videos in its category's playlist, or showed videos saved to them "
+            "during the job.\n"
             + "\n".join(lines)
-            + "\nSee which videos and why: ytsync status. Once they are in place, run "
-            "ytsync start again."
+            + f"\nSee which videos and why: ytsync status. {way_out}"
         ),
     )
 
