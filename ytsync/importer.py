@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ytsync import ledger
 from ytsync.config import Settings
+from ytsync.db import bounds
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, PlaylistItem, SyncJob, Video
 from ytsync.errors import JobRunning
+from ytsync.safetext import storable
 from ytsync.wire import ACTIVE_STAGES
 from ytsync.youtube.client import PAGE_SIZE, YouTube
 
@@ -39,6 +41,9 @@ class ImportSummary:
     skipped_playlists: list[str] = field(default_factory=list)
     gone_playlists: int = 0
     units_spent: int = 0
+    # Playlists and items whose ids (or privacy) the database cannot store, each with
+    # why: left out of the library (see ytsync.db.bounds).
+    refused: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +54,7 @@ class ImportSummary:
             "skipped_playlists": self.skipped_playlists,
             "playlists_gone_from_youtube": self.gone_playlists,
             "units_spent": self.units_spent,
+            "refused": self.refused,
         }
 
 
@@ -103,13 +109,15 @@ def import_library(
                 if _is_special(pid, related) or pid in sync_made or SYNC_MARKER in description:
                     summary.skipped_playlists.append(pid)
                     continue
+                if _refused_playlist(playlist, summary):
+                    continue
                 fetched.append(_Fetched(playlist, []))
         expected = sum(f.playlist.get("contentDetails", {}).get("itemCount", 0) for f in fetched)
         done = 0
         for entry in fetched:
             playlist_id = str(entry.playlist["id"])
             for page in youtube.iter_pages(partial(youtube.playlist_items, playlist_id)):
-                entry.items.extend(page)
+                entry.items.extend(i for i in page if not _refused_item(playlist_id, i, summary))
                 done += len(page)
                 tick("items", done, expected)
         video_ids = sorted({_video_id(item) for f in fetched for item in f.items})
@@ -138,6 +146,30 @@ def import_library(
     return summary
 
 
+def _refused_playlist(playlist: dict[str, Any], summary: ImportSummary) -> bool:
+    """Is this playlist one the database cannot store?  Noted in the summary."""
+    pid = str(playlist["id"])
+    privacy = str((playlist.get("status") or {}).get("privacyStatus") or "")
+    problem = bounds.id_problem("id", pid, bounds.PLAYLIST_ID) or bounds.value_problem(
+        "privacy", privacy, bounds.PRIVACY
+    )
+    if problem:
+        summary.refused.append(f"playlist {bounds.shown(pid)} left out: {problem}")
+    return problem is not None
+
+
+def _refused_item(playlist_id: str, item: dict[str, Any], summary: ImportSummary) -> bool:
+    """Is this item one the database cannot store?  Noted in the summary."""
+    problem = bounds.id_problem("video id", _video_id(item), bounds.VIDEO_ID) or (
+        bounds.id_problem("item id", str(item["id"]), bounds.ITEM_ID)
+    )
+    if problem:
+        summary.refused.append(
+            f"an item of playlist {bounds.shown(playlist_id)} left out: {problem}"
+        )
+    return problem is not None
+
+
 def _video_id(item: dict[str, Any]) -> str:
     content = item.get("contentDetails", {})
     return str(content.get("videoId") or item["snippet"]["resourceId"]["videoId"])
@@ -163,7 +195,7 @@ def _store(
     titles: dict[str, str] = {}
     for entry in fetched:
         for item in entry.items:
-            title = item.get("snippet", {}).get("title", "")
+            title = storable(item.get("snippet", {}).get("title", ""))
             if title not in ("Deleted video", "Private video"):
                 titles.setdefault(_video_id(item), title)
     video_ids = _upsert_videos(session, statuses, titles)
@@ -179,8 +211,8 @@ def _store(
         if playlist is None:
             playlist = Playlist(youtube_id=data["id"])
             session.add(playlist)
-        playlist.title = snippet.get("title", "")
-        playlist.description = snippet.get("description", "")
+        playlist.title = storable(snippet.get("title", ""))
+        playlist.description = storable(snippet.get("description", ""))
         playlist.privacy = data.get("status", {}).get("privacyStatus", "")
         playlist.item_count = len(entry.items)
         playlist.imported_at = now
