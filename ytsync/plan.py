@@ -192,7 +192,8 @@ def _display_problem(name: str) -> str | None:
     if control is not None:
         return f"holds a control character ({control}); a category name is one line of text"
     if shows_nothing(name):
-        return "has no visible character (only spaces or invisible ones)"
+        points = ", ".join(f"U+{ord(char):04X}" for char in dict.fromkeys(name[:MAX_TITLE]))
+        return f"has no visible character (only {points})"
     return None
 
 

@@ -39,7 +39,9 @@ def sqlite_has_jobs(url: str) -> bool | None:
     """Does the SQLite file of ``url``, at the newest schema, hold a job?  None when it
     cannot be told without the engine."""
     file = sqlite_file(url)
-    if file is None:
+    if file is None or not file.is_file():
+        # Not there, or not a regular file (opening a FIFO would block): the engine
+        # says what is wrong.
         return None
     path = str(file)
     try:

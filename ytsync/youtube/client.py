@@ -114,7 +114,7 @@ class Page:
     items: list[dict[str, Any]]
     next_token: str | None
     # The listing it belongs to ("playlists.list"): what its bounds and errors name.
-    method: str = "a listing"
+    method: str = ""
 
 
 # Per thread, per (endpoint, timeout): one plain connection and one service object that

@@ -64,7 +64,8 @@ class EndlessListing(UnreadableAnswer):
     than it can have): stopped, with what it read so far thrown away."""
 
     def __init__(self, method: str, problem: str) -> None:
-        Exception.__init__(self, f"YouTube's listing {method} does not end: {problem}")
+        listing = f"YouTube's listing {method}" if method else "A YouTube listing"
+        Exception.__init__(self, f"{listing} does not end: {problem}")
         self.method = method
         self.problem = problem
 
