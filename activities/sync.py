@@ -20,7 +20,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ytsync.channels import Channels, UnknownChannel
-from ytsync.sync.batches import Attempt, ChannelJob, Clock, OutOfOrder, WrongChannel, wall_clock
+from ytsync.sync.batches import Attempt, ChannelJob, OutOfOrder, WrongChannel
+from ytsync.sync.clock import Clock, anchored
 from ytsync.sync.lease import LeaseBusy, LeaseLost
 from ytsync.sync.writer import RetryLater
 from ytsync.wire import Activity, BatchInput, BatchResult, CheckPlan, JobProgress, StageUpdate
@@ -35,7 +36,9 @@ HEARTBEAT_EVERY_SECONDS = 1.0
 class SyncActivities:
     """Every activity of a job, for every channel the worker serves."""
 
-    def __init__(self, channels: Channels, *, clock: Clock = wall_clock) -> None:
+    def __init__(self, channels: Channels, *, clock: Clock | None = None) -> None:
+        """``clock``: what a step tells time by; None, the Temporal server's (see
+        ytsync.sync.clock), which tests replace with the time-skipping server's."""
         self._channels = channels
         self._clock = clock
 
@@ -44,7 +47,8 @@ class SyncActivities:
         jobs started before channels existed).  The one place a step's errors become
         Temporal's failures: retried later, or never."""
         try:
-            job = ChannelJob.on(self._channels.get(channel), job_id, self._clock, _attempt())
+            clock = self._clock or anchored(activity.info().started_time)
+            job = ChannelJob.on(self._channels.get(channel), job_id, clock, _attempt())
             return step(job)
         except (UnknownChannel, WrongChannel) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None

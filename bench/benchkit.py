@@ -208,12 +208,20 @@ class EmulatorProcess:
             refresh_token=refresh,
         )
 
-    def _ask(self, command: str) -> Any:
-        self._conn.send(command)
+    def _ask(self, command: str, *args: Any) -> Any:
+        self._conn.send((command, args))
         return self._conn.recv()
 
     def clear_log(self) -> None:
         self._ask("clear_log")
+
+    def add_fault(self, **rule: Any) -> None:
+        """A fault rule (``Faults.add``'s arguments), from now on."""
+        self._ask("add_fault", rule)
+
+    def duplicates(self) -> dict[str, dict[str, int]]:
+        """Videos held more than once per playlist (``EmulatorState.find_duplicates``)."""
+        return dict(self._ask("duplicates"))
 
     def requests(self) -> list[RequestRecord]:
         return list(self._ask("requests"))
@@ -231,10 +239,15 @@ def _serve_emulator(state: EmulatorState, conn: Any) -> None:
     server.start()
     conn.send((server.base_url, server.token_uri))
     while True:
-        command = conn.recv()
+        command, args = conn.recv()
         if command == "clear_log":
             state.clear_log()
             conn.send(None)
+        elif command == "add_fault":
+            state.faults.add(**args[0])
+            conn.send(None)
+        elif command == "duplicates":
+            conn.send(state.find_duplicates())
         elif command == "requests":
             conn.send(state.requests())
         elif command == "stop":

@@ -365,7 +365,7 @@ async def ytsync_run(
                 job = session.get_one(SyncJob, started.job_id)
                 preview_periods = job.preview.get("quota_periods_needed")
                 job_quota_used = job.quota_used
-                run.audit = audit_summary(session, started.job_id).model_dump()
+                run.audit = audit_summary(session, job, inst.settings).model_dump()
             run.lag = lag
             for entry in run.periods:
                 used, exhausted = ledgers.get(entry.start, (0, False))

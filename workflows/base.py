@@ -54,6 +54,14 @@ WAIT_FOR_BATCH = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 # The job sets search attributes (stage, channel, progress, resume time) for the Web
 # UI's workflow list, where the namespace has them.  Histories from before set none.
 SEARCH_ATTRIBUTES = "search-attributes"
+# A job continues as new after each long wait (a quota reset, a sign-in, the user's
+# pause) and once its run is a day old, so each running job takes up a new release's
+# fixes within a day: a patch reaches a run only where its code first runs live, never
+# where the run replays.  One marker per (waits, days) of a run: a run that a new
+# release replays, whose first wait came before it knew the rule, still continues at
+# its next one.
+CONTINUE_FOR_UPGRADES = "continue-for-upgrades"
+RUN_AGE = timedelta(days=1)
 # Asking whether the namespace has them must not hold a job up: after a few failed
 # attempts (a worker of an older version, a server that cannot say) it runs without.
 CHECK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
@@ -87,6 +95,8 @@ class JobWorkflow:
         # cancelled): they stop because of it, whatever they answer.
         self._pausing: set[asyncio.Task[BatchResult]] = set()
         self._search: SearchAttributes | None = None
+        # Long waits this run came out of (quota resets, sign-ins, the user's pauses).
+        self._waits = 0
 
     # messages ----------------------------------------------------------------------
 
@@ -332,6 +342,7 @@ class JobWorkflow:
             return
         await self._set_stage(Stage.PAUSED, paused_at_stage=stage, pause_reason=PauseReason.USER)
         await workflow.wait_condition(lambda: not self._user_paused)
+        self._waits += 1
         await self._set_stage(stage)
 
     async def _wait_out(self, stage: Stage, result: BatchResult) -> None:
@@ -354,6 +365,7 @@ class JobWorkflow:
             delay = max(resume_at - workflow.now(), MIN_SLEEP)
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self._wake, timeout=delay)
+        self._waits += 1
         await self._set_stage(stage)
 
     # plumbing ----------------------------------------------------------------------
@@ -419,11 +431,20 @@ class JobWorkflow:
             )
 
     def _history_is_long(self) -> bool:
+        """Time to continue as new: the history is long, or the run waited long or is
+        old (see CONTINUE_FOR_UPGRADES)."""
         info = workflow.info()
         return (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() >= self._input.max_history_events
+            or self._due_for_new_code()
         )
+
+    def _due_for_new_code(self) -> bool:
+        days = (workflow.now() - workflow.info().start_time) // RUN_AGE
+        if not self._waits and not days:
+            return False
+        return workflow.patched(f"{CONTINUE_FOR_UPGRADES}-{self._waits}-{days}")
 
     def _batch_input(
         self, *, category_id: int | None = None, playlist_id: int | None = None

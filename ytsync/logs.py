@@ -58,7 +58,9 @@ def mask(text: str) -> str:
     with _known_lock:
         known = sorted(_known, key=len, reverse=True)
     for secret in known:
-        text = text.replace(secret, "***")
+        # Not inside a longer word: a password "secret" must not turn the hint
+        # "--client-secrets" into "--client-***s".
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text

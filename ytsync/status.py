@@ -12,12 +12,21 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     model_serializer,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ytsync import ledger
 from ytsync.config import Settings
-from ytsync.db.models import HeldBack, LaneCheck, Playlist, SyncError, SyncJob, Video
+from ytsync.db.models import (
+    HeldBack,
+    LaneCheck,
+    Playlist,
+    SyncError,
+    SyncJob,
+    SyncOperation,
+    Video,
+)
+from ytsync.sync.kinds import REPAIRS
 from ytsync.wire import ACTIVE_STAGES, RESTORE_STAGES, SYNC_STAGES
 
 # The contract's times are each moment's own isoformat() (as stored: SQLite's come
@@ -52,6 +61,9 @@ class Audit(BaseModel):
     found_after_settle: int
     sent_again: int
     duplicates_removed: int
+    # The settle delay the checks use now: the setting, or longer once a check found
+    # YouTube's lists later than it.
+    settle_seconds: float
 
 
 class JobError(BaseModel):
@@ -155,7 +167,7 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
         progress=Progress(done=job.progress_done, total=job.progress_total),
         stage_results=results,
         held_back=held_back(session, job.id),
-        audit=audit_summary(session, job.id),
+        audit=audit_summary(session, job, settings),
         quota_used=job.quota_used,
         errors=[
             JobError(
@@ -205,9 +217,17 @@ def held_back(session: Session, job_id: int) -> list[KeptPlaylist]:
     return list(kept.values())
 
 
-def audit_summary(session: Session, job_id: int) -> Audit:
+def audit_summary(session: Session, job: SyncJob, settings: Settings) -> Audit:
     """What the settled checks read and repaired (see ytsync.sync.audit)."""
-    checks = list(session.scalars(select(LaneCheck).where(LaneCheck.job_id == job_id)))
+    checks = list(session.scalars(select(LaneCheck).where(LaneCheck.job_id == job.id)))
+    # Since migration 0010 a check's deletions of ytsync's extra copies are rows.
+    repaired = session.scalar(
+        select(func.count()).where(
+            SyncOperation.job_id == job.id,
+            SyncOperation.kind.in_(REPAIRS),
+            SyncOperation.status == "completed",
+        )
+    )
     return Audit(
         checks=len(checks),
         clean=sum(check.status == "clean" for check in checks),
@@ -215,5 +235,6 @@ def audit_summary(session: Session, job_id: int) -> Audit:
         read_units=sum(check.reads for check in checks),
         found_after_settle=sum(check.found for check in checks),
         sent_again=sum(check.resent for check in checks),
-        duplicates_removed=sum(check.duplicates_removed for check in checks),
+        duplicates_removed=sum(check.duplicates_removed for check in checks) + int(repaired or 0),
+        settle_seconds=max(settings.settle_seconds, job.settle_seconds or 0.0),
     )

@@ -16,11 +16,12 @@ from .clock import VirtualClock, utc_now
 from .credentials import NARROW_SCOPE, issue_token_file, write_token_file
 from .errors import BODIES, ApiError
 from .faults import FAULT_KINDS, FaultKind, FaultRule, Faults
-from .model import Playlist, PlaylistItem, RequestRecord, Video
+from .model import DeletedPlaylist, Playlist, PlaylistItem, RemovedItem, RequestRecord, Video
 from .quota import COSTS, QuotaPeriods
 from .sample import TOPICS, generate_library, plan_categories, sample_plan_rows
 from .server import EmulatorServer
 from .state import (
+    LIST_LAG_JITTER_SECONDS,
     LIST_LAG_SECONDS,
     MAX_PLAYLIST_ITEMS,
     NOT_FOUND_AFTER_CREATE_SECONDS,
@@ -33,6 +34,7 @@ __all__ = [
     "BODIES",
     "COSTS",
     "FAULT_KINDS",
+    "LIST_LAG_JITTER_SECONDS",
     "LIST_LAG_SECONDS",
     "MAX_PLAYLIST_ITEMS",
     "NARROW_SCOPE",
@@ -40,6 +42,7 @@ __all__ = [
     "TOPICS",
     "YOUTUBE_SCOPE",
     "ApiError",
+    "DeletedPlaylist",
     "EmulatorServer",
     "EmulatorState",
     "FaultKind",
@@ -48,6 +51,7 @@ __all__ = [
     "Playlist",
     "PlaylistItem",
     "QuotaPeriods",
+    "RemovedItem",
     "RequestRecord",
     "Video",
     "VirtualClock",

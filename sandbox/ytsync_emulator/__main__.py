@@ -2,7 +2,7 @@
 
     python -m ytsync_emulator --port 8090 --videos 500 --playlists 12 --seed 1 \
         [--daily-quota N] [--period-seconds N] [--token-file PATH] [--max-playlists N]
-        [--not-found-after-create SECONDS] [--list-lag SECONDS]
+        [--not-found-after-create SECONDS] [--list-lag SECONDS] [--list-lag-jitter SECONDS]
         [--title-refusal badRequest|invalidPlaylistSnippet]
 """
 
@@ -18,7 +18,12 @@ from .credentials import issue_token_file
 from .quota import QuotaPeriods
 from .sample import generate_library
 from .server import EmulatorServer
-from .state import LIST_LAG_SECONDS, NOT_FOUND_AFTER_CREATE_SECONDS, EmulatorState
+from .state import (
+    LIST_LAG_JITTER_SECONDS,
+    LIST_LAG_SECONDS,
+    NOT_FOUND_AFTER_CREATE_SECONDS,
+    EmulatorState,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +65,14 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=LIST_LAG_SECONDS,
         metavar="SECONDS",
-        help="list calls show playlists and items made through the API this late (0: at once)",
+        help="list calls show new playlists and items at least this late (0: at once)",
+    )
+    parser.add_argument(
+        "--list-lag-jitter",
+        type=float,
+        default=LIST_LAG_JITTER_SECONDS,
+        metavar="SECONDS",
+        help="each list call lags up to this much more than --list-lag, drawn per call",
     )
     parser.add_argument(
         "--title-refusal",
@@ -93,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         max_playlists=args.max_playlists,
         not_found_after_create_seconds=args.not_found_after_create,
         list_lag_seconds=args.list_lag,
+        list_lag_jitter_seconds=args.list_lag_jitter,
         title_refusal=args.title_refusal,
         seed=args.seed,
     )
@@ -111,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  channel {state.channel_id} '{state.channel_title}'")
     print("  " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()))
     print(f"  quota: {args.daily_quota or 'unlimited'} units per period, reset {period}")
+    lag_max = args.list_lag + args.list_lag_jitter
+    print(f"  lists show new playlists and items {args.list_lag:g} to {lag_max:g} s late")
     print(f"  token file: {token_file.resolve()}")
     print(
         f"  env: YTSYNC_YOUTUBE_API_ENDPOINT={base_url} YTSYNC_OAUTH_TOKEN_URI={server.token_uri}"

@@ -98,13 +98,20 @@ def playlists_list(call: Call) -> tuple[int, JsonDict | None]:
         ids = call.ids("id")
         if ids:
             # Asking by id returns special lists too, as the real API does for uploads.
-            found = [state.playlists[i] for i in ids if i in state.playlists]
+            # A look-up by id is a list too: it lags like the others.
+            lag = state.list_lag()
+            found = [
+                p
+                for p in (state.playlists.get(i) for i in ids)
+                if p is not None and not state.lagging(p.created_at, call.now, lag)
+            ]
         elif call.param("mine") == "true" or call.param("channelId") == state.channel_id:
+            lag = state.list_lag()
             found = [
                 p
                 for p in state.playlists.values()
                 if (state.list_special_playlists or not p.special)
-                and not state.lagging(p.created_at, call.now)
+                and not state.lagging(p.created_at, call.now, lag)
             ]
         elif call.param("channelId"):
             found = []
@@ -207,9 +214,7 @@ def playlists_delete(call: Call) -> tuple[int, JsonDict | None]:
             raise ApiError("playlistNotFound")
         if playlist.special:
             raise ApiError("playlistForbidden")
-        del state.playlists[pid]
-        for item in playlist.items:
-            state.item_index.pop(item.id, None)
+        state.delete_playlist(playlist, call.now)
         call.applied = True
         return 204, None
 
@@ -222,6 +227,7 @@ def playlist_items_list(call: Call) -> tuple[int, JsonDict | None]:
     call.playlist_id, call.video_id = pid, wanted_video
     with state.lock:
         rows: list[tuple[Playlist, int, PlaylistItem]] = []
+        lag = state.list_lag()
         if pid is not None:
             playlist = state.playlists.get(pid)
             if playlist is None:
@@ -230,7 +236,7 @@ def playlist_items_list(call: Call) -> tuple[int, JsonDict | None]:
                 (playlist, pos, item)
                 for pos, item in enumerate(playlist.items)
                 if (wanted_video is None or item.video_id == wanted_video)
-                and not state.lagging(item.created_at, call.now)
+                and not state.lagging(item.created_at, call.now, lag)
             ]
         elif ids := call.ids("id"):
             for item_id in ids:
@@ -239,7 +245,7 @@ def playlist_items_list(call: Call) -> tuple[int, JsonDict | None]:
                     continue
                 playlist = state.playlists[owner]
                 for pos, item in enumerate(playlist.items):
-                    if item.id == item_id:
+                    if item.id == item_id and not state.lagging(item.created_at, call.now, lag):
                         rows.append((playlist, pos, item))
         else:
             raise ApiError(
@@ -359,12 +365,7 @@ def playlist_items_delete(call: Call) -> tuple[int, JsonDict | None]:
         call.playlist_id = pid
         if playlist.special:
             raise ApiError("playlistOperationUnsupported")
-        for pos, item in enumerate(playlist.items):
-            if item.id == item_id:
-                call.video_id = item.video_id
-                del playlist.items[pos]
-                break
-        del state.item_index[item_id]
+        call.video_id = state.remove_item(playlist, item_id, call.now)
         call.applied = True
         return 204, None
 

@@ -34,8 +34,33 @@ class Video:
 class PlaylistItem:
     id: str
     video_id: str
-    # When an API call added it (emulator clock); None: there from the start.
+    # When it was added (emulator clock), by an API call or by the owner; None: there
+    # from the start.
     created_at: datetime | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class RemovedItem:
+    """An item a playlistItems.delete call removed: which, from where, and when."""
+
+    item_id: str
+    playlist_id: str
+    video_id: str
+    time: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class DeletedPlaylist:
+    """A playlist as it was when a playlists.delete call removed it, items and all."""
+
+    playlist_id: str
+    title: str
+    time: datetime
+    items: tuple[PlaylistItem, ...]
+
+    @property
+    def video_ids(self) -> list[str]:
+        return [item.video_id for item in self.items]
 
 
 @dataclass(slots=True)

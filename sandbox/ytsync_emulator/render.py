@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .model import Playlist, PlaylistItem, Video
 from .request import JsonDict, etag
-from .state import EmulatorState
+from .state import LONG_AGO, EmulatorState, iso
 
 
 def render_playlist(state: EmulatorState, playlist: Playlist, parts: set[str]) -> JsonDict:
@@ -63,7 +63,8 @@ def render_item(
         title, description, privacy, owner = video.title, "", video.privacy, video
     if "snippet" in parts:
         snippet: JsonDict = {
-            "publishedAt": playlist.published_at,
+            # When the item was added to the playlist (the API reference's meaning).
+            "publishedAt": iso(item.created_at or LONG_AGO),
             "channelId": state.channel_id,
             "title": title,
             "description": description,

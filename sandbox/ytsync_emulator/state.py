@@ -23,7 +23,15 @@ from typing import Literal
 
 from .clock import utc_now
 from .faults import Faults
-from .model import Playlist, PlaylistItem, PlaylistKind, RequestRecord, Video
+from .model import (
+    DeletedPlaylist,
+    Playlist,
+    PlaylistItem,
+    PlaylistKind,
+    RemovedItem,
+    RequestRecord,
+    Video,
+)
 from .quota import QuotaPeriods
 
 YOUTUBE_SCOPE = "https://www.googleapis.com/auth/youtube"
@@ -34,9 +42,13 @@ MAX_PLAYLIST_ITEMS = 5000
 # on a slow machine; a client that waits a few seconds and tries again gets through.
 NOT_FOUND_AFTER_CREATE_SECONDS = 2.0
 # YouTube's lists show new playlists and items late (Google documents no read-after-write
-# for playlists.list or playlistItems.list): for this long after an API call made one,
-# list calls leave it out.
+# for playlists.list or playlistItems.list, nor for their look-ups by id): for at least
+# this long after one was made, by an API call or by the owner, list calls leave it out.
 LIST_LAG_SECONDS = 2.0
+# ...and by how much more, drawn afresh for each list call: nobody promises a bound, so
+# one call may see an item another made later still misses.  The default puts some lags
+# well past the few seconds a client may be tempted to wait after a write.
+LIST_LAG_JITTER_SECONDS = 6.0
 # The body a refused playlist title or description gets: the one Google's error table
 # names, or the bare badRequest users actually saw (the default: it tells nothing).
 TitleRefusal = Literal["invalidPlaylistSnippet", "badRequest"]
@@ -105,7 +117,7 @@ WriteVerdict = Literal["answer", "lose", "ignore"]
 WriteHook = Callable[[str], WriteVerdict]
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -149,6 +161,7 @@ class EmulatorState:
         conflict_after_create_seconds: float = 0.0,
         not_found_after_create_seconds: float = NOT_FOUND_AFTER_CREATE_SECONDS,
         list_lag_seconds: float = LIST_LAG_SECONDS,
+        list_lag_jitter_seconds: float = LIST_LAG_JITTER_SECONDS,
         max_playlist_items: int = MAX_PLAYLIST_ITEMS,
         max_playlists: int | None = None,
         title_refusal: TitleRefusal = "badRequest",
@@ -174,6 +187,7 @@ class EmulatorState:
         # ago, as if it did not exist yet; 0 turns that off.
         self.not_found_after_create_seconds = not_found_after_create_seconds
         self.list_lag_seconds = list_lag_seconds
+        self.list_lag_jitter_seconds = list_lag_jitter_seconds
         self.max_playlist_items = max_playlist_items
         # Normal playlists a channel may have; playlists.insert beyond answers 400
         # maxPlaylistExceeded.  None: no cap (YouTube publishes no number).
@@ -183,6 +197,8 @@ class EmulatorState:
         self.faults = Faults(seed)
 
         self.rng = random.Random(seed)
+        # Lags come from their own seeded stream, so drawing them shifts no id.
+        self.lag_rng = random.Random(f"list-lag:{seed}")
         self.channel_id = "UC" + self.random_id(22)
         self.channel_title = channel_title
         self.channel_published_at = "2012-03-04T05:06:07Z"
@@ -206,6 +222,12 @@ class EmulatorState:
         self.quota: Counter[datetime] = Counter()  # period start -> units used
         self.creates: Counter[datetime] = Counter()  # period start -> playlists created
         self.log: list[RequestRecord] = []
+        # What checks after a run need to prove nothing of the owner's was lost: the items
+        # the owner made (user_add), every item a playlistItems.delete removed, and what
+        # each playlist held when a playlists.delete removed it.
+        self.user_items: set[str] = set()
+        self.removed_items: list[RemovedItem] = []
+        self.deleted_playlists: dict[str, DeletedPlaylist] = {}
 
         self.uploads_id = "UU" + self.channel_id[2:]
         specials: tuple[tuple[str, str, PlaylistKind, str], ...] = (
@@ -229,9 +251,14 @@ class EmulatorState:
             if item_id not in self.item_index:
                 return item_id
 
-    def lagging(self, created_at: datetime | None, now: datetime) -> bool:
-        """Too new for list calls to show yet."""
-        lag = self.list_lag_seconds
+    def list_lag(self) -> float:
+        """Lock held.  The lag of one list call: the base plus a fresh draw of jitter."""
+        jitter = self.list_lag_jitter_seconds
+        return self.list_lag_seconds + (self.lag_rng.uniform(0, jitter) if jitter > 0 else 0)
+
+    @staticmethod
+    def lagging(created_at: datetime | None, now: datetime, lag: float) -> bool:
+        """Too new for a list call with this ``lag`` to show yet."""
         return lag > 0 and created_at is not None and (now - created_at).total_seconds() < lag
 
     def period(self, now: datetime) -> datetime:
@@ -308,6 +335,54 @@ class EmulatorState:
         with self.lock:
             return self.append_item(playlist_id, video_id)
 
+    # ------------------------------------------------------------- the owner's hand
+
+    def user_add(self, playlist_id: str, video_id: str) -> PlaylistItem:
+        """The owner saves a video to one of their playlists on youtube.com (an old one or
+        a category playlist): no quota, no request log.  Lists show it after their lag,
+        like any new item; its id joins ``user_items``."""
+        now = self.clock()
+        with self.lock:
+            playlist = self.playlists[playlist_id]
+            if playlist.special:
+                raise ValueError(f"{playlist_id} is not a normal playlist")
+            if video_id not in self.videos:
+                raise KeyError(video_id)
+            item = self.append_item(playlist_id, video_id, now)
+            self.user_items.add(item.id)
+            return item
+
+    def user_remove(self, item_id: str) -> None:
+        """The owner removes an item from a playlist on youtube.com: no quota, no log."""
+        with self.lock:
+            playlist = self.playlists[self.item_index.pop(item_id)]
+            playlist.items = [item for item in playlist.items if item.id != item_id]
+
+    def remove_item(self, playlist: Playlist, item_id: str, now: datetime) -> str:
+        """Lock held.  A playlistItems.delete: the item goes, the log keeps it; its video."""
+        position = next(p for p, item in enumerate(playlist.items) if item.id == item_id)
+        item = playlist.items.pop(position)
+        del self.item_index[item_id]
+        self.removed_items.append(RemovedItem(item_id, playlist.id, item.video_id, now))
+        return item.video_id
+
+    def delete_playlist(self, playlist: Playlist, now: datetime) -> None:
+        """Lock held.  A playlists.delete: what the playlist held is remembered."""
+        del self.playlists[playlist.id]
+        for item in playlist.items:
+            self.item_index.pop(item.id, None)
+        self.deleted_playlists[playlist.id] = DeletedPlaylist(
+            playlist.id, playlist.title, now, tuple(playlist.items)
+        )
+
+    def user_items_removed(self) -> list[str]:
+        """Ids of the owner's items that an API call removed, alone or with their
+        playlist: empty unless a client deleted something that was not its own."""
+        with self.lock:
+            removed = [r.item_id for r in self.removed_items]
+            removed += [i.id for d in self.deleted_playlists.values() for i in d.items]
+            return [item_id for item_id in removed if item_id in self.user_items]
+
     def set_video(
         self, video_id: str, *, privacy: str | None = None, deleted: bool | None = None
     ) -> None:
@@ -332,13 +407,15 @@ class EmulatorState:
         pid = playlist_id or "PL" + self.random_id(32)
         while pid in self.playlists and playlist_id is None:
             pid = "PL" + self.random_id(32)
-        playlist = Playlist(pid, title, description, privacy, _iso(now), now, kind)
+        playlist = Playlist(pid, title, description, privacy, iso(now), now, kind)
         self.playlists[pid] = playlist
         return playlist
 
-    def append_item(self, playlist_id: str, video_id: str) -> PlaylistItem:
+    def append_item(
+        self, playlist_id: str, video_id: str, created_at: datetime | None = None
+    ) -> PlaylistItem:
         """Lock held."""
-        item = PlaylistItem(self.new_item_id(), video_id)
+        item = PlaylistItem(self.new_item_id(), video_id, created_at)
         self.playlists[playlist_id].items.append(item)
         self.item_index[item.id] = playlist_id
         return item

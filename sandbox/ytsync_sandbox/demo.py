@@ -103,9 +103,11 @@ class DemoOptions:
     # 4,000 usable units a period are 80 writes: a few hundred videos need several.
     daily_quota: int = 5_000
     quota_reserve: int = 1_000
-    # Past the emulator's list lag (2 s, like YouTube's lists, late), so the settled
-    # checks see every write; the product's default is 30 s.
+    # Past the emulator's list lag (2 s, like YouTube's lists, late, and up to
+    # ``list_lag_jitter`` more), so the settled checks see every write; the product's
+    # default is 30 s.
     settle_seconds: float = 3.0
+    list_lag_jitter: float = 0.5
     seed: int = 1
     keep: bool = False
     base_dir: Path = Path(".ytsync")
@@ -244,6 +246,7 @@ async def run_demo(options: DemoOptions, out: Console) -> DemoReport:
             daily_limit=options.daily_quota,
             period_seconds=options.period_seconds,
             state_seed=options.seed,
+            list_lag_jitter_seconds=options.list_lag_jitter,
         )
         emulator = stack.enter_context(running_emulator(state, ws.path / "token.json"))
         out.print(Text("Starting the Temporal dev server…", style="dim"))

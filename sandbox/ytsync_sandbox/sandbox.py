@@ -232,8 +232,10 @@ def install(
     """
     # Short, for a real clock: the emulator's lists lag behind writes by less than
     # ytsync waits before judging them (``settle_seconds``; tests of the lag make both
-    # longer).
+    # longer), by a lag that differs per list call but stays within the settle (lags
+    # past it are their own tests' subject).
     state_options.setdefault("list_lag_seconds", 0.5)
+    state_options.setdefault("list_lag_jitter_seconds", 0.4)
     state = sample_library(
         videos=videos,
         playlists=playlists,

@@ -310,6 +310,10 @@ def test_the_logging_mask_hides_passwords_whatever_they_hold() -> None:
     remember_url_password(f"postgresql+psycopg://ytsync:{PASSWORD}@db/ytsync")
     assert mask(f"login as ytsync with {PASSWORD} failed") == "login as ytsync with *** failed"
     assert mask(f"login as ytsync with {ESCAPED} failed") == "login as ytsync with *** failed"
+    # A password that is a word of other text too is masked as a word, not inside words.
+    remember_url_password("postgresql+psycopg://ytsync:secret@db/ytsync")
+    hint = "secret refused; sign in with 'auth --client-secrets FILE'"
+    assert mask(hint) == "*** refused; sign in with 'auth --client-secrets FILE'"
 
 
 def test_a_bare_at_sign_in_the_password_is_exit_2_and_never_shown(

@@ -46,7 +46,13 @@ from ytsync_emulator.credentials import NARROW_SCOPE, issue_token_file
 from ytsync_emulator.errors import ALTERNATIVES, INVALID_GRANT, unknown_part
 from ytsync_emulator.methods import ROUTES
 from ytsync_emulator.quota import COSTS, QuotaPeriods
-from ytsync_emulator.state import LIST_LAG_SECONDS, NOT_FOUND_AFTER_CREATE_SECONDS, YOUTUBE_SCOPE
+from ytsync_emulator.state import (
+    LIST_LAG_JITTER_SECONDS,
+    LIST_LAG_SECONDS,
+    LONG_AGO,
+    NOT_FOUND_AFTER_CREATE_SECONDS,
+    YOUTUBE_SCOPE,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_ERRORS = REPO.parent / "shared" / "youtube-errors.json"
@@ -504,11 +510,12 @@ def test_insert_right_after_create_is_not_found_for_a_moment(
     yt: Any, state: EmulatorState, clock: VirtualClock
 ) -> None:
     assert state.not_found_after_create_seconds == NOT_FOUND_AFTER_CREATE_SECONDS > 0
+    state.list_lag_seconds = state.list_lag_jitter_seconds = 0
     created = create_playlist(yt, "Fresh")
     with pytest.raises(HttpError) as error:
         insert_item(yt, created["id"], PUBLIC[0])
     assert json.loads(error.value.content) == BODIES["playlistNotFound"]
-    # It is listed all along; only inserts miss it.
+    # Without a list lag it is listed all along; only inserts miss it.
     listed = yt.playlists().list(id=created["id"], part="id").execute()["items"]
     assert [p["id"] for p in listed] == [created["id"]]
     clock.advance(NOT_FOUND_AFTER_CREATE_SECONDS)
@@ -523,32 +530,140 @@ def test_lists_show_new_playlists_and_items_late(
 ) -> None:
     """YouTube promises no read-after-write: for list_lag_seconds (2 s by default) a new
     playlist is missing from playlists.list and a new item from playlistItems.list,
-    though both exist (an insert into the playlist works, a look-up by id finds it)."""
+    look-ups by id included, though both exist (an insert into the playlist works)."""
     assert state.list_lag_seconds == LIST_LAG_SECONDS >= 2
+    state.list_lag_jitter_seconds = 0
     state.not_found_after_create_seconds = 0
     made = create_playlist(yt, "Late")["id"]
-    insert_item(yt, made, PUBLIC[0])
+    item_id = insert_item(yt, made, PUBLIC[0])["id"]
 
     def mine() -> list[str]:
         items = yt.playlists().list(mine=True, part="id").execute()["items"]
         return [p["id"] for p in items]
 
+    def by_id() -> list[str]:
+        return [p["id"] for p in yt.playlists().list(id=made, part="id").execute()["items"]]
+
     def items(**filters: str) -> list[str]:
-        found = yt.playlistItems().list(playlistId=made, part="contentDetails", **filters)
+        found = yt.playlistItems().list(part="contentDetails", **filters)
         return [i["contentDetails"]["videoId"] for i in found.execute()["items"]]
 
-    assert made not in mine()
-    assert items() == [] and items(videoId=PUBLIC[0]) == []
-    assert [p["id"] for p in yt.playlists().list(id=made, part="id").execute()["items"]] == [made]
+    assert made not in mine() and by_id() == []
+    assert items(playlistId=made) == [] == items(playlistId=made, videoId=PUBLIC[0])
+    assert items(id=item_id) == []
     clock.advance(LIST_LAG_SECONDS - 0.5)
-    assert made not in mine() and items() == []
+    assert made not in mine() and by_id() == [] and items(playlistId=made) == []
     clock.advance(0.5)
-    assert made in mine()
-    assert items() == [PUBLIC[0]] == items(videoId=PUBLIC[0])
+    assert made in mine() and by_id() == [made]
+    assert items(playlistId=made) == [PUBLIC[0]] == items(playlistId=made, videoId=PUBLIC[0])
+    assert items(id=item_id) == [PUBLIC[0]]
     # Playlists and items that were there before the API made them show at once.
     state.list_lag_seconds = 0
     insert_item(yt, made, PUBLIC[1])
-    assert items() == [PUBLIC[0], PUBLIC[1]]
+    assert items(playlistId=made) == [PUBLIC[0], PUBLIC[1]]
+
+
+def test_each_list_call_draws_its_own_lag(
+    yt: Any, state: EmulatorState, clock: VirtualClock
+) -> None:
+    """The lag is list_lag_seconds plus up to list_lag_jitter_seconds (6 s by default),
+    drawn per call: an item a call showed may be missing from the next one, until the
+    longest lag has passed; a look-up by id is no more consistent than a listing."""
+    assert state.list_lag_jitter_seconds == LIST_LAG_JITTER_SECONDS >= 6
+    state.not_found_after_create_seconds = 0
+    made = create_playlist(yt, "Jitter")["id"]
+    item_id = insert_item(yt, made, PUBLIC[0])["id"]
+
+    def seen(**filters: str) -> bool:
+        return bool(yt.playlistItems().list(part="id", **filters).execute()["items"])
+
+    clock.advance(LIST_LAG_SECONDS - 0.1)
+    assert not any(seen(playlistId=made) or seen(id=item_id) for _ in range(20))
+    clock.advance(0.1 + LIST_LAG_JITTER_SECONDS / 2)
+    answers = [seen(playlistId=made) for _ in range(40)] + [seen(id=item_id) for _ in range(40)]
+    assert any(answers) and not all(answers)
+    assert any(answers[:40]) and any(answers[40:]) and not all(answers[40:])
+    clock.advance(LIST_LAG_JITTER_SECONDS / 2)
+    assert all(seen(playlistId=made) and seen(id=item_id) for _ in range(20))
+    # The same seed draws the same lags: a failing run can be replayed.
+    first, second = EmulatorState(seed=3), EmulatorState(seed=3)
+    assert [first.list_lag() for _ in range(5)] == [second.list_lag() for _ in range(5)]
+
+
+def test_the_owner_saves_and_removes_videos_without_quota(
+    yt: Any, state: EmulatorState, clock: VirtualClock
+) -> None:
+    """What the owner does on youtube.com costs the app no quota and leaves no request
+    in its log; a saved video lags in lists like any new item, its publishedAt is the
+    moment of the save, and its item id is remembered as the owner's."""
+    state.not_found_after_create_seconds = 0
+    state.list_lag_jitter_seconds = 0
+    old = state.add_playlist("Old", video_ids=PUBLIC[:2])
+    category = create_playlist(yt, "Category")["id"]
+    state.clear_log()
+    used = state.quota_used()
+    saved_at = clock()
+    saved = state.user_add(old.id, PUBLIC[5])
+    favourite = state.user_add(category, PUBLIC[6])
+    assert state.user_items == {saved.id, favourite.id}
+    assert state.playlist_items(old.id) == [*PUBLIC[:2], PUBLIC[5]]
+    assert state.playlist_items(category) == [PUBLIC[6]]
+    assert state.quota_used() == used
+
+    def listed(playlist_id: str) -> list[tuple[str, str]]:
+        found = yt.playlistItems().list(playlistId=playlist_id, part="snippet", maxResults=50)
+        return [
+            (i["snippet"]["resourceId"]["videoId"], i["snippet"]["publishedAt"])
+            for i in found.execute()["items"]
+        ]
+
+    long_ago = LONG_AGO.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert listed(old.id) == [(PUBLIC[0], long_ago), (PUBLIC[1], long_ago)]
+    assert listed(category) == []
+    clock.advance(LIST_LAG_SECONDS)
+    at = saved_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert listed(old.id)[-1] == (PUBLIC[5], at)
+    assert listed(category) == [(PUBLIC[6], at)]
+    state.user_remove(saved.id)
+    assert [video for video, _ in listed(old.id)] == PUBLIC[:2]
+    # The app's log shows only its own reads.
+    assert {r.method for r in state.requests()} == {"playlistItems.list"}
+    with pytest.raises(ValueError, match="not a normal playlist"):
+        state.user_add("WL", PUBLIC[7])
+    with pytest.raises(KeyError):
+        state.user_add(old.id, "nosuchvideo")
+
+
+def test_deletions_through_the_api_are_remembered(
+    yt: Any, state: EmulatorState, clock: VirtualClock
+) -> None:
+    """Checks after a run prove nothing of the owner's was lost: every item a
+    playlistItems.delete removed is logged with its time, a deleted playlist's items
+    are kept as they were at the delete, and user_items_removed names the owner's."""
+    state.not_found_after_create_seconds = 0
+    old = state.add_playlist("Old", video_ids=PUBLIC[:2])
+    other = state.add_playlist("Other", video_ids=PUBLIC[2:4])
+    mine = insert_item(yt, other.id, PUBLIC[4])["id"]
+    theirs = state.user_add(other.id, PUBLIC[5])
+    late = state.user_add(old.id, PUBLIC[6])
+    clock.advance(1)
+    yt.playlistItems().delete(id=mine).execute()
+    assert [(r.item_id, r.playlist_id, r.video_id, r.time) for r in state.removed_items] == [
+        (mine, other.id, PUBLIC[4], clock())
+    ]
+    assert state.user_items_removed() == []
+    yt.playlistItems().delete(id=theirs.id).execute()
+    assert state.user_items_removed() == [theirs.id]
+    clock.advance(1)
+    yt.playlists().delete(id=old.id).execute()
+    record = state.deleted_playlists[old.id]
+    assert (record.title, record.time) == ("Old", clock())
+    assert record.video_ids == [*PUBLIC[:2], PUBLIC[6]]
+    assert state.user_items_removed() == [theirs.id, late.id]
+    # A playlist the owner emptied first holds nothing of theirs when it goes.
+    state.user_remove(state.playlists[other.id].items[0].id)
+    yt.playlists().delete(id=other.id).execute()
+    assert state.deleted_playlists[other.id].video_ids == [PUBLIC[3]]
 
 
 def test_videos_list_returns_only_what_the_channel_may_see(yt: Any) -> None:
@@ -984,6 +1099,8 @@ def test_standalone_command(tmp_path: Path) -> None:
         "--videos=300",
         "--playlists=7",
         "--seed=2",
+        "--list-lag=1",
+        "--list-lag-jitter=3.5",
         f"--token-file={token_file}",
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -995,6 +1112,9 @@ def test_standalone_command(tmp_path: Path) -> None:
         banner = process.stdout.readline()  # blocks until the server is listening
         assert banner.startswith("YouTube emulator at http://127.0.0.1:"), banner
         base_url = banner.split()[3]
+        while "lists show" not in (line := process.stdout.readline()):
+            assert line, "the banner ended without the list lag"
+        assert "1 to 4.5 s late" in line
         info = json.loads(token_file.read_text())
         # Not from_authorized_user_info: it replaces the file's token_uri with Google's.
         creds = Credentials(  # type: ignore[no-untyped-call]

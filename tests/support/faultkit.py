@@ -179,10 +179,14 @@ class DevServerProcess:
 class WorkerProcess:
     """``tests.support.worker_process --wall-clock``: started, SIGKILLed, started again."""
 
-    def __init__(self, address: str, environ: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, address: str, environ: dict[str, str], log_dir: Path, *, cwd: Path = ROOT
+    ) -> None:
+        """``cwd``: the source tree whose worker runs (another release's, say)."""
         self.address = address
         self.environ = environ
         self.log_dir = log_dir
+        self.cwd = cwd
         self.spawned = 0
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
@@ -203,7 +207,7 @@ class WorkerProcess:
                     self.address,
                     "--wall-clock",
                 ],
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=self.environ,
                 stdout=subprocess.PIPE,
                 stderr=log,

@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from ytsync.cli.worker import build_worker
 from ytsync.config import load_settings
-from ytsync.sync.batches import Clock, wall_clock
+from ytsync.sync.clock import Clock
 
 # On a real server a dead worker's sticky queue holds its workflow tasks until this
 # timeout passes, then they go to the normal queue: keep the hand-over short.
@@ -35,7 +35,8 @@ async def main(target: str, wall: bool, cached_workflows: int = 0) -> None:
         )
         return future.result(timeout=30).time.ToDatetime(tzinfo=UTC)
 
-    clock: Clock = wall_clock if wall else skipping_clock
+    # On a real server: the server's own clock, as in production.
+    clock: Clock | None = None if wall else skipping_clock
     # No sticky queue on the time-skipping test server unless asked (bench/scale.py
     # caches): it never hands a dead worker's sticky workflow task back to the normal
     # queue, so a killed worker would strand the job.  The dev server does, after the

@@ -79,6 +79,7 @@ def make_lane(
     writer's own look-up (the settled checks are tested in test_safety)."""
     options.setdefault("not_found_after_create_seconds", 0)
     options.setdefault("list_lag_seconds", 0)
+    options.setdefault("list_lag_jitter_seconds", 0)
     inst = install(
         tmp_path, database_url, clock, videos=200, playlists=4, seed=5, plan=False, **options
     )

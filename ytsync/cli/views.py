@@ -464,8 +464,9 @@ def _audit_text(audit: Audit) -> str:
         )
         if count
     ]
-    return f"{audit.clean} of {audit.checks} clean, {audit.read_units:,} read units" + (
-        f"; {', '.join(repairs)}" if repairs else ""
+    return (
+        f"{audit.clean} of {audit.checks} clean, {audit.read_units:,} read units, "
+        f"settle {audit.settle_seconds:g} s" + (f"; {', '.join(repairs)}" if repairs else "")
     )
 
 

@@ -28,7 +28,7 @@ from ytsync.errors import UserError
 from ytsync.logs import configure as configure_logging
 from ytsync.logs import mask
 from ytsync.safetext import visible
-from ytsync.sync.batches import Clock, wall_clock
+from ytsync.sync.clock import Clock
 from ytsync.temporal import connect
 
 ACTIVITY_THREADS = 16
@@ -43,7 +43,7 @@ def build_worker(
     client: Client,
     settings: Settings,
     *,
-    clock: Clock = wall_clock,
+    clock: Clock | None = None,
     channels: Mapping[str, Settings] | None = None,
     search_attributes: SearchAttributeCheck | None = None,
     **options: Any,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -157,6 +158,9 @@ class SyncJob(Base):
     preview: Mapped[dict[str, Any]] = mapped_column(default=dict)
     backup_id: Mapped[int | None] = mapped_column(ForeignKey("backup_snapshots.id"), default=None)
     failure_message: Mapped[str | None] = mapped_column(Text, default=None)
+    # The settle delay the job's checks use now: longer than the setting once a check
+    # found YouTube's lists later than it (None: the setting).
+    settle_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     # Why a job paused for the user waits (a scope missing, a local error), while it does.
     pause_message: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -189,8 +193,14 @@ class SyncOperation(Base):
     youtube_id: Mapped[str | None] = mapped_column(String(128), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # When the write was last sent: no read may judge it before the settle delay.
+    # When the write was last sent, on the job's clock (see ytsync.sync.clock): no read
+    # may judge it before the settle delay.
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When a settled check saw the write on YouTube (its item by id, or listed).
+    confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Earlier sends whose answer never came and that a check then judged not applied
+    # (ISO moments): a copy YouTube added close to one of them may still be ytsync's.
+    lost_sends: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
@@ -278,8 +288,12 @@ class LaneCheck(Base):
     found: Mapped[int] = mapped_column(default=0)
     # Writes found missing once settled, sent again.
     resent: Mapped[int] = mapped_column(default=0)
-    # Copies ytsync's own unknown-outcome writes made, deleted.
+    # Copies ytsync's own unknown-outcome writes made, deleted (checks from before
+    # migration 0010; since then the deletions are operation rows).
     duplicates_removed: Mapped[int] = mapped_column(default=0)
+    # Writes of ytsync's a check did not see yet (YouTube's lists lagged): each made the
+    # lane due again.
+    late: Mapped[int] = mapped_column(default=0, server_default="0")
     checked_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (UniqueConstraint("job_id", "kind", "lane"),)

@@ -1,88 +1,266 @@
-"""Settle, then judge: the reads that decide what a write whose answer was lost did.
+"""Settle, then judge: the settled checks that decide what ytsync's writes did.
 
-YouTube's lists show a write late, and Google promises no read-after-write, so a write
-with an unknown outcome (a lost answer, a 5xx or 409 after sending, a crash mid-write)
-is never judged by one read right after it.  Its row stays ``in_flight`` and the batch
-goes on; once the lane's writes are done and the settle delay has passed on a durable
-timer, one listing judges them all:
+YouTube's lists show a write late, by an amount nobody promises, and the owner keeps
+using the channel while a job runs.  So a check works from what ytsync knows for sure,
+and never takes a listing's silence for proof too early:
 
-* the audit of a category playlist: an ``in_flight`` video found is done, one not found
-  is sent again; a done video missing is sent again; copies of a video that ytsync sent
-  more than once are deleted down to one.  Items ytsync did not send more than once,
-  the user's own included, are never touched.
-* the check of the channel's playlists: an ``in_flight`` creation found through its
-  marker is done, one not found is made again; a second marked playlist for a category,
-  if empty, is deleted.
+* A write YouTube answered carries the id of what it made: that id, not a count of
+  attempts, makes an item ytsync's.  It is never sent again because a listing lacks it;
+  a look-up by id (50 ids a call, 1 unit) confirms it.
+* A write whose answer was lost (a 5xx, a 409 or a cut connection after sending, a crash
+  mid-write) stays ``in_flight``.  Once settled, the listing judges it: found, it is
+  done; missing, it is sent again only once the listing has caught up past it (a write
+  of ytsync's sent later shows in it, or it is older than twice the longest lag seen);
+  until then it waits for the next round.
+* A copy is ytsync's when its id came back from an insert, or when YouTube says it was
+  added while a send of ytsync's whose answer never came was on its way (a playlist:
+  when it carries the job's marker).  Only such copies beyond the one kept are deleted.
+  Everything else in a playlist is the owner's: never removed, never a duplicate.
+* A check is one commit: its verdicts, the rows it sends again, the copies it will
+  delete (rows like any write, sent by the next batch), the lane's state and the settle
+  delay in use are written together, so a retried check sees all the failed one decided.
+* A lane is clean when every write of ytsync's in it is seen and none is open;
+  otherwise it is due again after another settle, longer each round it had to wait.  A
+  check that saw ytsync's writes missing from a listing makes the job's settle twice
+  that lag (at most an hour): a lag longer than the settle costs reads, not duplicates.
 
-A check that repaired something is due again after another settle delay; the job goes
-on when every check finds nothing left to repair.
+The lanes: each category playlist (``add_video`` rows), and the channel's playlists for
+the creations (``create_playlist`` rows, found through the marker in their description).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ytsync.db.engine import transaction
-from ytsync.db.models import Category, LaneCheck, SyncOperation, Video
-from ytsync.quota import WRITE_COST
+from ytsync.db.models import Category, LaneCheck, SyncJob, SyncOperation, Video
+from ytsync.sync import operations as ops
 from ytsync.sync.budget import Budget
 from ytsync.sync.lease import Lease
-from ytsync.sync.operations import ADD, CREATE, record_error
 from ytsync.sync.reads import Gone, PagedReader
-from ytsync.sync.writer import PAUSED, RetryLater, StopBatch, stop_for
-from ytsync.wire import PauseReason
-from ytsync.youtube.client import YouTube
-from ytsync.youtube.errors import Outcome, classify
+from ytsync.youtube.client import PAGE_SIZE, YouTube
 
 # The whole channel: the lane of the creation check.
 CHANNEL = 0
 MARKER = re.compile(r"ytsync:job=(\d+):category=(\d+)")
+# The settle never grows beyond this, nor does a lane's wait between rounds.
+MAX_SETTLE = timedelta(hours=1)
+# YouTube's "added" moment of a copy against the job's clock, when no answered write of
+# the lane shows the two clocks' offset.
+UNKNOWN_OFFSET = timedelta(minutes=1)
+# Rounding between YouTube's whole-second moments and the job's clock.
+SLACK = timedelta(seconds=2)
+# Row kinds per check: the writes judged, and the check's own repairs.
+LANE_KINDS = {ops.ADD: (ops.ADD, ops.DEDUPE), ops.CREATE: (ops.CREATE, ops.DROP)}
+
+
+@dataclass(frozen=True)
+class Copy:
+    """What a listing shows: an item (or, for the creation check, a playlist)."""
+
+    id: str
+    # The video it holds (a playlist: the category its marker names).
+    key: str
+    # When YouTube says it was added, on YouTube's clock (None: not said).
+    added: datetime | None = None
+    # A playlist's item count (0 for items).
+    items: int = 0
+
+
+@dataclass(frozen=True)
+class Write:
+    """One of ytsync's writes into a lane, as the database knows it."""
+
+    op_id: int
+    status: str  # completed | in_flight
+    key: str
+    # The id YouTube's answer carried, or the copy a check found; None: the key is
+    # there in a copy not known to be ytsync's (or, from before, "already there").
+    item_id: str | None
+    # When the last send ended, on the job's clock.
+    sent_at: datetime | None
+    confirmed: bool
+    # Sends whose answer never came (the last one too while in_flight): a copy added
+    # while one of them was on its way may be ytsync's.
+    unanswered: tuple[datetime, ...]
+    # The row's video (items) or category (playlists), for the rows a check makes.
+    ref: int | None = None
 
 
 @dataclass
-class Repairs:
-    found: int = 0
-    resent: int = 0
-    duplicates_removed: int = 0
+class Verdicts:
+    confirmed: list[int] = field(default_factory=list)
+    # Writes whose answer was lost, found: (op id, the copy taken for it).
+    found: list[tuple[int, str | None]] = field(default_factory=list)
+    resend: list[int] = field(default_factory=list)
+    # Answered writes whose copy is no longer on YouTube once the listing caught up:
+    # someone removed it (the owner, on youtube.com).  Never sent again.
+    gone: list[int] = field(default_factory=list)
+    # Copies of ytsync's beyond the one kept: (op id, copy id).
+    extra: list[tuple[int, str]] = field(default_factory=list)
+    # Writes the listing does not show yet and that cannot be judged yet.
+    waiting: int = 0
+    # The oldest write of ytsync's the listing did not show yet (seconds): its lag.
+    late_by: float = 0.0
 
     @property
-    def wrote(self) -> bool:
-        return self.resent > 0 or self.duplicates_removed > 0
+    def settled(self) -> bool:
+        return not (self.resend or self.extra or self.waiting)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How far a listing has caught up, from ytsync's own answered writes in it."""
+
+    now: datetime
+    # The latest end of an answered send the listing shows.
+    shown_up_to: datetime | None
+    # How old a write must be before its absence from the listing is believed.
+    wait_for: timedelta
+
+    def caught_up(self, moment: datetime) -> bool:
+        """Would the listing show what was applied by ``moment``?"""
+        if self.shown_up_to is not None and self.shown_up_to > moment:
+            return True
+        return self.now - moment >= self.wait_for
+
+
+def judge(
+    writes: Sequence[Write],
+    listed: Sequence[Copy],
+    by_id: set[str],
+    now: datetime,
+    settle: timedelta,
+    ours: Callable[[Write, Copy], bool],
+    *,
+    counted: bool = True,
+) -> Verdicts:
+    """The verdicts of one settled check of a lane.
+
+    ``listed`` is the lane's listing; ``by_id`` the ids a look-up by id found among the
+    answered writes the listing lacked; ``ours`` says whether a copy is one that an
+    unanswered send of the write made.  ``counted``: a write makes at most one copy per
+    unanswered send (items); a marked playlist is ytsync's whatever the count."""
+    listed_ids = {copy.id for copy in listed}
+    claimed = {w.item_id for w in writes if w.item_id}
+    copies: dict[str, list[Copy]] = defaultdict(list)
+    for copy in listed:
+        copies[copy.key].append(copy)
+    verdicts = Verdicts()
+    answered = [
+        (w.item_id, w.sent_at, w.confirmed)
+        for w in writes
+        if w.status == "completed" and w.item_id is not None and w.sent_at is not None
+    ]
+    shown_up_to = max((at for item, at, _ in answered if item in listed_ids), default=None)
+    for item, at, confirmed in answered:
+        if confirmed:
+            continue  # seen before: its absence now says nothing of the lag
+        # Missing from the listing, and nothing sent later shows in it: the listing
+        # lags at least that much.  (Something sent later shows: it is gone, below.)
+        if item not in listed_ids and (shown_up_to is None or shown_up_to <= at):
+            verdicts.late_by = max(verdicts.late_by, (now - at).total_seconds())
+    evidence = Evidence(now, shown_up_to, max(settle, timedelta(seconds=2 * verdicts.late_by)))
+    for w in writes:
+        there = copies.get(w.key, [])
+        mine = [c for c in there if c.id not in claimed and ours(w, c)]
+        limit = len(w.unanswered) if counted else len(mine)
+        if w.status == "in_flight":
+            if mine:
+                verdicts.found.append((w.op_id, mine[0].id))
+                verdicts.extra += [(w.op_id, c.id) for c in mine[1:limit]]
+            elif there:
+                verdicts.found.append((w.op_id, None))
+            elif w.sent_at is not None and evidence.caught_up(w.sent_at):
+                verdicts.resend.append(w.op_id)
+            else:
+                verdicts.waiting += 1
+            continue
+        if w.item_id is not None and w.item_id not in listed_ids | by_id:
+            # Not seen (and no copy judged beside it).  Seen by an earlier check, or
+            # judged gone: whatever happened to it since is the owner's doing.
+            if not w.confirmed:
+                assert w.sent_at is not None
+                shown_later = evidence.shown_up_to is not None and evidence.shown_up_to > w.sent_at
+                if shown_later or now - w.sent_at >= MAX_SETTLE:
+                    verdicts.gone.append(w.op_id)
+                else:
+                    verdicts.waiting += 1
+            continue
+        if not w.confirmed:
+            verdicts.confirmed.append(w.op_id)
+        if w.item_id is None and len(mine) == len(there):
+            # No copy but ytsync's left: one of them stays.
+            mine, limit = mine[1:], limit - 1
+        verdicts.extra += [(w.op_id, c.id) for c in mine[: max(0, limit)]]
+    return verdicts
+
+
+def sent_while(
+    sends: Iterable[tuple[datetime, datetime]], window: timedelta
+) -> Callable[[Write, Copy], bool]:
+    """``ours`` for item lanes: a copy is a write's when YouTube added it while one of
+    the write's unanswered sends was on its way (at most ``window`` before the send
+    ended), its clock's offset from the job's taken from the lane's answered writes
+    (``sends``: (when the send ended, when YouTube says it added the copy))."""
+    found = [added - ended for ended, added in sends]
+    low = min(found, default=-UNKNOWN_OFFSET)
+    high = max(found, default=UNKNOWN_OFFSET)
+
+    def ours(write: Write, copy: Copy) -> bool:
+        if copy.added is None:
+            return False
+        return any(
+            ended - window + low - SLACK <= copy.added <= ended + high + SLACK
+            for ended in write.unanswered
+        )
+
+    return ours
 
 
 def due_checks(
     session: Session, job_id: int, kind: str, settle: timedelta
 ) -> tuple[list[int], datetime | None]:
     """Make sure each lane the job sent a write of ``kind`` to has its check row; the
-    lanes whose check is due, and when the last of their writes will have settled.
+    lanes whose check is due first, and when they will have settled.
 
-    The lanes: for additions, each category playlist; for creations, the channel."""
-    column = SyncOperation.category_id if kind == ADD else literal(CHANNEL)
-    lanes = session.scalars(
-        select(column)
-        .where(
-            SyncOperation.job_id == job_id,
-            SyncOperation.kind == kind,
-            SyncOperation.sent_at.is_not(None),
-            SyncOperation.category_id.is_not(None),
-        )
-        .distinct()
-    ).all()
+    The lanes: for additions, each category playlist; for creations, the channel.  A
+    lane is due a settle after its last send, and after its last check (longer each
+    round that check had to wait); lanes due at about the same time go together."""
+    settle = settle_in_use(session, job_id, settle)
+    sent_rows = [
+        SyncOperation.job_id == job_id,
+        SyncOperation.kind.in_(LANE_KINDS[kind]),
+        SyncOperation.sent_at.is_not(None),
+        SyncOperation.category_id.is_not(None),
+    ]
+    last_sent = func.max(SyncOperation.sent_at)
+    sent: dict[int, datetime]
+    if kind == ops.ADD:
+        query = select(SyncOperation.category_id, last_sent).where(*sent_rows)
+        sent = {
+            int(lane or 0): at
+            for lane, at in session.execute(query.group_by(SyncOperation.category_id))
+            if at is not None
+        }
+    else:
+        at = session.scalar(select(last_sent).where(*sent_rows))
+        sent = {} if at is None else {CHANNEL: at}
     have = {
         check.lane: check
         for check in session.scalars(
             select(LaneCheck).where(LaneCheck.job_id == job_id, LaneCheck.kind == kind)
         )
     }
-    for lane in (int(found or 0) for found in lanes):
+    for lane in sent:
         if lane not in have:
             have[lane] = LaneCheck(
                 job_id=job_id,
@@ -94,26 +272,38 @@ def due_checks(
                 found=0,
                 resent=0,
                 duplicates_removed=0,
+                late=0,
             )
             session.add(have[lane])
     session.flush()
-    due = sorted(lane for lane, check in have.items() if check.status == "due")
+    due: dict[int, datetime | None] = {}
+    for lane, check in have.items():
+        if check.status != "due":
+            continue
+        moments = []
+        if lane in sent:
+            moments.append(sent[lane] + settle)
+        if check.checked_at is not None:
+            moments.append(check.checked_at + min(MAX_SETTLE, settle * 2 ** (check.late or 0)))
+        due[lane] = max(moments) if moments else None
     if not due:
         return [], None
-    last_sent = session.scalar(
-        select(func.max(SyncOperation.sent_at)).where(
-            SyncOperation.job_id == job_id,
-            SyncOperation.kind == kind,
-            *([SyncOperation.category_id.in_(due)] if kind == ADD else []),
-        )
-    )
-    moments = [have[lane].checked_at for lane in due] + [last_sent]
-    written = [moment for moment in moments if moment is not None]
-    return due, (max(written) + settle) if written else None
+    known = [moment for moment in due.values() if moment is not None]
+    if not known:
+        return sorted(due), None
+    first = min(known)
+    lanes = sorted(lane for lane, at in due.items() if at is None or at <= first + settle)
+    return lanes, max(at for lane, at in due.items() if lane in lanes and at is not None)
+
+
+def settle_in_use(session: Session, job_id: int, setting: timedelta) -> timedelta:
+    """The job's settle: the setting, or longer once a check found lists later."""
+    adapted = session.scalar(select(SyncJob.settle_seconds).where(SyncJob.id == job_id))
+    return max(setting, timedelta(seconds=adapted or 0))
 
 
 class Auditor:
-    """One settled check of a lane: reads it once, records what it finds, repairs."""
+    """One settled check of a lane: reads it, judges, and records it all in one commit."""
 
     def __init__(
         self,
@@ -124,79 +314,92 @@ class Auditor:
         lease: Lease,
         job_id: int,
         clock: Callable[[], datetime],
+        settle: timedelta,
+        send_window: timedelta,
         heartbeat: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessions = sessions
         self._yt = youtube
-        self._budget = budget
         self._lease = lease
         self._job_id = job_id
         self._clock = clock
+        # The setting; the job's own may be longer (settle_in_use).
+        self._settle = settle
+        # How long a send may be on its way: a copy added that long before a send
+        # whose answer was lost ended may still be that send's.
+        self._window = send_window
         self._heartbeat = heartbeat
         self._reader = PagedReader(youtube, budget, heartbeat)
 
     # a category playlist ---------------------------------------------------------------
 
-    def audit_lane(self, category_id: int) -> Repairs:
+    def audit_lane(self, category_id: int) -> Verdicts:
         with self._sessions() as session:
             playlist_id = session.scalar(
                 select(Category.youtube_playlist_id).where(Category.id == category_id)
             )
-            ops = session.execute(
-                select(
-                    SyncOperation.id,
-                    SyncOperation.status,
-                    SyncOperation.youtube_id,
-                    SyncOperation.attempts,
-                    Video.youtube_id,
+            writes = [
+                Write(
+                    op_id,
+                    status,
+                    video,
+                    item_id,
+                    sent_at,
+                    confirmed is not None,
+                    _unanswered(status, sent_at, lost),
+                    video_pk,
                 )
-                .join(Video, Video.id == SyncOperation.video_id)
-                .where(
-                    SyncOperation.job_id == self._job_id,
-                    SyncOperation.kind == ADD,
-                    SyncOperation.category_id == category_id,
-                    SyncOperation.status.in_(("completed", "in_flight")),
+                for op_id, status, item_id, sent_at, confirmed, lost, video, video_pk in (
+                    session.execute(
+                        select(
+                            SyncOperation.id,
+                            SyncOperation.status,
+                            SyncOperation.youtube_id,
+                            SyncOperation.sent_at,
+                            SyncOperation.confirmed_at,
+                            SyncOperation.lost_sends,
+                            Video.youtube_id,
+                            Video.id,
+                        )
+                        .join(Video, Video.id == SyncOperation.video_id)
+                        .where(
+                            SyncOperation.job_id == self._job_id,
+                            SyncOperation.kind == ops.ADD,
+                            SyncOperation.category_id == category_id,
+                            SyncOperation.status.in_(("completed", "in_flight")),
+                        )
+                    )
                 )
-            ).all()
-        repairs = Repairs()
+            ]
+            settle = settle_in_use(session, self._job_id, self._settle)
         if playlist_id is None:
-            self._record(ADD, category_id, repairs)
-            return repairs
+            return self._record(ops.ADD, category_id, Verdicts(), writes)
         try:
-            listed = self._reader.playlist_items(playlist_id)
+            items = self._reader.playlist_items(playlist_id)
         except Gone as gone:
             self._lost_playlist(category_id, playlist_id, str(gone))
-            self._record(ADD, category_id, repairs)
-            return repairs
-        copies: dict[str, list[str]] = defaultdict(list)
-        for item in listed:
-            copies[str(item["contentDetails"]["videoId"])].append(str(item["id"]))
-        completed: list[tuple[int, str]] = []
-        resend: list[int] = []
-        extra: list[str] = []
-        for op_id, status, item_id, attempts, video in ops:
-            found = copies.get(video, [])
-            if not found:
-                resend.append(op_id)
-                continue
-            keep = item_id if item_id in found else found[0]
-            if status == "in_flight":
-                completed.append((op_id, keep))
-            if attempts > 1:
-                # Sent more than once: any copy beyond one is ours.
-                extra += [copy for copy in found if copy != keep]
-        repairs.found, repairs.resent = len(completed), len(resend)
-        with transaction(self._sessions) as session:
-            for op_id, keep in completed:
-                op = session.get_one(SyncOperation, op_id)
-                op.status, op.youtube_id = "completed", keep
-            for op_id in resend:
-                session.get_one(SyncOperation, op_id).status = "pending"
-        for copy in extra:
-            self._delete(copy, self._yt.delete_playlist_item)
-            repairs.duplicates_removed += 1
-        self._record(ADD, category_id, repairs)
-        return repairs
+            return self._record(ops.ADD, category_id, Verdicts(), [])
+        listed = [
+            Copy(str(i["id"]), str(i["contentDetails"]["videoId"]), _moment(i)) for i in items
+        ]
+        shown = {copy.id: copy for copy in listed}
+        missing = [
+            w.item_id
+            for w in writes
+            if w.status == "completed" and w.item_id and w.item_id not in shown
+        ]
+        by_id = {str(i["id"]) for i in self._look_up(missing, self._yt.playlist_items_by_id)}
+        answered = [
+            (w.sent_at, added)
+            for w in writes
+            if w.item_id in shown
+            and w.sent_at is not None
+            and not w.unanswered
+            and (added := shown[w.item_id].added) is not None
+        ]
+        ours = sent_while(answered, self._window)
+        verdicts = judge(writes, listed, by_id, self._clock(), settle, ours)
+        return self._record(ops.ADD, category_id, verdicts, writes)
 
     def _lost_playlist(self, category_id: int, playlist_id: str, why: str) -> None:
         """The category playlist is gone: what waited on it cannot be judged or sent."""
@@ -205,112 +408,131 @@ class Auditor:
             for op in session.scalars(
                 select(SyncOperation).where(
                     SyncOperation.job_id == self._job_id,
-                    SyncOperation.kind == ADD,
+                    SyncOperation.kind.in_((ops.ADD, ops.DEDUPE)),
                     SyncOperation.category_id == category_id,
-                    SyncOperation.status == "in_flight",
+                    SyncOperation.status.in_(ops.OPEN),
                 )
             ):
                 op.status, op.error = "failed", message
-            record_error(session, self._job_id, "add_videos", "playlist", playlist_id, message)
+            ops.record_error(session, self._job_id, "add_videos", "playlist", playlist_id, message)
 
     # the channel's playlists ---------------------------------------------------------
 
-    def check_creations(self) -> Repairs:
+    def check_creations(self) -> Verdicts:
         with self._sessions() as session:
-            ops = session.execute(
-                select(SyncOperation.id, SyncOperation.status, SyncOperation.category_id).where(
-                    SyncOperation.job_id == self._job_id,
-                    SyncOperation.kind == CREATE,
-                    SyncOperation.status.in_(("completed", "in_flight")),
+            writes = [
+                Write(
+                    op_id,
+                    status,
+                    str(category_id or 0),
+                    item_id,
+                    sent_at,
+                    confirmed is not None,
+                    _unanswered(status, sent_at, lost),
+                    category_id,
                 )
-            ).all()
-            recorded = dict(
-                session.execute(
-                    select(Category.id, Category.youtube_playlist_id).where(
-                        Category.youtube_playlist_id.is_not(None)
+                for op_id, status, category_id, item_id, sent_at, confirmed, lost in (
+                    session.execute(
+                        select(
+                            SyncOperation.id,
+                            SyncOperation.status,
+                            SyncOperation.category_id,
+                            SyncOperation.youtube_id,
+                            SyncOperation.sent_at,
+                            SyncOperation.confirmed_at,
+                            SyncOperation.lost_sends,
+                        ).where(
+                            SyncOperation.job_id == self._job_id,
+                            SyncOperation.kind == ops.CREATE,
+                            SyncOperation.status.in_(("completed", "in_flight")),
+                        )
                     )
-                ).all()
-            )
-        listed = self._reader.all_pages(self._yt.my_playlists)
-        marked: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for playlist in listed:
+                )
+            ]
+            settle = settle_in_use(session, self._job_id, self._settle)
+        listed = []
+        for playlist in self._reader.all_pages(self._yt.my_playlists):
             match = MARKER.search(playlist.get("snippet", {}).get("description", ""))
             if match and int(match.group(1)) == self._job_id:
-                marked[int(match.group(2))].append(playlist)
-        repairs = Repairs()
-        made: list[tuple[int, int, str]] = []
-        resend: list[int] = []
-        extra: list[dict[str, Any]] = []
-        for op_id, status, category_id in ops:
-            found = marked.get(category_id or 0, [])
-            ids = [str(p["id"]) for p in found]
-            keep = recorded.get(category_id) if category_id is not None else None
-            if status == "in_flight":
-                if not ids:
-                    resend.append(op_id)
-                    continue
-                keep = keep if keep in ids else ids[0]
-                made.append((op_id, category_id or 0, keep))
-            extra += [p for p in found if str(p["id"]) != keep]
-        repairs.found, repairs.resent = len(made), len(resend)
-        with transaction(self._sessions) as session:
-            for op_id, category_id, playlist_id in made:
-                op = session.get_one(SyncOperation, op_id)
-                op.status, op.youtube_id = "completed", playlist_id
-                # In the same commit as the row: the category must never lose its playlist.
-                session.get_one(Category, category_id).youtube_playlist_id = playlist_id
-            for op_id in resend:
-                session.get_one(SyncOperation, op_id).status = "pending"
-        for playlist in extra:
-            if int(playlist.get("contentDetails", {}).get("itemCount", 0)):
-                # Not ytsync's to judge: it holds videos someone put there.
-                self._keep_second(playlist)
-                continue
-            self._delete(str(playlist["id"]), self._yt.delete_playlist)
-            repairs.duplicates_removed += 1
-        self._record(CREATE, CHANNEL, repairs)
-        return repairs
-
-    def _keep_second(self, playlist: dict[str, Any]) -> None:
-        title = str(playlist.get("snippet", {}).get("title", ""))
-        with transaction(self._sessions) as session:
-            record_error(
-                session,
-                self._job_id,
-                "create_playlists",
-                "playlist",
-                str(playlist["id"]),
-                f"a second playlist '{title}' made for one category holds videos: kept",
-            )
+                listed.append(
+                    Copy(
+                        str(playlist["id"]),
+                        match.group(2),
+                        _moment(playlist),
+                        int(playlist.get("contentDetails", {}).get("itemCount", 0)),
+                    )
+                )
+        shown = {copy.id for copy in listed}
+        missing = [w.item_id for w in writes if w.item_id and w.item_id not in shown]
+        by_id = {str(p["id"]) for p in self._look_up(missing, self._yt.playlists_by_id)}
+        verdicts = judge(
+            writes, listed, by_id, self._clock(), settle, lambda _w, _c: True, counted=False
+        )
+        return self._record(ops.CREATE, CHANNEL, verdicts, writes)
 
     # plumbing ------------------------------------------------------------------------
 
-    def _delete(self, resource_id: str, delete: Callable[[str], None]) -> None:
-        """Delete one of ytsync's own extra copies.  Deleting twice is harmless (the
-        second answers 404), so a lost answer needs no look-up."""
+    def _look_up(
+        self, ids: list[str], fetch: Callable[[list[str]], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), PAGE_SIZE):
+            chunk = ids[start : start + PAGE_SIZE]
+            found += self._reader.one(lambda c=chunk: fetch(c))  # type: ignore[misc]
+            self._heartbeat()
+        return found
 
-        def renew(session: Session) -> None:
-            if self._lease.renew_in(session):
-                raise StopBatch(PauseReason.USER, None, PAUSED)  # rolls the payment back
-
-        if not self._budget.try_spend(WRITE_COST, renew):
-            raise StopBatch(
-                PauseReason.QUOTA,
-                self._budget.next_reset(),
-                "the usable quota of this period is spent",
-            )
-        try:
-            delete(resource_id)
-        except Exception as exc:
-            failure = classify(exc)
-            if failure is None:
-                raise
-            if failure.outcome is not Outcome.NOT_FOUND:
-                raise stop_for(failure, self._budget) or RetryLater(failure.describe()) from None
-        self._heartbeat()
-
-    def _record(self, kind: str, lane: int, repairs: Repairs) -> None:
+    def _record(self, kind: str, lane: int, verdicts: Verdicts, writes: list[Write]) -> Verdicts:
+        """The check in one commit: verdicts, repairs to send, the lane, the settle."""
+        now = self._clock()
+        by_op = {w.op_id: w for w in writes}
+        repair = ops.DEDUPE if kind == ops.ADD else ops.DROP
         with transaction(self._sessions) as session:
+            # LeaseLost rolls the check back: a newer attempt judges the lane now.
+            self._lease.renew_in(session)
+            for w in writes:
+                if w.status == "in_flight" and w.sent_at is None:
+                    # Left by a release that stamped no send time: sent by now at least.
+                    session.get_one(SyncOperation, w.op_id).sent_at = now
+            for op_id in verdicts.confirmed:
+                session.get_one(SyncOperation, op_id).confirmed_at = now
+            for op_id, copy in verdicts.found:
+                op = session.get_one(SyncOperation, op_id)
+                op.status, op.youtube_id, op.confirmed_at = "completed", copy, now
+                op.lost_sends = _remember(op)
+                if kind == ops.CREATE and copy is not None and op.category_id is not None:
+                    # In the same commit as the row: a category never loses its playlist.
+                    session.get_one(Category, op.category_id).youtube_playlist_id = copy
+            for op_id in verdicts.resend:
+                op = session.get_one(SyncOperation, op_id)
+                op.status, op.lost_sends = "pending", _remember(op)
+            for op_id in verdicts.gone:
+                op = session.get_one(SyncOperation, op_id)
+                op.confirmed_at = now
+                op.error = "removed from the playlist on YouTube after ytsync added it"
+                video = session.get(Video, op.video_id) if op.video_id is not None else None
+                ops.record_error(
+                    session,
+                    self._job_id,
+                    ops.STAGE_OF_KIND[kind],
+                    "video" if video else "playlist",
+                    video.youtube_id if video else str(op.youtube_id),
+                    f"{op.error}; not added again",
+                )
+            rows = []
+            for op_id, copy in verdicts.extra:
+                ref = by_op[op_id].ref
+                row: dict[str, Any] = {"op_key": f"copy:{copy}", "youtube_id": copy}
+                if kind == ops.ADD:
+                    row.update(category_id=lane, video_id=ref)
+                else:
+                    row.update(category_id=ref)
+                rows.append(row)
+            ops.insert_missing(session, self._job_id, repair, rows)
+            session.flush()
+            open_rows = sum(
+                ops.count_open(session, self._job_id, k, lane or None) for k in (kind, repair)
+            )
             check = session.scalars(
                 select(LaneCheck).where(
                     LaneCheck.job_id == self._job_id, LaneCheck.kind == kind, LaneCheck.lane == lane
@@ -318,9 +540,40 @@ class Auditor:
             ).one()
             check.rounds += 1
             check.reads += self._reader.units
-            check.found += repairs.found
-            check.resent += repairs.resent
-            check.duplicates_removed += repairs.duplicates_removed
-            check.status = "due" if repairs.wrote else "clean"
-            if repairs.duplicates_removed:
-                check.checked_at = self._clock()
+            check.found += len(verdicts.found)
+            check.resent += len(verdicts.resend)
+            check.late = check.late + 1 if verdicts.waiting else 0
+            check.status = "clean" if verdicts.settled and not open_rows else "due"
+            check.checked_at = now
+            if verdicts.late_by:
+                job = session.get_one(SyncJob, self._job_id)
+                longer = timedelta(seconds=2 * verdicts.late_by)
+                job.settle_seconds = min(
+                    MAX_SETTLE, max(settle_in_use(session, self._job_id, self._settle), longer)
+                ).total_seconds()
+        return verdicts
+
+
+def _unanswered(
+    status: str, sent_at: datetime | None, lost: list[str] | None
+) -> tuple[datetime, ...]:
+    earlier = tuple(datetime.fromisoformat(moment) for moment in lost or [])
+    return earlier + ((sent_at,) if status == "in_flight" and sent_at is not None else ())
+
+
+def _remember(op: SyncOperation) -> list[str] | None:
+    """The row's last send, whose answer never came, joins its unanswered sends."""
+    if op.sent_at is None:
+        return op.lost_sends
+    return [*(op.lost_sends or []), op.sent_at.isoformat()]
+
+
+def _moment(resource: dict[str, Any]) -> datetime | None:
+    """When YouTube says a playlist or item was made (``snippet.publishedAt``)."""
+    text = resource.get("snippet", {}).get("publishedAt")
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None

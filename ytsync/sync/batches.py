@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -25,10 +25,11 @@ from ytsync.errors import UserError
 from ytsync.sync import operations as ops
 from ytsync.sync.audit import Auditor, due_checks
 from ytsync.sync.budget import Budget
+from ytsync.sync.clock import Clock
 from ytsync.sync.lease import Lease
 from ytsync.sync.reads import Gone, PagedReader
 from ytsync.sync.verify import Verifier
-from ytsync.sync.writer import PAUSED, StopBatch, Writer
+from ytsync.sync.writer import PAUSED, RetryLater, StopBatch, Writer
 from ytsync.wire import (
     BatchInput,
     BatchResult,
@@ -40,7 +41,6 @@ from ytsync.wire import (
 )
 from ytsync.youtube.client import YouTube
 
-Clock = Callable[[], datetime]
 Write = Callable[[Writer, list[int]], None]
 
 # How stale the job's progress row (what `status` shows) may get while lanes run.
@@ -56,11 +56,9 @@ WRITERS: dict[str, Write] = {
     ops.RESTORE_ITEM: Writer.restore_items,
     ops.RESTORE_REMOVE: Writer.restore_removals,
     ops.ADD: Writer.add_videos,
+    ops.DEDUPE: Writer.remove_copies,
+    ops.DROP: Writer.drop_playlists,
 }
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 class WrongChannel(Exception):
@@ -160,8 +158,9 @@ class ChannelJob:
 
     def create_playlists(self, batch: BatchInput) -> BatchResult:
         """New category playlists; under reuse, the kept ones' updates come first, in
-        the same activity, so a rebuild job's history is what it always was."""
-        return self._two_kinds(batch, ops.UPDATE, ops.CREATE)
+        the same activity, so a rebuild job's history is what it always was; last, a
+        settled check's deletions of second playlists made for one category."""
+        return self._kinds(batch, ops.UPDATE, ops.CREATE, ops.DROP)
 
     def plan_creation_check(self) -> CheckPlan:
         """Due once the job made or tried to make a playlist, and until a settled check
@@ -170,9 +169,11 @@ class ChannelJob:
 
     def _check_plan(self, kind: str) -> CheckPlan:
         with transaction(self._sessions) as session:
-            settle = timedelta(seconds=self._settings.settle_seconds)
-            due, settle_until = due_checks(session, self._job_id, kind, settle)
+            due, settle_until = due_checks(session, self._job_id, kind, self._settle())
             return CheckPlan(due, settle_until)
+
+    def _settle(self) -> timedelta:
+        return timedelta(seconds=self._settings.settle_seconds)
 
     def check_creations(self, batch: BatchInput) -> BatchResult:
         return self._check(batch, ops.CREATE, Auditor.check_creations)
@@ -229,11 +230,16 @@ class ChannelJob:
             return ops.open_lanes(session, self._job_id)
 
     def list_unsent_lanes(self) -> list[int]:
+        """Lanes with additions never sent, or a settled check's deletions of copies."""
         with self._sessions() as session:
-            return ops.open_lanes(session, self._job_id, ops.ADD, ops.UNSENT)
+            lanes = ops.open_lanes(session, self._job_id, ops.ADD, ops.UNSENT)
+            repairs = ops.open_lanes(session, self._job_id, ops.DEDUPE)
+            return lanes + [lane for lane in repairs if lane not in lanes]
 
     def add_videos(self, batch: BatchInput) -> BatchResult:
-        return self._batch(batch, ops.ADD)
+        if not batch.settle:
+            return self._batch(batch, ops.ADD)
+        return self._kinds(batch, ops.ADD, ops.DEDUPE)
 
     def plan_audits(self) -> CheckPlan:
         """Every category playlist the job wrote to ends with an audit."""
@@ -286,7 +292,7 @@ class ChannelJob:
 
     def delete_playlists(self, batch: BatchInput) -> BatchResult:
         # Under reuse, the kept playlists' verified removals first.
-        return self._two_kinds(batch, ops.REMOVE, ops.DELETE)
+        return self._kinds(batch, ops.REMOVE, ops.DELETE)
 
     # restore -----------------------------------------------------------------------
 
@@ -301,7 +307,7 @@ class ChannelJob:
 
     def restore_playlists(self, batch: BatchInput) -> BatchResult:
         # After a reuse, the kept playlists' old names first (ytsync.sync.unkeep).
-        return self._two_kinds(batch, ops.RESTORE_UPDATE, ops.RESTORE)
+        return self._kinds(batch, ops.RESTORE_UPDATE, ops.RESTORE)
 
     def list_restore_lanes(self) -> list[int]:
         with self._sessions() as session:
@@ -311,7 +317,7 @@ class ChannelJob:
             return lanes + [lane for lane in later if lane not in lanes]
 
     def restore_items(self, batch: BatchInput) -> BatchResult:
-        return self._two_kinds(batch, ops.RESTORE_ITEM, ops.RESTORE_REMOVE)
+        return self._kinds(batch, ops.RESTORE_ITEM, ops.RESTORE_REMOVE)
 
     def finish_restore(self) -> int:
         """The restored playlists are the library's old playlists again, under new ids."""
@@ -344,13 +350,12 @@ class ChannelJob:
 
     # batches -----------------------------------------------------------------------
 
-    def _two_kinds(self, batch: BatchInput, first: str, second: str) -> BatchResult:
-        """A batch of the first kind while it has open rows, else of the second; what
-        remains counts both."""
-        if not self._open(batch, first):
-            return self._batch(batch, second)
-        result = self._batch(batch, first)
-        result.remaining += self._open(batch, second)
+    def _kinds(self, batch: BatchInput, *kinds: str) -> BatchResult:
+        """A batch of the first kind that has open rows (else of the last); what
+        remains counts them all."""
+        kind = next((k for k in kinds if self._open(batch, k)), kinds[-1])
+        result = self._batch(batch, kind)
+        result.remaining += sum(self._open(batch, k) for k in kinds if k != kind)
         return result
 
     def _batch(self, batch: BatchInput, kind: str) -> BatchResult:
@@ -390,6 +395,18 @@ class ChannelJob:
             return result
         except StopBatch as stop:
             return self._stopped(stop, writer.done if writer else 0, self._open(batch, kind))
+        except RetryLater:
+            if writer is None or not writer.done:
+                raise  # no progress: Temporal's backoff grows, as it should
+            # Retries that follow progress: this attempt got writes through before the
+            # fault, so the workflow sends the next batch at once, and Temporal's backoff
+            # (which grows with the attempt number) only ever sees attempts that fail
+            # before any progress.
+            return BatchResult(writer.done, self._open(batch, kind))
+        except Exception:
+            if writer is not None:
+                writer.record_stranded()
+            raise
         finally:
             budget.release()
             if not going_on or self._progress_is_stale():
@@ -411,6 +428,8 @@ class ChannelJob:
                         lease=lease,
                         job_id=self._job_id,
                         clock=self._clock,
+                        settle=self._settle(),
+                        send_window=timedelta(seconds=self._settings.youtube_timeout_seconds),
                         heartbeat=self._attempt.heartbeat,
                     )
                 )
@@ -432,19 +451,28 @@ class ChannelJob:
             # Before the lease: a retried attempt of a paused job answers at once, even
             # while a killed attempt's lease still holds the lane.
             return BatchResult(0, self._open(batch, kind), PauseReason.USER, message=PAUSED)
+        lane = _lane(batch)
+        # A check's deletions of copies write into the category playlist: its lease.
+        kind = ops.ADD if kind == ops.DEDUPE else kind
         lease = Lease(
-            self._sessions,
-            self._clock,
-            self._settings.lane_lease_seconds,
-            self._job_id,
-            kind,
-            _lane(batch),
+            self._sessions, self._clock, self._settings.lane_lease_seconds, self._job_id, kind, lane
         )
-        lease.claim()
+        lease.claim(lambda session, now: self._stranded(session, kind, lane, now))
         try:
             return body(lease)
         finally:
             lease.release()
+
+    def _stranded(self, session: Session, kind: str, lane: int | None, now: datetime) -> None:
+        """The lane is taken over from an attempt that died holding it: the writes it
+        left in_flight went out by now at the latest, however early their row says (a
+        chunk is marked when paid for, its send times recorded with its results)."""
+        stamped = ops.stranded(session, self._job_id, kind, lane)
+        for op in stamped:
+            if op.sent_at is not None and op.sent_at < now:
+                # Kept, so a copy that send made can still be told for ytsync's.
+                op.lost_sends = [*(op.lost_sends or []), op.sent_at.isoformat()]
+                op.sent_at = now
 
     def _stopped(self, stop: StopBatch, done: int, remaining: int) -> BatchResult:
         """A stop, as the answer the workflow waits out (remaining -1: a planning step

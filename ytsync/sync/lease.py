@@ -53,8 +53,12 @@ class Lease:
         self.holder = uuid.uuid4().hex
         self._renewed: datetime | None = None
 
-    def claim(self) -> None:
-        """Take the lane, or raise LeaseBusy while its holder may be alive."""
+    def claim(self, then: Callable[[Session, datetime], None] | None = None) -> None:
+        """Take the lane, or raise LeaseBusy while its holder may be alive.
+
+        ``then`` runs in the claiming commit when the lane is taken over from a holder
+        that never released it (it died, or stalled past its lease): whatever it sent
+        and did not record went out before now."""
         job_id, kind, lane = self._key
         now = self._clock()
         with transaction(self._sessions) as session:
@@ -71,6 +75,8 @@ class Lease:
                 expires = lease.renewed_at + self._ttl
                 if not lease.released and now < expires:
                     raise LeaseBusy(expires - now)
+                if not lease.released and then is not None:
+                    then(session, now)
                 lease.holder, lease.renewed_at, lease.released = self.holder, now, False
         self._renewed = now
 

@@ -23,29 +23,26 @@ from ytsync.db.models import (
     utcnow,
 )
 from ytsync.importer import SPECIAL_PREFIXES
-from ytsync.sync.unkeep import RESTORE_REMOVE as RESTORE_REMOVE
-from ytsync.sync.unkeep import RESTORE_UPDATE as RESTORE_UPDATE
-from ytsync.sync.unkeep import kept_in_use, plan_kept
-from ytsync.wire import Stage
 
-CREATE, ADD, DELETE = "create_playlist", "add_video", "delete_playlist"
-# The reuse strategy: a kept playlist's title and privacy set ("update:<category>"), and
-# an item that does not belong removed from it ("remove:<playlist item id>").
-UPDATE, REMOVE = "update_playlist", "remove_item"
-RESTORE, RESTORE_ITEM = "restore_playlist", "restore_item"
-STAGE_OF_KIND = {
-    RESTORE_UPDATE: Stage.RESTORE_PLAYLISTS,
-    RESTORE_REMOVE: Stage.RESTORE_ITEMS,
-    CREATE: Stage.CREATE_PLAYLISTS,
-    UPDATE: Stage.CREATE_PLAYLISTS,
-    ADD: Stage.ADD_VIDEOS,
-    DELETE: Stage.DELETE_PLAYLISTS,
-    REMOVE: Stage.DELETE_PLAYLISTS,
-    RESTORE: Stage.RESTORE_PLAYLISTS,
-    RESTORE_ITEM: Stage.RESTORE_ITEMS,
-}
-SYNC_KINDS = (CREATE, UPDATE, ADD, DELETE, REMOVE)
-RESTORE_KINDS = (RESTORE, RESTORE_UPDATE, RESTORE_ITEM, RESTORE_REMOVE)
+# The kinds' vocabulary lives in ytsync.sync.kinds; the protocol's users find it here too.
+from ytsync.sync.kinds import ADD as ADD
+from ytsync.sync.kinds import BY_CATEGORY as BY_CATEGORY
+from ytsync.sync.kinds import CREATE as CREATE
+from ytsync.sync.kinds import DEDUPE as DEDUPE
+from ytsync.sync.kinds import DELETE as DELETE
+from ytsync.sync.kinds import DROP as DROP
+from ytsync.sync.kinds import REMOVE as REMOVE
+from ytsync.sync.kinds import REPAIRS as REPAIRS
+from ytsync.sync.kinds import RESTORE as RESTORE
+from ytsync.sync.kinds import RESTORE_ITEM as RESTORE_ITEM
+from ytsync.sync.kinds import RESTORE_KINDS as RESTORE_KINDS
+from ytsync.sync.kinds import RESTORE_REMOVE as RESTORE_REMOVE
+from ytsync.sync.kinds import RESTORE_UPDATE as RESTORE_UPDATE
+from ytsync.sync.kinds import STAGE_OF_KIND as STAGE_OF_KIND
+from ytsync.sync.kinds import SYNC_KINDS as SYNC_KINDS
+from ytsync.sync.kinds import UPDATE as UPDATE
+from ytsync.sync.unkeep import kept_in_use, plan_kept
+
 OPEN = ("pending", "in_flight")
 # With settle-then-judge, batches send only pending rows: an in_flight row waits for its
 # lane's settled check (ytsync.sync.audit).
@@ -250,7 +247,7 @@ def open_lanes(
 ) -> list[int]:
     """Target playlists with writes still to make (a category's, or a restored one's),
     fewest first so small lanes finish early."""
-    lane = SyncOperation.category_id if kind == ADD else SyncOperation.playlist_id
+    lane = SyncOperation.category_id if kind in BY_CATEGORY else SyncOperation.playlist_id
     query = (
         select(lane, func.count())
         .where(
@@ -274,7 +271,7 @@ def _open_in(
         SyncOperation.status.in_(statuses),
     ]
     if lane is not None:
-        column = SyncOperation.category_id if kind == ADD else SyncOperation.playlist_id
+        column = SyncOperation.category_id if kind in BY_CATEGORY else SyncOperation.playlist_id
         where.append(column == lane)
     return where
 
@@ -302,6 +299,13 @@ def next_open(
     query = select(SyncOperation.id).where(*_open_in(kind, job_id, lane, statuses))
     return list(
         session.scalars(query.order_by(SyncOperation.position, SyncOperation.id).limit(limit))
+    )
+
+
+def stranded(session: Session, job_id: int, kind: str, lane: int | None) -> list[SyncOperation]:
+    """The lane's rows of ``kind`` left in_flight: sent, their outcome never recorded."""
+    return list(
+        session.scalars(select(SyncOperation).where(*_open_in(kind, job_id, lane, ("in_flight",))))
     )
 
 
@@ -333,7 +337,7 @@ def stage_results(
         results[STAGE_OF_KIND[DELETE]]["held_back"] = 0
     query = (
         select(SyncOperation.kind, SyncOperation.status, func.count())
-        .where(SyncOperation.job_id == job_id)
+        .where(SyncOperation.job_id == job_id, SyncOperation.kind.not_in(REPAIRS))
         .group_by(SyncOperation.kind, SyncOperation.status)
     )
     bucket = {

@@ -31,7 +31,6 @@ from ytsync.db.models import (
     SyncOperation,
 )
 
-RESTORE_UPDATE, RESTORE_REMOVE = "restore_update", "restore_remove"
 # op_key prefixes of the removals: an old item whose copy is appended again, and an
 # item the reusing job appended (deleted whatever happens to the appends).
 OLD_ITEM, ADDED_ITEM = "rold", "radded"

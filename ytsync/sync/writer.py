@@ -49,7 +49,9 @@ from ytsync.sync.lease import Lease
 from ytsync.sync.operations import ADD as ADD_VIDEO
 from ytsync.sync.operations import (
     CREATE,
+    DEDUPE,
     DELETE,
+    DROP,
     REMOVE,
     RESTORE,
     RESTORE_ITEM,
@@ -78,10 +80,12 @@ RATE_LIMIT_ATTEMPTS = {
     RESTORE_ITEM: 8,
     DELETE: 8,
     REMOVE: 8,
+    DEDUPE: 8,
+    DROP: 8,
 }
 # Writes that may simply be sent again when their outcome is unknown: deleting twice
 # is harmless (the second answers 404).
-RESENDABLE = (DELETE, REMOVE, RESTORE_REMOVE)
+RESENDABLE = (DELETE, REMOVE, RESTORE_REMOVE, DEDUPE, DROP)
 
 # Item writes paid for, marked in_flight and recorded together; also the most a crash
 # can leave to look up again (one read each).
@@ -101,6 +105,10 @@ FRESH_RETRY_SECONDS = 5
 # or a failure on this machine after the send): its row stays in_flight, so the next
 # attempt looks before it writes.
 UNKNOWN_OUTCOMES = (Outcome.TRANSIENT, Outcome.UNKNOWN_RESULT, Outcome.LOCAL)
+# YouTube's passing trouble on one send: the batch goes on with the next write (the row
+# stays in_flight for its settled check), unless it comes this many sends in a row.
+PASSING = (Outcome.TRANSIENT, Outcome.UNKNOWN_RESULT)
+FAULTS_IN_A_ROW = 3
 
 # YouTube refused this one item for good: record it, skip it, go on.
 ITEM_FAILURES = (
@@ -147,6 +155,11 @@ class _Outcomes:
 
     completed: list[tuple[int, str | None]] = field(default_factory=list)
     failed: list[tuple[Item, str]] = field(default_factory=list)
+    # Sends whose answer was lost: they stay in_flight for a settled check.
+    unanswered: list[int] = field(default_factory=list)
+    # When each send of the chunk ended (its answer, or the failure that left its
+    # outcome unknown), on the job's clock: the moment a settle is measured from.
+    ended: dict[int, datetime] = field(default_factory=dict)
     _flushed: int = 0
 
     def flush(
@@ -164,8 +177,18 @@ class _Outcomes:
             session.connection().execute(
                 update(OPERATIONS)
                 .where(OPERATIONS.c.id == bindparam("op"))
-                .values(status="completed", youtube_id=bindparam("yt")),
-                [{"op": op, "yt": yt} for op, yt in self.completed],
+                .values(status="completed", youtube_id=bindparam("yt"), sent_at=bindparam("at")),
+                [
+                    {"op": op, "yt": yt, "at": self.ended.get(op, now or utcnow())}
+                    for op, yt in self.completed
+                ],
+            )
+        if self.unanswered:
+            session.connection().execute(
+                update(OPERATIONS)
+                .where(OPERATIONS.c.id == bindparam("op"))
+                .values(sent_at=bindparam("at")),
+                [{"op": op, "at": self.ended.get(op, now or utcnow())} for op in self.unanswered],
             )
         if self.completed and kind == DELETE:
             done = [op for op, _yt in self.completed]
@@ -195,7 +218,8 @@ class _Outcomes:
         if pending:
             _set(session, pending, status="pending")
         self._flushed = len(self.completed) + len(self.failed)
-        self.completed, self.failed = [], []
+        self.completed, self.failed, self.unanswered = [], [], []
+        self.ended = {}
 
     def settled(self) -> int:
         """How many items the last committed flush settled."""
@@ -273,6 +297,11 @@ class Writer:
         self._stop_requested = stop_requested
         self._removals: set[str] | None = None
         self._beaten = time.monotonic()
+        # The chunk's results and send times, known only here until the chunk is
+        # recorded, and the write on its way to YouTube (see record_stranded).
+        self._outcome = _Outcomes()
+        self._sending: int | None = None
+        self._faults_in_a_row = 0
         # Operations settled so far (written, found written, or failed for good).
         self.done = 0
 
@@ -392,6 +421,50 @@ class Writer:
             rows = session.execute(_item_query(op_ids, SyncOperation.youtube_id)).all()
         self._write_items(REMOVE, _in_order(op_ids, rows), self._send_remove)
 
+    def remove_copies(self, op_ids: list[int]) -> None:
+        """A settled check's verdict: delete copies ytsync made beyond the one it keeps
+        (ytsync.sync.audit).  The row holds the copy's item id; deleting twice is
+        harmless, so an in_flight one is simply sent again."""
+        with self._sessions() as session:
+            rows = session.execute(_item_query(op_ids, SyncOperation.youtube_id)).all()
+        self._write_items(DEDUPE, _in_order(op_ids, rows), self._send_remove)
+
+    def drop_playlists(self, op_ids: list[int]) -> None:
+        """A settled check's verdict: delete a second playlist ytsync made for one
+        category.  Read first (1 unit): one that holds videos by now is the owner's
+        doing, so it is kept and reported."""
+        self._each(self._drop_playlist, op_ids)
+
+    def _drop_playlist(self, op_id: int) -> None:
+        with self._sessions() as session:
+            op = session.get_one(SyncOperation, op_id)
+            if op.status not in ("pending", "in_flight"):
+                return
+            playlist_id = str(op.youtube_id)
+        self._spend(LIST_COST, op_id)
+        found = self._call(op_id, lambda: self._yt.playlists_by_id([playlist_id]))
+        if not found:
+            self._complete(op_id, playlist_id)  # already gone
+            return
+        if int(found[0].get("contentDetails", {}).get("itemCount", 0)):
+            title = str(found[0].get("snippet", {}).get("title", ""))
+            self._fail(
+                op_id,
+                "playlist",
+                playlist_id,
+                f"a second playlist '{title}' made for one category holds videos: kept",
+            )
+            return
+        self._spend(WRITE_COST, op_id, in_flight=True)
+        try:
+            self._yt.delete_playlist(playlist_id)
+        except Exception as exc:
+            failure = self._classified(exc)
+            if failure.outcome is not Outcome.NOT_FOUND:
+                self._settle_failure(op_id, "playlist", playlist_id, failure)
+                return
+        self._complete(op_id, playlist_id)
+
     def _send_remove(self, item: Item) -> str | None:
         assert item.playlist_id is not None  # the planned row names the item
         self._yt.delete_playlist_item(item.playlist_id)
@@ -429,7 +502,7 @@ class Writer:
                 self.done += 1
             else:
                 todo.append(item)
-        outcome = _Outcomes()
+        outcome = self._outcome = _Outcomes()
         while todo:
             chunk = self._pay_for(kind, todo[:CHUNK_WRITES], outcome)
             todo = self._send(kind, chunk, outcome, send) + todo[len(chunk) :]
@@ -487,10 +560,13 @@ class Writer:
                 # Paid for in the period that just ended: pay again in the new one.
                 self._budget.unspend(WRITE_COST * (len(chunk) - index))
                 return chunk[index:]
+            self._sending = item.op_id
             try:
                 item_id = send(item)
             except Exception as exc:
                 failure = self._classified(exc)
+                outcome.ended[item.op_id] = self._clock()
+                self._sending = None
                 if failure.outcome is Outcome.NOT_FOUND and kind in RESENDABLE:
                     outcome.completed.append((item.op_id, item.playlist_id))  # already gone
                 elif failure.outcome is Outcome.NOT_FOUND and self._just_made(item.playlist_id):
@@ -502,11 +578,37 @@ class Writer:
                     outcome.completed.append((item.op_id, None))
                 elif failure.outcome in ITEM_FAILURES:
                     outcome.failed.append((item, failure.describe()))
+                elif failure.outcome in PASSING and self._faults_in_a_row + 1 < FAULTS_IN_A_ROW:
+                    # One fault says nothing of the next write: rather than end the batch
+                    # (a new activity, Temporal's backoff), go on; this one waits,
+                    # in_flight, for a settled check or the next attempt's look-up.
+                    self._faults_in_a_row += 1
+                    outcome.unanswered.append(item.op_id)
                 else:
                     self._stop_items(kind, outcome, item, chunk[index + 1 :], failure)
             else:
+                self._faults_in_a_row = 0
+                outcome.ended[item.op_id] = self._clock()
                 outcome.completed.append((item.op_id, item_id))
+            self._sending = None
         return []
+
+    def record_stranded(self) -> None:
+        """The batch failed in a way the protocol did not expect (a bug, the database
+        gone) before it recorded its chunk: its rows stay in_flight for a settled check,
+        whose settle must run from when each was sent, not from when it was paid for."""
+        ended = dict(self._outcome.ended)
+        if self._sending is not None:
+            ended[self._sending] = self._clock()
+        if not ended:
+            return
+        with transaction(self._sessions) as session:
+            session.connection().execute(
+                update(OPERATIONS)
+                .where(OPERATIONS.c.id == bindparam("op"), OPERATIONS.c.status == "in_flight")
+                .values(sent_at=bindparam("at")),
+                [{"op": op, "at": at} for op, at in ended.items()],
+            )
 
     def _just_made(self, playlist_id: str | None) -> bool:
         """Did ytsync create this playlist within FRESH_PLAYLIST (by the time its
@@ -563,6 +665,8 @@ class Writer:
         """Record what this chunk did, hand back the writes it never sent, then stop."""
         unknown = f.outcome in UNKNOWN_OUTCOMES
         back = [i.op_id for i in unsent] + ([] if unknown else [item.op_id])
+        if unknown:
+            outcome.unanswered.append(item.op_id)
         with transaction(self._sessions) as session:
             outcome.flush(session, self._job_id, kind, pending=back)
         self.done += outcome.settled()
@@ -785,8 +889,11 @@ class Writer:
             self._fail(op_id, entity, entity_id, f.describe())
             return
         # A 5xx, a 409 or a lost answer may hide an applied write: stay in_flight, so
-        # the next attempt looks before it writes.
-        if f.outcome not in UNKNOWN_OUTCOMES:
+        # the next attempt looks before it writes; its settle runs from now.
+        if f.outcome in UNKNOWN_OUTCOMES:
+            with transaction(self._sessions) as session:
+                _set(session, [op_id], sent_at=self._clock())
+        else:
             # YouTube refused before applying it: the row can go back to plain pending.
             self._set_status(op_id, "pending")
         self._raise_for(self._kind_of(op_id), f)
@@ -802,7 +909,8 @@ class Writer:
                     self._budget.next_reset(),
                     f"YouTube keeps rate-limiting {kind}; waiting for the next day",
                 )
-            raise RetryLater(f.describe(), timedelta(seconds=min(300, 10 * 2**self._attempt)))
+            # Google's advice for its APIs: back off exponentially from a second or two.
+            raise RetryLater(f.describe(), timedelta(seconds=min(300, 2**self._attempt)))
         raise RetryLater(f.describe(), delay)
 
     def _kind_of(self, op_id: int) -> str:

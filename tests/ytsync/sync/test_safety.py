@@ -12,10 +12,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.harness import (
@@ -133,6 +134,8 @@ def _audit(inst: Installation, job_id: int, kind: str, lane: int) -> Auditor:
         lease=lease,
         job_id=job_id,
         clock=wall_clock,
+        settle=timedelta(0),
+        send_window=timedelta(seconds=inst.settings.youtube_timeout_seconds),
     )
 
 
@@ -144,57 +147,82 @@ def _set_op(inst: Installation, op_id: int, **values: Any) -> str:
         return session.get_one(Video, op.video_id).youtube_id
 
 
-def test_the_audit_repairs_only_what_ytsync_sent(tmp_path: Path, database_url: str) -> None:
-    """Once settled, one listing: a write sent twice whose answers were lost left two
-    copies, one is deleted; a write recorded done but missing is sent again; an unknown
-    one found is done; the user's own second copy stays."""
+def _remove(inst: Installation, playlist: str, video: str) -> None:
+    with inst.state.locked() as state:
+        items = state.playlists[playlist].items
+        items.remove(next(i for i in items if i.video_id == video))
+
+
+def test_the_audit_judges_ytsyncs_writes_by_their_ids(tmp_path: Path, database_url: str) -> None:
+    """Once settled, one listing and the ids: a write whose answer was lost but which
+    was applied is done; one never applied is sent again (later writes show in the
+    listing, so its absence is real); one the owner removed after ytsync added it is
+    not added again; the owner's own second copy of a video stays; all in one commit."""
     inst, job_id, op_ids, playlist = make_lane(tmp_path, database_url, wall_clock)
     with inst.sessions() as session:
         category_id = session.get_one(SyncOperation, op_ids[0]).category_id
     assert category_id is not None
     writer_for(inst, job_id, YouTube(inst.settings)).add_videos(op_ids)
-    twice, missing, unknown, users = op_ids[:4]
-    doubled = _set_op(inst, twice, status="in_flight", attempts=2)
-    inst.state.add_item(playlist, doubled)  # the second send, applied, answer lost
-    gone = _set_op(inst, missing)
-    item = next(i for i in inst.state.playlists[playlist].items if i.video_id == gone)
-    with inst.state.locked() as state:
-        state.playlists[playlist].items.remove(item)
-    _set_op(inst, unknown, status="in_flight", attempts=1)
+    applied, never, removed, users = op_ids[:4]
+    _set_op(inst, applied, status="in_flight", youtube_id=None)
+    _remove(inst, playlist, _set_op(inst, never, status="in_flight", youtube_id=None))
+    gone = _set_op(inst, removed)
+    _remove(inst, playlist, gone)
     own = _set_op(inst, users)
-    inst.state.add_item(playlist, own)  # the user's own second copy
+    inst.state.add_item(playlist, own)  # the owner's own second copy
 
-    repairs = _audit(inst, job_id, ops.ADD, category_id).audit_lane(category_id)
+    verdicts = _audit(inst, job_id, ops.ADD, category_id).audit_lane(category_id)
 
-    assert (repairs.found, repairs.resent, repairs.duplicates_removed) == (2, 1, 1)
+    assert [op for op, _copy in verdicts.found] == [applied]
+    assert verdicts.resend == [never] and verdicts.gone == [removed]
+    assert verdicts.extra == [] and verdicts.waiting == 0
     items = inst.state.playlist_items(playlist)
-    assert items.count(doubled) == 1 and items.count(own) == 2 and gone not in items
+    assert items.count(own) == 2 and gone not in items
     assert statuses(inst, op_ids) == Counter(completed=len(op_ids) - 1, pending=1)
     with inst.sessions() as session:
         check = session.scalars(select(LaneCheck).where(LaneCheck.job_id == job_id)).one()
-    assert (check.status, check.rounds, check.reads) == ("due", 1, 2)  # 60 items: 2 pages
-    # Once the missing one is sent again, the next audit finds nothing to repair.
+        confirmed = session.scalar(
+            select(func.count()).where(
+                SyncOperation.id.in_(op_ids), SyncOperation.confirmed_at.is_not(None)
+            )
+        )
+    # 60 items: 2 pages, and a look-up by id of the one the listing lacked.
+    assert (check.status, check.rounds, check.reads) == ("due", 1, 3)
+    assert confirmed == len(op_ids) - 1  # all but the one to send again
+    # Once the missing one is sent again, the next audit finds nothing left to judge.
     writer_for(inst, job_id, YouTube(inst.settings)).add_videos(op_ids)
     again = _audit(inst, job_id, ops.ADD, category_id).audit_lane(category_id)
-    assert not again.wrote and again.found == 0
+    assert again.settled and again.found == [] and again.gone == []
     copies = Counter(inst.state.playlist_items(playlist))
     assert [video for video, n in copies.items() if n > 1] == [own]
-    assert gone in copies
+    with inst.sessions() as session:
+        check = session.scalars(select(LaneCheck).where(LaneCheck.job_id == job_id)).one()
+    assert check.status == "clean"
 
 
 def test_the_creation_check_deletes_a_second_empty_playlist(
     tmp_path: Path, database_url: str
 ) -> None:
-    """A creation sent twice made two marked playlists: the empty one goes; one that
-    holds videos is someone's, so it stays and is reported."""
+    """A creation sent twice made two marked playlists: the empty one goes, through a
+    row the next batch sends; one that holds videos is the owner's doing, so it stays
+    and is reported."""
     inst, job_id, _op_ids, playlist = make_lane(tmp_path, database_url, wall_clock)
     marker = next(p.description for p in inst.state.playlists.values() if p.id == playlist).split()[
         -1
     ]
     empty = inst.state.add_playlist("Big", description=f"made by ytsync {marker}")
     held = inst.state.add_playlist("Big", description=f"x {marker}", video_ids=["vid"])
-    repairs = _audit(inst, job_id, ops.CREATE, CHANNEL).check_creations()
-    assert repairs.duplicates_removed == 1
+    verdicts = _audit(inst, job_id, ops.CREATE, CHANNEL).check_creations()
+    assert sorted(copy for _op, copy in verdicts.extra) == sorted([empty.id, held.id])
+    with inst.sessions() as session:
+        drops = list(
+            session.scalars(
+                select(SyncOperation.id).where(
+                    SyncOperation.job_id == job_id, SyncOperation.kind == ops.DROP
+                )
+            )
+        )
+    writer_for(inst, job_id, YouTube(inst.settings)).drop_playlists(drops)
     assert empty.id not in inst.state.playlists
     assert held.id in inst.state.playlists and playlist in inst.state.playlists
     with inst.sessions() as session:
@@ -375,3 +403,162 @@ def test_a_video_gone_private_does_not_hold_an_old_playlist_back(
         assert not old & set(inst.state.playlists), "an old playlist was kept"
 
     asyncio.run(in_time_skipping(tmp_path, database_url, body))
+
+
+def test_a_lag_longer_than_the_settle_costs_reads_not_duplicates(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Lists lag 8 s, the settle is 3 s, 6% of the answers are lost: the checks wait
+    until the listings caught up (the settle in use grows), send nothing YouTube
+    answered again, and every lane ends clean with each video once."""
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        faults = inst.state.faults
+        faults.add(method="playlistItems.insert", kind="lose_response", probability=0.06)
+        faults.add(method="playlists.insert", kind="lose_response", probability=0.06)
+        status = await run_job(env, inst)
+        assert faults.summary()["lose_response"] > 0
+        assert_library_as_planned(inst)
+        assert inst.state.find_duplicates() == {}
+        audit = status["audit"]
+        assert audit["checks"] == audit["clean"] > 1
+        assert audit["duplicates_removed"] == 0
+        # The listings were found later than the setting: the settle grew past the lag.
+        assert audit["settle_seconds"] > 8.0
+        inserts = Counter(
+            (r.playlist_id, r.video_id)
+            for r in inst.state.requests("playlistItems.insert")
+            if r.applied
+        )
+        assert max(inserts.values()) == 1, "a video was sent twice into one playlist"
+        with inst.sessions() as session:
+            stranded = session.scalar(
+                select(func.count()).where(SyncOperation.status.in_(ops.OPEN))
+            )
+        assert stranded == 0
+
+    asyncio.run(
+        in_time_skipping(tmp_path, database_url, body, list_lag_seconds=8.0, settle_seconds=3.0)
+    )
+
+
+def test_the_owners_own_copy_added_mid_job_is_never_removed(
+    tmp_path: Path, database_url: str
+) -> None:
+    """While the job adds videos, the owner saves one of the planned videos to its
+    category playlist by hand, and answers get lost: the owner's copy stays, beside
+    ytsync's one, and no request ever deletes it."""
+    owner_items: list[str] = []
+
+    async def body(env: WorkflowEnvironment, inst: Installation) -> None:
+        state = inst.state
+        inserts = 0
+
+        def owner_saves(method: str) -> Literal["answer"]:
+            nonlocal inserts
+            if method == "playlistItems.insert":
+                inserts += 1
+                if inserts % 15 == 0:
+                    owner_items.extend(_owner_saves_a_pending_video(inst))
+            return "answer"
+
+        state.write_hook = owner_saves
+        state.faults.add(method="playlistItems.insert", kind="lose_response", probability=0.1)
+        status = await run_job(env, inst)
+        state.write_hook = None
+        assert owner_items, "the owner saved nothing"
+        deleted = {r.resource_id for r in state.requests("playlistItems.delete")}
+        assert not deleted & set(owner_items)
+        with state.lock:
+            where = {item.id: p for p in state.playlists.values() for item in p.items}
+            alive = [item for item in owner_items if item in where]
+        assert alive == owner_items
+        assert state.user_items >= set(owner_items)
+        assert status["audit"]["checks"] == status["audit"]["clean"]
+
+    asyncio.run(in_time_skipping(tmp_path, database_url, body))
+
+
+def _owner_saves_a_pending_video(inst: Installation) -> list[str]:
+    """The owner, on youtube.com: a planned video not added yet, saved to its category
+    playlist by hand.  Returns the item made."""
+    with inst.sessions() as session:
+        found = session.execute(
+            select(Category.youtube_playlist_id, Video.youtube_id)
+            .join(SyncOperation, SyncOperation.category_id == Category.id)
+            .join(Video, Video.id == SyncOperation.video_id)
+            .where(
+                SyncOperation.kind == ops.ADD,
+                SyncOperation.status == "pending",
+                Category.youtube_playlist_id.is_not(None),
+            )
+            .limit(1)
+        ).first()
+    if found is None:
+        return []
+    playlist, video = found
+    return [inst.state.user_add(str(playlist), video).id]
+
+
+def test_a_check_that_fails_to_commit_leaves_nothing_half_done(
+    tmp_path: Path, database_url: str
+) -> None:
+    """An audit is one commit: one that fails changes nothing, and one done twice (its
+    answer lost after the commit) decides nothing twice."""
+    inst, job_id, op_ids, playlist = make_lane(tmp_path, database_url, wall_clock)
+    with inst.sessions() as session:
+        category_id = session.get_one(SyncOperation, op_ids[0]).category_id
+    assert category_id is not None
+    writer_for(inst, job_id, YouTube(inst.settings)).add_videos(op_ids)
+    applied, never = op_ids[:2]
+    _set_op(inst, applied, status="in_flight", youtube_id=None)
+    _remove(inst, playlist, _set_op(inst, never, status="in_flight", youtube_id=None))
+
+    def rows() -> list[tuple[Any, ...]]:
+        with inst.sessions() as session:
+            return [
+                tuple(row)
+                for row in session.execute(
+                    select(
+                        SyncOperation.id,
+                        SyncOperation.status,
+                        SyncOperation.confirmed_at,
+                        SyncOperation.lost_sends,
+                    ).order_by(SyncOperation.id)
+                )
+            ]
+
+    before = rows()
+
+    def fail_the_checks_commit(session: Session) -> None:
+        # The commit that records the check (its lane row changes in it), not the
+        # ledger's payments for its reads.
+        if any(isinstance(changed, LaneCheck) for changed in session.dirty):
+            raise RuntimeError("the database went away at the commit")
+
+    auditor = _audit(inst, job_id, ops.ADD, category_id)
+    event.listen(inst.sessions, "before_commit", fail_the_checks_commit)
+    try:
+        with pytest.raises(RuntimeError, match="went away"):
+            auditor.audit_lane(category_id)
+    finally:
+        event.remove(inst.sessions, "before_commit", fail_the_checks_commit)
+    assert rows() == before
+    with inst.sessions() as session:
+        check = session.scalars(select(LaneCheck).where(LaneCheck.job_id == job_id)).one()
+        assert check.rounds == 0
+
+    first = _audit(inst, job_id, ops.ADD, category_id).audit_lane(category_id)
+    assert [op for op, _ in first.found] == [applied] and first.resend == [never]
+    # The same check again, as Temporal runs it when its answer was lost: it sees what
+    # the first decided, and decides none of it again.
+    again = _audit(inst, job_id, ops.ADD, category_id).audit_lane(category_id)
+    assert again.found == [] and again.resend == [] and again.waiting == 0
+    assert statuses(inst, op_ids) == Counter(completed=len(op_ids) - 1, pending=1)
+    with inst.sessions() as session:
+        check = session.scalars(select(LaneCheck).where(LaneCheck.job_id == job_id)).one()
+        # Due: the write to send again is open.
+        assert (check.status, check.found, check.resent) == ("due", 1, 1)
+    writer_for(inst, job_id, YouTube(inst.settings)).add_videos(op_ids)
+    assert _audit(inst, job_id, ops.ADD, category_id).audit_lane(category_id).settled
+    assert Counter(inst.state.playlist_items(playlist)).most_common(1)[0][1] == 1
