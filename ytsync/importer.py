@@ -24,6 +24,7 @@ from ytsync.errors import JobRunning
 from ytsync.safetext import storable
 from ytsync.wire import ACTIVE_STAGES
 from ytsync.youtube.client import PAGE_SIZE, YouTube
+from ytsync.youtube.videos import VideoDetails, video_details
 
 # Watch Later, Liked, uploads and favourites are system lists: never ours to delete.
 SPECIAL_PREFIXES = ("WL", "LL", "UU", "FL", "HL")
@@ -129,11 +130,14 @@ def import_library(
             for item in f.items
         }
         statuses: dict[str, str] = {}
+        details: dict[str, VideoDetails] = {}
         for start in range(0, len(video_ids), PAGE_SIZE):
             batch = video_ids[start : start + PAGE_SIZE]
-            found = {v["id"]: v for v in youtube.videos(batch)}
+            # The same unit with the details rules match on (channel, duration, date).
+            found = {v["id"]: v for v in youtube.videos(batch, details=True)}
             for vid in batch:
                 statuses[vid] = _availability(found.get(vid), owner, item_privacy.get(vid))
+            details.update((vid, video_details(video)) for vid, video in found.items())
             tick("videos", min(start + PAGE_SIZE, len(video_ids)), len(video_ids))
     finally:
         if summary.units_spent:
@@ -142,7 +146,7 @@ def import_library(
                 ledger.charge(session, period, summary.units_spent)
 
     with transaction(sessions) as session:
-        _store(session, fetched, statuses, now(), summary)
+        _store(session, fetched, statuses, details, now(), summary)
     return summary
 
 
@@ -189,6 +193,7 @@ def _store(
     session: Session,
     fetched: list[_Fetched],
     statuses: dict[str, str],
+    details: dict[str, VideoDetails],
     now: datetime,
     summary: ImportSummary,
 ) -> None:
@@ -198,7 +203,8 @@ def _store(
             title = storable(item.get("snippet", {}).get("title", ""))
             if title not in ("Deleted video", "Private video"):
                 titles.setdefault(_video_id(item), title)
-    video_ids = _upsert_videos(session, statuses, titles)
+    titles.update((vid, found.title) for vid, found in details.items() if found.title)
+    video_ids = _upsert_videos(session, statuses, titles, details)
     summary.videos = len(video_ids)
     summary.unavailable = sum(1 for s in statuses.values() if s != "available")
 
@@ -229,25 +235,51 @@ def _store(
 
 
 def _upsert_videos(
-    session: Session, statuses: dict[str, str], titles: dict[str, str]
+    session: Session,
+    statuses: dict[str, str],
+    titles: dict[str, str],
+    details: dict[str, VideoDetails],
 ) -> dict[str, int]:
     known = {
         vid: (pk, title)
         for vid, pk, title in session.execute(select(Video.youtube_id, Video.id, Video.title))
     }
     new = [
-        {"youtube_id": vid, "title": titles.get(vid, ""), "availability": status}
+        {
+            "youtube_id": vid,
+            "title": titles.get(vid, ""),
+            "availability": status,
+            **_detail_columns(details.get(vid)),
+        }
         for vid, status in statuses.items()
         if vid not in known
     ]
-    changed = [
-        {"id": known[vid][0], "availability": status, "title": titles.get(vid, known[vid][1])}
-        for vid, status in statuses.items()
-        if vid in known
-    ]
+    # A video YouTube no longer shows keeps the details it had: a bulk UPDATE takes one
+    # set of columns, so the two kinds go apart.
+    shown: list[dict[str, Any]] = []
+    hidden: list[dict[str, Any]] = []
+    for vid, status in statuses.items():
+        if vid not in known:
+            continue
+        pk, title = known[vid]
+        row = {"id": pk, "availability": status, "title": titles.get(vid, title)}
+        if vid in details:
+            shown.append(row | _detail_columns(details[vid]))
+        else:
+            hidden.append(row)
     _in_chunks(session, insert(Video), new)
-    _in_chunks(session, update(Video), changed)
+    _in_chunks(session, update(Video), shown)
+    _in_chunks(session, update(Video), hidden)
     return {vid: pk for vid, pk in session.execute(select(Video.youtube_id, Video.id))}
+
+
+def _detail_columns(found: VideoDetails | None) -> dict[str, Any]:
+    return {
+        "channel_id": found.channel_id if found else None,
+        "channel_title": found.channel_title if found else None,
+        "duration_seconds": found.duration_seconds if found else None,
+        "published_at": found.published_at if found else None,
+    }
 
 
 def _replace_items(

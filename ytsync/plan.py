@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -197,12 +197,21 @@ def _display_problem(name: str) -> str | None:
     return None
 
 
+def _line(line: int) -> str:
+    return f"line {line}"
+
+
 @dataclass
 class Problems:
-    """Bad rows, collected so that one run reports all of them."""
+    """Bad rows, collected so that one run reports all of them.
+
+    ``what`` names the kind of file; ``where`` words a line number (a rules file adds
+    the rule it belongs to)."""
 
     source: str
     found: list[tuple[int, str]] = field(default_factory=list)
+    what: str = "plan file"
+    where: Callable[[int], str] = _line
 
     def add(self, line: int, message: str) -> None:
         self.found.append((line, message))
@@ -211,12 +220,12 @@ class Problems:
         if not self.found:
             return
         ordered = sorted(self.found, key=lambda problem: problem[0])
-        shown = [f"  line {line}: {msg}" for line, msg in ordered[:MAX_SHOWN_PROBLEMS]]
+        shown = [f"  {self.where(line)}: {msg}" for line, msg in ordered[:MAX_SHOWN_PROBLEMS]]
         if len(ordered) > MAX_SHOWN_PROBLEMS:
             shown.append(f"  ... and {len(ordered) - MAX_SHOWN_PROBLEMS} more")
         noun = "problem" if len(ordered) == 1 else "problems"
         raise UserError(
-            f"plan file {self.source} has {len(ordered)} {noun}; nothing was applied:\n"
+            f"{self.what} {self.source} has {len(ordered)} {noun}; nothing was applied:\n"
             + "\n".join(shown)
         )
 
@@ -247,11 +256,15 @@ class Plan:
         return {vid for category in self.categories.values() for vid in category.video_ids}
 
 
-class _PlanBuilder:
-    """Turns data rows into categories, noting every problem instead of stopping."""
+class PlanBuilder:
+    """Turns data rows into categories, noting every problem instead of stopping.
 
-    def __init__(self, source: str) -> None:
-        self.problems = Problems(source)
+    A plan file's rows come through ``add``; a rules file declares its categories
+    (``declare``) and then places videos in them (``add_video``): the same checks
+    either way."""
+
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
         self.categories: dict[str, PlannedCategory] = {}
         self.rows = 0
         # fold_name(name) -> the first spelling seen, so near-duplicates are caught.
@@ -358,14 +371,32 @@ class _PlanBuilder:
             settings["description"] = description
         return settings if ok else None
 
-    def _place(
-        self, line: int, name: str, video_id: str, protected: bool, settings: Mapping[str, str]
-    ) -> None:
+    def declare(self, line: int, name: str, protected: bool, settings: Mapping[str, str]) -> bool:
+        """A category given apart from any row (a rules file), with its ``privacy`` and
+        ``description`` settings, checked as a row's would be; False when refused."""
+        name_ok = self._check_name(line, name)
+        checked = self._check_settings(line, settings)
+        if not name_ok or checked is None:
+            return False
+        self._settle_settings(line, self._category(line, name, protected), checked)
+        return True
+
+    def add_video(self, line: int, name: str, video_id: str) -> None:
+        """Put ``video_id`` into the declared category ``name``, as given on ``line``."""
+        self._append(line, self.categories[name], video_id)
+
+    def _category(self, line: int, name: str, protected: bool) -> PlannedCategory:
         category = self.categories.get(name)
         if category is None:
             category = PlannedCategory(name=name, line=line, protected=protected)
             self.categories[name] = category
             self._spellings[fold_name(name)] = category
+        return category
+
+    def _place(
+        self, line: int, name: str, video_id: str, protected: bool, settings: Mapping[str, str]
+    ) -> None:
+        category = self._category(line, name, protected)
         self._settle_settings(line, category, settings)
         if category.protected != protected:
             self._once(
@@ -375,6 +406,10 @@ class _PlanBuilder:
                 f"protected={_word(category.protected)} on line {category.line}; "
                 "give every row of a category the same value",
             )
+        self._append(line, category, video_id)
+
+    def _append(self, line: int, category: PlannedCategory, video_id: str) -> None:
+        name = category.name
         if video_id in category.lines:
             self.problems.add(
                 line,
@@ -410,15 +445,12 @@ class _PlanBuilder:
             self.problems.add(line, message)
 
     def finish(self) -> Plan:
-        if self.rows == 0:
-            raise UserError(
-                f"plan file {self.problems.source} has no rows; nothing was applied "
-                "(an empty plan would remove every category; add one line per "
-                "category and video)"
-            )
-        for category in self.categories.values():
+        """The plan; a declared category that got no video is left out (a plan has no
+        empty category: it would only make an empty playlist)."""
+        placed = {name: c for name, c in self.categories.items() if c.video_ids}
+        for category in placed.values():
             self._check_size(category)
-        return Plan(self.problems.source, self.categories, self.problems)
+        return Plan(self.problems.source, placed, self.problems)
 
     def _check_size(self, category: PlannedCategory) -> None:
         # A protected category never becomes a playlist, so YouTube's limit does not bind.
@@ -448,7 +480,7 @@ def read_plan(path: Path) -> Plan:
     ones only the database can tell (unknown videos) before reporting them together.
     """
     text = _read_text(path)
-    builder = _PlanBuilder(str(path))
+    builder = PlanBuilder(Problems(str(path)))
     records, csv_problem = _records(text)
     if not records:
         if csv_problem:
@@ -465,6 +497,11 @@ def read_plan(path: Path) -> Plan:
     if csv_problem:
         builder.problems.add(*csv_problem)
         builder.problems.raise_if_any()
+    if builder.rows == 0:
+        raise UserError(
+            f"plan file {path} has no rows; nothing was applied (an empty plan would "
+            "remove every category; add one line per category and video)"
+        )
     return builder.finish()
 
 
@@ -592,15 +629,23 @@ def apply_plan(sessions: sessionmaker[Session], path: Path) -> ApplySummary:
     """Replace all categories with the plan in ``path``, or change nothing."""
     plan = read_plan(path)
     with transaction(sessions) as session:
-        _refuse_during_job(session)
-        video_pks = _resolve_videos(session, plan)
-        # Everything the file can be blamed for is known now: report it all at once,
-        # before the first write.
-        plan.problems.raise_if_any()
-        return _replace_categories(session, plan, video_pks)
+        refuse_during_job(session)
+        video_pks = checked_videos(session, plan)
+        return replace_categories(session, plan, video_pks)
 
 
-def _refuse_during_job(session: Session) -> None:
+def checked_videos(session: Session, plan: Plan) -> dict[str, int]:
+    """YouTube id -> videos.id of the plan's videos, once the whole plan is checked:
+    raise every problem together (its own and the videos outside the library)."""
+    video_pks = _resolve_videos(session, plan)
+    # Everything the file can be blamed for is known now: report it all at once,
+    # before the first write.
+    plan.problems.raise_if_any()
+    return video_pks
+
+
+def refuse_during_job(session: Session) -> None:
+    """The categories cannot change under a job that has not finished."""
     job = session.scalars(
         select(SyncJob)
         .where(SyncJob.stage.not_in(FINAL_STAGES))
@@ -644,7 +689,9 @@ def _video_pks(session: Session, wanted: Sequence[str]) -> dict[str, int]:
     return found
 
 
-def _replace_categories(session: Session, plan: Plan, video_pks: Mapping[str, int]) -> ApplySummary:
+def replace_categories(session: Session, plan: Plan, video_pks: Mapping[str, int]) -> ApplySummary:
+    """Make the categories the checked ``plan`` (``checked_videos``), keeping each
+    playlist a category already has."""
     existing = list(session.scalars(select(Category).order_by(Category.id)))
     matches = _match_existing(existing, plan.categories.values())
     kept_ids = {category.id for category in matches.values()}
@@ -816,6 +863,53 @@ def export_plan(sessions: sessionmaker[Session], path: Path, force: bool = False
         adjusted_names=sum(
             name != title.strip() for name, (_, title) in zip(names, titled, strict=True)
         ),
+    )
+
+
+def export_categories(
+    sessions: sessionmaker[Session], path: Path, force: bool = False
+) -> ExportSummary:
+    """Write the categories as they are (from a plan file or rules) as a plan, for hand
+    edits: applying it gives back exactly these categories, settings and order."""
+    with sessions() as session:
+        categories = session.execute(
+            select(
+                Category.id,
+                Category.name,
+                Category.is_protected,
+                Category.privacy,
+                Category.description,
+            ).order_by(Category.id)
+        ).all()
+        entries = session.execute(
+            select(CategoryVideo.category_id, Video.youtube_id)
+            .join(Video, Video.id == CategoryVideo.video_id)
+            .order_by(CategoryVideo.category_id, CategoryVideo.position)
+        ).all()
+    videos_of: dict[int, list[str]] = {}
+    for category_id, youtube_id in entries:
+        videos_of.setdefault(category_id, []).append(youtube_id)
+    rows = [
+        # The settings on a category's first row only, as 'plan export' writes them.
+        (
+            name,
+            youtube_id,
+            _word(protected),
+            privacy if first == 0 else "",
+            (description or "") if first == 0 else "",
+        )
+        for pk, name, protected, privacy, description in categories
+        for first, youtube_id in enumerate(videos_of.get(pk, []))
+    ]
+    _write_csv(path, COLUMNS, rows, force)
+    return ExportSummary(
+        file=str(path),
+        categories=sum(1 for row in categories if videos_of.get(row.id)),
+        videos=len(rows),
+        protected_categories=sum(1 for row in categories if row.is_protected),
+        skipped_duplicates=0,
+        empty_playlists=0,
+        adjusted_names=0,
     )
 
 

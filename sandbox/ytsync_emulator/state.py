@@ -279,6 +279,7 @@ class EmulatorState:
         published_at: str = "2020-01-01T00:00:00Z",
         topic: str = "",
         genre: str = "",
+        duration: str = "PT4M13S",
     ) -> Video:
         """Add a video; ``own=True`` makes it the channel's upload (it joins the uploads list)."""
         with self.lock:
@@ -295,6 +296,7 @@ class EmulatorState:
                 published_at,
                 topic,
                 genre,
+                duration,
             )
             self.videos[vid] = video
             if own:
@@ -414,9 +416,14 @@ class EmulatorState:
     def append_item(
         self, playlist_id: str, video_id: str, created_at: datetime | None = None
     ) -> PlaylistItem:
-        """Lock held."""
+        """Lock held.  The uploads list is YouTube's newest first: a new upload goes to
+        its top (incremental readers page only until they reach what they saw)."""
         item = PlaylistItem(self.new_item_id(), video_id, created_at)
-        self.playlists[playlist_id].items.append(item)
+        playlist = self.playlists[playlist_id]
+        if playlist.kind == "uploads":
+            playlist.items.insert(0, item)
+        else:
+            playlist.items.append(item)
         self.item_index[item.id] = playlist_id
         return item
 

@@ -27,14 +27,24 @@ Handler = Callable[[argparse.Namespace, Context], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ytsync.cli import auth, backups, demo, jobs, library, planning, report, temporal_setup
+    from ytsync.cli import (
+        auth,
+        backups,
+        demo,
+        jobs,
+        library,
+        planning,
+        report,
+        schedules,
+        temporal_setup,
+    )
 
     parser = argparse.ArgumentParser(
         prog="starter.py",
         description="Reorganize a YouTube library into category playlists.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (auth, library, planning, jobs, report, backups, demo, temporal_setup):
+    for module in (auth, library, planning, jobs, schedules, report, backups, demo, temporal_setup):
         module.register(commands)
     return parser
 

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from ytsync.cli.jobctl import Sent
+    from ytsync.cli.schedulectl import ScheduleInfo
     from ytsync.cli.views import StatusView
     from ytsync.preview import Preview
     from ytsync.status import JobStatus, LiveWorkflow
@@ -147,7 +149,10 @@ def run_status(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     from ytsync.cli.views import status_view
 
-    ctx.out.print(status_view(asyncio.run(_snapshot(ctx, temporal))))
+    view, schedule = asyncio.run(_human_status(ctx, temporal))
+    ctx.out.print(status_view(view))
+    if schedule is not None:
+        schedule()
     return 0
 
 
@@ -166,6 +171,29 @@ def _no_database(ctx: Context) -> bool:
         )
     )
     return True
+
+
+async def _human_status(
+    ctx: Context, temporal: _Temporal
+) -> tuple[StatusView, Callable[[], None] | None]:
+    """The status view, and how to draw the channel's organize schedule (its next run,
+    its last run's outcome).  The schedule is asked of Temporal only once a run has
+    left a record, so a plain status never waits for it."""
+    from ytsync.cli.schedulectl import schedule_id
+    from ytsync.cli.views import render_schedule
+    from ytsync.organize.runs import has_runs, last_run
+
+    view = await _snapshot(ctx, temporal)
+    with ctx.sessions() as session:
+        if not has_runs(session):
+            return view, None
+        last = last_run(session, schedule_id(ctx.settings))
+    info = await temporal.schedule()
+    if info is not None:
+        return view, lambda: render_schedule(info, last, ctx.out)
+    if last is None:
+        return view, None
+    return view, lambda: ctx.out.print(f"Last organize run: {last.summary}", markup=False)
 
 
 async def _watch(ctx: Context, interval: float) -> int:
@@ -251,6 +279,17 @@ class _Temporal:
         if state is None:
             return None
         return LiveWorkflow(pause_requested=state.paused, stage=state.stage, runs=state.runs)
+
+    async def schedule(self) -> ScheduleInfo | None:
+        """The channel's organize schedule; None when it has none or Temporal is away."""
+        from ytsync.cli.schedulectl import describe
+
+        client = await self._connect()
+        if client is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(describe(client, self._settings), QUERY_TIMEOUT)
+        return None
 
     async def settle(self, sessions: sessionmaker[Session]) -> None:
         from ytsync.status import active_job

@@ -19,6 +19,10 @@ from ytsync.safetext import csv_cell, one_line
 
 CSV_FIELDS = ("stage", "entity_type", "entity_id", "message", "timestamp")
 NO_JOB = "No sync job yet, so nothing to report. Start one with 'python starter.py start'."
+NO_RUN = (
+    "No organize run yet. Create a schedule with 'python starter.py schedule create', "
+    "or run one now with 'python starter.py schedule trigger'."
+)
 # After the job's words on an old playlist it kept (see ytsync.sync.verify).
 FINISH_KEPT = "run 'python starter.py start' again to check again and finish"
 
@@ -35,10 +39,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="write the report as CSV (stage,entity_type,entity_id,message,timestamp)",
     )
     report.add_argument("--force", action="store_true", help="let --csv overwrite FILE")
+    report.add_argument(
+        "--organize",
+        action="store_true",
+        help="the last organize run instead: what it decided, and the videos no rule matched",
+    )
     report.set_defaults(handler=run_report)
 
 
 def run_report(args: argparse.Namespace, ctx: Context) -> int:
+    if args.organize:
+        return _organize_report(args, ctx)
     # Here, not at the top: the report's queries load the sync's modules.
     from ytsync.report import latest_report
 
@@ -66,6 +77,27 @@ def run_report(args: argparse.Namespace, ctx: Context) -> int:
         from ytsync.cli.views import render_report
 
         render_report(report, ctx.out)
+    return 0
+
+
+def _organize_report(args: argparse.Namespace, ctx: Context) -> int:
+    from ytsync.organize.runs import run_report
+
+    if args.csv is not None:
+        raise UserError("--csv writes a sync job's report; use --json with --organize")
+    with ctx.sessions() as session:
+        report = run_report(session)
+    if report is None:
+        if args.json:
+            ctx.print_json(None)
+        ctx.err.print(NO_RUN, markup=False)
+        return 0
+    if args.json:
+        ctx.print_json(report.model_dump(mode="json"))
+        return 0
+    from ytsync.cli.views import render_run_report
+
+    render_run_report(report, ctx.out)
     return 0
 
 

@@ -9,21 +9,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ytsync.organize.runs import RunReport, RunSummary
 from ytsync.plan import ApplySummary, ExportSummary
 from ytsync.preview import CategoryCount, PlaylistRef, Preview
 from ytsync.quota import WRITE_COST
 from ytsync.report import JobReport
+from ytsync.rules.apply import RulesDiff, RulesResult, VideoChange
 from ytsync.safetext import one_line
 from ytsync.status import Audit, JobStatus
 from ytsync.strategies import Strategies
 from ytsync.wire import FINAL_STAGES, PauseReason, Stage
+
+if TYPE_CHECKING:
+    from ytsync.cli.schedulectl import ScheduleInfo
 
 # Rows per table in the human-readable preview; the rest is summed up in one line.
 MAX_TABLE_ROWS = 20
@@ -272,6 +277,107 @@ def print_apply_summary(summary: ApplySummary, out: Console) -> None:
     out.print(Text("Next: python starter.py preview"))
 
 
+# --------------------------------------------------------------------------- rules
+
+
+def render_rules(result: RulesResult, out: Console) -> None:
+    """What the rules placed, the change they make (or would make), and, with
+    ``--explain``, every video by the rule that placed it and those none matched."""
+    out.print(
+        Text(
+            f"{result.file}: {result.videos:,} videos in the library; {result.matched:,} "
+            f"placed by the rules, {result.unmatched:,} matched by none."
+        )
+    )
+    table = Table(title="Rules, in order (the first that matches places the video)")
+    table.add_column("rule", justify="right", no_wrap=True)
+    table.add_column("line", justify="right", no_wrap=True)
+    table.add_column("category", overflow="fold")
+    table.add_column("conditions", overflow="fold", ratio=1)
+    table.add_column("videos", justify="right", no_wrap=True)
+    for rule in result.rules:
+        table.add_row(
+            str(rule.rule),
+            str(rule.line),
+            Text(rule.category),
+            Text("; ".join(rule.conditions) or "any video"),
+            f"{rule.videos:,}",
+        )
+    out.print(table)
+    if result.placed_videos is not None and result.unmatched_videos is not None:
+        _explanation(result, out)
+    _rules_diff(result.diff, out)
+    if result.applied is not None:
+        print_apply_summary(result.applied, out)
+    else:
+        out.print(
+            Text(
+                f"Dry run: nothing was changed. Apply it with 'python starter.py plan rules "
+                f"{result.file}'."
+            )
+        )
+
+
+def _explanation(result: RulesResult, out: Console) -> None:
+    placed = result.placed_videos or []
+    for rule in result.rules:
+        out.print(
+            Text(f"Rule {rule.rule} (line {rule.line}) -> {rule.category}: {rule.videos:,} videos")
+        )
+        for video in placed:
+            if video.rule == rule.rule:
+                out.print(cell(f"  {video.video_id}  {video.title}"))
+    unmatched = result.unmatched_videos or []
+    out.print(Text(f"Matched by no rule: {len(unmatched):,} videos"))
+    for entry in unmatched:
+        where = ", ".join(entry.playlists) or "no playlist"
+        note = "" if entry.availability == "available" else f" [{entry.availability}]"
+        out.print(cell(f"  {entry.video_id}  {entry.title}{note}  (in: {where})"))
+
+
+def _rules_diff(diff: RulesDiff, out: Console) -> None:
+    if diff.empty:
+        out.print(Text("No change: the categories already are what the rules make."))
+        return
+    out.print(
+        Text(
+            f"Changes: {len(diff.placed):,} videos newly placed, {len(diff.moved):,} moved "
+            f"to another category, {len(diff.unplaced):,} no longer in any category."
+        )
+    )
+    changes = [
+        *(("placed", c) for c in diff.placed),
+        *(("moved", c) for c in diff.moved),
+        *(("unplaced", c) for c in diff.unplaced),
+    ]
+    if changes:
+        table = Table()
+        table.add_column("change", no_wrap=True)
+        table.add_column("video", no_wrap=True)
+        table.add_column("title", overflow="fold", ratio=1)
+        table.add_column("before", overflow="fold")
+        table.add_column("after", overflow="fold")
+        for kind, change in changes[:MAX_TABLE_ROWS]:
+            table.add_row(kind, cell(change.video_id), cell(change.title), *_sides(change))
+        out.print(table)
+        if len(changes) > MAX_TABLE_ROWS:
+            out.print(
+                Text(f"... and {len(changes) - MAX_TABLE_ROWS:,} more (--json lists them all)")
+            )
+    if diff.categories_added:
+        out.print(Text(f"New categories: {', '.join(diff.categories_added)}"))
+    if diff.categories_removed:
+        out.print(Text(f"Categories removed: {', '.join(diff.categories_removed)}"))
+    for setting in diff.settings_changed:
+        out.print(
+            Text(f"{setting.category}: {setting.setting} {setting.before!r} -> {setting.after!r}")
+        )
+
+
+def _sides(change: VideoChange) -> tuple[Text, Text]:
+    return Text(", ".join(change.before) or "-"), Text(", ".join(change.after) or "-")
+
+
 def print_export_summary(summary: ExportSummary, out: Console) -> None:
     if summary.categories == 0:
         out.print(
@@ -281,10 +387,11 @@ def print_export_summary(summary: ExportSummary, out: Console) -> None:
             )
         )
         return
+    protected = f"{summary.protected_categories:,}" if summary.protected_categories else "none"
     out.print(
         Text(
             f"Wrote {summary.categories:,} categories with {summary.videos:,} videos to "
-            f"{summary.file} (none protected)."
+            f"{summary.file} ({protected} protected)."
         )
     )
     notes = [
@@ -534,3 +641,47 @@ def render_report(report: JobReport, console: Console) -> None:
     console.print(
         f"{len(report.items)} item(s). Save them with 'python starter.py report --csv FILE'."
     )
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def render_schedule(info: ScheduleInfo, last: RunSummary | None, out: Console) -> None:
+    """A schedule in a few lines: when, what, its next run and its last run's outcome."""
+    state = "paused" if info.paused else "active"
+    mode = "previews" if info.dry_run else "writes"
+    out.print(
+        Text(
+            f"Schedule {info.schedule_id} ({state}): {info.spec}; rules {info.rules_source}; "
+            f"runs are {mode}."
+        )
+    )
+    if info.running:
+        out.print(Text(f"  running now: {', '.join(info.running)}"))
+    upcoming = "none (paused)" if info.paused or not info.next_runs else _when(info.next_runs[0])
+    out.print(Text(f"  next run: {upcoming}"))
+    if last is not None:
+        out.print(Text(f"  last run: {_when(last.started_at)}: {last.summary}"))
+    elif info.recent_runs:
+        out.print(Text(f"  last run: {_when(info.recent_runs[-1][0])}"))
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def render_run_report(report: RunReport, out: Console) -> None:
+    """``report --organize``: the last run, and the videos no rule matched."""
+    run = report.run
+    out.print(Text(f"Organize run {run.workflow_id} ({_when(run.started_at)}): {run.summary}"))
+    if not report.unmatched:
+        out.print(Text("No video was left unmatched."))
+        return
+    table = Table(title=f"Unmatched: {len(report.unmatched):,} videos stay where they are")
+    table.add_column("source", no_wrap=True)
+    table.add_column("video", no_wrap=True)
+    table.add_column("title", overflow="fold", ratio=1)
+    for video in report.unmatched:
+        note = "" if video.availability == "available" else f" [{video.availability}]"
+        table.add_row(cell(video.source), cell(video.video_id), cell(video.title + note))
+    out.print(table)

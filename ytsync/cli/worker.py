@@ -16,8 +16,10 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.organize import OrganizeActivities
 from activities.sync import SyncActivities
 from activities.visibility import SearchAttributeCheck
+from workflows.organize import OrganizeWorkflow
 from workflows.restore import RestoreWorkflow
 from workflows.sync import SyncWorkflow
 from ytsync.channels import Channels
@@ -65,13 +67,14 @@ def build_worker(
         opened[settings.channel] = session_factory(engine)
     registry = Channels(served, settings.channel, opened=opened)
     activities = SyncActivities(registry, clock=clock)
+    organize = OrganizeActivities(registry, clock=clock)
     check = search_attributes or SearchAttributeCheck(client, way_out=SETUP_HINT)
     options.setdefault("max_heartbeat_throttle_interval", HEARTBEAT_THROTTLE)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[SyncWorkflow, RestoreWorkflow],
-        activities=[*activities.all(), check.usable_search_attributes],
+        workflows=[SyncWorkflow, RestoreWorkflow, OrganizeWorkflow],
+        activities=[*activities.all(), *organize.all(), check.usable_search_attributes],
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
         **options,

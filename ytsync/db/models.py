@@ -63,6 +63,13 @@ class Video(Base):
     # available | private | deleted | unknown
     availability: Mapped[str] = mapped_column(String(16), default="unknown")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # What rules match on, from videos.list; None when YouTube did not show the video
+    # (deleted, someone else's private) or it was imported before ytsync read them.
+    channel_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    channel_title: Mapped[str | None] = mapped_column(Text, default=None)
+    # None also for a live or upcoming broadcast, which YouTube gives as P0D.
+    duration_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Playlist(Base):
@@ -333,3 +340,67 @@ class HeldBack(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index("ix_held_back_job", "job_id", "playlist_id"),)
+
+
+class OrganizeRun(Base):
+    """One run of an organize schedule (ytsync.organize): what its read side found and
+    decided.  ``outcome``: reading | waiting | planned | failed."""
+
+    __tablename__ = "organize_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # A schedule's runs are workflows named after the schedule and their start time.
+    workflow_id: Mapped[str] = mapped_column(String(255), unique=True)
+    schedule_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # A preview: its decisions are shown, nothing is written.
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
+    rules_source: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="reading")
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+    read_units: Mapped[int] = mapped_column(default=0)
+    # Items by action (see OrganizeItem).
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OrganizeItem(Base):
+    """A new video of a source and what the rules decided for it.
+
+    ``action``: move (add to the category, then remove ``source_item_id`` from the
+    inbox once verified there), remove (already in its category: only the removal),
+    copy (add; the uploads lose nothing), present (an upload already in its category),
+    unmatched (no rule: it stays), protected (its category has no playlist),
+    no_playlist (its category has no playlist on YouTube yet)."""
+
+    __tablename__ = "organize_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("organize_runs.id", ondelete="CASCADE"))
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
+    # inbox | uploads
+    source: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), default=None
+    )
+    # The category's name as the rules gave it (it may not exist as a category yet).
+    category: Mapped[str | None] = mapped_column(String(150), default=None)
+    rule: Mapped[int | None] = mapped_column(default=None)
+    # The inbox's playlist item, which a move removes once the video is verified.
+    source_item_id: Mapped[str | None] = mapped_column(String(128), default=None)
+
+    __table_args__ = (Index("ix_organize_items_run", "run_id", "action"),)
+
+
+class OrganizeSeen(Base):
+    """A video of a source that a run has read: incremental reads stop at what they have
+    seen (the uploads list is newest first).  ``handled``: a run wrote what its rules
+    decided (never set by a preview), so later runs leave it alone."""
+
+    __tablename__ = "organize_seen"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled: Mapped[bool] = mapped_column(Boolean, default=False)
