@@ -372,7 +372,9 @@ def test_youtube_text_postgresql_refuses_imports_alike_on_both(
     home: Path, database_url: str
 ) -> None:
     state = sample_library(videos=20, playlists=1, daily_limit=None, seed=6)
-    nul = state.add_video(title="Nul\x00in the title")
+    nul = state.add_video(
+        title="Nul\x00in the title", owner_title="Chan\x00nel", owner_channel_id="UC" + "c" * 70
+    )
     long_id = state.add_video(video_id="L" * 40, title="An id no column holds")
     state.add_playlist("Odd\x00one", description="a\x00description", video_ids=[nul.id, long_id.id])
     with on_youtube(state, home) as (_server, youtube):
@@ -388,8 +390,11 @@ def test_youtube_text_postgresql_refuses_imports_alike_on_both(
     refused = json.loads(again.out)["refused"]
     assert len(refused) == 1 and "its video id is 40 characters long" in refused[0]
     with database(database_url)() as session:
-        assert session.scalar(select(Video.title).where(Video.youtube_id == nul.id)) == (
-            "Nul\ufffdin the title"
+        stored = session.scalars(select(Video).where(Video.youtube_id == nul.id)).one()
+        assert (stored.title, stored.channel_title, stored.channel_id) == (
+            "Nul\ufffdin the title",
+            "Chan\ufffdnel",
+            None,  # 72 characters: no channel id is that long
         )
         assert session.scalar(select(Video.id).where(Video.youtube_id == long_id.id)) is None
         odd = session.scalars(select(Playlist).where(Playlist.title.like("Odd%"))).one()

@@ -25,6 +25,7 @@ PLAYLIST_ID = _length(Playlist.__table__.c.youtube_id)
 PRIVACY = _length(Playlist.__table__.c.privacy)
 ITEM_ID = _length(PlaylistItem.__table__.c.youtube_item_id)
 VIDEO_ID = _length(Video.__table__.c.youtube_id)
+CHANNEL_ID = _length(Video.__table__.c.channel_id)
 # How much of a refused value a message shows.
 SHOWN = 20
 
