@@ -10,12 +10,20 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ytsync.errors import UserError
 from ytsync.files import read_regular
-from ytsync.logs import remember_url_password
+from ytsync.logs import remember_notify_urls, remember_url_password
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.urls import check_host_port, check_secure_url
 
@@ -77,6 +85,16 @@ def _check_database_url(value: str) -> str:
     return value
 
 
+def _check_notify(value: SecretStr | None) -> SecretStr | None:
+    """Apprise URLs hold secrets: masked from the moment they are read.  Whether Apprise
+    knows each one is checked where they are used (the worker, ``notify test``): this
+    runs for every command, which must not load Apprise."""
+    if value is None or not value.get_secret_value().strip():
+        return None
+    remember_notify_urls(value.get_secret_value())
+    return value
+
+
 def _check_name(value: str) -> str:
     if not value.strip() or not value.isprintable():
         raise ValueError(f"{value!r} must be a non-empty name without control characters")
@@ -116,6 +134,14 @@ class Settings(BaseSettings):
     # file naming more of them (name -> database, token file, ...), see ChannelsFile.
     channel: str = DEFAULT_CHANNEL
     channels_file: Path | None = None
+    # Worker: one or more Apprise URLs (space- or comma-separated) that a job's
+    # notifications go to (ytsync.notify); unset: none.  Secrets: masked everywhere.
+    notify: SecretStr | None = None
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_urls(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_notify(value)
 
     @field_validator("channel")
     @classmethod
@@ -219,6 +245,13 @@ class ChannelEntry(BaseModel):
     oauth_token_uri: str | None = None
     daily_quota: int | None = Field(default=None, gt=0, le=MAX_QUOTA)
     quota_reserve: int | None = Field(default=None, ge=0, le=MAX_QUOTA)
+    # The channel's own notification URLs, instead of YTSYNC_NOTIFY.
+    notify: SecretStr | None = None
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_urls(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_notify(value)
 
     @field_validator("database_url")
     @classmethod

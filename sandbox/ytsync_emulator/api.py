@@ -362,6 +362,11 @@ def _token(
                     "token_type": "Bearer",
                     "scope": scope,
                 }
+                if state.refresh_token_ttl is not None:
+                    # A sign-in that does not last (an app in Testing: 7 days) says how
+                    # long its refresh token lives, as Google's answer does for
+                    # time-limited access; a lasting one says nothing.
+                    payload["refresh_token_expires_in"] = int(state.refresh_token_ttl)
         else:
             exchanged = state.exchange_refresh_token(
                 client_id, client_secret, form.get("refresh_token", ""), now

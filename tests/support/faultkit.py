@@ -240,6 +240,28 @@ class WorkerProcess:
         with self._lock:
             return self._proc is not None and self._proc.poll() is not None
 
+    def send(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the running worker (SIGTERM: a deploy stops it)."""
+        with self._lock:
+            proc = self._proc
+        assert proc is not None and proc.poll() is None, "no worker is running"
+        proc.send_signal(sig)
+
+    def wait(self, timeout: float = 120.0) -> int:
+        """Wait for the worker to end by itself; its exit code."""
+        with self._lock:
+            proc = self._proc
+        assert proc is not None, "no worker was started"
+        code = proc.wait(timeout)
+        with self._lock:
+            self._proc = None
+        return code
+
+    def stop(self, timeout: float = 120.0) -> int:
+        """SIGTERM, as a deploy does, and wait for the worker to end; its exit code."""
+        self.send(signal.SIGTERM)
+        return self.wait(timeout)
+
     def kill(self) -> bool:
         """SIGKILL, the way a machine dies; False when none was running."""
         with self._lock:

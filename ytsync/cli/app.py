@@ -1,4 +1,4 @@
-"""``python starter.py ...``: the command line a user types."""
+"""``ytsync ...`` (or ``python starter.py ...``): the command line a user types."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         demo,
         jobs,
         library,
+        notify,
         planning,
         report,
         schedules,
@@ -40,11 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser = argparse.ArgumentParser(
-        prog="starter.py",
+        # `ytsync`, or `starter.py` when run as the script.
+        prog=os.path.basename(sys.argv[0]) or "ytsync",
         description="Reorganize a YouTube library into category playlists.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (auth, library, planning, jobs, schedules, report, backups, demo, temporal_setup):
+    for module in (
+        auth,
+        library,
+        planning,
+        jobs,
+        schedules,
+        report,
+        backups,
+        notify,
+        demo,
+        temporal_setup,
+    ):
         module.register(commands)
     return parser
 
@@ -98,6 +111,13 @@ def describe_failure(exc: BaseException) -> str:
         lines = str(cause).strip().splitlines()
         return f"the database refused: {lines[0] if lines else type(cause).__name__}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def run() -> None:
+    """The ``ytsync`` command."""
+    from ytsync.cli.exiting import exit_now
+
+    exit_now(main())
 
 
 def explain(failure: ApiFailure) -> str:

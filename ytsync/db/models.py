@@ -404,3 +404,30 @@ class OrganizeSeen(Base):
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Notification(Base):
+    """A message to the job's owner, recorded in the transaction of the event it tells
+    of and sent afterwards by the worker (ytsync.notify): one row per job and event, so
+    a retried or replayed step never records it twice."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("sync_jobs.id", ondelete="CASCADE"))
+    # What happened, e.g. "completed", "auth_required:1", "refused:7".
+    event: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    # pending -> sending (claimed by one worker) -> sent | failed (gave up, logged).
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "event"),
+        Index("ix_notifications_status", "status"),
+    )
