@@ -131,8 +131,9 @@ def find_snapshot(session: Session, snapshot_id: int | None) -> BackupSnapshot:
         query = select(BackupSnapshot).where(BackupSnapshot.id == snapshot_id)
     snapshot = session.scalars(query).first()
     if snapshot is None:
-        which = f"snapshot {snapshot_id}" if snapshot_id is not None else "any snapshot"
-        raise NoSnapshot(f"there is no {which}")
+        if snapshot_id is None:
+            raise NoSnapshot("there is no snapshot yet (a sync takes one before its first write)")
+        raise NoSnapshot(f"there is no snapshot {snapshot_id}")
     return snapshot
 
 

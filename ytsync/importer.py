@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ytsync import ledger
 from ytsync.config import Settings
+from ytsync.db import bounds
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, Playlist, PlaylistItem, SyncJob, Video
 from ytsync.errors import JobRunning
+from ytsync.safetext import storable
 from ytsync.wire import ACTIVE_STAGES
 from ytsync.youtube.client import PAGE_SIZE, YouTube
 from ytsync.youtube.videos import VideoDetails, video_details
@@ -44,6 +46,9 @@ class ImportSummary:
     skipped_playlists: list[str] = field(default_factory=list)
     gone_playlists: int = 0
     units_spent: int = 0
+    # Playlists and items whose ids (or privacy) the database cannot store, each with
+    # why: left out of the library (see ytsync.db.bounds).
+    refused: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +59,7 @@ class ImportSummary:
             "skipped_playlists": self.skipped_playlists,
             "playlists_gone_from_youtube": self.gone_playlists,
             "units_spent": self.units_spent,
+            "refused": self.refused,
         }
 
 
@@ -121,6 +127,8 @@ def import_library(
                 ):
                     summary.skipped_playlists.append(pid)
                     continue
+                if _refused_playlist(playlist, summary):
+                    continue
                 row = int(restored.group(1)) if restored else None
                 fetched.append(_Fetched(playlist, [], row))
         expected = sum(f.playlist.get("contentDetails", {}).get("itemCount", 0) for f in fetched)
@@ -128,7 +136,7 @@ def import_library(
         for entry in fetched:
             playlist_id = str(entry.playlist["id"])
             for page in youtube.iter_pages(partial(youtube.playlist_items, playlist_id)):
-                entry.items.extend(page)
+                entry.items.extend(i for i in page if not _refused_item(playlist_id, i, summary))
                 done += len(page)
                 tick("items", done, expected)
         video_ids = sorted({_video_id(item) for f in fetched for item in f.items})
@@ -161,6 +169,30 @@ def import_library(
     return summary
 
 
+def _refused_playlist(playlist: dict[str, Any], summary: ImportSummary) -> bool:
+    """Is this playlist one the database cannot store?  Noted in the summary."""
+    pid = str(playlist["id"])
+    privacy = str((playlist.get("status") or {}).get("privacyStatus") or "")
+    problem = bounds.id_problem("id", pid, bounds.PLAYLIST_ID) or bounds.value_problem(
+        "privacy", privacy, bounds.PRIVACY
+    )
+    if problem:
+        summary.refused.append(f"playlist {bounds.shown(pid)} left out: {problem}")
+    return problem is not None
+
+
+def _refused_item(playlist_id: str, item: dict[str, Any], summary: ImportSummary) -> bool:
+    """Is this item one the database cannot store?  Noted in the summary."""
+    problem = bounds.id_problem("video id", _video_id(item), bounds.VIDEO_ID) or (
+        bounds.id_problem("item id", str(item["id"]), bounds.ITEM_ID)
+    )
+    if problem:
+        summary.refused.append(
+            f"an item of playlist {bounds.shown(playlist_id)} left out: {problem}"
+        )
+    return problem is not None
+
+
 def _video_id(item: dict[str, Any]) -> str:
     content = item.get("contentDetails", {})
     return str(content.get("videoId") or item["snippet"]["resourceId"]["videoId"])
@@ -188,7 +220,7 @@ def _store(
     titles: dict[str, str] = {}
     for entry in fetched:
         for item in entry.items:
-            title = item.get("snippet", {}).get("title", "")
+            title = storable(item.get("snippet", {}).get("title", ""))
             if title not in ("Deleted video", "Private video"):
                 titles.setdefault(_video_id(item), title)
     titles.update((vid, found.title) for vid, found in details.items() if found.title)
@@ -208,8 +240,8 @@ def _store(
         if playlist is None:
             playlist = Playlist(youtube_id=data["id"])
             session.add(playlist)
-        playlist.title = snippet.get("title", "")
-        description = snippet.get("description", "")
+        playlist.title = storable(snippet.get("title", ""))
+        description = storable(snippet.get("description", ""))
         if entry.restored_row is not None:
             # The user's text without the restore's marker; whole, when the marker
             # made the restore cut it.

@@ -46,6 +46,13 @@ def refuse_while_active(session: Session) -> None:
         )
 
 
+def require_plan(sessions: sessionmaker[Session]) -> None:
+    """NoPlan before there is a plan: said before Temporal is asked anything."""
+    with sessions() as session:
+        if session.scalar(select(Category.id).limit(1)) is None:
+            raise NoPlan("there is no plan yet")
+
+
 def create_job(
     settings: Settings,
     sessions: sessionmaker[Session],
@@ -79,17 +86,29 @@ def create_job(
         return job
 
 
+def require_restorable(sessions: sessionmaker[Session], snapshot_id: int | None) -> None:
+    """NoSnapshot or NothingToRestore when a restore of ``snapshot_id`` has nothing to
+    do: said before Temporal is asked anything."""
+    with sessions() as session:
+        _gone_playlists(session, snapshot_id)
+
+
+def _gone_playlists(session: Session, snapshot_id: int | None) -> tuple[BackupSnapshot, list[str]]:
+    snapshot = find_snapshot(session, snapshot_id)
+    gone = restorable(session, snapshot)
+    if not gone:
+        raise NothingToRestore(
+            f"nothing to restore: every playlist of snapshot {snapshot.id} is still on YouTube"
+        )
+    return snapshot, gone
+
+
 def create_restore_job(sessions: sessionmaker[Session], snapshot_id: int | None) -> RestoreJob:
     """A job row that brings back a snapshot's playlists gone from YouTube (the newest
     snapshot when ``snapshot_id`` is None)."""
     with transaction(sessions) as session:
         refuse_while_active(session)
-        snapshot = find_snapshot(session, snapshot_id)
-        gone = restorable(session, snapshot)
-        if not gone:
-            raise NothingToRestore(
-                f"nothing to restore: every playlist of snapshot {snapshot.id} is still on YouTube"
-            )
+        snapshot, gone = _gone_playlists(session, snapshot_id)
         job = SyncJob(
             workflow_id=f"ytsync-restore-{uuid.uuid4().hex[:12]}",
             kind="restore",

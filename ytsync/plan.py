@@ -35,7 +35,7 @@ from ytsync.db.models import (
 from ytsync.errors import JobRunning, UserError
 from ytsync.files import read_regular, umask_mode, write_output
 from ytsync.reuse import PRIVACIES
-from ytsync.safetext import csv_cell, csv_value
+from ytsync.safetext import control_in, csv_cell, csv_value, plain, shows_nothing
 from ytsync.wire import FINAL_STAGES
 from ytsync.youtube.titles import (
     MAX_DESCRIPTION,
@@ -88,6 +88,8 @@ _WATCH_HOSTS = frozenset(
 _SHORT_HOSTS = frozenset({"youtu.be", "www.youtu.be"})
 _ID_PATH_PREFIXES = frozenset({"shorts", "embed", "live", "v", "e"})
 _OTHER_DELIMITERS = {";": "';'", "\t": "tabs", "|": "'|'"}
+# What a column's heading looks like: a few words.
+_COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 _-]{0,29}")
 
 
 # --------------------------------------------------------------------------- results
@@ -180,6 +182,19 @@ def fold_name(name: str) -> str:
 
 def _quote(value: str, limit: int = 60) -> str:
     return repr(value if len(value) <= limit else value[: limit - 1] + "…")
+
+
+def _display_problem(name: str) -> str | None:
+    """Why a name would spoof ytsync's own display, or None.  YouTube takes both, but
+    a line break in a name prints as a row of its own in a table, and a name of
+    invisible characters looks like none."""
+    control = control_in(name)
+    if control is not None:
+        return f"holds a control character ({control}); a category name is one line of text"
+    if shows_nothing(name):
+        points = ", ".join(f"U+{ord(char):04X}" for char in dict.fromkeys(name[:MAX_TITLE]))
+        return f"has no visible character (only {points})"
+    return None
 
 
 def _line(line: int) -> str:
@@ -291,7 +306,7 @@ class PlanBuilder:
         if not name:
             self.problems.add(line, "the category is empty")
             return False
-        problem = title_problem(name)
+        problem = title_problem(name) or _display_problem(name)
         if problem is not None:
             self._once(("title", name), line, f"category {_quote(name)} {problem}")
             return False
@@ -582,10 +597,12 @@ def _columns(source: str, line: int, header: Sequence[str]) -> dict[str, int]:
     if unnamed:
         raise fail(f"column {', '.join(unnamed)} has no name (an extra comma?); {expected}")
     unknown = [
-        cell.strip() for cell, name in zip(header, names, strict=True) if name not in COLUMNS
+        (index, cell.strip())
+        for index, (cell, name) in enumerate(zip(header, names, strict=True))
+        if name not in COLUMNS
     ]
     if unknown:
-        listed = ", ".join(repr(name) for name in unknown)
+        listed = ", ".join(_column_name(index, cell) for index, cell in unknown)
         raise fail(f"unknown column {listed}; {expected}")
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -594,6 +611,15 @@ def _columns(source: str, line: int, header: Sequence[str]) -> dict[str, int]:
     if missing:
         raise fail(f"the header has no {' or '.join(map(repr, missing))} column; {expected}")
     return {name: index for index, name in enumerate(names)}
+
+
+def _column_name(index: int, cell: str) -> str:
+    """An unknown column as a message names it: its name when it looks like one, else
+    its number only.  The first line of a file that is not a plan may be anything (a
+    .env file's first line is a setting, an API key maybe), and is not echoed."""
+    if _COLUMN_NAME.fullmatch(cell):
+        return repr(cell)
+    return f"{index + 1} (its heading is not shown: it is not a column name)"
 
 
 # --------------------------------------------------------------------------- apply
@@ -892,7 +918,10 @@ def export_names(titles: Sequence[str]) -> list[str]:
     taken: set[str] = set()
     names: list[str] = []
     for title in titles:
-        base = fit_title(title)
+        # plain(): the file is for people, safe to print; apply takes every name back.
+        base = fit_title(plain(title))
+        if shows_nothing(base):
+            base = fit_title("")
         name, number = base, 2
         # Unique by fold_name, the same rule apply uses to spot near-duplicates.
         while fold_name(name) in taken:
@@ -908,7 +937,7 @@ def _export_settings(privacy: str, description: str) -> tuple[str, str]:
     """An old playlist's privacy and description as plan cells, empty where they are
     the defaults (private, no description), made valid as ``plan apply`` wants them."""
     cell = privacy if privacy in PRIVACIES and privacy != DEFAULT_PRIVACY else ""
-    text = fit_description(description, "")[:MAX_PLAN_DESCRIPTION].strip()
+    text = fit_description(plain(description, keep_lines=True), "")[:MAX_PLAN_DESCRIPTION].strip()
     return cell, text
 
 

@@ -27,7 +27,7 @@ from ytsync.db.models import (
     Video,
 )
 from ytsync.sync.kinds import REPAIRS
-from ytsync.wire import ACTIVE_STAGES, SYNC_STAGES
+from ytsync.wire import ACTIVE_STAGES, RESTORE_STAGES, SYNC_STAGES
 
 # The contract's times are each moment's own isoformat() (as stored: SQLite's come
 # back naive), not pydantic's "Z" form.
@@ -103,7 +103,8 @@ class JobStatus(BaseModel):
     job_id: int
     workflow_id: str
     stage: str
-    strategy: str
+    # A sync's strategy (rebuild or reuse); None for a restore, which has none.
+    strategy: str | None
     paused_at_stage: str | None
     pause_reason: str | None
     resume_at: Moment | None
@@ -124,6 +125,10 @@ class JobStatus(BaseModel):
     quota_today: QuotaToday
     # Only while the job runs, and only once asked (None: Temporal did not answer).
     workflow: LiveWorkflow | None = None
+    # "sync", or "restore" (of snapshot ``snapshot_id``), whose stages are
+    # restore_playlists and restore_items.
+    kind: str = "sync"
+    snapshot_id: int | None = None
 
     @model_serializer(mode="wrap")
     def _leave_out_unasked_workflow(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -147,13 +152,14 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
     errors = session.scalars(
         select(SyncError).where(SyncError.job_id == job.id).order_by(SyncError.id)
     )
+    restore = job.kind == "restore"
     results = {
         str(stage): {
             key: int(job.stage_results.get(stage, {}).get(key, 0))
             for key in ("succeeded", "failed", "skipped", "open")
             + (("held_back",) if stage == "delete_playlists" else ())
         }
-        for stage in SYNC_STAGES
+        for stage in (RESTORE_STAGES if restore else SYNC_STAGES)
     }
     clock = settings.quota_clock
     period = clock.period_start(now)
@@ -161,7 +167,7 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
         job_id=job.id,
         workflow_id=job.workflow_id,
         stage=job.stage,
-        strategy=job.strategy,
+        strategy=None if restore else job.strategy,
         paused_at_stage=job.paused_at_stage,
         pause_reason=job.pause_reason,
         resume_at=job.resume_at,
@@ -193,6 +199,8 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
             remaining=ledger.remaining_for(settings, session, period),
             shared_with=settings.quota_shared_with,
         ),
+        kind=job.kind,
+        snapshot_id=job.snapshot_id,
     )
 
 

@@ -26,10 +26,10 @@ from .errors import (
     ApiError,
     insufficient_permissions,
 )
-from .faults import LOSING_KINDS
+from .faults import LOSING_KINDS, SPOILING_KINDS
 from .methods import ROUTES
 from .quota import is_write
-from .request import Call, JsonDict, parse_query
+from .request import Call, JsonDict, page_token, page_window, parse_query
 from .state import YOUTUBE_SCOPE, EmulatorState, WriteVerdict
 
 # The log's status for a write that a write hook dropped before it was applied (the
@@ -52,6 +52,8 @@ class Reply:
     drop: str | None = None
     # Extra response headers, e.g. the Location of a redirect.
     headers: dict[str, str] | None = None
+    # A body that is not JSON (a spoilt answer): sent as it is, instead of ``body``.
+    raw: bytes | None = None
 
 
 def handle(
@@ -129,9 +131,34 @@ def handle(
     except ApiError as error:
         status, payload = error.status, error.body
     drop = fault.kind if fault is not None and fault.kind in LOSING_KINDS else lost
+    spoilt = fault.kind if fault is not None and fault.kind in SPOILING_KINDS else None
     with state.lock:
-        _log(state, call, name, status, charged, drop, connection)
+        _log(state, call, name, status, charged, drop or spoilt, connection)
+    if spoilt is not None and status == 200 and payload is not None:
+        return _spoil(spoilt, payload, call, drop)
     return Reply(status, payload, drop)
+
+
+HTML_PAGE = b"<!DOCTYPE html><html><head><title>Sign in to the network</title></head></html>"
+
+
+def _spoil(kind: str, payload: JsonDict, call: Call, drop: str | None) -> Reply:
+    """A 200 answer that is not what the API sends (see ytsync_emulator.faults)."""
+    if kind == "html_answer":
+        return Reply(200, None, drop, {"Content-Type": "text/html; charset=UTF-8"}, HTML_PAGE)
+    spoilt = dict(payload)
+    listing = "items" in spoilt
+    if kind == "garbled_answer":
+        if listing:
+            spoilt["items"] = [str(item.get("id", "")) for item in spoilt["items"]]
+        else:
+            spoilt.pop("id", None)
+    elif kind == "repeat_page_token" and listing:
+        spoilt["nextPageToken"] = call.param("pageToken") or page_token(0)
+    elif kind == "endless_pages" and listing:
+        offset, size = page_window(call)
+        spoilt["nextPageToken"] = page_token(offset + max(size, 1))
+    return Reply(200, spoilt, drop)
 
 
 def owner(

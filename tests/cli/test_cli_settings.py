@@ -21,7 +21,7 @@ from tests.support.harness import TEST_SERVER
 from ytsync.cli import worker
 from ytsync.cli.app import main
 from ytsync.config import load_settings
-from ytsync.db.engine import make_engine, session_factory
+from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.db.models import Category
 from ytsync.logs import mask, remember_url_password
 from ytsync_emulator.credentials import issue_token_file
@@ -167,6 +167,7 @@ def channels_file(folder: Path, alice_url: str, **alice: str) -> Path:
 
 def category_names(url: str) -> list[str]:
     engine = make_engine(url)
+    upgrade(engine)
     try:
         with session_factory(engine)() as session:
             return sorted(c.name for c in session.query(Category))
@@ -195,9 +196,9 @@ def test_a_channel_missing_from_the_channels_file_is_exit_2_listing_the_known_on
     assert not (clean_env / "own.db").exists(), "the default database was not touched"
     # The right name works, on that channel's database.
     monkeypatch.setenv("YTSYNC_CHANNEL", "alice")
+    assert category_names(database_url) == []
     assert main(["status", "--json"]) == 0
     assert capsys.readouterr().out.strip() == "null"
-    assert category_names(database_url) == []
     assert not (clean_env / "own.db").exists()
 
 

@@ -13,6 +13,11 @@ from ytsync.cli.context import Context
 from ytsync.cli.hints import with_hint
 from ytsync.errors import UserError
 
+# Loaded here, not when an error is printed: under a low limit of open files (ulimit
+# -n) the error may be just that, and loading a module then fails too.
+from ytsync.logs import mask
+from ytsync.safetext import visible
+
 if TYPE_CHECKING:
     from ytsync.youtube.errors import ApiFailure
 
@@ -77,18 +82,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr("interrupted")
         return 130
     except Exception as exc:
-        # Here, not at the top: it loads the API client, which most commands never use.
-        from ytsync.youtube.errors import classify
-
-        failure = classify(exc)
+        failure = _classified(exc)
         if failure is not None:
             _stderr(f"error: {explain(failure)}")
             return 1
         # Not the user's fault: say what failed in one line; the traceback is for
         # whoever runs with YTSYNC_DEBUG=1.
         logging.getLogger("ytsync").debug("command failed", exc_info=True)
-        _stderr(f"error: {type(exc).__name__}: {exc}")
+        _stderr(f"error: {describe_failure(exc)}")
         return 1
+
+
+def _classified(exc: Exception) -> ApiFailure | None:
+    try:
+        # Here, not at the top: it loads the API client, which most commands never use.
+        from ytsync.youtube.errors import classify
+    except Exception:  # e.g. no file descriptor left to read the module with
+        return None
+    return classify(exc)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a failure nobody foresaw.  A database's error without its
+    statement or parameters: they hold library titles."""
+    statement_error = getattr(sys.modules.get("sqlalchemy.exc"), "StatementError", None)
+    if statement_error is not None and isinstance(exc, statement_error):
+        cause = getattr(exc, "orig", None) or exc
+        lines = str(cause).strip().splitlines()
+        return f"the database refused: {lines[0] if lines else type(cause).__name__}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def run() -> None:
@@ -103,6 +125,8 @@ def explain(failure: ApiFailure) -> str:
     or this machine's."""
     from ytsync.youtube.errors import Outcome
 
+    if failure.unreadable:
+        return failure.describe()
     if failure.outcome is Outcome.LOCAL:
         return f"a problem on this machine, not YouTube's answer: {failure.describe()}"
     if failure.outcome is Outcome.UNKNOWN_RESULT:
@@ -113,7 +137,11 @@ def explain(failure: ApiFailure) -> str:
 
 
 def _stderr(message: str) -> None:
-    from ytsync.cli.console import SafeConsole
-    from ytsync.logs import mask
+    text = mask(message)
+    try:
+        from ytsync.cli.console import SafeConsole
 
-    SafeConsole(stderr=True, highlight=False).print(mask(message), markup=False)
+        SafeConsole(stderr=True, highlight=False).print(text, markup=False)
+    except Exception:
+        # rich cannot load (no file descriptor left, say): the message still goes out.
+        sys.stderr.write(visible(text) + "\n")

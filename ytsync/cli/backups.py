@@ -9,6 +9,10 @@ from pathlib import Path
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.errors import UserError
 from ytsync.files import write_output
+from ytsync.safetext import json_visible
+
+# Snapshot ids are a database's INTEGER, 32 bits on PostgreSQL.
+MAX_SNAPSHOT_ID = 2**31 - 1
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,16 +23,34 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing.set_defaults(handler=run_list)
     export = actions.add_parser("export", help="write a snapshot as JSON")
     export.add_argument("file", type=Path, help="where to write it")
-    export.add_argument("--snapshot", type=int, help="snapshot id (default: the newest)")
+    export.add_argument("--snapshot", type=snapshot_id, help="snapshot id (default: the newest)")
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     export.set_defaults(handler=run_export)
     restore = commands.add_parser(
         "restore", help="recreate the old playlists of a backup snapshot, with their items"
     )
-    restore.add_argument("snapshot", nargs="?", type=int, help="snapshot id (default: newest)")
+    restore.add_argument(
+        "snapshot", nargs="?", type=snapshot_id, help="snapshot id (default: newest)"
+    )
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     restore.add_argument("--json", action="store_true", help="print the job as JSON")
     restore.set_defaults(handler=run_restore)
+
+
+def snapshot_id(text: str) -> int:
+    """A snapshot id as typed: a whole number a database can hold (``backup list``
+    shows them)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a snapshot id (a whole number; see 'backup list')"
+        ) from None
+    if not 1 <= number <= MAX_SNAPSHOT_ID:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a snapshot id (from 1 to {MAX_SNAPSHOT_ID:,}; see 'backup list')"
+        )
+    return number
 
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
@@ -62,7 +84,9 @@ def run_export(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.sessions() as session:
         data = snapshot_document(session, args.snapshot)
     # The whole library with its titles: private (0600), and never half written.
-    document = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    # Exact, and safe to print: json_visible writes the characters a terminal would
+    # obey, which json.dumps leaves raw (C1 controls, U+202E), as \u escapes.
+    document = json_visible(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
     write_output(target, document.encode("utf-8"), force=args.force)
     ctx.out.print(
         f"Wrote snapshot {data['snapshot_id']} ({len(data['playlists'])} playlists) to {target}."
@@ -71,6 +95,10 @@ def run_export(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_restore(args: argparse.Namespace, ctx: Context) -> int:
+    from ytsync.jobs import require_restorable
+
+    # Before asking and before Temporal: nothing to restore is exit code 2 either way.
+    require_restorable(ctx.sessions, args.snapshot)
     if not args.yes and not confirmed(
         "Recreate the snapshot's deleted playlists on YouTube?", "restore"
     ):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ytsync.errors import (
     JobConflict,
     JobRunning,
+    NoDatabase,
     NoPlan,
     NoSnapshot,
     NotAToken,
@@ -17,6 +18,10 @@ from ytsync.errors import (
 HINTS: dict[type[Exception], str] = {
     JobConflict: " or see 'python starter.py status'",
     JobRunning: " (python starter.py status)",
+    NoDatabase: (
+        "; 'python starter.py import' creates it (or set YTSYNC_DATABASE_URL to the "
+        "database you meant)"
+    ),
     NoPlan: ": run 'python starter.py plan apply FILE' first",
     NoSnapshot: "; see 'python starter.py backup list'",
     NothingToRestore: " (run 'python starter.py import' if you deleted some by hand)",

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.config import Settings
-from ytsync.db.peek import sqlite_has_jobs
+from ytsync.db.peek import sqlite_file, sqlite_has_jobs
 from ytsync.errors import Refused, UserError
 from ytsync.logs import mask
+from ytsync.safetext import visible
 from ytsync.wire import FINAL_STAGES
 
 if TYPE_CHECKING:
@@ -75,8 +77,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run_start(args: argparse.Namespace, ctx: Context) -> int:
     from ytsync.cli.jobctl import start_previewed_job
     from ytsync.cli.views import render_preview
+    from ytsync.jobs import require_plan
     from ytsync.preview import compute_preview
 
+    # Before Temporal: bad input is exit code 2 whether or not Temporal is up.
+    require_plan(ctx.sessions)
     now = datetime.now(UTC)
     strategy = args.strategy or ctx.settings.strategy
     settings = ctx.settings.model_copy(update={"strategy": strategy})
@@ -110,9 +115,17 @@ def _interval(text: str) -> float:
 
 
 def run_status(args: argparse.Namespace, ctx: Context) -> int:
-    if args.watch:
+    if args.watch and args.json:
+        raise UserError("--watch redraws a view for people; use --json without it")
+    if _no_database(ctx):
         if args.json:
-            raise UserError("--watch redraws a view for people; use --json without it")
+            ctx.print_json(None)
+        else:
+            from ytsync.cli.views import NO_JOB
+
+            ctx.out.print(NO_JOB, markup=False)
+        return 0
+    if args.watch:
         try:
             return asyncio.run(_watch(ctx, args.interval))
         except KeyboardInterrupt:
@@ -141,6 +154,23 @@ def run_status(args: argparse.Namespace, ctx: Context) -> int:
     if schedule is not None:
         schedule()
     return 0
+
+
+def _no_database(ctx: Context) -> bool:
+    """No SQLite file where the settings point: no job yet, as the contract says, and
+    a word on stderr, so a mistyped path does not pass for an empty library.  Nothing
+    is created."""
+    path = sqlite_file(ctx.settings.database_url)
+    if path is None or path.exists():
+        return False
+    # Plain stderr: 'status --json' loads no rich.
+    sys.stderr.write(
+        visible(
+            f"note: there is no database at {path} yet; 'python starter.py import' "
+            "creates it (or set YTSYNC_DATABASE_URL to the database you meant)\n"
+        )
+    )
+    return True
 
 
 async def _human_status(
@@ -306,6 +336,7 @@ def _refusal_hint(refused: Refused, ctx: Context) -> str:
 
 def run_signal(args: argparse.Namespace, ctx: Context) -> int:
     from ytsync.cli.jobctl import send
+    from ytsync.jobs import job_to_ask
     from ytsync.temporal import connect
 
     async def go() -> Sent:
@@ -313,6 +344,8 @@ def run_signal(args: argparse.Namespace, ctx: Context) -> int:
         return await send(client, ctx.sessions, args.signal)
 
     try:
+        # Before Temporal: no job is exit code 2 whether or not Temporal is up.
+        job_to_ask(ctx.sessions, args.signal)
         sent = asyncio.run(go())
     except Refused as exc:
         ctx.err.print(f"error: {mask(str(exc))}{_refusal_hint(exc, ctx)}", markup=False)

@@ -16,7 +16,7 @@ from ytsync.files import umask_mode, write_output
 
 if TYPE_CHECKING:
     from ytsync.report import ReportItem
-from ytsync.safetext import csv_cell
+from ytsync.safetext import csv_cell, one_line
 
 CSV_FIELDS = ("stage", "entity_type", "entity_id", "message", "timestamp")
 NO_JOB = "No sync job yet, so nothing to report. Start one with 'python starter.py start'."
@@ -120,8 +120,10 @@ def _write_csv(path: Path, items: list[ReportItem], *, force: bool) -> None:
     writer.writerow(CSV_FIELDS)
     for item in items:
         row = item.as_dict()
-        # csv_cell: a message or id starting with = + - @ must not run as a formula.
-        writer.writerow([csv_cell(row[name] or "") for name in CSV_FIELDS])
+        # one_line: the file is for people, safe to print (control and invisible
+        # characters written out; --json keeps the exact text); csv_cell: a message
+        # or id starting with = + - @ must not run as a formula.
+        writer.writerow([csv_cell(one_line(row[name] or "")) for name in CSV_FIELDS])
     # Written beside the target and renamed: an interrupted run never leaves half a
     # file in place of a good old one.
     write_output(path, buffer.getvalue().encode("utf-8"), force=force, mode=umask_mode())

@@ -23,6 +23,7 @@ from ytsync.preview import CategoryCount, PlaylistRef, Preview
 from ytsync.quota import WRITE_COST
 from ytsync.report import JobReport
 from ytsync.rules.apply import RulesDiff, RulesResult, VideoChange
+from ytsync.safetext import one_line
 from ytsync.status import Audit, JobStatus, KeptPlaylist
 from ytsync.strategies import Strategies
 from ytsync.wire import FINAL_STAGES, PauseReason, Stage
@@ -46,6 +47,13 @@ AUTH_WAY_OUT = (
     "then run 'python starter.py resume'"
 )
 BAR_WIDTH = 30
+
+
+def cell(text: str, style: str = "") -> Text:
+    """Text from YouTube or a plan in one cell or line: never rich markup, a line
+    break or tab written out (a name must not print as a row of its own); the console
+    shows control and invisible characters as escapes (ytsync.cli.console)."""
+    return Text(one_line(text), style=style)
 
 
 # --------------------------------------------------------------------------- preview
@@ -133,7 +141,7 @@ def _categories_table(preview: Preview) -> Table:
     table.add_column("Playlist")
     table.add_column("Videos to add", justify="right")
     for name, is_new, count in rows[:MAX_TABLE_ROWS]:
-        table.add_row(Text(name), "new" if is_new else "exists", f"{count:,}")
+        table.add_row(cell(name), "new" if is_new else "exists", f"{count:,}")
     _more_row(table, len(rows), "categories")
     return table
 
@@ -143,7 +151,7 @@ def _deletions_table(items: Sequence[PlaylistRef]) -> Table:
     table.add_column("Playlist")
     table.add_column("YouTube id")
     for item in items[:MAX_TABLE_ROWS]:
-        table.add_row(Text(item.name), Text(item.youtube_id))
+        table.add_row(cell(item.name), cell(item.youtube_id))
     _more_row(table, len(items), "playlists")
     return table
 
@@ -153,7 +161,7 @@ def _protected_table(items: Sequence[CategoryCount]) -> Table:
     table.add_column("Category")
     table.add_column("Videos", justify="right")
     for item in items[:MAX_TABLE_ROWS]:
-        table.add_row(Text(item.category_name), f"{item.video_count:,}")
+        table.add_row(cell(item.category_name), f"{item.video_count:,}")
     _more_row(table, len(items), "categories")
     return table
 
@@ -195,7 +203,9 @@ def _kept_table(strategies: Strategies) -> Table:
     table.add_column("Removes", justify="right")
     for keep in keeps[:MAX_TABLE_ROWS]:
         title = keep.title + ("" if keep.title == keep.category_name else " (renamed)")
-        table.add_row(keep.category_name, title, f"{keep.adds:,}", f"{keep.item_deletes:,}")
+        table.add_row(
+            cell(keep.category_name), cell(title), f"{keep.adds:,}", f"{keep.item_deletes:,}"
+        )
     _more_row(table, len(keeps), "kept playlists")
     return table
 
@@ -216,7 +226,7 @@ def _print_warnings(preview: Preview, console: Console) -> None:
             )
         )
         for video in unavailable.items[:5]:
-            console.print(Text(f"  {video.video_id} {video.title} ({video.availability})"))
+            console.print(cell(f"  {video.video_id} {video.title} ({video.availability})"))
     uncategorized = preview.uncategorized_videos
     if uncategorized.count:
         console.print(
@@ -228,7 +238,7 @@ def _print_warnings(preview: Preview, console: Console) -> None:
             )
         )
         for item in uncategorized.items[:5]:
-            console.print(Text(f"  {item.video_id} {item.title} ({', '.join(item.playlists)})"))
+            console.print(cell(f"  {item.video_id} {item.title} ({', '.join(item.playlists)})"))
     if preview.estimated_finish - preview.computed_at > timedelta(days=TESTING_TOKEN_DAYS):
         console.print(
             Text(
@@ -325,13 +335,13 @@ def _explanation(result: RulesResult, out: Console) -> None:
         )
         for video in placed:
             if video.rule == rule.rule:
-                out.print(Text(f"  {video.video_id}  {video.title}"))
+                out.print(cell(f"  {video.video_id}  {video.title}"))
     unmatched = result.unmatched_videos or []
     out.print(Text(f"Matched by no rule: {len(unmatched):,} videos"))
     for entry in unmatched:
         where = ", ".join(entry.playlists) or "no playlist"
         note = "" if entry.availability == "available" else f" [{entry.availability}]"
-        out.print(Text(f"  {entry.video_id}  {entry.title}{note}  (in: {where})"))
+        out.print(cell(f"  {entry.video_id}  {entry.title}{note}  (in: {where})"))
 
 
 def _rules_diff(diff: RulesDiff, out: Console) -> None:
@@ -357,7 +367,7 @@ def _rules_diff(diff: RulesDiff, out: Console) -> None:
         table.add_column("before", overflow="fold")
         table.add_column("after", overflow="fold")
         for kind, change in changes[:MAX_TABLE_ROWS]:
-            table.add_row(kind, change.video_id, Text(change.title), *_sides(change))
+            table.add_row(kind, cell(change.video_id), cell(change.title), *_sides(change))
         out.print(table)
         if len(changes) > MAX_TABLE_ROWS:
             out.print(
@@ -464,7 +474,10 @@ def status_view(view: StatusView, *, watching: float | None = None) -> Renderabl
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     table.add_row("stage", _stage_text(status, view.now))
-    table.add_row("strategy", status.strategy)
+    if status.kind == "restore":
+        table.add_row("restores", f"the playlists of snapshot {status.snapshot_id}")
+    else:
+        table.add_row("strategy", status.strategy or "")
     table.add_row("progress", _bar(status.progress.done, status.progress.total))
     current = status.paused_at_stage if status.stage == "paused" else status.stage
     for name, result in status.stage_results.items():
@@ -472,7 +485,7 @@ def status_view(view: StatusView, *, watching: float | None = None) -> Renderabl
     if status.audit.checks:
         table.add_row("settled checks", _audit_text(status.audit))
     for kept in status.held_back:
-        table.add_row("kept", Text(_kept_text(kept), style="yellow"))
+        table.add_row("kept", cell(_kept_text(kept), style="yellow"))
     if status.held_back and status.stage == "completed":
         table.add_row("next step", _next_step(status.held_back))
     table.add_row("quota used today", _quota_today(view, status))
@@ -645,10 +658,10 @@ def render_report(report: JobReport, console: Console) -> None:
         when = item.timestamp.astimezone().strftime("%Y-%m-%d %H:%M") if item.timestamp else ""
         # Text cells: a message or id with [brackets] must not be read as rich markup.
         table.add_row(
-            Text(item.stage),
-            Text(item.entity_type),
-            Text(item.entity_id),
-            Text(item.message),
+            cell(item.stage),
+            cell(item.entity_type),
+            cell(item.entity_id),
+            cell(item.message),
             Text(when),
         )
     console.print(table)
@@ -697,5 +710,5 @@ def render_run_report(report: RunReport, out: Console) -> None:
     table.add_column("title", overflow="fold", ratio=1)
     for video in report.unmatched:
         note = "" if video.availability == "available" else f" [{video.availability}]"
-        table.add_row(video.source, video.video_id, Text(video.title + note))
+        table.add_row(cell(video.source), cell(video.video_id), cell(video.title + note))
     out.print(table)

@@ -31,7 +31,7 @@ from ytsync.channels import Channels, Hooks
 from ytsync.cli.exiting import exit_now
 from ytsync.cli.hints import with_hint
 from ytsync.config import Settings, load_channels, load_environment
-from ytsync.db.engine import make_engine, session_factory, upgrade
+from ytsync.db.engine import check_sqlite_file, make_engine, session_factory, upgrade
 from ytsync.errors import UserError
 from ytsync.logs import configure as configure_logging
 from ytsync.logs import mask
@@ -261,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # before anything starts: a bad one is exit code 2.
         settings = load_environment()
         channels = load_channels(settings)
+        for channel in (settings, *channels.values()):
+            # A SQLite file that is a device, a FIFO or no database: before Temporal.
+            check_sqlite_file(channel.database_url)
         configure_logging(settings.log_format)
         check_notify(channels, settings.channel)
         asyncio.run(serve(settings, channels))

@@ -13,6 +13,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from ytsync.db import bounds
+from ytsync.safetext import storable
+
 _DURATION = TypeAdapter(timedelta)
 
 
@@ -29,9 +32,14 @@ def video_details(resource: dict[str, Any]) -> VideoDetails:
     """The details of one item of a ``videos.list`` answer (parts snippet and
     contentDetails); a field YouTube left out or gave malformed is None."""
     snippet = resource.get("snippet", {})
+    # Texts as every database stores them (ytsync.db.bounds): NUL becomes U+FFFD, and
+    # a channel id that does not fit its column is malformed.
+    channel_id = _text(snippet.get("channelId"))
+    if channel_id and bounds.id_problem("channel id", channel_id, bounds.CHANNEL_ID):
+        channel_id = None
     return VideoDetails(
-        title=str(snippet.get("title", "")),
-        channel_id=_text(snippet.get("channelId")),
+        title=storable(str(snippet.get("title", ""))),
+        channel_id=channel_id,
         channel_title=_text(snippet.get("channelTitle")),
         duration_seconds=parse_duration(resource.get("contentDetails", {}).get("duration")),
         published_at=_time(snippet.get("publishedAt")),
@@ -50,7 +58,7 @@ def parse_duration(value: object) -> int | None:
 
 
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return storable(value) if isinstance(value, str) and value else None
 
 
 def _time(value: object) -> datetime | None:
