@@ -6,7 +6,7 @@ COPY pyproject.toml README.md ./
 COPY ytsync ./ytsync
 COPY workflows ./workflows
 COPY activities ./activities
-COPY worker.py starter.py ./
+# The commands `ytsync-worker` and `ytsync` (pyproject's [project.scripts]).
 RUN pip install --no-cache-dir . && useradd --create-home ytsync
 USER ytsync
-CMD ["python", "worker.py"]
+CMD ["ytsync-worker"]

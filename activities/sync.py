@@ -7,13 +7,16 @@ what it did and why it stopped.
 
 Batches take a cancellation at their own pace (``no_thread_cancel_exception``): the
 Writer stops between two writes, while an exception raised into the thread could land
-between a send and its record.
+between a send and its record.  A worker shutting down (SIGTERM) stops its batches the
+same way: each records what it did, releases its lane and fails its attempt with a
+short retry delay, so another worker takes the lane at once.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import activity
@@ -31,6 +34,9 @@ T = TypeVar("T")
 # Heartbeats while a read waits to be sent again (the shortest heartbeat timeout in use
 # is a few seconds, in tests that kill workers).
 HEARTBEAT_EVERY_SECONDS = 1.0
+# A batch stopped by its worker's shutdown is retried this soon, by another worker: its
+# lane's lease is released, so nothing else holds the lane up.
+AFTER_SHUTDOWN = timedelta(milliseconds=200)
 
 
 class SyncActivities:
@@ -188,16 +194,27 @@ def _attempt() -> Attempt:
         workflow_id=info.workflow_id,
         number=info.attempt,
         heartbeat=activity.heartbeat,
-        stop_requested=activity.is_cancelled,
+        stop_requested=_stop_requested,
         sleep=heartbeating_sleep,
         paused=_end_if_not_paused,
     )
+
+
+def _stop_requested() -> bool:
+    return activity.is_cancelled() or activity.is_worker_shutdown()
 
 
 def _end_if_not_paused() -> None:
     """A batch stopped by its cancellation: the workflow cancels batches only for a
     pause; a cancellation for any other reason (the worker shutting down, the attempt
     timed out) ends this attempt, and Temporal runs the batch again."""
+    if activity.is_worker_shutdown():
+        # Not the user's pause: the lane goes on, on another worker, at once.
+        raise ApplicationError(
+            "the worker is shutting down; another worker goes on with the batch",
+            type="WorkerShutdown",
+            next_retry_delay=AFTER_SHUTDOWN,
+        )
     if not activity.is_cancelled():
         return  # stopped by the job row's pause request
     details = activity.cancellation_details()

@@ -59,7 +59,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "YTSYNC_DATABASE_URL": f"sqlite:///{Path(tmp) / 'ytsync.db'}"}
-        run(args.root, env)  # creates and upgrades the database
+        # A database at the checkout's newest schema, made by the checkout itself (its
+        # status made one before 'import' became the only command that may).
+        upgrade = "from ytsync.db.engine import make_engine, upgrade; import os; "
+        upgrade += "upgrade(make_engine(os.environ['YTSYNC_DATABASE_URL']))"
+        subprocess.run([sys.executable, "-c", upgrade], env=env, cwd=args.root, check=True)
+        run(args.root, env)
         walls = []
         for _ in range(args.runs):
             began = time.perf_counter()

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
+import itertools
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -46,16 +48,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--db", choices=("postgres", "sqlite"), default="sqlite")
     parser.add_argument("--settle", type=float, default=3.0, help="YTSYNC_SETTLE_SECONDS")
     parser.add_argument("--lag", type=float, default=2.0, help="the emulator's list lag, s")
+    parser.add_argument(
+        "--jitter", type=float, default=0.0, help="more list lag, drawn per list call, s"
+    )
     parser.add_argument("--seed", type=int, default=1)
     return parser.parse_args(argv)
 
 
 async def one_run(args: argparse.Namespace, tmp: Path, percent: float) -> dict[str, Any]:
+    # Emulators from before the per-call lag have no jitter to set (and none to draw).
+    jitter = {"list_lag_jitter_seconds": args.jitter} if _has_jitter() else {}
     state, rows, planned = benchkit.library_for_writes(
         args.writes,
         seed=args.seed,
         videos_per_playlist=40,
-        emulator=lambda: EmulatorState(daily_limit=None, seed=args.seed, list_lag_seconds=args.lag),
+        emulator=lambda: EmulatorState(
+            daily_limit=None, seed=args.seed, list_lag_seconds=args.lag, **jitter
+        ),
     )
     run: dict[str, Any] = {"planned writes": sum(planned)}
     with (
@@ -112,7 +121,18 @@ async def one_run(args: argparse.Namespace, tmp: Path, percent: float) -> dict[s
     )
     run["settle in use, s"] = getattr(audit, "settle_seconds", args.settle)
     run["videos held twice in a playlist"] = sum(len(d) for d in duplicates.values())
+    # Where the wall time goes: stretches in which YouTube heard nothing (retry
+    # backoffs, settle timers, the workflow's own turns).
+    times = sorted(r.time for r in log)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    idle = [gap for gap in gaps if gap >= 1.0]
+    run["idle stretches of 1 s or more: count, total s"] = f"{len(idle)}, {sum(idle):.1f}"
+    run["first -> last request, s"] = round((times[-1] - times[0]).total_seconds(), 1)
     return run
+
+
+def _has_jitter() -> bool:
+    return "list_lag_jitter_seconds" in inspect.signature(EmulatorState).parameters
 
 
 async def main_async(args: argparse.Namespace) -> int:

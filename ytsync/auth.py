@@ -20,6 +20,7 @@ import webbrowser
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +33,7 @@ from requests import RequestException
 from ytsync.errors import UserError
 from ytsync.files import read_regular
 from ytsync.urls import is_loopback
-from ytsync.youtube.tokens import SCOPES, write_token
+from ytsync.youtube.tokens import EXPIRY_FIELD, SCOPES, expiry_after, write_token
 
 CLIENT_TYPES = ("installed", "web")
 REQUIRED_FIELDS = ("client_id", "client_secret", "auth_uri", "token_uri")
@@ -145,8 +146,16 @@ def check_token_destination(path: Path) -> None:
         raise UserError(f"cannot write the token file: folder {folder} is not writable")
 
 
-def sign_in(secrets: ClientSecrets, *, port: int, open_browser: bool, prompt: str) -> Credentials:
-    """Run the loopback flow; return credentials that carry a refresh token.
+@dataclass(frozen=True)
+class SignedIn:
+    credentials: Credentials
+    # When the refresh token dies (ISO 8601), if Google's answer said so.
+    expires: str | None = None
+
+
+def sign_in(secrets: ClientSecrets, *, port: int, open_browser: bool, prompt: str) -> SignedIn:
+    """Run the loopback flow; return credentials that carry a refresh token, and when
+    they die if Google said so (``refresh_token_expires_in``).
 
     ``prompt`` is printed (with ``{url}`` filled in) before waiting for the browser.
     Raises SignInCancelled, SignInFailed, UserError (port taken) or ConnectionError.
@@ -198,7 +207,10 @@ def sign_in(secrets: ClientSecrets, *, port: int, open_browser: bool, prompt: st
             "Google returned no refresh token; remove ytsync's access at "
             "https://myaccount.google.com/permissions and sign in again"
         )
-    return credentials
+    answer = flow.oauth2session.token or {}
+    return SignedIn(
+        credentials, expiry_after(answer.get("refresh_token_expires_in"), datetime.now(UTC))
+    )
 
 
 def browser_available() -> bool:
@@ -209,15 +221,18 @@ def browser_available() -> bool:
     return True
 
 
-def token_document(credentials: Credentials) -> dict[str, Any]:
-    """The authorized-user JSON google-auth reads back (with the type gcloud writes)."""
+def token_document(credentials: Credentials, expires: str | None = None) -> dict[str, Any]:
+    """The authorized-user JSON google-auth reads back (with the type gcloud writes),
+    and when the sign-in dies, if known (ytsync.youtube.tokens.EXPIRY_FIELD)."""
     document: dict[str, Any] = json.loads(credentials.to_json())  # type: ignore[no-untyped-call]
     document["type"] = "authorized_user"
+    if expires is not None:
+        document[EXPIRY_FIELD] = expires
     return document
 
 
-def save_token(path: Path, credentials: Credentials) -> None:
-    write_token(path, token_document(credentials))
+def save_token(path: Path, signed_in: SignedIn) -> None:
+    write_token(path, token_document(signed_in.credentials, signed_in.expires))
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -26,14 +27,7 @@ def take_snapshot(session: Session) -> BackupSnapshot:
     for playlist in session.scalars(
         select(Playlist).where(Playlist.deleted_from_youtube_at.is_(None)).order_by(Playlist.id)
     ):
-        playlists[playlist.id] = {
-            "youtube_id": playlist.youtube_id,
-            "title": playlist.title,
-            "description": playlist.description,
-            # What a restore after a reuse sets a kept playlist back to.
-            "privacy": playlist.privacy,
-            "items": [],
-        }
+        playlists[playlist.id] = _saved_playlist(playlist)
     items = session.execute(
         select(PlaylistItem.playlist_id, Video.youtube_id, Video.title)
         .join(Video, Video.id == PlaylistItem.video_id)
@@ -71,6 +65,52 @@ def take_snapshot(session: Session) -> BackupSnapshot:
     return snapshot
 
 
+def _saved_playlist(playlist: Playlist) -> dict[str, Any]:
+    return {
+        "youtube_id": playlist.youtube_id,
+        "title": playlist.title,
+        "description": playlist.description,
+        # What a restore after a reuse sets a kept playlist back to.
+        "privacy": playlist.privacy,
+        "items": [],
+    }
+
+
+def bring_up_to_date(
+    session: Session,
+    snapshot_id: int,
+    playlists: dict[str, list[tuple[str, str]]],
+    read_at: datetime,
+) -> None:
+    """Set the items of these old playlists (YouTube id -> (video id, title) in order) to
+    what YouTube showed at ``read_at``, the moment before the job deletes them: the
+    backup then holds what was deleted, videos saved since the import included and
+    those the owner removed left out.  Each playlist read gets ``read_at``; nothing else
+    of the snapshot changes, so older readers and restores take it as before."""
+    snapshot = session.get_one(BackupSnapshot, snapshot_id)
+    # A new dict: the JSON column sees a change only when it is assigned.
+    data = dict(snapshot.data)
+    saved = [dict(entry) for entry in data.get("playlists", [])]
+    by_id = {entry["youtube_id"]: entry for entry in saved}
+    stamp = read_at.isoformat()
+    for youtube_id, items in playlists.items():
+        entry = by_id.get(youtube_id)
+        if entry is None:
+            # Not in the snapshot (it was not an old playlist when the job began): it
+            # joins it, so whatever the job deletes is in the backup.
+            playlist = session.scalars(
+                select(Playlist).where(Playlist.youtube_id == youtube_id)
+            ).one()
+            entry = _saved_playlist(playlist)
+            saved.append(entry)
+        entry["items"] = [{"video_id": video, "title": title} for video, title in items]
+        entry["read_at"] = stamp
+    data["playlists"] = saved
+    snapshot.data = data
+    snapshot.playlist_count = len(saved)
+    snapshot.item_count = sum(len(entry.get("items", [])) for entry in saved)
+
+
 def list_snapshots(session: Session) -> list[dict[str, Any]]:
     """Every snapshot, oldest first, as ``backup list --json`` prints it."""
     return [
@@ -91,8 +131,9 @@ def find_snapshot(session: Session, snapshot_id: int | None) -> BackupSnapshot:
         query = select(BackupSnapshot).where(BackupSnapshot.id == snapshot_id)
     snapshot = session.scalars(query).first()
     if snapshot is None:
-        which = f"snapshot {snapshot_id}" if snapshot_id is not None else "any snapshot"
-        raise NoSnapshot(f"there is no {which}")
+        if snapshot_id is None:
+            raise NoSnapshot("there is no snapshot yet (a sync takes one before its first write)")
+        raise NoSnapshot(f"there is no snapshot {snapshot_id}")
     return snapshot
 
 

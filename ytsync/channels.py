@@ -1,4 +1,5 @@
-"""The channels one worker serves: each with its own database, token file and client.
+"""The channels one worker serves: each with its own database, token file and client;
+channels signed in through one OAuth client share a quota ledger (ytsync.ledger).
 
 A job names its channel in its workflow input (a name, never a secret); the worker
 resolves the name here on first use and keeps the engine and the YouTube client for
@@ -8,19 +9,34 @@ the next activity.  Secrets stay in the worker's configuration.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from ytsync import ledger
 from ytsync.config import Settings
 from ytsync.db.engine import make_engine, session_factory, upgrade
+from ytsync.metrics import NO_METRICS, Metrics
 from ytsync.youtube.client import YouTube
 
 
 class UnknownChannel(LookupError):
     """A job names a channel this worker has no configuration for."""
+
+
+def _nothing() -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What the worker lends every channel: where its metrics go, and how a step wakes
+    the notification sender once it recorded a message (ytsync.notify)."""
+
+    metrics: Metrics = NO_METRICS
+    notified: Callable[[], None] = _nothing
 
 
 @dataclass
@@ -38,6 +54,7 @@ class Channel:
     owners: set[tuple[int, str]] = field(default_factory=set)
     # Job id -> when its progress row was last refreshed (time.monotonic()).
     progress_refreshed: dict[int, float] = field(default_factory=dict)
+    hooks: Hooks = field(default_factory=Hooks)
 
 
 class Channels:
@@ -53,13 +70,15 @@ class Channels:
         own: str,
         *,
         opened: Mapping[str, sessionmaker[Session]] | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         if own not in settings:
             raise ValueError(f"the worker's own channel {own!r} has no settings")
         self._settings = dict(settings)
         self.own = own
+        self.hooks = hooks or Hooks()
         self._open: dict[str, Channel] = {
-            name: Channel(name, self._settings[name], sessions)
+            name: Channel(name, self._settings[name], sessions, hooks=self.hooks)
             for name, sessions in (opened or {}).items()
         }
         self._lock = threading.Lock()
@@ -74,6 +93,14 @@ class Channels:
     @property
     def names(self) -> list[str]:
         return sorted(self._settings)
+
+    def settings_of(self, name: str) -> Settings:
+        return self._settings[name]
+
+    def opened(self) -> list[Channel]:
+        """The channels opened so far (by a job's first step, or ``get``)."""
+        with self._lock:
+            return list(self._open.values())
 
     def get(self, name: str | None) -> Channel:
         """The channel called ``name`` (None: the worker's own), opened on first use."""
@@ -97,7 +124,7 @@ class Channels:
             except BaseException:
                 engine.dispose()
                 raise
-            channel = Channel(key, settings, session_factory(engine), engine)
+            channel = Channel(key, settings, session_factory(engine), engine, hooks=self.hooks)
             self._open[key] = channel
             return channel
 
@@ -107,3 +134,5 @@ class Channels:
                 if channel.engine is not None:
                     channel.engine.dispose()
             self._open.clear()
+        # The ledgers charged in other channels' databases (channels of one OAuth client).
+        ledger.close_shared()

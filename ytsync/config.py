@@ -5,17 +5,26 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ytsync.errors import UserError
 from ytsync.files import read_regular
-from ytsync.logs import remember_url_password
+from ytsync.logs import remember_notify_urls, remember_url_password
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.urls import check_host_port, check_secure_url
 
@@ -35,6 +44,8 @@ MAX_PERIOD_SECONDS = 366 * 24 * 3600
 MAX_TIMEOUT_SECONDS = 3600.0
 # A channels file names a few channels; a bigger file is the wrong file.
 MAX_CHANNELS_FILE_BYTES = 4 * 1024 * 1024
+# A token file is a few hundred bytes (ytsync.youtube.tokens reads it whole).
+MAX_TOKEN_FILE_BYTES = 64 * 1024
 
 
 def _check_channel_name(value: str) -> str:
@@ -77,6 +88,16 @@ def _check_database_url(value: str) -> str:
     return value
 
 
+def _check_notify(value: SecretStr | None) -> SecretStr | None:
+    """Apprise URLs hold secrets: masked from the moment they are read.  Whether Apprise
+    knows each one is checked where they are used (the worker, ``notify test``): this
+    runs for every command, which must not load Apprise."""
+    if value is None or not value.get_secret_value().strip():
+        return None
+    remember_notify_urls(value.get_secret_value())
+    return value
+
+
 def _check_name(value: str) -> str:
     if not value.strip() or not value.isprintable():
         raise ValueError(f"{value!r} must be a non-empty name without control characters")
@@ -116,6 +137,19 @@ class Settings(BaseSettings):
     # file naming more of them (name -> database, token file, ...), see ChannelsFile.
     channel: str = DEFAULT_CHANNEL
     channels_file: Path | None = None
+    # Worker: one or more Apprise URLs (space- or comma-separated) that a job's
+    # notifications go to (ytsync.notify); unset: none.  Secrets: masked everywhere.
+    notify: SecretStr | None = None
+    # Set from the channels file, never from the environment (see share_quotas): the
+    # database whose ledger this channel charges (None: its own), and the channels,
+    # this one included, signed in through one OAuth client and so sharing its quota.
+    _quota_ledger_url: str | None = PrivateAttr(default=None)
+    _quota_group: tuple[str, ...] = PrivateAttr(default=())
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_urls(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_notify(value)
 
     @field_validator("channel")
     @classmethod
@@ -198,6 +232,22 @@ class Settings(BaseSettings):
         return self.daily_quota - self.quota_reserve
 
     @property
+    def quota_ledger_url(self) -> str | None:
+        """The database of the ledger this channel charges; None: its own."""
+        return self._quota_ledger_url
+
+    @property
+    def quota_shared_with(self) -> list[str]:
+        """The other channels whose jobs spend the same quota (one OAuth client)."""
+        return [name for name in self._quota_group if name != self.channel]
+
+    def sharing_quota(self, ledger_url: str | None, group: tuple[str, ...]) -> Settings:
+        """These settings, charging the ledger in ``ledger_url`` with ``group``."""
+        shared = self.model_copy()
+        shared._quota_ledger_url, shared._quota_group = ledger_url, group
+        return shared
+
+    @property
     def safe_database_url(self) -> str:
         from sqlalchemy.engine import make_url
 
@@ -219,6 +269,13 @@ class ChannelEntry(BaseModel):
     oauth_token_uri: str | None = None
     daily_quota: int | None = Field(default=None, gt=0, le=MAX_QUOTA)
     quota_reserve: int | None = Field(default=None, ge=0, le=MAX_QUOTA)
+    # The channel's own notification URLs, instead of YTSYNC_NOTIFY.
+    notify: SecretStr | None = None
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_urls(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_notify(value)
 
     @field_validator("database_url")
     @classmethod
@@ -312,7 +369,95 @@ def load_channels(env: Settings) -> dict[str, Settings]:
     """Every channel a process with this environment knows (reads the channels file)."""
     file = load_channels_file(env.channels_file) if env.channels_file else None
     check_own_channel(env, file)
-    return all_channels(env, file)
+    channels = all_channels(env, file)
+    if file is None:
+        return channels
+    where = f"YTSYNC_CHANNELS_FILE ({env.channels_file})"
+    check_own_databases(channels, where)
+    return share_quotas(channels, where)
+
+
+def check_own_databases(channels: Mapping[str, Settings], where: str) -> None:
+    """Each channel needs a database of its own: an import into a shared one would mark
+    the other channel's playlists deleted, and its jobs would see the other's."""
+    seen: dict[tuple[str, ...], str] = {}
+    for name in sorted(channels):
+        key = _database_key(channels[name].database_url)
+        if key is None:
+            continue
+        other = seen.setdefault(key, name)
+        if other != name:
+            raise UserError(
+                f"{where}: channels {other!r} and {name!r} use the same database "
+                f"({_shown_database(key)}): give each channel a database of its own"
+            )
+
+
+def _database_key(url: str) -> tuple[str, ...] | None:
+    """What identifies the database behind ``url`` (None: one nobody else can open)."""
+    if url.startswith("sqlite:///") and "?" not in url:
+        path = url.removeprefix("sqlite:///")
+        return None if path in ("", ":memory:") else ("sqlite", str(Path(path).resolve()))
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            return None
+        return ("sqlite", str(Path(database).resolve()))
+    host = (parsed.host or "localhost").lower()
+    return ("postgresql", host, str(parsed.port or 5432), parsed.database or "")
+
+
+def _shown_database(key: tuple[str, ...]) -> str:
+    """A database named without user or password."""
+    if key[0] == "sqlite":
+        return key[1]
+    _backend, host, port, database = key
+    return f"{database} on {host}:{port}"
+
+
+def token_client_id(path: Path) -> str | None:
+    """The OAuth client a token file was issued to (its ``client_id``, not a secret);
+    None when there is no readable token there yet."""
+    try:
+        info = json.loads(read_regular(path, MAX_TOKEN_FILE_BYTES, "token file"))
+    except (OSError, UserError, ValueError):
+        return None
+    client = info.get("client_id") if isinstance(info, dict) else None
+    return client if isinstance(client, str) and client else None
+
+
+def share_quotas(channels: Mapping[str, Settings], where: str) -> dict[str, Settings]:
+    """The quota belongs to the Google Cloud project behind the OAuth client, not to a
+    channel: channels signed in through one client share one ledger, kept in the
+    database of the first of them by name, with its daily quota and reserve."""
+    groups: dict[str, list[str]] = {}
+    for name in sorted(channels):
+        client = token_client_id(channels[name].token_file)
+        if client is not None:
+            groups.setdefault(client, []).append(name)
+    shared = dict(channels)
+    for names in groups.values():
+        if len(names) < 2:
+            continue
+        first = channels[names[0]]
+        for name in names[1:]:
+            member = channels[name]
+            for field in ("daily_quota", "quota_reserve"):
+                if getattr(member, field) != getattr(first, field):
+                    raise UserError(
+                        f"{where}: channels {names[0]!r} and {name!r} are signed in through "
+                        f"one OAuth client and so share one quota, but give different "
+                        f"{field} ({getattr(first, field)} and {getattr(member, field)}): "
+                        "give them the same"
+                    )
+        group = tuple(names)
+        shared[names[0]] = first.sharing_quota(None, group)
+        for name in names[1:]:
+            shared[name] = channels[name].sharing_quota(first.database_url, group)
+    return shared
 
 
 def check_own_channel(env: Settings, file: ChannelsFile | None) -> None:

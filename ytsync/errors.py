@@ -8,6 +8,10 @@ class UserError(Exception):
     """Bad input or configuration; nothing was changed."""
 
 
+class NoDatabase(UserError):
+    """The SQLite file a command would read is not there: only ``import`` makes one."""
+
+
 class NoPlan(UserError):
     """A sync needs a plan applied first."""
 

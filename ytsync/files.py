@@ -29,8 +29,10 @@ _MAX_BASE = 200
 _NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
 
 
-def _kind(mode: int) -> str:
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular one is, in words ("a FIFO (named pipe)")."""
     kinds = (
+        (stat.S_ISDIR, "a folder"),
         (stat.S_ISCHR, "a character device"),
         (stat.S_ISBLK, "a block device"),
         (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -61,7 +63,7 @@ def read_regular(
         if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
         if not stat.S_ISREG(info.st_mode):
-            raise UserError(f"{what} {path} is {_kind(info.st_mode)}, not a regular file")
+            raise UserError(f"{what} {path} is {kind_of(info.st_mode)}, not a regular file")
         refusal = UserError(f"{what} {path} is larger than {_size(limit)}; {too_large}")
         if info.st_size > limit:
             raise refusal
@@ -115,7 +117,7 @@ def _refuse_special(path: Path) -> None:
     if stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-        raise OSError(errno.EINVAL, f"it is {_kind(mode)}", str(path))
+        raise OSError(errno.EINVAL, f"it is {kind_of(mode)}", str(path))
 
 
 def _create_temp(folder: Path, name: str) -> tuple[Path, int]:

@@ -46,6 +46,13 @@ def refuse_while_active(session: Session) -> None:
         )
 
 
+def require_plan(sessions: sessionmaker[Session]) -> None:
+    """NoPlan before there is a plan: said before Temporal is asked anything."""
+    with sessions() as session:
+        if session.scalar(select(Category.id).limit(1)) is None:
+            raise NoPlan("there is no plan yet")
+
+
 def create_job(
     settings: Settings,
     sessions: sessionmaker[Session],
@@ -79,6 +86,30 @@ def create_job(
         return job
 
 
+def restore_preview(
+    sessions: sessionmaker[Session],
+    snapshot_id: int | None,
+    settings: Settings,
+    now: datetime,
+    options: RestoreOptions,
+) -> RestorePreview:
+    """What a restore of ``snapshot_id`` would write; NoSnapshot or NothingToRestore when
+    it has nothing to do: said before Temporal is asked anything."""
+    with sessions() as session:
+        preview = compute_restore_preview(session, settings, snapshot_id, options, now)
+    _refuse_empty(preview, options)
+    return preview
+
+
+def _refuse_empty(preview: RestorePreview, options: RestoreOptions) -> None:
+    if not preview.writes:
+        message = f"nothing to restore: every playlist of snapshot {preview.snapshot_id}"
+        message += " is on YouTube"
+        if options.undo:
+            message += ", and no category playlist the sync made is left"
+        raise NothingToRestore(message)
+
+
 def create_restore_job(
     sessions: sessionmaker[Session],
     snapshot_id: int | None,
@@ -98,12 +129,7 @@ def create_restore_job(
         refuse_while_active(session)
         if preview is None:
             preview = compute_restore_preview(session, settings, snapshot_id, options, now)
-        if not preview.writes:
-            message = f"nothing to restore: every playlist of snapshot {preview.snapshot_id}"
-            message += " is on YouTube"
-            if options.undo:
-                message += ", and no category playlist the sync made is left"
-            raise NothingToRestore(message)
+        _refuse_empty(preview, options)
         job = SyncJob(
             workflow_id=f"ytsync-restore-{uuid.uuid4().hex[:12]}",
             kind="restore",

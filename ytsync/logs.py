@@ -54,6 +54,34 @@ def remember_url_password(url: str) -> None:
                 _known.add(form)
 
 
+# Parts of a notification URL shorter than this stay visible (a scheme, a short topic).
+_MIN_URL_PART = 6
+
+
+def remember_notify_urls(text: str) -> None:
+    """Mask these Apprise URLs (``YTSYNC_NOTIFY``) from now on: each whole, and each
+    part that may be a token (a password, a path segment, a query value), wherever a
+    library's message quotes one of them."""
+    forms: set[str] = set()
+    for url in re.split(r"[\s,;]+", text.strip()):
+        if not url:
+            continue
+        forms.add(url)
+        rest = url.partition("://")[2]
+        userinfo, at, hostpath = rest.rpartition("@")
+        if at:
+            forms.update(userinfo.split(":"))
+        path, _, query = hostpath.partition("?")
+        forms.update(path.split("/")[1:])
+        for pair in query.split("&"):
+            forms.add(pair.partition("=")[2])
+    with _known_lock:
+        for form in forms:
+            for variant in {form, unquote(form)}:
+                if len(variant) >= _MIN_URL_PART:
+                    _known.add(variant)
+
+
 def mask(text: str) -> str:
     with _known_lock:
         known = sorted(_known, key=len, reverse=True)

@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -35,7 +35,7 @@ from ytsync.db.models import (
 from ytsync.errors import JobRunning, UserError
 from ytsync.files import read_regular, umask_mode, write_output
 from ytsync.reuse import PRIVACIES
-from ytsync.safetext import csv_cell, csv_value
+from ytsync.safetext import control_in, csv_cell, csv_value, plain, shows_nothing
 from ytsync.wire import FINAL_STAGES
 from ytsync.youtube.titles import (
     MAX_DESCRIPTION,
@@ -88,6 +88,8 @@ _WATCH_HOSTS = frozenset(
 _SHORT_HOSTS = frozenset({"youtu.be", "www.youtu.be"})
 _ID_PATH_PREFIXES = frozenset({"shorts", "embed", "live", "v", "e"})
 _OTHER_DELIMITERS = {";": "';'", "\t": "tabs", "|": "'|'"}
+# What a column's heading looks like: a few words.
+_COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 _-]{0,29}")
 
 
 # --------------------------------------------------------------------------- results
@@ -182,12 +184,34 @@ def _quote(value: str, limit: int = 60) -> str:
     return repr(value if len(value) <= limit else value[: limit - 1] + "…")
 
 
+def _display_problem(name: str) -> str | None:
+    """Why a name would spoof ytsync's own display, or None.  YouTube takes both, but
+    a line break in a name prints as a row of its own in a table, and a name of
+    invisible characters looks like none."""
+    control = control_in(name)
+    if control is not None:
+        return f"holds a control character ({control}); a category name is one line of text"
+    if shows_nothing(name):
+        points = ", ".join(f"U+{ord(char):04X}" for char in dict.fromkeys(name[:MAX_TITLE]))
+        return f"has no visible character (only {points})"
+    return None
+
+
+def _line(line: int) -> str:
+    return f"line {line}"
+
+
 @dataclass
 class Problems:
-    """Bad rows, collected so that one run reports all of them."""
+    """Bad rows, collected so that one run reports all of them.
+
+    ``what`` names the kind of file; ``where`` words a line number (a rules file adds
+    the rule it belongs to)."""
 
     source: str
     found: list[tuple[int, str]] = field(default_factory=list)
+    what: str = "plan file"
+    where: Callable[[int], str] = _line
 
     def add(self, line: int, message: str) -> None:
         self.found.append((line, message))
@@ -196,12 +220,12 @@ class Problems:
         if not self.found:
             return
         ordered = sorted(self.found, key=lambda problem: problem[0])
-        shown = [f"  line {line}: {msg}" for line, msg in ordered[:MAX_SHOWN_PROBLEMS]]
+        shown = [f"  {self.where(line)}: {msg}" for line, msg in ordered[:MAX_SHOWN_PROBLEMS]]
         if len(ordered) > MAX_SHOWN_PROBLEMS:
             shown.append(f"  ... and {len(ordered) - MAX_SHOWN_PROBLEMS} more")
         noun = "problem" if len(ordered) == 1 else "problems"
         raise UserError(
-            f"plan file {self.source} has {len(ordered)} {noun}; nothing was applied:\n"
+            f"{self.what} {self.source} has {len(ordered)} {noun}; nothing was applied:\n"
             + "\n".join(shown)
         )
 
@@ -232,11 +256,15 @@ class Plan:
         return {vid for category in self.categories.values() for vid in category.video_ids}
 
 
-class _PlanBuilder:
-    """Turns data rows into categories, noting every problem instead of stopping."""
+class PlanBuilder:
+    """Turns data rows into categories, noting every problem instead of stopping.
 
-    def __init__(self, source: str) -> None:
-        self.problems = Problems(source)
+    A plan file's rows come through ``add``; a rules file declares its categories
+    (``declare``) and then places videos in them (``add_video``): the same checks
+    either way."""
+
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
         self.categories: dict[str, PlannedCategory] = {}
         self.rows = 0
         # fold_name(name) -> the first spelling seen, so near-duplicates are caught.
@@ -278,7 +306,7 @@ class _PlanBuilder:
         if not name:
             self.problems.add(line, "the category is empty")
             return False
-        problem = title_problem(name)
+        problem = title_problem(name) or _display_problem(name)
         if problem is not None:
             self._once(("title", name), line, f"category {_quote(name)} {problem}")
             return False
@@ -343,14 +371,32 @@ class _PlanBuilder:
             settings["description"] = description
         return settings if ok else None
 
-    def _place(
-        self, line: int, name: str, video_id: str, protected: bool, settings: Mapping[str, str]
-    ) -> None:
+    def declare(self, line: int, name: str, protected: bool, settings: Mapping[str, str]) -> bool:
+        """A category given apart from any row (a rules file), with its ``privacy`` and
+        ``description`` settings, checked as a row's would be; False when refused."""
+        name_ok = self._check_name(line, name)
+        checked = self._check_settings(line, settings)
+        if not name_ok or checked is None:
+            return False
+        self._settle_settings(line, self._category(line, name, protected), checked)
+        return True
+
+    def add_video(self, line: int, name: str, video_id: str) -> None:
+        """Put ``video_id`` into the declared category ``name``, as given on ``line``."""
+        self._append(line, self.categories[name], video_id)
+
+    def _category(self, line: int, name: str, protected: bool) -> PlannedCategory:
         category = self.categories.get(name)
         if category is None:
             category = PlannedCategory(name=name, line=line, protected=protected)
             self.categories[name] = category
             self._spellings[fold_name(name)] = category
+        return category
+
+    def _place(
+        self, line: int, name: str, video_id: str, protected: bool, settings: Mapping[str, str]
+    ) -> None:
+        category = self._category(line, name, protected)
         self._settle_settings(line, category, settings)
         if category.protected != protected:
             self._once(
@@ -360,6 +406,10 @@ class _PlanBuilder:
                 f"protected={_word(category.protected)} on line {category.line}; "
                 "give every row of a category the same value",
             )
+        self._append(line, category, video_id)
+
+    def _append(self, line: int, category: PlannedCategory, video_id: str) -> None:
+        name = category.name
         if video_id in category.lines:
             self.problems.add(
                 line,
@@ -395,15 +445,12 @@ class _PlanBuilder:
             self.problems.add(line, message)
 
     def finish(self) -> Plan:
-        if self.rows == 0:
-            raise UserError(
-                f"plan file {self.problems.source} has no rows; nothing was applied "
-                "(an empty plan would remove every category; add one line per "
-                "category and video)"
-            )
-        for category in self.categories.values():
+        """The plan; a declared category that got no video is left out (a plan has no
+        empty category: it would only make an empty playlist)."""
+        placed = {name: c for name, c in self.categories.items() if c.video_ids}
+        for category in placed.values():
             self._check_size(category)
-        return Plan(self.problems.source, self.categories, self.problems)
+        return Plan(self.problems.source, placed, self.problems)
 
     def _check_size(self, category: PlannedCategory) -> None:
         # A protected category never becomes a playlist, so YouTube's limit does not bind.
@@ -433,7 +480,7 @@ def read_plan(path: Path) -> Plan:
     ones only the database can tell (unknown videos) before reporting them together.
     """
     text = _read_text(path)
-    builder = _PlanBuilder(str(path))
+    builder = PlanBuilder(Problems(str(path)))
     records, csv_problem = _records(text)
     if not records:
         if csv_problem:
@@ -450,6 +497,11 @@ def read_plan(path: Path) -> Plan:
     if csv_problem:
         builder.problems.add(*csv_problem)
         builder.problems.raise_if_any()
+    if builder.rows == 0:
+        raise UserError(
+            f"plan file {path} has no rows; nothing was applied (an empty plan would "
+            "remove every category; add one line per category and video)"
+        )
     return builder.finish()
 
 
@@ -545,10 +597,12 @@ def _columns(source: str, line: int, header: Sequence[str]) -> dict[str, int]:
     if unnamed:
         raise fail(f"column {', '.join(unnamed)} has no name (an extra comma?); {expected}")
     unknown = [
-        cell.strip() for cell, name in zip(header, names, strict=True) if name not in COLUMNS
+        (index, cell.strip())
+        for index, (cell, name) in enumerate(zip(header, names, strict=True))
+        if name not in COLUMNS
     ]
     if unknown:
-        listed = ", ".join(repr(name) for name in unknown)
+        listed = ", ".join(_column_name(index, cell) for index, cell in unknown)
         raise fail(f"unknown column {listed}; {expected}")
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -559,6 +613,15 @@ def _columns(source: str, line: int, header: Sequence[str]) -> dict[str, int]:
     return {name: index for index, name in enumerate(names)}
 
 
+def _column_name(index: int, cell: str) -> str:
+    """An unknown column as a message names it: its name when it looks like one, else
+    its number only.  The first line of a file that is not a plan may be anything (a
+    .env file's first line is a setting, an API key maybe), and is not echoed."""
+    if _COLUMN_NAME.fullmatch(cell):
+        return repr(cell)
+    return f"{index + 1} (its heading is not shown: it is not a column name)"
+
+
 # --------------------------------------------------------------------------- apply
 
 
@@ -566,15 +629,23 @@ def apply_plan(sessions: sessionmaker[Session], path: Path) -> ApplySummary:
     """Replace all categories with the plan in ``path``, or change nothing."""
     plan = read_plan(path)
     with transaction(sessions) as session:
-        _refuse_during_job(session)
-        video_pks = _resolve_videos(session, plan)
-        # Everything the file can be blamed for is known now: report it all at once,
-        # before the first write.
-        plan.problems.raise_if_any()
-        return _replace_categories(session, plan, video_pks)
+        refuse_during_job(session)
+        video_pks = checked_videos(session, plan)
+        return replace_categories(session, plan, video_pks)
 
 
-def _refuse_during_job(session: Session) -> None:
+def checked_videos(session: Session, plan: Plan) -> dict[str, int]:
+    """YouTube id -> videos.id of the plan's videos, once the whole plan is checked:
+    raise every problem together (its own and the videos outside the library)."""
+    video_pks = _resolve_videos(session, plan)
+    # Everything the file can be blamed for is known now: report it all at once,
+    # before the first write.
+    plan.problems.raise_if_any()
+    return video_pks
+
+
+def refuse_during_job(session: Session) -> None:
+    """The categories cannot change under a job that has not finished."""
     job = session.scalars(
         select(SyncJob)
         .where(SyncJob.stage.not_in(FINAL_STAGES))
@@ -618,7 +689,9 @@ def _video_pks(session: Session, wanted: Sequence[str]) -> dict[str, int]:
     return found
 
 
-def _replace_categories(session: Session, plan: Plan, video_pks: Mapping[str, int]) -> ApplySummary:
+def replace_categories(session: Session, plan: Plan, video_pks: Mapping[str, int]) -> ApplySummary:
+    """Make the categories the checked ``plan`` (``checked_videos``), keeping each
+    playlist a category already has."""
     existing = list(session.scalars(select(Category).order_by(Category.id)))
     matches = _match_existing(existing, plan.categories.values())
     kept_ids = {category.id for category in matches.values()}
@@ -793,12 +866,62 @@ def export_plan(sessions: sessionmaker[Session], path: Path, force: bool = False
     )
 
 
+def export_categories(
+    sessions: sessionmaker[Session], path: Path, force: bool = False
+) -> ExportSummary:
+    """Write the categories as they are (from a plan file or rules) as a plan, for hand
+    edits: applying it gives back exactly these categories, settings and order."""
+    with sessions() as session:
+        categories = session.execute(
+            select(
+                Category.id,
+                Category.name,
+                Category.is_protected,
+                Category.privacy,
+                Category.description,
+            ).order_by(Category.id)
+        ).all()
+        entries = session.execute(
+            select(CategoryVideo.category_id, Video.youtube_id)
+            .join(Video, Video.id == CategoryVideo.video_id)
+            .order_by(CategoryVideo.category_id, CategoryVideo.position)
+        ).all()
+    videos_of: dict[int, list[str]] = {}
+    for category_id, youtube_id in entries:
+        videos_of.setdefault(category_id, []).append(youtube_id)
+    rows = [
+        # The settings on a category's first row only, as 'plan export' writes them.
+        (
+            name,
+            youtube_id,
+            _word(protected),
+            privacy if first == 0 else "",
+            (description or "") if first == 0 else "",
+        )
+        for pk, name, protected, privacy, description in categories
+        for first, youtube_id in enumerate(videos_of.get(pk, []))
+    ]
+    _write_csv(path, COLUMNS, rows, force)
+    return ExportSummary(
+        file=str(path),
+        categories=sum(1 for row in categories if videos_of.get(row.id)),
+        videos=len(rows),
+        protected_categories=sum(1 for row in categories if row.is_protected),
+        skipped_duplicates=0,
+        empty_playlists=0,
+        adjusted_names=0,
+    )
+
+
 def export_names(titles: Sequence[str]) -> list[str]:
     """Category names for playlist titles: trimmed, valid YouTube titles, unique."""
     taken: set[str] = set()
     names: list[str] = []
     for title in titles:
-        base = fit_title(title)
+        # plain(): the file is for people, safe to print; apply takes every name back.
+        base = fit_title(plain(title))
+        if shows_nothing(base):
+            base = fit_title("")
         name, number = base, 2
         # Unique by fold_name, the same rule apply uses to spot near-duplicates.
         while fold_name(name) in taken:
@@ -814,7 +937,7 @@ def _export_settings(privacy: str, description: str) -> tuple[str, str]:
     """An old playlist's privacy and description as plan cells, empty where they are
     the defaults (private, no description), made valid as ``plan apply`` wants them."""
     cell = privacy if privacy in PRIVACIES and privacy != DEFAULT_PRIVACY else ""
-    text = fit_description(description, "")[:MAX_PLAN_DESCRIPTION].strip()
+    text = fit_description(plain(description, keep_lines=True), "")[:MAX_PLAN_DESCRIPTION].strip()
     return cell, text
 
 

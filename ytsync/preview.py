@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
@@ -107,6 +107,9 @@ class Preview(BaseModel):
     computed_at: datetime
     # Rebuild (what a job does) and reuse (keeping old playlists), side by side.
     strategies: Strategies
+    # The other channels signed in through the same OAuth client, whose jobs spend the
+    # same quota (remaining_quota_today is what they all have left).
+    quota_shared_with: list[str] = Field(default_factory=list)
 
 
 def compute_preview(session: Session, settings: Settings, now: datetime) -> Preview:
@@ -119,7 +122,7 @@ def compute_preview(session: Session, settings: Settings, now: datetime) -> Prev
     total = create.quota_cost + add.quota_cost + remove.quota_cost
     clock = settings.quota_clock
     # The same rule the sync charges by: an exhausted period has nothing left.
-    remaining = ledger.remaining(session, clock.period_start(now), settings.usable_quota)
+    remaining = ledger.remaining_for(settings, session, clock.period_start(now))
     periods, finish = finish_estimate(total, remaining, settings.usable_quota, clock, now)
     strategies = compare_strategies(
         session, lambda units: finish_estimate(units, remaining, settings.usable_quota, clock, now)
@@ -143,6 +146,7 @@ def compute_preview(session: Session, settings: Settings, now: datetime) -> Prev
         protected_categories=_protected_categories(session),
         computed_at=now,
         strategies=strategies,
+        quota_shared_with=settings.quota_shared_with,
     )
 
 

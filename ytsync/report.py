@@ -35,6 +35,8 @@ class ReportItem:
     # A playlist (or items) the job kept because its videos were not verified: running
     # the job again checks again (the face says how).
     kept: bool = False
+    # ...or because videos were saved to it since the import: import again first.
+    new_videos: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,7 +80,10 @@ def collect(session: Session, job: SyncJob) -> list[ReportItem]:
     errors = list(
         session.scalars(select(SyncError).where(SyncError.job_id == job.id).order_by(SyncError.id))
     )
-    kept = {entry.playlist_id for entry in held_back(session, job.id)}
+    kept = {
+        entry.playlist_id: any(video.new for video in entry.videos)
+        for entry in held_back(session, job.id)
+    }
     items = [
         ReportItem(
             e.stage,
@@ -88,6 +93,7 @@ def collect(session: Session, job: SyncJob) -> list[ReportItem]:
             e.timestamp,
             "error",
             kept=e.stage in ("delete_playlists", "restore_items") and e.entity_id in kept,
+            new_videos=e.stage == "delete_playlists" and kept.get(e.entity_id, False),
         )
         for e in errors
     ]

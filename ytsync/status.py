@@ -45,12 +45,19 @@ class Progress(BaseModel):
 
 class KeptVideo(BaseModel):
     video_id: str
+    # "" for a video new in the playlist: no category of the plan has it.
     category: str
     reason: str
+    # Saved to the old playlist since the import (else: planned, not verified).
+    new: bool = False
+    title: str = ""
 
 
 class KeptPlaylist(BaseModel):
-    """An old playlist the job kept, with the videos that held it back."""
+    """A playlist the job kept, with the videos that held it back: a sync's old playlist
+    (planned videos not verified in their category playlists, and ones saved to it
+    since the import); a restore's kept or category playlist (videos not verified back
+    where they were, and items the owner added)."""
 
     playlist_id: str
     title: str
@@ -83,6 +90,9 @@ class QuotaToday(BaseModel):
     next_reset: Moment
     usable: int
     remaining: int
+    # The other channels signed in through the same OAuth client: the figures above are
+    # theirs too (one Cloud project, one quota).
+    shared_with: list[str] = Field(default_factory=list)
 
 
 class LiveWorkflow(BaseModel):
@@ -98,10 +108,9 @@ class JobStatus(BaseModel):
 
     job_id: int
     workflow_id: str
-    # sync | restore
-    kind: str
     stage: str
-    strategy: str
+    # A sync's strategy (rebuild or reuse); None for a restore, which has none.
+    strategy: str | None
     paused_at_stage: str | None
     pause_reason: str | None
     resume_at: Moment | None
@@ -122,6 +131,10 @@ class JobStatus(BaseModel):
     quota_today: QuotaToday
     # Only while the job runs, and only once asked (None: Temporal did not answer).
     workflow: LiveWorkflow | None = None
+    # "sync", or "restore" (of snapshot ``snapshot_id``), whose stages are
+    # restore_playlists and restore_items.
+    kind: str = "sync"
+    snapshot_id: int | None = None
 
     @model_serializer(mode="wrap")
     def _leave_out_unasked_workflow(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -145,22 +158,22 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
     errors = session.scalars(
         select(SyncError).where(SyncError.job_id == job.id).order_by(SyncError.id)
     )
+    restore = job.kind == "restore"
     results = {
         str(stage): {
             key: int(job.stage_results.get(stage, {}).get(key, 0))
             for key in ("succeeded", "failed", "skipped", "open")
             + (("held_back",) if stage in HOLDING_STAGES else ())
         }
-        for stage in (RESTORE_STAGES if job.kind == "restore" else SYNC_STAGES)
+        for stage in (RESTORE_STAGES if restore else SYNC_STAGES)
     }
     clock = settings.quota_clock
     period = clock.period_start(now)
     return JobStatus(
         job_id=job.id,
         workflow_id=job.workflow_id,
-        kind=job.kind,
         stage=job.stage,
-        strategy=job.strategy,
+        strategy=None if restore else job.strategy,
         paused_at_stage=job.paused_at_stage,
         pause_reason=job.pause_reason,
         resume_at=job.resume_at,
@@ -189,8 +202,11 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
             period_start=period,
             next_reset=clock.next_reset(now),
             usable=settings.usable_quota,
-            remaining=ledger.remaining(session, period, settings.usable_quota),
+            remaining=ledger.remaining_for(settings, session, period),
+            shared_with=settings.quota_shared_with,
         ),
+        kind=job.kind,
+        snapshot_id=job.snapshot_id,
     )
 
 
@@ -203,6 +219,8 @@ def held_back(session: Session, job_id: int) -> list[KeptPlaylist]:
             func.coalesce(Video.youtube_id, HeldBack.youtube_video_id),
             HeldBack.category,
             HeldBack.reason,
+            HeldBack.new_in_playlist,
+            Video.title,
         )
         .outerjoin(Playlist, Playlist.id == HeldBack.playlist_id)
         .outerjoin(Video, Video.id == HeldBack.video_id)
@@ -210,11 +228,19 @@ def held_back(session: Session, job_id: int) -> list[KeptPlaylist]:
         .order_by(HeldBack.id)
     )
     kept: dict[str, KeptPlaylist] = {}
-    for playlist_id, title, video_id, category, reason in rows:
+    for playlist_id, title, video_id, category, reason, new, video_title in rows:
         entry = kept.setdefault(
             str(playlist_id), KeptPlaylist(playlist_id=str(playlist_id), title=str(title or ""))
         )
-        entry.videos.append(KeptVideo(video_id=str(video_id), category=category, reason=reason))
+        entry.videos.append(
+            KeptVideo(
+                video_id=str(video_id),
+                category=category,
+                reason=reason,
+                new=new,
+                title=video_title or "",
+            )
+        )
     return list(kept.values())
 
 

@@ -10,11 +10,17 @@ connection is tried, so a bad value stops the command naming the setting at faul
 
 The API key, the client key and gRPC metadata are secrets: they stay out of ``repr``,
 messages and logs (a TOML error is cut to its position and reason, because the
-library quotes the offending line).
+library quotes the offending line and the value it did not expect), and the API key is
+never sent in clear text to another machine.
+
+The config file and the TLS files are read here, with a bound, and handed to the
+library as data: ``/dev/zero`` would otherwise be read until memory runs out, and a
+FIFO would block the command and the worker for ever.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -33,6 +39,8 @@ from temporalio.service import TLSConfig
 
 from ytsync.config import Settings
 from ytsync.errors import TemporalUnreachable, UserError
+from ytsync.files import read_regular
+from ytsync.urls import is_loopback
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -43,6 +51,12 @@ _GRPC_META_PREFIX = "TEMPORAL_GRPC_META_"
 # What temporalio's envconfig (sdk-core) takes as a boolean.
 _BOOLEANS = ("true", "false", "1", "0")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+# gRPC's rule for a header's name (after envconfig lowered the variable's suffix and
+# turned '_' into '-'); a value is printable ASCII.
+_HEADER_NAME = re.compile(r"[0-9a-z_.-]+")
+# A Temporal config file or a PEM file is a few KiB; these bounds are generous.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_PEM_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -143,14 +157,14 @@ def resolve_target(settings: Settings, environ: Mapping[str, str] | None = None)
     namespace = settings.temporal_namespace or profile.namespace or DEFAULT_NAMESPACE
     if profile.api_key is not None:
         _check_api_key(profile.api_key, origins.of("TEMPORAL_API_KEY", "api_key"))
+    _check_metadata(profile.grpc_meta, env, origins)
     if profile.tls is not None:
-        _check_tls(profile.tls, origins)
-    try:
-        # The library decides what the profile means (an API key turns TLS on, ...).
-        config = profile.to_client_connect_config()
-    except OSError as exc:
-        # A file that went away since the check above.
-        raise UserError(f"Temporal TLS file {exc.filename}: {exc.strerror}") from None
+        profile = dataclasses.replace(profile, tls=_checked_tls(profile.tls, origins))
+    # The library decides what the profile means (an API key turns TLS on, ...); every
+    # file is data by now, so it reads none.
+    config = profile.to_client_connect_config()
+    if config.get("api_key") and config.get("tls", False) is False:
+        _refuse_plain_key(address, origins.of("TEMPORAL_API_KEY", "api_key"))
     return TemporalTarget(
         address=address,
         namespace=namespace,
@@ -201,18 +215,29 @@ def _check_tls_switch(env: Mapping[str, str]) -> None:
 
 
 def _load_profile(env: Mapping[str, str], origins: _Origins) -> ClientConfigProfile:
-    if CONFIG_FILE_VAR in env:
-        # envconfig skips a missing file in silence; one named on purpose is a mistake.
-        try:
-            origins.config_file.open("rb").close()
-        except OSError as exc:
-            raise UserError(
-                f"{CONFIG_FILE_VAR} ({origins.config_file}): cannot read it: {exc.strerror}"
-            ) from None
     try:
-        return ClientConfigProfile.load(override_env_vars=env)
+        return ClientConfigProfile.load(
+            config_source=_read_config_file(env, origins), override_env_vars=env
+        )
     except RuntimeError as exc:  # envconfig's ConfigError
         raise UserError(_config_error(str(exc), env, origins)) from None
+
+
+def _read_config_file(env: Mapping[str, str], origins: _Origins) -> bytes:
+    """The config file's bytes (none when the default file is not there: envconfig
+    skips a missing one in silence, but one named on purpose is a mistake)."""
+    path = origins.config_file
+    named = CONFIG_FILE_VAR in env
+    what = CONFIG_FILE_VAR if named else "Temporal config file"
+    setting = f"{what} ({path})"
+    try:
+        return read_regular(path, MAX_CONFIG_BYTES, what)
+    except FileNotFoundError:
+        if not named:
+            return b""
+        raise UserError(f"{setting}: cannot read it: no such file") from None
+    except OSError as exc:
+        raise UserError(f"{setting}: cannot read it: {exc.strerror}") from None
 
 
 def _config_error(message: str, env: Mapping[str, str], origins: _Origins) -> str:
@@ -225,8 +250,15 @@ def _config_error(message: str, env: Mapping[str, str], origins: _Origins) -> st
         lines = [line for line in message.splitlines() if line.strip()]
         position = lines[0].removeprefix("Configuration loading error: ")
         setting = CONFIG_FILE_VAR if CONFIG_FILE_VAR in env else "Temporal config file"
-        return f"{setting} ({origins.config_file}): {position}: {lines[-1].strip()}"
-    return f"Temporal client configuration: {message}"
+        return f"{setting} ({origins.config_file}): {position}: {_no_values(lines[-1].strip())}"
+    return f"Temporal client configuration: {_no_values(message)}"
+
+
+def _no_values(reason: str) -> str:
+    """A parser's reason without the values it quotes ("invalid type: string "...",
+    expected a boolean"): an API key pasted into the wrong field would show."""
+    reason = re.sub(r'string "(?:[^"\\]|\\.)*"', "a string", reason)
+    return re.sub(r'"(?:[^"\\]|\\.)*"|`[^`]*`', "…", reason)
 
 
 def _check_address(address: str, origin: str) -> None:
@@ -253,11 +285,13 @@ def _check_api_key(key: str, origin: str) -> None:
         raise UserError(f"{origin}: the API key holds spaces, line breaks or non-ASCII characters")
 
 
-def _check_tls(tls: ClientConfigTLS, origins: _Origins) -> None:
+def _checked_tls(tls: ClientConfigTLS, origins: _Origins) -> ClientConfigTLS:
+    """``tls`` checked, with each file read (once, bounded) into data."""
+    read: dict[str, DataSource] = {}
     for item in _TLS_ITEMS:
         source: DataSource | None = getattr(tls, item.attribute)
         if source is not None:
-            _check_pem(item, source, origins.of_source(item, source))
+            read[item.attribute] = _check_pem(item, source, origins.of_source(item, source))
     cert, key = tls.client_cert is not None, tls.client_private_key is not None
     if cert != key:
         have, missing = ("certificate", "key") if cert else ("key", "certificate")
@@ -265,12 +299,14 @@ def _check_tls(tls: ClientConfigTLS, origins: _Origins) -> None:
             f"Temporal TLS: a client {have} without its {missing} "
             "(set both TEMPORAL_TLS_CLIENT_CERT_* and TEMPORAL_TLS_CLIENT_KEY_*, or neither)"
         )
+    return dataclasses.replace(tls, **read)  # type: ignore[arg-type]
 
 
-def _check_pem(item: _TLSItem, source: DataSource, origin: str) -> None:
+def _check_pem(item: _TLSItem, source: DataSource, origin: str) -> bytes:
+    """The PEM item's bytes, checked; UserError naming ``origin`` when it is not one."""
     if isinstance(source, Path):
         try:
-            data = source.read_bytes()
+            data = read_regular(source, MAX_PEM_BYTES, f"{origin}: {item.what} file")
         except OSError as exc:
             raise UserError(f"{origin}: cannot read {source}: {exc.strerror}") from None
     else:
@@ -284,3 +320,38 @@ def _check_pem(item: _TLSItem, source: DataSource, origin: str) -> None:
         # Never the content: it may be a private key.
         kind = "an unencrypted PEM private key" if item.is_key else "a PEM certificate"
         raise UserError(f"{origin}: the {item.what} is not {kind}") from None
+    return data
+
+
+def _check_metadata(metadata: Mapping[str, str], env: Mapping[str, str], origins: _Origins) -> None:
+    """gRPC headers a connection can carry: a bad name or a line break in a value
+    fails deep in the connection, which would look like an unreachable server."""
+    for name, value in metadata.items():
+        origin = _metadata_origin(name, env, origins)
+        if not _HEADER_NAME.fullmatch(name):
+            raise UserError(
+                f"{origin}: {name!r} is not a gRPC header name (letters, digits, '_', '-', '.')"
+            )
+        if value and not (value.isascii() and value.isprintable()):
+            # Never the value: metadata often carries a token.
+            raise UserError(f"{origin}: the value holds line breaks or non-ASCII characters")
+
+
+def _metadata_origin(name: str, env: Mapping[str, str], origins: _Origins) -> str:
+    for variable in env:
+        suffix = variable.removeprefix(_GRPC_META_PREFIX)
+        if variable.startswith(_GRPC_META_PREFIX) and suffix.lower().replace("_", "-") == name:
+            return variable
+    return origins.of(_GRPC_META_PREFIX + name.upper(), f"grpc_meta.{name}")
+
+
+def _refuse_plain_key(address: str, origin: str) -> None:
+    """An API key goes in a header of every call: over a plain connection to another
+    machine, anyone on the way reads it."""
+    host = urlsplit(f"//{address}").hostname or ""
+    if not is_loopback(host):
+        raise UserError(
+            f"{origin}: the API key would travel in clear text to {host}, since TLS is off "
+            "(TEMPORAL_TLS=false or tls.disabled); turn TLS on, or use the key only with a "
+            "server on this machine"
+        )

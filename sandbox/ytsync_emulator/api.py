@@ -26,10 +26,10 @@ from .errors import (
     ApiError,
     insufficient_permissions,
 )
-from .faults import LOSING_KINDS
+from .faults import LOSING_KINDS, SPOILING_KINDS
 from .methods import ROUTES
 from .quota import is_write
-from .request import Call, JsonDict, parse_query
+from .request import Call, JsonDict, page_token, page_window, parse_query
 from .state import YOUTUBE_SCOPE, EmulatorState, WriteVerdict
 
 # The log's status for a write that a write hook dropped before it was applied (the
@@ -52,6 +52,8 @@ class Reply:
     drop: str | None = None
     # Extra response headers, e.g. the Location of a redirect.
     headers: dict[str, str] | None = None
+    # A body that is not JSON (a spoilt answer): sent as it is, instead of ``body``.
+    raw: bytes | None = None
 
 
 def handle(
@@ -106,13 +108,17 @@ def handle(
             return Reply(403, insufficient_permissions(name), lost)
         period = state.period(now)
         limit = state.daily_limit
-        if limit is not None and state.quota[period] + cost > limit:
+        # The quota is the Cloud project's: accounts signed in through one of its
+        # clients count on one counter (EmulatorState.join_project).
+        with state.quota_lock:
+            over = limit is not None and state.quota[period] + cost > limit
+            fault = None if over else state.faults.draw(name)
+            charged = 0 if over or (fault is not None and fault.kind == "quota_exceeded") else cost
+            state.quota[period] += charged
+        if over:
             _note_keys(call)
             _log(state, call, name, 403, 0, lost, connection)
             return Reply(403, BODIES["quotaExceeded"], lost)
-        fault = state.faults.draw(name)
-        charged = 0 if fault is not None and fault.kind == "quota_exceeded" else cost
-        state.quota[period] += charged
     if fault is not None and (case := fault.body_case()) is not None:
         # Injected errors are refused before the method runs: nothing is applied.
         error = ApiError(case)
@@ -125,9 +131,34 @@ def handle(
     except ApiError as error:
         status, payload = error.status, error.body
     drop = fault.kind if fault is not None and fault.kind in LOSING_KINDS else lost
+    spoilt = fault.kind if fault is not None and fault.kind in SPOILING_KINDS else None
     with state.lock:
-        _log(state, call, name, status, charged, drop, connection)
+        _log(state, call, name, status, charged, drop or spoilt, connection)
+    if spoilt is not None and status == 200 and payload is not None:
+        return _spoil(spoilt, payload, call, drop)
     return Reply(status, payload, drop)
+
+
+HTML_PAGE = b"<!DOCTYPE html><html><head><title>Sign in to the network</title></head></html>"
+
+
+def _spoil(kind: str, payload: JsonDict, call: Call, drop: str | None) -> Reply:
+    """A 200 answer that is not what the API sends (see ytsync_emulator.faults)."""
+    if kind == "html_answer":
+        return Reply(200, None, drop, {"Content-Type": "text/html; charset=UTF-8"}, HTML_PAGE)
+    spoilt = dict(payload)
+    listing = "items" in spoilt
+    if kind == "garbled_answer":
+        if listing:
+            spoilt["items"] = [str(item.get("id", "")) for item in spoilt["items"]]
+        else:
+            spoilt.pop("id", None)
+    elif kind == "repeat_page_token" and listing:
+        spoilt["nextPageToken"] = call.param("pageToken") or page_token(0)
+    elif kind == "endless_pages" and listing:
+        offset, size = page_window(call)
+        spoilt["nextPageToken"] = page_token(offset + max(size, 1))
+    return Reply(200, spoilt, drop)
 
 
 def owner(
@@ -141,7 +172,12 @@ def owner(
     if path == TOKEN_PATH:
         form = parse_query(body.decode("utf-8", "replace"))
         client_id, _secret = _client_credentials(form, authorization)
-        found = [s for s in states if s.knows(client_id=client_id)]
+        # One OAuth client may sign in several accounts: the grant tells them apart.
+        found = [
+            s
+            for s in states
+            if s.knows(refresh_token=form.get("refresh_token", ""), code=form.get("code", ""))
+        ] or [s for s in states if s.knows(client_id=client_id)]
     elif path == AUTH_PATH:
         client_id = parse_query(query).get("client_id", "")
         found = [s for s in states if s.knows(client_id=client_id)]
@@ -335,6 +371,11 @@ def _token(
                     "token_type": "Bearer",
                     "scope": scope,
                 }
+                if state.refresh_token_ttl is not None:
+                    # A sign-in that does not last (an app in Testing: 7 days) says how
+                    # long its refresh token lives, as Google's answer does for
+                    # time-limited access; a lasting one says nothing.
+                    payload["refresh_token_expires_in"] = int(state.refresh_token_ttl)
         else:
             exchanged = state.exchange_refresh_token(
                 client_id, client_secret, form.get("refresh_token", ""), now

@@ -51,15 +51,17 @@ def issue_token_file(
     *,
     base_url: str,
     scope: str | None = None,
+    client_id: str | None = None,
 ) -> Path:
     """What ``starter.py auth`` leaves behind, for an emulator account: a new OAuth
     client and refresh token issued by ``state``, in a token file at ``path``.
 
     ``scope``: what the user granted (default: the youtube scope).  Pass another, e.g.
     ``NARROW_SCOPE``, for a sign-in whose every API call YouTube refuses with 403
-    insufficientPermissions.
+    insufficientPermissions.  ``client_id``: sign in through that client of the account
+    (one joined with ``join_project``) instead of a new one.
     """
-    client_id, secret, refresh = state.issue_credentials(scope or YOUTUBE_SCOPE)
+    client, secret, refresh = state.issue_credentials(scope or YOUTUBE_SCOPE, client_id=client_id)
     return write_token_file(
-        path, base_url=base_url, client_id=client_id, client_secret=secret, refresh_token=refresh
+        path, base_url=base_url, client_id=client, client_secret=secret, refresh_token=refresh
     )

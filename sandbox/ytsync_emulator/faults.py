@@ -18,6 +18,18 @@ a seeded RNG, so a failing fault run can be replayed exactly.  Kinds:
 ``conflict_409``         409 operationAborted; not applied.
 ``quota_exceeded``       403 quotaExceeded (``reason="dailyLimitExceeded"`` for the old
                          form); not applied and, like a real refusal, not charged.
+
+Answers that are not what the API sends (a proxy's page, a broken deployment); the
+request is applied and charged as usual, only its 200 answer is spoilt:
+
+``html_answer``          an HTML page instead of JSON (a captive portal, a proxy).
+``garbled_answer``       JSON of the wrong shape: a list's items are strings, an
+                         insert's answer has no id.
+``repeat_page_token``    a list answers with ``nextPageToken`` set to the token it was
+                         asked for (the first page's own, on the first page): a client
+                         that follows it reads the same page for ever.
+``endless_pages``        a list always has a ``nextPageToken``, a new one each time,
+                         past its last item (empty pages from there on).
 """
 
 from __future__ import annotations
@@ -36,9 +48,16 @@ FaultKind = Literal[
     "rate_limit_403",
     "conflict_409",
     "quota_exceeded",
+    "html_answer",
+    "garbled_answer",
+    "repeat_page_token",
+    "endless_pages",
 ]
 FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
 LOSING_KINDS: frozenset[str] = frozenset({"lose_response", "lose_response_reset"})
+SPOILING_KINDS: frozenset[str] = frozenset(
+    {"html_answer", "garbled_answer", "repeat_page_token", "endless_pages"}
+)
 
 
 @dataclass(slots=True)

@@ -28,6 +28,9 @@ class Video:
     published_at: str
     topic: str = ""  # e.g. "Cooking"; used by the sample plan
     genre: str = ""  # e.g. "Baking"; a finer category within the topic
+    # ISO 8601, as contentDetails.duration gives it: "PT45S" (a Short), "PT1H2M3S";
+    # "P0D" for a live or upcoming broadcast.
+    duration: str = "PT4M13S"
 
 
 @dataclass(slots=True)

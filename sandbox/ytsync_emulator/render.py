@@ -101,6 +101,16 @@ def render_video(state: EmulatorState, video: Video, parts: set[str]) -> JsonDic
             "description": "",
             "channelTitle": video.owner_title,
         }
+    if "contentDetails" in parts:
+        out["contentDetails"] = {
+            "duration": video.duration,
+            "dimension": "2d",
+            "definition": "hd",
+            "caption": "false",
+            "licensedContent": False,
+            "contentRating": {},
+            "projection": "rectangular",
+        }
     if "status" in parts:
         out["status"] = {
             "uploadStatus": "processed",

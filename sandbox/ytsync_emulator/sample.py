@@ -184,6 +184,26 @@ def _published(rng: random.Random) -> str:
     return f"{_pick(rng, _DAYS)}T{hms}Z"
 
 
+def _duration(rng: random.Random, short_fraction: float) -> tuple[str, bool]:
+    """An ISO 8601 duration as videos.list gives it, and whether the video is a Short
+    (at most 60 s); now and then a live or upcoming broadcast, which YouTube gives as
+    P0D."""
+    roll = rng.random()
+    if roll < short_fraction:
+        seconds = 8 + int(rng.random() * 53)
+    elif roll < short_fraction + 0.003:
+        return "P0D", False
+    else:
+        # 61 s to about an hour and a half, most of them around ten minutes.
+        seconds = 61 + int(60 * 2 ** (rng.random() * 6.5))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = "PT" + "".join(
+        f"{value}{unit}" for value, unit in ((hours, "H"), (minutes, "M"), (secs, "S")) if value
+    )
+    return text, seconds <= 60
+
+
 def _new_id(rng: random.Random, length: int, taken: Container[str]) -> str:
     while True:
         candidate = random_id(rng, length)
@@ -201,14 +221,19 @@ def generate_library(
     duplicate_fraction: float = 0.005,
     own_fraction: float = 0.02,
     coverage: float = 1.15,
+    short_fraction: float = 0.08,
 ) -> dict[str, int]:
     """Fill ``state`` with a library; returns ``state.summary()``.
 
     ``unavailable_fraction`` of the videos are deleted or private (half each);
     ``duplicate_fraction`` of a playlist's items are repeated; ``own_fraction`` are the
-    channel's own uploads; playlists hold about ``coverage`` x ``videos`` items in total.
+    channel's own uploads; playlists hold about ``coverage`` x ``videos`` items in total;
+    ``short_fraction`` are Shorts (at most 60 s, "#shorts" in the title).
     """
     rng = random.Random(seed)
+    # Durations draw from a generator of their own: the rest of a seed's library stays
+    # what it was before videos had durations.
+    lengths = random.Random(f"durations-{seed}")
     topics = list(TOPICS)
     owners = [
         ("UC" + random_id(rng, 22), f"{rng.choice(_NAMES)} {kind}")
@@ -229,6 +254,9 @@ def generate_library(
                 y=2009 + int(rng.random() * 17),
                 n=1 + int(rng.random() * 60),
             )
+            duration, short = _duration(lengths, short_fraction)
+            if short:
+                title += " #shorts"
             vid = _new_id(rng, 11, state.videos)
             roll = rng.random()
             own = roll < own_fraction
@@ -248,6 +276,7 @@ def generate_library(
                 _published(rng),
                 topic,
                 genre,
+                duration,
             )
             if own:
                 state.append_item(state.uploads_id, vid)

@@ -130,14 +130,23 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.drop == "lose_response_reset":
                 self.server.mark_reset(self.connection)
             return
-        self._send(reply.status, reply.body, reply.headers)
+        self._send(reply.status, reply.body, reply.headers, reply.raw)
 
     def _send(
-        self, status: int, body: dict[str, Any] | None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        body: dict[str, Any] | None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
     ) -> None:
         self.send_response(status)
         for name, value in (headers or {}).items():  # e.g. a redirect's Location
             self.send_header(name, value)
+        if raw is not None:  # a spoilt answer, its Content-Type among the headers
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+            return
         if body is None:
             self.end_headers()
             return

@@ -220,6 +220,8 @@ class EmulatorState:
         self._refresh: dict[str, _RefreshGrant] = {}
         self._access: dict[str, _AccessGrant] = {}
         self.quota: Counter[datetime] = Counter()  # period start -> units used
+        # Guards ``quota``, which accounts of one Cloud project share (join_project).
+        self.quota_lock = threading.Lock()
         self.creates: Counter[datetime] = Counter()  # period start -> playlists created
         self.log: list[RequestRecord] = []
         # What checks after a run need to prove nothing of the owner's was lost: the items
@@ -279,6 +281,7 @@ class EmulatorState:
         published_at: str = "2020-01-01T00:00:00Z",
         topic: str = "",
         genre: str = "",
+        duration: str = "PT4M13S",
     ) -> Video:
         """Add a video; ``own=True`` makes it the channel's upload (it joins the uploads list)."""
         with self.lock:
@@ -295,6 +298,7 @@ class EmulatorState:
                 published_at,
                 topic,
                 genre,
+                duration,
             )
             self.videos[vid] = video
             if own:
@@ -414,9 +418,14 @@ class EmulatorState:
     def append_item(
         self, playlist_id: str, video_id: str, created_at: datetime | None = None
     ) -> PlaylistItem:
-        """Lock held."""
+        """Lock held.  The uploads list is YouTube's newest first: a new upload goes to
+        its top (incremental readers page only until they reach what they saw)."""
         item = PlaylistItem(self.new_item_id(), video_id, created_at)
-        self.playlists[playlist_id].items.append(item)
+        playlist = self.playlists[playlist_id]
+        if playlist.kind == "uploads":
+            playlist.items.insert(0, item)
+        else:
+            playlist.items.append(item)
         self.item_index[item.id] = playlist_id
         return item
 
@@ -434,8 +443,23 @@ class EmulatorState:
         self._clients[client_id] = client_secret
         return client_id, client_secret
 
-    def issue_credentials(self, scope: str = YOUTUBE_SCOPE) -> tuple[str, str, str]:
-        """A new OAuth client and refresh token: (client_id, client_secret, refresh_token).
+    def join_project(self, other: EmulatorState, client_id: str) -> None:
+        """This account's channel signs in through ``other``'s OAuth client ``client_id``,
+        as two channels of one owner do with one app: the client's Google Cloud project
+        pays for both, so their requests count on one quota (``other``'s limit, periods
+        and counter).  Then ``issue_credentials(client_id=...)`` signs it in."""
+        with other.lock:
+            secret = other._clients[client_id]
+            shared = (other.quota, other.quota_lock, other.daily_limit, other.quota_clock)
+        with self.lock:
+            self._clients[client_id] = secret
+            self.quota, self.quota_lock, self.daily_limit, self.quota_clock = shared
+
+    def issue_credentials(
+        self, scope: str = YOUTUBE_SCOPE, *, client_id: str | None = None
+    ) -> tuple[str, str, str]:
+        """A new OAuth client and refresh token: (client_id, client_secret, refresh_token);
+        with ``client_id``, a refresh token of that client (registered here already).
 
         ``scope``: what the user granted.  Without the youtube scope (a user who
         unticked it on Google's granular consent screen, or an app that asked for
@@ -444,7 +468,10 @@ class EmulatorState:
         """
         now = self.clock()
         with self.lock:
-            client_id, client_secret = self._new_client()
+            if client_id is None:
+                client_id, client_secret = self._new_client()
+            else:
+                client_secret = self._clients[client_id]
             refresh_token = self._new_refresh_token(client_id, now, scope)
             return client_id, client_secret, refresh_token
 
@@ -548,11 +575,22 @@ class EmulatorState:
         """Lock held."""
         return self._clients.get(client_id) == client_secret
 
-    def knows(self, *, client_id: str = "", access_token: str = "") -> bool:
-        """Did this account register the OAuth client, or issue the access token?"""
+    def knows(
+        self,
+        *,
+        client_id: str = "",
+        access_token: str = "",
+        refresh_token: str = "",
+        code: str = "",
+    ) -> bool:
+        """Did this account register the OAuth client, or issue the access token, the
+        refresh token or the authorization code?"""
         with self.lock:
-            return (bool(client_id) and client_id in self._clients) or (
-                bool(access_token) and access_token in self._access
+            return (
+                (bool(client_id) and client_id in self._clients)
+                or (bool(access_token) and access_token in self._access)
+                or (bool(refresh_token) and refresh_token in self._refresh)
+                or (bool(code) and code in self._codes)
             )
 
     def access_token_valid(self, token: str, now: datetime) -> bool:

@@ -211,12 +211,14 @@ def check_fault_run(inst: Installation, facts: RunFacts) -> int:
             planned[cid].append(video_id)
             imported[video_id] = availability
         old_ids = set(session.scalars(select(Playlist.youtube_id)))
-        # Videos the user had in an old playlist before the job: none may end nowhere.
-        sat_in_old = set(
-            session.scalars(
-                select(Video.youtube_id).join(PlaylistItem, PlaylistItem.video_id == Video.id)
-            )
-        )
+        # What the import saw in each old playlist.
+        imported_in: dict[str, set[str]] = defaultdict(set)
+        for old_id, video_id in session.execute(
+            select(Playlist.youtube_id, Video.youtube_id)
+            .join(PlaylistItem, PlaylistItem.playlist_id == Playlist.id)
+            .join(Video, Video.id == PlaylistItem.video_id)
+        ):
+            imported_in[old_id].add(video_id)
         errors = [
             (stage, entity, message)
             for stage, entity, message in session.execute(
@@ -228,6 +230,13 @@ def check_fault_run(inst: Installation, facts: RunFacts) -> int:
     with state.lock:
         videos = {vid: state.videos.get(vid) for ids in planned.values() for vid in ids}
         channel_id = state.channel_id
+        owners = set(state.user_items)
+        # What each old playlist held when the job deleted it, owner's late saves included.
+        deleted_old = {
+            pid: [(vid, state.videos.get(vid)) for vid in record.video_ids]
+            for pid, record in state.deleted_playlists.items()
+            if pid in old_ids
+        }
     # Unavailable when the import said so, or YouTube does now (made private meanwhile).
     reasons: dict[str, tuple[str, ...] | None] = {
         vid: (imported[vid],) if imported[vid] != "available" else None for vid in videos
@@ -265,11 +274,14 @@ def check_fault_run(inst: Installation, facts: RunFacts) -> int:
             f"category {name!r}: {created_titles[name]} playlists were created",
         )
         check(ids == [playlist_id], f"category {name!r}: database says {playlist_id}, not {ids}")
-        items = state.playlist_items(ids[0])
+        with state.lock:
+            held = [(item.id, item.video_id) for item in state.playlists[ids[0]].items]
+        # Items the owner put there are theirs: never ytsync's duplicates or extras.
+        items = [video for item_id, video in held if item_id not in owners]
         duplicates = sorted(v for v, n in Counter(items).items() if n > 1)
         check(not duplicates, f"{name!r} holds duplicates {duplicates[:5]}")
         wanted = [vid for vid in planned[cid] if reasons[vid] is None]
-        missing = sorted(set(wanted) - set(items))
+        missing = sorted(set(wanted) - {video for _item, video in held})
         check(not missing, f"{name!r} misses {len(missing)} planned videos: {missing[:5]}")
         extra = sorted(set(items) - set(wanted))
         check(not extra, f"{name!r} holds {len(extra)} videos not planned: {extra[:5]}")
@@ -313,7 +325,10 @@ def check_fault_run(inst: Installation, facts: RunFacts) -> int:
             f"system list {special} changed",
         )
 
-    # No planned, available video that sat in an old playlist ends in no playlist.
+    # No available video that was in an old playlist when the job deleted it ends in no
+    # playlist (by the emulator's record of the moment, so videos the owner saved there
+    # during the job count), unless the plan left it out: the import saw it there and
+    # no category of the plan that gets a playlist has it.
     with state.lock:
         anywhere = {
             item.video_id
@@ -322,13 +337,34 @@ def check_fault_run(inst: Installation, facts: RunFacts) -> int:
             for item in playlist.items
         }
     lost = sorted(
-        vid for vid in sat_in_old & elsewhere if reasons.get(vid) is None and vid not in anywhere
+        {
+            vid
+            for pid, held in deleted_old.items()
+            for vid, video in held
+            if unavailable_reason(video, channel_id) is None
+            and reasons.get(vid) is None
+            and vid not in anywhere
+            and not (vid in imported_in[pid] and vid not in elsewhere)
+        }
     )
     check(not lost, f"{len(lost)} videos ended in no playlist: {lost[:5]}")
+    # What the owner saved or added by hand during the job is never removed by ytsync,
+    # neither by an item delete nor with its playlist.
+    taken = state.user_items_removed()
+    check(not taken, f"{len(taken)} of the owner's own items were removed: {taken[:5]}")
 
-    # Old playlists: all gone, and none deleted before every addition was settled.
-    survivors = sorted(old_ids & set(state.playlists))
-    check(not survivors, f"old playlists still on YouTube: {survivors[:5]}")
+    # Old playlists: all gone but those the owner saved videos to during the job (held
+    # back, each named), and none deleted before every addition was settled.
+    with state.lock:
+        survivors = sorted(old_ids & set(state.playlists))
+        saved_to = {
+            pid for pid in survivors if any(i.id in owners for i in state.playlists[pid].items)
+        }
+    unexplained = [pid for pid in survivors if pid not in saved_to]
+    check(not unexplained, f"old playlists still on YouTube: {unexplained[:5]}")
+    named = {entity for stage, entity, _message in errors if stage == "delete_playlists"}
+    unnamed = sorted(saved_to - named)
+    check(not unnamed, f"old playlists held back for the owner's saves, unnamed: {unnamed[:5]}")
     # A refused request logs only its parameters: a delete names its playlist in "id".
     deleted = [
         (r, str(r.playlist_id or r.resource_id)) for r in log if r.method == "playlists.delete"

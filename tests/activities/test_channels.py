@@ -43,7 +43,7 @@ def test_a_channels_file_in_json_or_toml(tmp_path: Path, monkeypatch: pytest.Mon
                 "channels": {
                     "alice": {"database_url": "sqlite:///alice.db", "token_file": "alice.json"},
                     "bob": {
-                        "database_url": "postgresql+psycopg://u:secret@db/bob",
+                        "database_url": "postgresql+psycopg://u:hunter2@db/bob",
                         "token_file": "/run/secrets/bob.json",
                         "youtube_api_endpoint": "http://127.0.0.1:9",
                         "daily_quota": 5000,
@@ -55,7 +55,7 @@ def test_a_channels_file_in_json_or_toml(tmp_path: Path, monkeypatch: pytest.Mon
     as_toml = tmp_path / "channels.toml"
     as_toml.write_text(
         '[channels.alice]\ndatabase_url = "sqlite:///alice.db"\ntoken_file = "alice.json"\n\n'
-        '[channels.bob]\ndatabase_url = "postgresql+psycopg://u:secret@db/bob"\n'
+        '[channels.bob]\ndatabase_url = "postgresql+psycopg://u:hunter2@db/bob"\n'
         'token_file = "/run/secrets/bob.json"\nyoutube_api_endpoint = "http://127.0.0.1:9"\n'
         "daily_quota = 5000\n"
     )

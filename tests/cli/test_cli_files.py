@@ -342,6 +342,16 @@ def test_other_exports_refuse_a_symlink_too(
         ".token.json.0123abcd.tmp",
         ".ytsync/demo/token.json",
         ".ytsync/temporal.db",
+        # SQLite's files beside a database: -wal holds recent library data.
+        "ytsync.db-wal",
+        "ytsync.db-shm",
+        "ytsync.db-journal",
+        "channels.toml",  # database passwords
+        "channels.json",
+        "backup.json",  # the whole library
+        "backup-2026-01-01.json",
+        ".env",  # TEMPORAL_API_KEY and friends
+        ".env.production",
     ],
 )
 def test_gitignore_covers_secret_files(name: str) -> None:

@@ -21,7 +21,7 @@ from tests.support.harness import TEST_SERVER
 from ytsync.cli import worker
 from ytsync.cli.app import main
 from ytsync.config import load_settings
-from ytsync.db.engine import make_engine, session_factory
+from ytsync.db.engine import make_engine, session_factory, upgrade
 from ytsync.db.models import Category
 from ytsync.logs import mask, remember_url_password
 from ytsync_emulator.credentials import issue_token_file
@@ -167,6 +167,7 @@ def channels_file(folder: Path, alice_url: str, **alice: str) -> Path:
 
 def category_names(url: str) -> list[str]:
     engine = make_engine(url)
+    upgrade(engine)
     try:
         with session_factory(engine)() as session:
             return sorted(c.name for c in session.query(Category))
@@ -195,9 +196,9 @@ def test_a_channel_missing_from_the_channels_file_is_exit_2_listing_the_known_on
     assert not (clean_env / "own.db").exists(), "the default database was not touched"
     # The right name works, on that channel's database.
     monkeypatch.setenv("YTSYNC_CHANNEL", "alice")
+    assert category_names(database_url) == []
     assert main(["status", "--json"]) == 0
     assert capsys.readouterr().out.strip() == "null"
-    assert category_names(database_url) == []
     assert not (clean_env / "own.db").exists()
 
 
@@ -220,6 +221,86 @@ def test_without_a_channels_file_another_channel_needs_its_own_database(
     monkeypatch.setenv("YTSYNC_CHANNEL", "default")
     monkeypatch.delenv("YTSYNC_DATABASE_URL")
     assert load_settings().database_url == "sqlite:///ytsync.db"
+
+
+@pytest.mark.parametrize(
+    ("alice_url", "bob_url", "shown"),
+    [
+        ("sqlite:///shared.db", "sqlite:///./shared.db", "shared.db"),
+        (
+            "postgresql+psycopg://alice:s3cretA@DB.example.com/library",
+            "postgresql://bob:s3cretB@db.example.com:5432/library",
+            "library on db.example.com:5432",
+        ),
+    ],
+)
+def test_two_channels_on_one_database_are_exit_2_naming_both(
+    clean_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    alice_url: str,
+    bob_url: str,
+    shown: str,
+) -> None:
+    """One channel's import would mark the other's playlists deleted: refused at once,
+    by every command and the worker, however the two URLs spell the one database."""
+    path = clean_env / "channels.json"
+    entries = {
+        "alice": {"database_url": alice_url, "token_file": "alice.json"},
+        "bob": {"database_url": bob_url, "token_file": "bob.json"},
+    }
+    path.write_text(json.dumps({"channels": entries}))
+    monkeypatch.setenv("YTSYNC_CHANNELS_FILE", str(path))
+    monkeypatch.setenv("YTSYNC_DATABASE_URL", f"sqlite:///{clean_env / 'own.db'}")
+    for channel in ("alice", "default"):
+        monkeypatch.setenv("YTSYNC_CHANNEL", channel)
+        assert main(["status", "--json"]) == 2
+        err = flat(capsys.readouterr().err)
+        assert "channels 'alice' and 'bob' use the same database" in err
+        assert shown in err
+        assert "s3cret" not in err
+    assert worker.main() == 2
+    assert "channels 'alice' and 'bob' use the same database" in flat(capsys.readouterr().err)
+    assert sorted(p.name for p in clean_env.iterdir()) == ["channels.json"]
+    # The environment's own channel counts too.
+    monkeypatch.setenv("YTSYNC_DATABASE_URL", alice_url)
+    entries["bob"]["database_url"] = "sqlite:///bob.db"
+    path.write_text(json.dumps({"channels": entries}))
+    assert main(["status", "--json"]) == 2
+    assert "channels 'alice' and 'default' use the same database" in flat(capsys.readouterr().err)
+
+
+def test_channels_on_one_oauth_client_must_give_one_quota(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Channels signed in through one client spend one Cloud project's quota: a channels
+    file giving them different daily quotas is refused (exit 2), naming both."""
+    state = EmulatorState(seed=4)
+    client_id, secret, refresh = state.issue_credentials()
+    for name in ("alice", "bob"):
+        issue_token_file(
+            state, clean_env / f"{name}.json", base_url="http://127.0.0.1:9", client_id=client_id
+        )
+    path = clean_env / "channels.json"
+    entries: dict[str, dict[str, object]] = {
+        "alice": {"database_url": "sqlite:///alice.db", "token_file": "alice.json"},
+        "bob": {"database_url": "sqlite:///bob.db", "token_file": "bob.json", "daily_quota": 5000},
+    }
+    path.write_text(json.dumps({"channels": entries}))
+    monkeypatch.setenv("YTSYNC_CHANNELS_FILE", str(path))
+    assert main(["status", "--json"]) == 2
+    err = flat(capsys.readouterr().err)
+    assert "channels 'alice' and 'bob' are signed in through one OAuth client" in err
+    assert "daily_quota (10000 and 5000)" in err
+    assert secret not in err and refresh not in err
+    # The same figures: one ledger, in alice's database (the first by name).
+    del entries["bob"]["daily_quota"]
+    path.write_text(json.dumps({"channels": entries}))
+    monkeypatch.setenv("YTSYNC_CHANNEL", "bob")
+    settings = load_settings()
+    assert settings.quota_ledger_url == "sqlite:///alice.db"
+    assert settings.quota_shared_with == ["alice"]
+    assert main(["status", "--json"]) == 0
 
 
 @pytest.mark.parametrize(
@@ -354,8 +435,10 @@ def test_the_worker_log_never_shows_a_database_password(tmp_path: Path, postgres
     assert ESCAPED in own
     channels = tmp_path / "channels.json"
     bare = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:5432/other"
+    # Another database on the same server: two channels may not share one.
+    theirs = url.set(database=f"{url.database}_other").render_as_string(hide_password=False)
     channels.write_text(
-        json.dumps({"channels": {"other": {"database_url": own, "token_file": "t.json"}}})
+        json.dumps({"channels": {"other": {"database_url": theirs, "token_file": "t.json"}}})
     )
 
     async def run_worker() -> tuple[int, str]:

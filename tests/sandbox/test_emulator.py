@@ -677,6 +677,33 @@ def test_videos_list_returns_only_what_the_channel_may_see(yt: Any) -> None:
     ]
 
 
+def test_videos_list_gives_the_details_rules_match_on(yt: Any, state: EmulatorState) -> None:
+    """contentDetails.duration in ISO 8601, and the publishing channel and date in the
+    snippet, as YouTube gives them; without contentDetails in ``part``, none of it."""
+    state.add_video(
+        video_id="short000001",
+        title="A Short",
+        owner_title="Kestrel Lab",
+        published_at="2024-03-05T06:07:08Z",
+        duration="PT45S",
+    )
+    both = yt.videos().list(id="short000001", part="snippet,contentDetails").execute()
+    video = both["items"][0]
+    assert video["contentDetails"]["duration"] == "PT45S"
+    assert video["snippet"]["channelTitle"] == "Kestrel Lab"
+    assert video["snippet"]["channelId"].startswith("UC")
+    assert video["snippet"]["publishedAt"] == "2024-03-05T06:07:08Z"
+    plain = yt.videos().list(id="short000001", part="snippet").execute()
+    assert "contentDetails" not in plain["items"][0]
+
+
+def test_the_uploads_list_is_newest_first(yt: Any, state: EmulatorState) -> None:
+    """As on YouTube: a new upload is at the top of the channel's uploads."""
+    newer = state.add_video(title="newer upload", own=True)
+    listed = yt.playlistItems().list(playlistId=state.uploads_id, part="contentDetails").execute()
+    assert [i["contentDetails"]["videoId"] for i in listed["items"]] == [newer.id, OWN_PRIVATE]
+
+
 def test_position_is_logged(yt: Any, state: EmulatorState) -> None:
     playlist = state.add_playlist("Order", video_ids=PUBLIC[:2])
     insert_item(yt, playlist.id, PUBLIC[5])
@@ -747,6 +774,52 @@ def test_short_quota_period(server: EmulatorServer, clock: VirtualClock) -> None
     clock.advance(30)  # the next minute starts a new period
     yt.playlists().list(mine=True, part="id").execute()
     assert state.quota_used() == 1
+
+
+def test_channels_signed_in_through_one_client_share_its_projects_quota(
+    server: EmulatorServer, state: EmulatorState, clock: VirtualClock
+) -> None:
+    """Two accounts (channels) on one address, the second signed in through the first's
+    OAuth client: each token reaches its own channel, and both spend one quota, the
+    Cloud project's."""
+    other = EmulatorState(clock=clock, seed=8, channel_title="Second Channel")
+    server.add_account(other)
+    client_id, secret, first_refresh = state.issue_credentials()
+    other.join_project(state, client_id)
+    _same, _secret, second_refresh = other.issue_credentials(client_id=client_id)
+    assert _same == client_id
+
+    def client(refresh: str) -> Any:
+        creds = Credentials(  # type: ignore[no-untyped-call]
+            None,
+            refresh_token=refresh,
+            token_uri=server.token_uri,
+            client_id=client_id,
+            client_secret=secret,
+        )
+        http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http())
+        options = {"api_endpoint": server.base_url}
+        return build("youtube", "v3", static_discovery=True, client_options=options, http=http)
+
+    first, second = client(first_refresh), client(second_refresh)
+    titles = [
+        yt.channels().list(mine=True, part="snippet").execute()["items"][0]["snippet"]["title"]
+        for yt in (first, second)
+    ]
+    assert titles == ["Emulator Channel", "Second Channel"]
+    assert state.quota_used() == other.quota_used() == 2
+    state.daily_limit = other.daily_limit = 53
+    other.add_video(video_id=PUBLIC[0])
+    insert_item(second, other.add_playlist("Mine").id, PUBLIC[0])  # 52 of the project's 53
+    first.playlists().list(mine=True, part="id").execute()  # 53
+    with pytest.raises(HttpError) as error:
+        insert_item(first, state.add_playlist("Theirs").id, PUBLIC[1])
+    assert reason_of(error.value) == "quotaExceeded"
+    assert state.quota_used() == 53
+    assert [r.method for r in other.requests() if r.units] == [
+        "channels.list",
+        "playlistItems.insert",
+    ]
 
 
 def test_playlist_creation_rate_limit(yt: Any, state: EmulatorState, clock: VirtualClock) -> None:
@@ -1069,6 +1142,22 @@ def test_generator_builds_a_realistic_library() -> None:
     } - set(state.playlist_items(state.uploads_id))
     assert planned & unavailable  # a stale plan names a few unavailable videos
     assert len(membership) - len(planned) > 500  # and leaves some videos out
+
+    # Shorts (at most 60 s, tagged in the title), long videos, a few live broadcasts.
+    lengths = [_seconds(v.duration) for v in state.videos.values()]
+    shorts = [v for v in state.videos.values() if v.title.endswith("#shorts")]
+    assert 0.06 < len(shorts) / len(lengths) < 0.10
+    assert all(0 < _seconds(v.duration) <= 60 for v in shorts)
+    assert sum(s > 3600 for s in lengths) > 100
+    assert 0 < lengths.count(0) < 200  # P0D
+    assert len({v.owner_title for v in state.videos.values()}) > 100
+
+
+def _seconds(iso: str) -> int:
+    match = re.fullmatch(r"P(?:0D|T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)", iso)
+    assert match, iso
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def test_token_file_is_private(tmp_path: Path) -> None:

@@ -240,6 +240,28 @@ class WorkerProcess:
         with self._lock:
             return self._proc is not None and self._proc.poll() is not None
 
+    def send(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the running worker (SIGTERM: a deploy stops it)."""
+        with self._lock:
+            proc = self._proc
+        assert proc is not None and proc.poll() is None, "no worker is running"
+        proc.send_signal(sig)
+
+    def wait(self, timeout: float = 120.0) -> int:
+        """Wait for the worker to end by itself; its exit code."""
+        with self._lock:
+            proc = self._proc
+        assert proc is not None, "no worker was started"
+        code = proc.wait(timeout)
+        with self._lock:
+            self._proc = None
+        return code
+
+    def stop(self, timeout: float = 120.0) -> int:
+        """SIGTERM, as a deploy does, and wait for the worker to end; its exit code."""
+        self.send(signal.SIGTERM)
+        return self.wait(timeout)
+
     def kill(self) -> bool:
         """SIGKILL, the way a machine dies; False when none was running."""
         with self._lock:
@@ -286,9 +308,13 @@ def worker_environ(inst: Installation, database_url: str) -> dict[str, str]:
 class Action:
     """One fault fired at an exact emulator write."""
 
-    kind: str  # worker_kill | server_restart | db_drop | quota_burn | token_expiry
+    # worker_kill | server_restart | db_drop | quota_burn | token_expiry | owner_save
+    kind: str
     verdict: WriteVerdict = "answer"  # for worker_kill: was the write applied?
     units: int = 0  # for quota_burn
+    # For owner_save: the owner saves this video to this old playlist on youtube.com.
+    playlist_id: str = ""
+    video_id: str = ""
 
 
 @dataclass
@@ -377,6 +403,10 @@ class Chaos:
             self.inst.state.expire_all_access_tokens()
             self._count("token_expiry")
             return "answer"
+        if action.kind == "owner_save":
+            self.inst.state.user_add(action.playlist_id, action.video_id)
+            self._count("owner_save")
+            return "answer"
         raise AssertionError(f"unknown action {action.kind}")
 
     def _count(self, kind: str, n: int = 1) -> None:
@@ -450,6 +480,22 @@ def planned_work(inst: Installation) -> PlannedWork:
         )
         deletes = session.scalar(select(func.count()).select_from(Playlist))
     return PlannedWork(int(creates or 0), int(adds or 0), int(deletes or 0))
+
+
+def owner_saves(inst: Installation, rng: random.Random, count: int) -> list[Action]:
+    """``count`` saves the owner makes during the job: each an available video, not in
+    it yet, saved to a different old playlist."""
+    with inst.sessions() as session:
+        old = sorted(session.scalars(select(Playlist.youtube_id)))
+    state = inst.state
+    with state.lock:
+        available = sorted(v.id for v in state.videos.values() if not v.deleted)
+        held = {pid: {item.video_id for item in state.playlists[pid].items} for pid in old}
+    actions = []
+    for playlist_id in rng.sample(old, count):
+        video_id = rng.choice([v for v in available if v not in held[playlist_id]])
+        actions.append(Action("owner_save", playlist_id=playlist_id, video_id=video_id))
+    return actions
 
 
 def observed_faults(records: list[RequestRecord]) -> Counter[str]:

@@ -1,7 +1,9 @@
 """A ytsync worker in its own process, on the time-skipping server's clock or the wall clock.
 
-Tests SIGKILL it mid-batch, the way a machine dies, then start another.  Settings come
-from the YTSYNC_* environment like the real worker; the server address from argv:
+Tests SIGKILL it mid-batch, the way a machine dies, then start another, or SIGTERM it
+the way a deploy does (it stops as ``ytsync-worker`` does).  Settings come from the
+YTSYNC_* environment like the real worker (notifications and metrics included); the
+server address from argv:
 
     python -m tests.support.worker_process HOST:PORT [--cached-workflows N]  # time-skipping server
     python -m tests.support.worker_process HOST:PORT --wall-clock            # a real (dev) server
@@ -16,8 +18,11 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.empty_pb2 import Empty
 from temporalio.client import Client
 
-from ytsync.cli.worker import build_worker
+from activities.metrics import TemporalMetrics
+from ytsync.cli.worker import build_service, make_runtime, run_until_signalled, shutdown_grace
 from ytsync.config import load_settings
+from ytsync.logs import configure
+from ytsync.metrics import NO_METRICS
 from ytsync.sync.clock import Clock
 
 # On a real server a dead worker's sticky queue holds its workflow tasks until this
@@ -26,7 +31,11 @@ STICKY_TIMEOUT = timedelta(seconds=1)
 
 
 async def main(target: str, wall: bool, cached_workflows: int = 0) -> None:
-    client = await Client.connect(target)
+    settings = load_settings()
+    configure(settings.log_format)
+    runtime = make_runtime(settings.metrics_address)
+    client = await Client.connect(target, runtime=runtime)
+    metrics = TemporalMetrics(runtime.metric_meter) if runtime is not None else NO_METRICS
     loop = asyncio.get_running_loop()
 
     def skipping_clock() -> datetime:
@@ -46,9 +55,15 @@ async def main(target: str, wall: bool, cached_workflows: int = 0) -> None:
         if wall
         else {"max_cached_workflows": cached_workflows}
     )
-    async with build_worker(client, load_settings(), clock=clock, **options):
-        print("worker ready", flush=True)
-        await asyncio.Event().wait()
+    service = build_service(
+        client,
+        settings,
+        clock=clock,
+        metrics=metrics,
+        graceful_shutdown_timeout=shutdown_grace(settings),
+        **options,
+    )
+    await run_until_signalled(service, ready=lambda: print("worker ready", flush=True))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import subprocess
+import sys
+import sysconfig
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -161,8 +164,65 @@ def test_published_ports_bind_to_loopback_only() -> None:
 
 def test_dockerfile_runs_the_worker_unprivileged() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert 'CMD ["python", "worker.py"]' in dockerfile
+    assert 'CMD ["ytsync-worker"]' in dockerfile
     assert "USER ytsync" in dockerfile
+
+
+def test_the_worker_has_time_to_hand_its_lanes_over_when_stopped() -> None:
+    """`docker compose stop` sends SIGTERM, then SIGKILL after the grace period: long
+    enough for a write in flight (the request timeout, 60 s by default)."""
+    worker = services()["worker"]
+    grace = worker["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) > 60
+    assert "YTSYNC_NOTIFY" in worker["environment"]
+
+
+def test_pip_install_gives_the_commands(tmp_path: Path) -> None:
+    """What `pip install .` (and `pipx install .`) leaves in a fresh venv: the `ytsync`
+    and `ytsync-worker` commands, running the installed copy.  The wheel is built from
+    the files the Dockerfile copies; ytsync's dependencies come from this test's venv
+    (a .pth file), so nothing is downloaded (PIP_NO_INDEX)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("ytsync", "workflows", "activities"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "YTSYNC_"))}
+    environ |= {"PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+    def run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(a) for a in argv],
+            cwd=tmp_path,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
+        return done
+
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+        "--no-cache-dir", "-w", tmp_path / "dist", source)  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("ytsync-*.whl")
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    fresh = venv / "bin" / "python"
+    site = run(fresh, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))").stdout
+    (Path(site.strip()) / "ytsync-test-dependencies.pth").write_text(
+        sysconfig.get_path("purelib") + "\n"
+    )
+    run(fresh, "-m", "pip", "install", "--no-cache-dir", wheel)
+
+    usage = run(venv / "bin" / "ytsync", "--help").stdout
+    assert usage.startswith("usage: ytsync ")
+    for command in ("import", "start", "status", "notify"):
+        assert command in usage
+    worker = run(venv / "bin" / "ytsync-worker", "--help").stdout
+    assert worker.startswith("usage: ytsync-worker")
+    where = run(fresh, "-c", "import ytsync; print(ytsync.__file__)").stdout
+    assert Path(where.strip()).is_relative_to(venv), where
 
 
 def test_the_worker_image_and_the_wheel_leave_out_the_emulator_and_the_demo() -> None:

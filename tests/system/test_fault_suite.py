@@ -39,6 +39,7 @@ from tests.support.faultkit import (
     fault_seeds,
     log_tail,
     observed_faults,
+    owner_saves,
     planned_work,
     wall_clock,
     worker_environ,
@@ -75,6 +76,9 @@ class Case:
     db_drops: int = 0
     quota_burns: int = 0
     token_expiries: int = 0
+    # The owner saves a video to an old playlist on youtube.com during the adds: the
+    # playlist must be held back and named, and the video never lost.
+    owner_saves: int = 0
     # The emulator's own fault rules (probability per request, drawn from the seed).
     lost: float = 0.0
     errors_5xx: float = 0.0
@@ -114,7 +118,7 @@ CASES = [
         daily_quota=4_000,
         quota_reserve=500,
     ),
-    Case("worker_kills", worker_kills=6),
+    Case("worker_kills", worker_kills=6, owner_saves=2),
     Case("lost_responses", lost=0.05, list_lag=5.0),
     Case("api_errors", errors_5xx=0.02, conflicts=0.02, rate_limits=1, conflict_window=1.0),
     Case(
@@ -229,6 +233,10 @@ async def _run(
     )
     # Spread over the writes the job will make, the last ones near the end of the adds.
     chaos.plan(rng, actions, first=3, last=work.creates + work.adds * 9 // 10)
+    # During the adds, so at least a settle delay (longer than the lists' lag) before
+    # the delete stage reads the old playlists.
+    saves = owner_saves(inst, rng, case.owner_saves)
+    chaos.plan(rng, saves, first=work.creates + 1, last=work.creates + work.adds * 9 // 10)
     try:
         await asyncio.to_thread(worker.spawn)
         state.write_hook = chaos.hook
@@ -303,6 +311,7 @@ def expected_kinds(case: Case) -> list[str]:
         "db_drop": case.db_drops,
         "quota_burn": case.quota_burns,
         "token_expiry": case.token_expiries,
+        "owner_save": case.owner_saves,
         "lose_response": case.lost,
         "lose_response_reset": case.lost,
         "error_5xx": case.errors_5xx,

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -28,6 +29,7 @@ import pytest
 from ytsync.cli.app import main
 from ytsync.config import Settings
 from ytsync.youtube.client import YouTube
+from ytsync.youtube.tokens import refresh_token_expiry
 from ytsync_emulator.api import AUTH_PATH, write_client_secrets
 from ytsync_emulator.server import EmulatorServer
 from ytsync_emulator.state import YOUTUBE_SCOPE, EmulatorState
@@ -150,6 +152,7 @@ def test_sign_in_stores_a_working_private_token_and_warns_about_testing_apps(
     assert token["type"] == "authorized_user"
     assert token["client_id"] == setup.client_id
     assert token["refresh_token"]
+    assert "refresh_token_expiry" not in token, "a lasting sign-in has no end"
 
     text = " ".join(out.split())
     assert f"Signed in to the YouTube channel: {CHANNEL}" in text
@@ -364,3 +367,43 @@ def test_emulator_refuses_bad_authorization_requests(setup: Setup) -> None:
     _, query, _ = authorize(setup)
     status, body = redeem(setup, query["code"], client_secret="GOCSPX-wrong")
     assert (status, body["error"]) == (401, "invalid_client")
+
+
+def test_a_sign_in_that_does_not_last_records_when_it_ends(tmp_path: Path) -> None:
+    """An app in Testing: Google's answer gives the refresh token's lifetime
+    (``refresh_token_expires_in``); the token file keeps when it ends, through
+    refreshes, and ``auth`` says so."""
+    week = 7 * 24 * 3600
+    server = EmulatorServer(EmulatorState(seed=11, channel_title=CHANNEL, refresh_token_ttl=week))
+    server.start()
+    try:
+        client_id, client_secret = server.state.register_client()
+        secrets_file = write_client_secrets(
+            tmp_path / "client_secret.json",
+            base_url=server.base_url,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
+        setup = Setup(server, client_id, client_secret, secrets_file, tmp_path / "token.json",
+                      tmp_path)  # fmt: skip
+        before = datetime.now(UTC)
+        auth = AuthProcess(setup, "--client-secrets", str(secrets_file), "--no-browser")
+        try:
+            browse(auth.url)
+            rc, out, err = auth.finish()
+        finally:
+            auth.kill()
+        assert rc == 0, err
+        ends = refresh_token_expiry(setup.token_file)
+        assert ends is not None
+        assert (
+            before + timedelta(seconds=week - 60) <= ends <= before + timedelta(seconds=week + 60)
+        )
+        assert f"Google says this sign-in ends at {ends.isoformat()}" in " ".join(out.split())
+        # A refresh writes the token file again: the end stays.
+        server.state.expire_all_access_tokens()
+        assert YouTube(setup.settings()).my_channel() is not None
+        assert [r.method for r in server.state.requests()].count("oauth.token") >= 2
+        assert refresh_token_expiry(setup.token_file) == ends
+    finally:
+        server.stop()

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,64 @@ def test_import_stores_the_library_once_and_skips_system_lists(
     with library.sessions() as session:
         ledger = session.scalars(select(QuotaLedger)).all()
         assert sum(row.units_used for row in ledger) >= 2 * floor - 5
+
+
+def test_import_stores_what_rules_match_on(library: Installation) -> None:
+    """Title, publishing channel, duration and publish date from videos.list, within
+    the same unit per 50 videos; a video YouTube stops showing keeps what it had."""
+    state = library.state
+    normal = next(p for p in state.iter_playlists() if not p.special)
+    known = state.add_video(
+        title="Ninety-minute lecture",
+        owner_title="Meridian Explains",
+        published_at="2019-06-30T23:59:59Z",
+        duration="PT1H30M5S",
+    )
+    state.add_item(normal.id, known.id)
+    assert main(["import"]) == 0
+    with state.lock:
+        shown = {
+            v.id: v
+            for v in state.videos.values()
+            if not v.deleted and (v.privacy != "private" or v.owner_channel_id == state.channel_id)
+        }
+    with library.sessions() as session:
+        stored = {v.youtube_id: v for v in session.scalars(select(Video))}
+    imported = set(stored) & set(shown)
+    assert len(imported) >= 300
+    for vid in imported:
+        video, source = stored[vid], shown[vid]
+        assert (video.title, video.channel_id, video.channel_title) == (
+            source.title,
+            source.owner_channel_id,
+            source.owner_title,
+        )
+        assert video.published_at is not None
+        assert video.published_at.isoformat().replace("+00:00", "Z") == source.published_at
+        if source.duration == "P0D":
+            assert video.duration_seconds is None  # a live broadcast: not known yet
+        else:
+            assert video.duration_seconds and video.duration_seconds > 0
+    lecture = stored[known.id]
+    assert lecture.duration_seconds == 5405
+    assert lecture.published_at == datetime(2019, 6, 30, 23, 59, 59, tzinfo=UTC)
+    assert lecture.channel_title == "Meridian Explains"
+    hidden = [v for v in stored.values() if v.youtube_id not in shown]
+    assert hidden and all(v.duration_seconds is None and v.channel_id is None for v in hidden)
+
+    # Deleted on YouTube now: still imported (its playlist item stays), details kept.
+    victim = next(iter(sorted(imported)))
+    before = stored[victim]
+    state.set_video(victim, deleted=True)
+    assert main(["import"]) == 0
+    with library.sessions() as session:
+        after = session.scalars(select(Video).where(Video.youtube_id == victim)).one()
+    assert after.availability == "deleted"
+    assert (after.channel_title, after.duration_seconds, after.published_at) == (
+        before.channel_title,
+        before.duration_seconds,
+        before.published_at,
+    )
 
 
 def test_reimport_follows_changes_on_youtube(library: Installation) -> None:

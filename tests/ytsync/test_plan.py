@@ -422,8 +422,10 @@ def test_every_bad_row_is_reported_with_its_physical_line(
     with pytest.raises(UserError) as err:
         apply_plan(applied, write_plan(tmp_path, text))
     lines = str(err.value).splitlines()
-    assert lines[0].endswith("has 4 problems; nothing was applied:")
+    # Line 2: a name holding a line break, and a bad id.
+    assert lines[0].endswith("has 5 problems; nothing was applied:")
     assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "line 2",
         "line 2",
         "line 6",
         "line 7",

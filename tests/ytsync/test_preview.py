@@ -166,6 +166,8 @@ def test_preview_json_matches_the_contract(small_library: sessionmaker[Session])
             {"category_id": cats["C"], "category_name": "C", "video_count": 1}
         ],
         "computed_at": "2026-03-02T10:20:00Z",
+        # No other channel signed in through the same OAuth client.
+        "quota_shared_with": [],
     }
 
 

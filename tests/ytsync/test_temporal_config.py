@@ -18,6 +18,8 @@ from temporalio.service import TLSConfig
 from tests.support.harness import ROOT
 from ytsync.cli.app import main
 from ytsync.config import Settings, load_environment
+from ytsync.db.engine import make_engine, session_factory, transaction, upgrade
+from ytsync.db.models import SyncJob
 from ytsync.errors import UserError
 from ytsync.temporal import connect, resolve_target
 
@@ -266,7 +268,11 @@ def test_both_path_and_data_is_refused() -> None:
 def test_the_cli_exits_2_on_a_bad_temporal_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("YTSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'ytsync.db'}")
+    url = f"sqlite:///{tmp_path / 'ytsync.db'}"
+    upgrade(make_engine(url))  # a job to pause, so the Temporal settings are read
+    with transaction(session_factory(make_engine(url))) as session:
+        session.add(SyncJob(workflow_id="ytsync-job-1", stage="add_videos"))
+    monkeypatch.setenv("YTSYNC_DATABASE_URL", url)
     monkeypatch.setenv("TEMPORAL_TLS_CLIENT_CERT_DATA", "not a certificate")
     monkeypatch.setenv("TEMPORAL_TLS_CLIENT_KEY_DATA", NOT_PEM)
     assert main(["pause"]) == 2
@@ -305,3 +311,29 @@ def test_the_worker_exits_2_on_a_bad_temporal_setting(
     assert named in done.stderr
     assert API_KEY not in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_an_api_key_over_a_plain_connection_only_to_this_machine(tmp_path: Path) -> None:
+    plain = {"TEMPORAL_TLS": "false", "TEMPORAL_API_KEY": API_KEY}
+    for address in ("temporal.example.com:7233", "10.1.2.3:7233", "[2001:db8::1]:7233"):
+        with pytest.raises(UserError) as caught:
+            resolve_target(Settings(), {**plain, "TEMPORAL_ADDRESS": address})
+        message = str(caught.value)
+        assert message.startswith("TEMPORAL_API_KEY: the API key would travel in clear text to")
+        assert API_KEY not in message
+    # From a profile: the message names the profile's key.
+    env = profile_file(
+        tmp_path,
+        f'[profile.default]\naddress = "temporal.example.com:7233"\napi_key = "{API_KEY}"\n'
+        "[profile.default.tls]\ndisabled = true\n",
+    )
+    with pytest.raises(UserError, match=r"api_key of profile 'default' in .*: the API key would"):
+        resolve_target(Settings(), env)
+    # To this machine it never leaves it; with TLS on (what a key turns on) it is sealed.
+    for address in ("localhost:7233", "127.0.0.1:7233", "[::1]:7233"):
+        target = resolve_target(Settings(), {**plain, "TEMPORAL_ADDRESS": address})
+        assert (target.tls, target.api_key) == (False, API_KEY)
+    target = resolve_target(
+        Settings(), {"TEMPORAL_ADDRESS": "temporal.example.com:7233", "TEMPORAL_API_KEY": API_KEY}
+    )
+    assert target.tls is not False

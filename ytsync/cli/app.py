@@ -1,16 +1,22 @@
-"""``python starter.py ...``: the command line a user types."""
+"""``ytsync ...`` (or ``python starter.py ...``): the command line a user types."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ytsync.cli.context import Context
 from ytsync.cli.hints import with_hint
 from ytsync.errors import UserError
+
+# Loaded here, not when an error is printed: under a low limit of open files (ulimit
+# -n) the error may be just that, and loading a module then fails too.
+from ytsync.logs import mask
+from ytsync.safetext import visible
 
 if TYPE_CHECKING:
     from ytsync.youtube.errors import ApiFailure
@@ -21,14 +27,37 @@ Handler = Callable[[argparse.Namespace, Context], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ytsync.cli import auth, backups, demo, jobs, library, planning, report, temporal_setup
+    from ytsync.cli import (
+        auth,
+        backups,
+        demo,
+        jobs,
+        library,
+        notify,
+        planning,
+        report,
+        schedules,
+        temporal_setup,
+    )
 
     parser = argparse.ArgumentParser(
-        prog="starter.py",
+        # `ytsync`, or `starter.py` when run as the script.
+        prog=os.path.basename(sys.argv[0]) or "ytsync",
         description="Reorganize a YouTube library into category playlists.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (auth, library, planning, jobs, report, backups, demo, temporal_setup):
+    for module in (
+        auth,
+        library,
+        planning,
+        jobs,
+        schedules,
+        report,
+        backups,
+        notify,
+        demo,
+        temporal_setup,
+    ):
         module.register(commands)
     return parser
 
@@ -53,18 +82,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr("interrupted")
         return 130
     except Exception as exc:
-        # Here, not at the top: it loads the API client, which most commands never use.
-        from ytsync.youtube.errors import classify
-
-        failure = classify(exc)
+        failure = _classified(exc)
         if failure is not None:
             _stderr(f"error: {explain(failure)}")
             return 1
         # Not the user's fault: say what failed in one line; the traceback is for
         # whoever runs with YTSYNC_DEBUG=1.
         logging.getLogger("ytsync").debug("command failed", exc_info=True)
-        _stderr(f"error: {type(exc).__name__}: {exc}")
+        _stderr(f"error: {describe_failure(exc)}")
         return 1
+
+
+def _classified(exc: Exception) -> ApiFailure | None:
+    try:
+        # Here, not at the top: it loads the API client, which most commands never use.
+        from ytsync.youtube.errors import classify
+    except Exception:  # e.g. no file descriptor left to read the module with
+        return None
+    return classify(exc)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a failure nobody foresaw.  A database's error without its
+    statement or parameters: they hold library titles."""
+    statement_error = getattr(sys.modules.get("sqlalchemy.exc"), "StatementError", None)
+    if statement_error is not None and isinstance(exc, statement_error):
+        cause = getattr(exc, "orig", None) or exc
+        lines = str(cause).strip().splitlines()
+        return f"the database refused: {lines[0] if lines else type(cause).__name__}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run() -> None:
+    """The ``ytsync`` command."""
+    from ytsync.cli.exiting import exit_now
+
+    exit_now(main())
 
 
 def explain(failure: ApiFailure) -> str:
@@ -72,6 +125,8 @@ def explain(failure: ApiFailure) -> str:
     or this machine's."""
     from ytsync.youtube.errors import Outcome
 
+    if failure.unreadable:
+        return failure.describe()
     if failure.outcome is Outcome.LOCAL:
         return f"a problem on this machine, not YouTube's answer: {failure.describe()}"
     if failure.outcome is Outcome.UNKNOWN_RESULT:
@@ -82,7 +137,11 @@ def explain(failure: ApiFailure) -> str:
 
 
 def _stderr(message: str) -> None:
-    from ytsync.cli.console import SafeConsole
-    from ytsync.logs import mask
+    text = mask(message)
+    try:
+        from ytsync.cli.console import SafeConsole
 
-    SafeConsole(stderr=True, highlight=False).print(mask(message), markup=False)
+        SafeConsole(stderr=True, highlight=False).print(text, markup=False)
+    except Exception:
+        # rich cannot load (no file descriptor left, say): the message still goes out.
+        sys.stderr.write(visible(text) + "\n")

@@ -94,7 +94,7 @@ def run_auth(args: argparse.Namespace, ctx: Context) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
     try:
-        credentials = sign_in(
+        signed_in = sign_in(
             secrets, port=args.port, open_browser=not args.no_browser, prompt=PROMPT
         )
     except (KeyboardInterrupt, SignInCancelled) as exc:
@@ -106,7 +106,7 @@ def run_auth(args: argparse.Namespace, ctx: Context) -> int:
     except SignInFailed as exc:
         ctx.err.print(f"error: {exc}; nothing was written.", markup=False, soft_wrap=True)
         return 1
-    save_token(settings.token_file, credentials)
+    save_token(settings.token_file, signed_in)
     ctx.out.print(
         f"Saved the sign-in to {settings.token_file} (readable by you only).",
         markup=False,
@@ -135,6 +135,13 @@ def run_auth(args: argparse.Namespace, ctx: Context) -> int:
     title = channel.get("snippet", {}).get("title") or channel.get("id", "?")
     ctx.out.print(f"Signed in to the YouTube channel: {title}", markup=False, soft_wrap=True)
     ctx.out.print()
+    if signed_in.expires is not None:
+        ctx.out.print(
+            f"Google says this sign-in ends at {signed_in.expires} (UTC): a job still running "
+            "then pauses until you sign in again (the worker notifies you a week before).",
+            markup=False,
+            soft_wrap=True,
+        )
     ctx.out.print(TESTING_STATUS_WARNING, markup=False, soft_wrap=True)
     ctx.out.print(RESUME_HINT, markup=False, soft_wrap=True)
     return 0

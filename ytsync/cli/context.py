@@ -36,6 +36,9 @@ class Context:
         # None: made on first use; 'status --json' never loads rich.
         self._out = out
         self._err = err
+        # Only a command that fills a database (import) may create a SQLite file: for
+        # any other, a missing one is a mistyped path, refused (ytsync.db.engine).
+        self.creates_database = False
 
     @property
     def out(self) -> Console:
@@ -59,7 +62,7 @@ class Context:
         # with no job takes to answer (see ytsync.db.peek).
         from ytsync.db.engine import make_engine, upgrade
 
-        engine = make_engine(self.settings.database_url)
+        engine = make_engine(self.settings.database_url, create=self.creates_database)
         upgrade(engine)
         return engine
 

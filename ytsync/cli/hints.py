@@ -6,6 +6,7 @@ from __future__ import annotations
 from ytsync.errors import (
     JobConflict,
     JobRunning,
+    NoDatabase,
     NoPlan,
     NoSnapshot,
     NotAToken,
@@ -17,6 +18,10 @@ from ytsync.errors import (
 HINTS: dict[type[Exception], str] = {
     JobConflict: " or see 'python starter.py status'",
     JobRunning: " (python starter.py status)",
+    NoDatabase: (
+        "; 'python starter.py import' creates it (or set YTSYNC_DATABASE_URL to the "
+        "database you meant)"
+    ),
     NoPlan: ": run 'python starter.py plan apply FILE' first",
     NoSnapshot: "; see 'python starter.py backup list'",
     NothingToRestore: " (run 'python starter.py import' if you deleted some by hand)",
@@ -30,6 +35,13 @@ HINTS: dict[type[Exception], str] = {
         "TEMPORAL_ADDRESS or a Temporal config profile"
     ),
 }
+
+
+# The way out of an old playlist kept because videos were saved to it since the import.
+KEPT_NEW_WAY_OUT = (
+    "run 'python starter.py import', put the new videos in a category "
+    "('python starter.py plan apply') or leave them out, then 'python starter.py start' again"
+)
 
 
 def with_hint(exc: BaseException) -> str:

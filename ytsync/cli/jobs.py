@@ -9,15 +9,18 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ytsync.cli.context import Context, confirmed, launch
 from ytsync.config import Settings
-from ytsync.db.peek import sqlite_has_jobs
+from ytsync.db.peek import sqlite_file, sqlite_has_jobs
 from ytsync.errors import Refused, UserError
 from ytsync.logs import mask
+from ytsync.safetext import visible
 from ytsync.wire import FINAL_STAGES
 
 if TYPE_CHECKING:
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from ytsync.cli.jobctl import Sent
+    from ytsync.cli.schedulectl import ScheduleInfo
     from ytsync.cli.views import StatusView
     from ytsync.preview import Preview
     from ytsync.status import JobStatus, LiveWorkflow
@@ -73,8 +77,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run_start(args: argparse.Namespace, ctx: Context) -> int:
     from ytsync.cli.jobctl import start_previewed_job
     from ytsync.cli.views import render_preview
+    from ytsync.jobs import require_plan
     from ytsync.preview import compute_preview
 
+    # Before Temporal: bad input is exit code 2 whether or not Temporal is up.
+    require_plan(ctx.sessions)
     now = datetime.now(UTC)
     strategy = args.strategy or ctx.settings.strategy
     settings = ctx.settings.model_copy(update={"strategy": strategy})
@@ -108,9 +115,17 @@ def _interval(text: str) -> float:
 
 
 def run_status(args: argparse.Namespace, ctx: Context) -> int:
-    if args.watch:
+    if args.watch and args.json:
+        raise UserError("--watch redraws a view for people; use --json without it")
+    if _no_database(ctx):
         if args.json:
-            raise UserError("--watch redraws a view for people; use --json without it")
+            ctx.print_json(None)
+        else:
+            from ytsync.cli.views import NO_JOB
+
+            ctx.out.print(NO_JOB, markup=False)
+        return 0
+    if args.watch:
         try:
             return asyncio.run(_watch(ctx, args.interval))
         except KeyboardInterrupt:
@@ -134,8 +149,51 @@ def run_status(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     from ytsync.cli.views import status_view
 
-    ctx.out.print(status_view(asyncio.run(_snapshot(ctx, temporal))))
+    view, schedule = asyncio.run(_human_status(ctx, temporal))
+    ctx.out.print(status_view(view))
+    if schedule is not None:
+        schedule()
     return 0
+
+
+def _no_database(ctx: Context) -> bool:
+    """No SQLite file where the settings point: no job yet, as the contract says, and
+    a word on stderr, so a mistyped path does not pass for an empty library.  Nothing
+    is created."""
+    path = sqlite_file(ctx.settings.database_url)
+    if path is None or path.exists():
+        return False
+    # Plain stderr: 'status --json' loads no rich.
+    sys.stderr.write(
+        visible(
+            f"note: there is no database at {path} yet; 'python starter.py import' "
+            "creates it (or set YTSYNC_DATABASE_URL to the database you meant)\n"
+        )
+    )
+    return True
+
+
+async def _human_status(
+    ctx: Context, temporal: _Temporal
+) -> tuple[StatusView, Callable[[], None] | None]:
+    """The status view, and how to draw the channel's organize schedule (its next run,
+    its last run's outcome).  The schedule is asked of Temporal only once a run has
+    left a record, so a plain status never waits for it."""
+    from ytsync.cli.schedulectl import schedule_id
+    from ytsync.cli.views import render_schedule
+    from ytsync.organize.runs import has_runs, last_run
+
+    view = await _snapshot(ctx, temporal)
+    with ctx.sessions() as session:
+        if not has_runs(session):
+            return view, None
+        last = last_run(session, schedule_id(ctx.settings))
+    info = await temporal.schedule()
+    if info is not None:
+        return view, lambda: render_schedule(info, last, ctx.out)
+    if last is None:
+        return view, None
+    return view, lambda: ctx.out.print(f"Last organize run: {last.summary}", markup=False)
 
 
 async def _watch(ctx: Context, interval: float) -> int:
@@ -178,19 +236,19 @@ async def _status(ctx: Context, temporal: _Temporal, now: datetime) -> JobStatus
 
 async def _snapshot(ctx: Context, temporal: _Temporal) -> StatusView:
     """The status and what the human view adds: today's ledger, Temporal reached."""
+    from ytsync import ledger
     from ytsync.cli.views import StatusView
-    from ytsync.db.models import QuotaLedger
 
     now = datetime.now(UTC)
     status = await _status(ctx, temporal, now)
     if status is None:
         return StatusView(None, now)
     with ctx.sessions() as session:
-        ledger_row = session.get(QuotaLedger, ctx.settings.quota_clock.period_start(now))
-    view = StatusView(status, now, quota_used_today=0)
-    if ledger_row is not None:
-        view.quota_used_today = int(ledger_row.units_used)
-        view.quota_exhausted = bool(ledger_row.exhausted)
+        # The channel's OAuth client's ledger, shared with its other channels.
+        used, exhausted = ledger.today(
+            ctx.settings, session, ctx.settings.quota_clock.period_start(now)
+        )
+    view = StatusView(status, now, quota_used_today=used, quota_exhausted=exhausted)
     if status.stage not in FINAL_STAGES:
         view.temporal_reachable = temporal.reachable
     return view
@@ -221,6 +279,17 @@ class _Temporal:
         if state is None:
             return None
         return LiveWorkflow(pause_requested=state.paused, stage=state.stage, runs=state.runs)
+
+    async def schedule(self) -> ScheduleInfo | None:
+        """The channel's organize schedule; None when it has none or Temporal is away."""
+        from ytsync.cli.schedulectl import describe
+
+        client = await self._connect()
+        if client is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(describe(client, self._settings), QUERY_TIMEOUT)
+        return None
 
     async def settle(self, sessions: sessionmaker[Session]) -> None:
         from ytsync.status import active_job
@@ -267,6 +336,7 @@ def _refusal_hint(refused: Refused, ctx: Context) -> str:
 
 def run_signal(args: argparse.Namespace, ctx: Context) -> int:
     from ytsync.cli.jobctl import send
+    from ytsync.jobs import job_to_ask
     from ytsync.temporal import connect
 
     async def go() -> Sent:
@@ -274,6 +344,8 @@ def run_signal(args: argparse.Namespace, ctx: Context) -> int:
         return await send(client, ctx.sessions, args.signal)
 
     try:
+        # Before Temporal: no job is exit code 2 whether or not Temporal is up.
+        job_to_ask(ctx.sessions, args.signal)
         sent = asyncio.run(go())
     except Refused as exc:
         ctx.err.print(f"error: {mask(str(exc))}{_refusal_hint(exc, ctx)}", markup=False)

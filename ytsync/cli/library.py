@@ -7,6 +7,9 @@ from typing import Any
 
 from ytsync.cli.context import Context
 
+# Playlists and items left out of the library that the table's warnings name.
+MAX_SHOWN_REFUSED = 10
+
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("import", help="import playlists, items and video status")
@@ -27,6 +30,7 @@ def run_import(args: argparse.Namespace, ctx: Context) -> int:
 
     from ytsync.importer import import_library
 
+    ctx.creates_database = True  # the one command that may start a new database
     sessions = ctx.sessions
     with Progress(
         TextColumn("{task.description}"),
@@ -58,4 +62,9 @@ def run_import(args: argparse.Namespace, ctx: Context) -> int:
     table.add_row("gone from YouTube since last import", str(summary.gone_playlists))
     table.add_row("quota units spent", str(summary.units_spent))
     ctx.out.print(table)
+    for refused in summary.refused[:MAX_SHOWN_REFUSED]:
+        ctx.err.print(f"warning: {refused}", markup=False)
+    if len(summary.refused) > MAX_SHOWN_REFUSED:
+        more = len(summary.refused) - MAX_SHOWN_REFUSED
+        ctx.err.print(f"warning: … and {more:,} more left out ('import --json' lists them)")
     return 0

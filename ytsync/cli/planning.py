@@ -25,11 +25,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _json_flag(apply)
     apply.set_defaults(handler=handle_apply)
 
+    rules = actions.add_parser(
+        "rules",
+        help="place the videos into categories by a rules file (TOML), as plan apply would",
+        description="Rules in order, the first that matches places a video; checked as a "
+        "whole, nothing applied on any problem. The change is shown as a diff of the "
+        "videos it affects.",
+    )
+    rules.add_argument("file", type=Path, metavar="FILE", help="the rules file (TOML)")
+    rules.add_argument(
+        "--dry-run", action="store_true", help="show what would change; change nothing"
+    )
+    rules.add_argument(
+        "--explain",
+        action="store_true",
+        help="list each video with the rule that placed it, and the videos no rule matched",
+    )
+    _json_flag(rules)
+    rules.set_defaults(handler=handle_rules)
+
     export = actions.add_parser(
         "export", help="write the imported playlists as a starting plan file"
     )
     export.add_argument("file", type=Path, metavar="FILE", help="where to write the CSV")
     export.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    export.add_argument(
+        "--categories",
+        action="store_true",
+        help="write the categories as they are now (a plan or rules applied), not the "
+        "imported playlists",
+    )
     _json_flag(export)
     export.set_defaults(handler=handle_export)
 
@@ -56,11 +81,25 @@ def handle_apply(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def handle_rules(args: argparse.Namespace, ctx: Context) -> int:
+    from ytsync.cli.views import render_rules
+    from ytsync.rules.apply import apply_rules
+
+    result = apply_rules(ctx.sessions, args.file, dry_run=args.dry_run, explain=args.explain)
+    if args.json:
+        lists = set() if args.explain else {"placed_videos", "unmatched_videos"}
+        ctx.print_json(result.model_dump(mode="json", exclude=lists))
+    else:
+        render_rules(result, ctx.out)
+    return 0
+
+
 def handle_export(args: argparse.Namespace, ctx: Context) -> int:
     from ytsync.cli.views import print_export_summary
-    from ytsync.plan import export_plan
+    from ytsync.plan import export_categories, export_plan
 
-    summary = export_plan(ctx.sessions, args.file, force=args.force)
+    export = export_categories if args.categories else export_plan
+    summary = export(ctx.sessions, args.file, force=args.force)
     if args.json:
         ctx.print_json(summary.model_dump(mode="json"))
     else:

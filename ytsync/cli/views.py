@@ -9,21 +9,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ytsync.cli.hints import KEPT_NEW_WAY_OUT
+from ytsync.organize.runs import RunReport, RunSummary
 from ytsync.plan import ApplySummary, ExportSummary
 from ytsync.preview import CategoryCount, PlaylistRef, Preview
 from ytsync.quota import WRITE_COST
 from ytsync.report import JobReport
 from ytsync.restore_preview import RestorePreview
-from ytsync.status import Audit, JobStatus
+from ytsync.rules.apply import RulesDiff, RulesResult, VideoChange
+from ytsync.safetext import one_line
+from ytsync.status import Audit, JobStatus, KeptPlaylist
 from ytsync.strategies import Strategies
 from ytsync.wire import FINAL_STAGES, PauseReason, Stage
+
+if TYPE_CHECKING:
+    from ytsync.cli.schedulectl import ScheduleInfo
 
 # Rows per table in the human-readable preview; the rest is summed up in one line.
 MAX_TABLE_ROWS = 20
@@ -48,6 +55,13 @@ FINISH_RESTORE = (
     "playlist slot), run 'python starter.py restore' again with the same options to check "
     "again and finish"
 )
+
+
+def cell(text: str, style: str = "") -> Text:
+    """Text from YouTube or a plan in one cell or line: never rich markup, a line
+    break or tab written out (a name must not print as a row of its own); the console
+    shows control and invisible characters as escapes (ytsync.cli.console)."""
+    return Text(one_line(text), style=style)
 
 
 # --------------------------------------------------------------------------- preview
@@ -96,6 +110,14 @@ def _print_quota(preview: Preview, console: Console) -> None:
             f"(next reset {_local(preview.next_quota_reset)})."
         )
     )
+    if preview.quota_shared_with:
+        console.print(
+            Text(
+                "The quota is shared with "
+                f"{_names(preview.quota_shared_with)}: signed in through the same OAuth "
+                "client (one Google Cloud project), their jobs spend the same units."
+            )
+        )
     if preview.total_quota_cost == 0:
         console.print(Text("Nothing to write: the sync would only back up the library."))
         return
@@ -127,7 +149,7 @@ def _categories_table(preview: Preview) -> Table:
     table.add_column("Playlist")
     table.add_column("Videos to add", justify="right")
     for name, is_new, count in rows[:MAX_TABLE_ROWS]:
-        table.add_row(Text(name), "new" if is_new else "exists", f"{count:,}")
+        table.add_row(cell(name), "new" if is_new else "exists", f"{count:,}")
     _more_row(table, len(rows), "categories")
     return table
 
@@ -137,7 +159,7 @@ def _deletions_table(items: Sequence[PlaylistRef]) -> Table:
     table.add_column("Playlist")
     table.add_column("YouTube id")
     for item in items[:MAX_TABLE_ROWS]:
-        table.add_row(Text(item.name), Text(item.youtube_id))
+        table.add_row(cell(item.name), cell(item.youtube_id))
     _more_row(table, len(items), "playlists")
     return table
 
@@ -147,7 +169,7 @@ def _protected_table(items: Sequence[CategoryCount]) -> Table:
     table.add_column("Category")
     table.add_column("Videos", justify="right")
     for item in items[:MAX_TABLE_ROWS]:
-        table.add_row(Text(item.category_name), f"{item.video_count:,}")
+        table.add_row(cell(item.category_name), f"{item.video_count:,}")
     _more_row(table, len(items), "categories")
     return table
 
@@ -189,7 +211,9 @@ def _kept_table(strategies: Strategies) -> Table:
     table.add_column("Removes", justify="right")
     for keep in keeps[:MAX_TABLE_ROWS]:
         title = keep.title + ("" if keep.title == keep.category_name else " (renamed)")
-        table.add_row(keep.category_name, title, f"{keep.adds:,}", f"{keep.item_deletes:,}")
+        table.add_row(
+            cell(keep.category_name), cell(title), f"{keep.adds:,}", f"{keep.item_deletes:,}"
+        )
     _more_row(table, len(keeps), "kept playlists")
     return table
 
@@ -210,7 +234,7 @@ def _print_warnings(preview: Preview, console: Console) -> None:
             )
         )
         for video in unavailable.items[:5]:
-            console.print(Text(f"  {video.video_id} {video.title} ({video.availability})"))
+            console.print(cell(f"  {video.video_id} {video.title} ({video.availability})"))
     uncategorized = preview.uncategorized_videos
     if uncategorized.count:
         console.print(
@@ -222,7 +246,7 @@ def _print_warnings(preview: Preview, console: Console) -> None:
             )
         )
         for item in uncategorized.items[:5]:
-            console.print(Text(f"  {item.video_id} {item.title} ({', '.join(item.playlists)})"))
+            console.print(cell(f"  {item.video_id} {item.title} ({', '.join(item.playlists)})"))
     if preview.estimated_finish - preview.computed_at > timedelta(days=TESTING_TOKEN_DAYS):
         console.print(
             Text(
@@ -278,7 +302,7 @@ def render_restore_preview(preview: RestorePreview, console: Console) -> None:
         listing.add_column("Playlist")
         listing.add_column("Items", justify="right")
         for entry in recreate[:MAX_TABLE_ROWS]:
-            listing.add_row(Text(entry.title), f"{entry.items:,}")
+            listing.add_row(cell(entry.title), f"{entry.items:,}")
         _more_row(listing, len(recreate), "playlists")
         console.print(listing)
     if preview.playlists_to_rename.items:
@@ -286,7 +310,7 @@ def render_restore_preview(preview: RestorePreview, console: Console) -> None:
         renames.add_column("Now")
         renames.add_column("Back to")
         for rename in preview.playlists_to_rename.items[:MAX_TABLE_ROWS]:
-            renames.add_row(Text(rename.title_now), Text(rename.title))
+            renames.add_row(cell(rename.title_now), cell(rename.title))
         _more_row(renames, len(preview.playlists_to_rename.items), "playlists")
         console.print(renames)
     if preview.playlists_to_delete.items:
@@ -294,7 +318,7 @@ def render_restore_preview(preview: RestorePreview, console: Console) -> None:
         made.add_column("Playlist")
         made.add_column("YouTube id")
         for ref in preview.playlists_to_delete.items[:MAX_TABLE_ROWS]:
-            made.add_row(Text(ref.title), Text(ref.playlist_id))
+            made.add_row(cell(ref.title), cell(ref.playlist_id))
         _more_row(made, len(preview.playlists_to_delete.items), "playlists")
         console.print(made)
     if preview.unavailable_items:
@@ -352,6 +376,107 @@ def print_apply_summary(summary: ApplySummary, out: Console) -> None:
     out.print(Text("Next: python starter.py preview"))
 
 
+# --------------------------------------------------------------------------- rules
+
+
+def render_rules(result: RulesResult, out: Console) -> None:
+    """What the rules placed, the change they make (or would make), and, with
+    ``--explain``, every video by the rule that placed it and those none matched."""
+    out.print(
+        Text(
+            f"{result.file}: {result.videos:,} videos in the library; {result.matched:,} "
+            f"placed by the rules, {result.unmatched:,} matched by none."
+        )
+    )
+    table = Table(title="Rules, in order (the first that matches places the video)")
+    table.add_column("rule", justify="right", no_wrap=True)
+    table.add_column("line", justify="right", no_wrap=True)
+    table.add_column("category", overflow="fold")
+    table.add_column("conditions", overflow="fold", ratio=1)
+    table.add_column("videos", justify="right", no_wrap=True)
+    for rule in result.rules:
+        table.add_row(
+            str(rule.rule),
+            str(rule.line),
+            Text(rule.category),
+            Text("; ".join(rule.conditions) or "any video"),
+            f"{rule.videos:,}",
+        )
+    out.print(table)
+    if result.placed_videos is not None and result.unmatched_videos is not None:
+        _explanation(result, out)
+    _rules_diff(result.diff, out)
+    if result.applied is not None:
+        print_apply_summary(result.applied, out)
+    else:
+        out.print(
+            Text(
+                f"Dry run: nothing was changed. Apply it with 'python starter.py plan rules "
+                f"{result.file}'."
+            )
+        )
+
+
+def _explanation(result: RulesResult, out: Console) -> None:
+    placed = result.placed_videos or []
+    for rule in result.rules:
+        out.print(
+            Text(f"Rule {rule.rule} (line {rule.line}) -> {rule.category}: {rule.videos:,} videos")
+        )
+        for video in placed:
+            if video.rule == rule.rule:
+                out.print(cell(f"  {video.video_id}  {video.title}"))
+    unmatched = result.unmatched_videos or []
+    out.print(Text(f"Matched by no rule: {len(unmatched):,} videos"))
+    for entry in unmatched:
+        where = ", ".join(entry.playlists) or "no playlist"
+        note = "" if entry.availability == "available" else f" [{entry.availability}]"
+        out.print(cell(f"  {entry.video_id}  {entry.title}{note}  (in: {where})"))
+
+
+def _rules_diff(diff: RulesDiff, out: Console) -> None:
+    if diff.empty:
+        out.print(Text("No change: the categories already are what the rules make."))
+        return
+    out.print(
+        Text(
+            f"Changes: {len(diff.placed):,} videos newly placed, {len(diff.moved):,} moved "
+            f"to another category, {len(diff.unplaced):,} no longer in any category."
+        )
+    )
+    changes = [
+        *(("placed", c) for c in diff.placed),
+        *(("moved", c) for c in diff.moved),
+        *(("unplaced", c) for c in diff.unplaced),
+    ]
+    if changes:
+        table = Table()
+        table.add_column("change", no_wrap=True)
+        table.add_column("video", no_wrap=True)
+        table.add_column("title", overflow="fold", ratio=1)
+        table.add_column("before", overflow="fold")
+        table.add_column("after", overflow="fold")
+        for kind, change in changes[:MAX_TABLE_ROWS]:
+            table.add_row(kind, cell(change.video_id), cell(change.title), *_sides(change))
+        out.print(table)
+        if len(changes) > MAX_TABLE_ROWS:
+            out.print(
+                Text(f"... and {len(changes) - MAX_TABLE_ROWS:,} more (--json lists them all)")
+            )
+    if diff.categories_added:
+        out.print(Text(f"New categories: {', '.join(diff.categories_added)}"))
+    if diff.categories_removed:
+        out.print(Text(f"Categories removed: {', '.join(diff.categories_removed)}"))
+    for setting in diff.settings_changed:
+        out.print(
+            Text(f"{setting.category}: {setting.setting} {setting.before!r} -> {setting.after!r}")
+        )
+
+
+def _sides(change: VideoChange) -> tuple[Text, Text]:
+    return Text(", ".join(change.before) or "-"), Text(", ".join(change.after) or "-")
+
+
 def print_export_summary(summary: ExportSummary, out: Console) -> None:
     if summary.categories == 0:
         out.print(
@@ -361,10 +486,11 @@ def print_export_summary(summary: ExportSummary, out: Console) -> None:
             )
         )
         return
+    protected = f"{summary.protected_categories:,}" if summary.protected_categories else "none"
     out.print(
         Text(
             f"Wrote {summary.categories:,} categories with {summary.videos:,} videos to "
-            f"{summary.file} (none protected)."
+            f"{summary.file} ({protected} protected)."
         )
     )
     notes = [
@@ -404,6 +530,31 @@ class StatusView:
     temporal_reachable: bool | None = None
 
 
+def _kept_text(kept: KeptPlaylist, kind: str = "sync") -> str:
+    """A playlist the job kept: the videos saved to it since the import, then the ones
+    not verified where they must be first (five of each named): for a sync, in their
+    category playlists; for a restore, back where they were."""
+    new = [v for v in kept.videos if v.new]
+    unverified = [v for v in kept.videos if not v.new]
+    parts = []
+    if new:
+        named = ", ".join(f"{v.video_id} '{v.title}'" for v in new[:5])
+        more = f" and {len(new) - 5} more" if len(new) > 5 else ""
+        parts.append(f"{len(new)} video(s) saved to it since the import: {named}{more}")
+    if unverified:
+        named = ", ".join(f"{v.video_id} ({v.category})" for v in unverified[:5])
+        more = f" and {len(unverified) - 5} more" if len(unverified) > 5 else ""
+        where = "back where they were" if kind == "restore" else "in their category playlists"
+        parts.append(f"{len(unverified)} video(s) not verified {where}: {named}{more}")
+    return f"'{kept.title}' ({kept.playlist_id}): " + "; ".join(parts)
+
+
+def _next_step(held_back: list[KeptPlaylist], kind: str = "sync") -> str:
+    if any(video.new for kept in held_back for video in kept.videos):
+        return KEPT_NEW_WAY_OUT
+    return FINISH_RESTORE if kind == "restore" else FINISH_SYNC
+
+
 def status_view(view: StatusView, *, watching: float | None = None) -> RenderableType:
     """The human view of a job: stage, a bar per stage, quota, resume time, errors."""
     status = view.status
@@ -413,28 +564,20 @@ def status_view(view: StatusView, *, watching: float | None = None) -> Renderabl
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     table.add_row("stage", _stage_text(status, view.now))
-    table.add_row("strategy", status.strategy)
+    if status.kind == "restore":
+        table.add_row("restores", f"the playlists of snapshot {status.snapshot_id}")
+    else:
+        table.add_row("strategy", status.strategy or "")
     table.add_row("progress", _bar(status.progress.done, status.progress.total))
     current = status.paused_at_stage if status.stage == "paused" else status.stage
     for name, result in status.stage_results.items():
         table.add_row(Text(f"  {name}"), _stage_cell(name, result, current or "", status))
     if status.audit.checks:
         table.add_row("settled checks", _audit_text(status.audit))
-    where = "back where they were" if status.kind == "restore" else "in their category playlists"
     for kept in status.held_back:
-        videos = kept.videos
-        named = ", ".join(f"{v.video_id} ({v.category})" for v in videos[:5])
-        more = f" and {len(videos) - 5} more" if len(videos) > 5 else ""
-        table.add_row(
-            "kept",
-            Text(
-                f"'{kept.title}' ({kept.playlist_id}): {len(videos)} video(s) not "
-                f"verified {where}: {named}{more}",
-                style="yellow",
-            ),
-        )
+        table.add_row("kept", cell(_kept_text(kept, status.kind), style="yellow"))
     if status.held_back and status.stage == "completed":
-        table.add_row("next step", FINISH_RESTORE if status.kind == "restore" else FINISH_SYNC)
+        table.add_row("next step", _next_step(status.held_back, status.kind))
     table.add_row("quota used today", _quota_today(view, status))
     table.add_row("quota used by the job", f"{status.quota_used:,} units")
     if status.resume_at:
@@ -539,8 +682,9 @@ def _audit_text(audit: Audit) -> str:
         )
         if count
     ]
-    return f"{audit.clean} of {audit.checks} clean, {audit.read_units:,} read units" + (
-        f"; {', '.join(repairs)}" if repairs else ""
+    return (
+        f"{audit.clean} of {audit.checks} clean, {audit.read_units:,} read units, "
+        f"settle {audit.settle_seconds:g} s" + (f"; {', '.join(repairs)}" if repairs else "")
     )
 
 
@@ -561,10 +705,16 @@ def _quota_today(view: StatusView, status: JobStatus) -> RenderableType:
     if view.quota_used_today is not None:
         text.append(f"{view.quota_used_today:,} units used; ")
     text.append(f"{today.remaining:,} of {today.usable:,} usable left")
+    if today.shared_with:
+        text.append(f" (one OAuth client's quota, shared with {_names(today.shared_with)})")
     if view.quota_exhausted:
         text.append(" (YouTube said the quota is spent)", style="yellow")
     text.append(f"; resets {_local_time(today.next_reset, view.now)}")
     return text
+
+
+def _names(channels: list[str]) -> str:
+    return ", ".join(f"channel {name}" for name in channels)
 
 
 def _local_time(moment: datetime, now: datetime) -> str:
@@ -598,13 +748,57 @@ def render_report(report: JobReport, console: Console) -> None:
         when = item.timestamp.astimezone().strftime("%Y-%m-%d %H:%M") if item.timestamp else ""
         # Text cells: a message or id with [brackets] must not be read as rich markup.
         table.add_row(
-            Text(item.stage),
-            Text(item.entity_type),
-            Text(item.entity_id),
-            Text(item.message),
+            cell(item.stage),
+            cell(item.entity_type),
+            cell(item.entity_id),
+            cell(item.message),
             Text(when),
         )
     console.print(table)
     console.print(
         f"{len(report.items)} item(s). Save them with 'python starter.py report --csv FILE'."
     )
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def render_schedule(info: ScheduleInfo, last: RunSummary | None, out: Console) -> None:
+    """A schedule in a few lines: when, what, its next run and its last run's outcome."""
+    state = "paused" if info.paused else "active"
+    mode = "previews" if info.dry_run else "writes"
+    out.print(
+        Text(
+            f"Schedule {info.schedule_id} ({state}): {info.spec}; rules {info.rules_source}; "
+            f"runs are {mode}."
+        )
+    )
+    if info.running:
+        out.print(Text(f"  running now: {', '.join(info.running)}"))
+    upcoming = "none (paused)" if info.paused or not info.next_runs else _when(info.next_runs[0])
+    out.print(Text(f"  next run: {upcoming}"))
+    if last is not None:
+        out.print(Text(f"  last run: {_when(last.started_at)}: {last.summary}"))
+    elif info.recent_runs:
+        out.print(Text(f"  last run: {_when(info.recent_runs[-1][0])}"))
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def render_run_report(report: RunReport, out: Console) -> None:
+    """``report --organize``: the last run, and the videos no rule matched."""
+    run = report.run
+    out.print(Text(f"Organize run {run.workflow_id} ({_when(run.started_at)}): {run.summary}"))
+    if not report.unmatched:
+        out.print(Text("No video was left unmatched."))
+        return
+    table = Table(title=f"Unmatched: {len(report.unmatched):,} videos stay where they are")
+    table.add_column("source", no_wrap=True)
+    table.add_column("video", no_wrap=True)
+    table.add_column("title", overflow="fold", ratio=1)
+    for video in report.unmatched:
+        note = "" if video.availability == "available" else f" [{video.availability}]"
+        table.add_row(cell(video.source), cell(video.video_id), cell(video.title + note))
+    out.print(table)

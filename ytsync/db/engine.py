@@ -1,17 +1,26 @@
-"""Engines, sessions and schema upgrades for SQLite and PostgreSQL."""
+"""Engines, sessions and schema upgrades for SQLite and PostgreSQL.
+
+A SQLite URL names a file the driver would open whatever it is: ``/dev/zero``, a CSV
+file, or a mistyped path, which it would create.  So the file is looked at first: it
+must be a regular file holding a SQLite database (or be empty), and only the commands
+that fill a database (``import``) may create one.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, String, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DatabaseError
 
-from ytsync.db.peek import MIGRATIONS, newest_revision
-from ytsync.errors import UserError
+from ytsync.db.peek import MIGRATIONS, newest_revision, sqlite_file
+from ytsync.errors import NoDatabase, UserError
+from ytsync.files import kind_of
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -19,7 +28,14 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str) -> Engine:
+# Every SQLite database file starts with these 16 bytes (sqlite.org/fileformat.html).
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url``; for a SQLite file, checked first (``check_sqlite_file``).
+    ``create=False``: a SQLite file that is not there is NoDatabase, not made."""
+    check_sqlite_file(url, create=create)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
@@ -31,6 +47,38 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def check_sqlite_file(url: str, *, create: bool = True) -> None:
+    """A SQLite URL's file is a regular file holding a SQLite database, or empty; a
+    missing one is NoDatabase unless ``create``.  Other URLs pass."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if not create:
+            raise NoDatabase(f"there is no database at {path} yet") from None
+        return
+    except OSError as exc:
+        raise UserError(f"cannot open the SQLite database {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UserError(
+            f"the SQLite database {path} is {kind_of(info.st_mode)}, not a database file"
+        )
+    if info.st_size == 0:
+        return  # SQLite's own start: an empty file is an empty database
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise UserError(f"cannot open the SQLite database {path}: {exc.strerror}") from None
+    if header != SQLITE_HEADER:
+        raise UserError(
+            f"{path} is not a SQLite database (it holds other data); check "
+            "YTSYNC_DATABASE_URL, or give a new file's path"
+        )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -97,7 +145,7 @@ def upgrade(engine: Engine) -> None:
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_heads()
-    except OperationalError as exc:
+    except DatabaseError as exc:
         raise UserError(f"cannot open the database: {_first_line(exc)}") from None
     unknown = [rev for rev in current if rev not in known]
     if unknown:
@@ -126,7 +174,7 @@ def _at_newest(engine: Engine) -> bool:
     try:
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-    except (OperationalError, ProgrammingError):
+    except DatabaseError:
         return False
     return [row[0] for row in rows] == [newest_revision()]
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -63,6 +64,13 @@ class Video(Base):
     # available | private | deleted | unknown
     availability: Mapped[str] = mapped_column(String(16), default="unknown")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # What rules match on, from videos.list; None when YouTube did not show the video
+    # (deleted, someone else's private) or it was imported before ytsync read them.
+    channel_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    channel_title: Mapped[str | None] = mapped_column(Text, default=None)
+    # None also for a live or upcoming broadcast, which YouTube gives as P0D.
+    duration_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Playlist(Base):
@@ -324,9 +332,10 @@ class JobKeptPlaylist(Base):
 class HeldBack(Base):
     """A video that kept a playlist from being deleted, or an item from being removed:
     YouTube, read back, did not show it where it must be first.  A sync's: an old
-    playlist whose video its category playlist lacks; a restore's: a kept playlist's
-    item, or a category playlist (a full undo), whose video is not back in its old
-    playlist, or which holds an item the owner added."""
+    playlist whose video its category playlist lacks, or which holds a video saved there
+    since the import (``new_in_playlist``); a restore's: a kept playlist's item, or a
+    category playlist (a full undo), whose video is not back in its old playlist, or
+    which holds an item the owner added."""
 
     __tablename__ = "held_back"
 
@@ -341,8 +350,101 @@ class HeldBack(Base):
     # The video: one of the library's, or else (one the owner added) by its YouTube id.
     video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id"), default=None)
     youtube_video_id: Mapped[str | None] = mapped_column(String(32), default=None)
-    # Where it is missing (a category's name, or an old playlist's title).
+    # Where it is missing (a category's name, or an old playlist's title); "" for a
+    # video new in the playlist, which no category of the plan has.
     category: Mapped[str] = mapped_column(String(150))
     reason: Mapped[str] = mapped_column(Text)
+    new_in_playlist: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_held_back_job", "job_id", "playlist_id"),)
+
+
+class OrganizeRun(Base):
+    """One run of an organize schedule (ytsync.organize): what its read side found and
+    decided.  ``outcome``: reading | waiting | planned | failed."""
+
+    __tablename__ = "organize_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # A schedule's runs are workflows named after the schedule and their start time.
+    workflow_id: Mapped[str] = mapped_column(String(255), unique=True)
+    schedule_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # A preview: its decisions are shown, nothing is written.
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
+    rules_source: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="reading")
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+    read_units: Mapped[int] = mapped_column(default=0)
+    # Items by action (see OrganizeItem).
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OrganizeItem(Base):
+    """A new video of a source and what the rules decided for it.
+
+    ``action``: move (add to the category, then remove ``source_item_id`` from the
+    inbox once verified there), remove (already in its category: only the removal),
+    copy (add; the uploads lose nothing), present (an upload already in its category),
+    unmatched (no rule: it stays), protected (its category has no playlist),
+    no_playlist (its category has no playlist on YouTube yet)."""
+
+    __tablename__ = "organize_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("organize_runs.id", ondelete="CASCADE"))
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
+    # inbox | uploads
+    source: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), default=None
+    )
+    # The category's name as the rules gave it (it may not exist as a category yet).
+    category: Mapped[str | None] = mapped_column(String(150), default=None)
+    rule: Mapped[int | None] = mapped_column(default=None)
+    # The inbox's playlist item, which a move removes once the video is verified.
+    source_item_id: Mapped[str | None] = mapped_column(String(128), default=None)
+
+    __table_args__ = (Index("ix_organize_items_run", "run_id", "action"),)
+
+
+class OrganizeSeen(Base):
+    """A video of a source that a run has read: incremental reads stop at what they have
+    seen (the uploads list is newest first).  ``handled``: a run wrote what its rules
+    decided (never set by a preview), so later runs leave it alone."""
+
+    __tablename__ = "organize_seen"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Notification(Base):
+    """A message to the job's owner, recorded in the transaction of the event it tells
+    of and sent afterwards by the worker (ytsync.notify): one row per job and event, so
+    a retried or replayed step never records it twice."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("sync_jobs.id", ondelete="CASCADE"))
+    # What happened, e.g. "completed", "auth_required:1", "refused:7".
+    event: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    # pending -> sending (claimed by one worker) -> sent | failed (gave up, logged).
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "event"),
+        Index("ix_notifications_status", "status"),
+    )

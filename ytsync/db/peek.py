@@ -26,12 +26,24 @@ def newest_revision() -> str:
     return max(match.group(1) for match in names if match)
 
 
-def sqlite_has_jobs(url: str) -> bool | None:
-    """Does the SQLite file of ``url``, at the newest schema, hold a job?  None when it
-    cannot be told without the engine."""
+def sqlite_file(url: str) -> Path | None:
+    """The file of a plain ``sqlite:///FILE`` URL; None for any other URL (another
+    backend, options, an in-memory database)."""
     path = url[len(_SQLITE) :] if url.startswith(_SQLITE) else ""
     if not path or "?" in path or path.startswith(":"):
         return None
+    return Path(path)
+
+
+def sqlite_has_jobs(url: str) -> bool | None:
+    """Does the SQLite file of ``url``, at the newest schema, hold a job?  None when it
+    cannot be told without the engine."""
+    file = sqlite_file(url)
+    if file is None or not file.is_file():
+        # Not there, or not a regular file (opening a FIFO would block): the engine
+        # says what is wrong.
+        return None
+    path = str(file)
     try:
         # Read-only: a file that is not there is not created, and nothing is written.
         connection = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=5)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -29,6 +30,8 @@ from ytsync.db.models import (
     SyncOperation,
 )
 from ytsync.errors import UserError
+from ytsync.metrics import NO_METRICS, count_request, publish_job
+from ytsync.notify import events
 from ytsync.sync import operations as ops
 from ytsync.sync.audit import Auditor, due_checks
 from ytsync.sync.budget import Budget
@@ -49,6 +52,7 @@ from ytsync.wire import (
     StageUpdate,
 )
 from ytsync.youtube.client import YouTube
+from ytsync.youtube.tokens import refresh_token_expiry
 
 Write = Callable[[Writer, list[int]], None]
 
@@ -142,8 +146,10 @@ class ChannelJob:
     # stage bookkeeping -------------------------------------------------------------
 
     def set_stage(self, change: StageUpdate) -> JobProgress:
+        notified = False
         with transaction(self._sessions) as session:
             job = session.get_one(SyncJob, self._job_id)
+            waited_before = events.waits_for_sign_in(job)
             job.stage = change.stage
             job.paused_at_stage = change.paused_at_stage
             job.pause_reason = change.pause_reason
@@ -154,6 +160,17 @@ class ChannelJob:
                 job.failure_message = change.message
             if change.stage in ("completed", "failed"):
                 job.completed_at = self._clock()
+            if self._notifying:
+                # In this transaction: the event and its message are one commit.
+                ops.refresh_progress(session, self._job_id)
+                notified = events.after_stage(
+                    session, job, self._channel.name, waited_before=waited_before
+                )
+                notified |= events.token_expiry(
+                    session, job, self._channel.name, self._token_expiry(), self._clock()
+                )
+        if notified:
+            self._channel.hooks.notified()
         return self._refresh()
 
     def backup(self) -> int:
@@ -177,7 +194,9 @@ class ChannelJob:
         """New category playlists; under reuse, the kept ones' updates come first, in
         the same activity, so a rebuild job's history is what it always was; last, a
         settled check's deletions of second playlists made for one category."""
-        return self._kinds(batch, ops.UPDATE, ops.CREATE, ops.DROP)
+        result = self._kinds(batch, ops.UPDATE, ops.CREATE, ops.DROP)
+        self._catch_up_notifications()  # a category YouTube refused
+        return result
 
     def plan_creation_check(self) -> CheckPlan:
         """Due once the job made or tried to make a playlist (a category's, or a
@@ -313,6 +332,7 @@ class ChannelJob:
         finally:
             budget.release()
         self._refresh()
+        self._catch_up_notifications()  # the playlists held back
         return BatchResult(0, to_delete)
 
     def _refuse_while_adding(self, session: Session) -> None:
@@ -477,6 +497,7 @@ class ChannelJob:
                 heartbeat=self._attempt.heartbeat,
                 stop_requested=self._attempt.stop_requested,
                 clock=self._clock,
+                in_order=self._in_order(batch, kind),
             )
             with self._sessions() as session:
                 todo = ops.next_open(
@@ -585,6 +606,28 @@ class ChannelJob:
                 self._channel.youtube = None
         return BatchResult(done, remaining, stop.stop, stop.resume_at, stop.message)
 
+    # notifications (ytsync.notify) -------------------------------------------------
+
+    @property
+    def _notifying(self) -> bool:
+        return self._settings.notify is not None
+
+    def _catch_up_notifications(self) -> None:
+        if not self._notifying:
+            return
+        with transaction(self._sessions) as session:
+            job = session.get_one(SyncJob, self._job_id)
+            notified = events.catch_up(session, job, self._channel.name)
+        if notified:
+            self._channel.hooks.notified()
+
+    def _token_expiry(self) -> datetime | None:
+        """When the channel's sign-in dies, if Google said so (None: not known)."""
+        try:
+            return refresh_token_expiry(self._settings.token_file)
+        except UserError:
+            return None  # no token file: the next YouTube call pauses the job for it
+
     # plumbing ----------------------------------------------------------------------
 
     def _client(self) -> YouTube:
@@ -592,7 +635,13 @@ class ChannelJob:
         with self._channel.lock:
             if self._channel.youtube is None:
                 try:
-                    self._channel.youtube = YouTube(self._settings, sleep=self._attempt.sleep)
+                    self._channel.youtube = YouTube(
+                        self._settings,
+                        sleep=self._attempt.sleep,
+                        on_units=partial(
+                            count_request, self._channel.hooks.metrics, self._channel.name
+                        ),
+                    )
                 except UserError as exc:
                     raise StopBatch(PauseReason.AUTH, None, str(exc)) from None
             return self._channel.youtube
@@ -622,9 +671,12 @@ class ChannelJob:
         """In a restore that keeps the old order, a playlist's appends after one whose
         outcome is unknown wait for its settled check: sent again, it must not land
         after them."""
-        if not (batch.settle and kind == ops.RESTORE_ITEM and self._keeps_order()):
+        if not self._in_order(batch, kind):
             return None
         return ops.first_unknown(session, self._job_id, kind, _lane(batch))
+
+    def _in_order(self, batch: BatchInput, kind: str) -> bool:
+        return batch.settle and kind == ops.RESTORE_ITEM and self._keeps_order()
 
     def _keeps_order(self) -> bool:
         if self._ordered is None:
@@ -646,6 +698,9 @@ class ChannelJob:
             self._channel.progress_refreshed[self._job_id] = time.monotonic()
         with transaction(self._sessions) as session:
             job = ops.refresh_progress(session, self._job_id)
+            metrics = self._channel.hooks.metrics
+            if metrics is not NO_METRICS:
+                publish_job(metrics, self._channel.name, session, job, self._settings)
             errors = sum(result["failed"] for result in job.stage_results.values())
             return JobProgress(
                 Stage(job.stage),

@@ -4,6 +4,10 @@ Parallel lanes would all update one ledger row per write and queue on its lock, 
 lane reserves a few writes' worth at a time and gives back what it did not spend when
 its batch ends.  A worker that dies mid-batch leaves its reservation counted: the
 ledger can only over-count, never let a period overspend.
+
+Channels signed in through one OAuth client charge one ledger (ytsync.ledger): when it
+is in another channel's database, a reservation commits there before the job's own
+commit, and a refund after it: a failure between the two can only over-count.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class Budget:
     ) -> None:
         self._settings = settings
         self._sessions = sessions
+        # Sessions on the database of the ledger this channel charges.
+        self._ledger = ledger.sessions_for(settings, sessions)
         self._clock = clock
         self._monotonic = monotonic
         self._job_id = job_id
@@ -93,27 +99,30 @@ class Budget:
         # Measured on the monotonic clock, so checking it before every send costs nothing.
         ends = self._monotonic() + (quota_clock.next_reset(now) - now).total_seconds()
         held, held_period = self._held, self._held_period
+        owed = None
         with transaction(self._sessions) as session:
             if held_period != period:
-                self._give_back(session, held, held_period)
+                owed = self._give_back(session, held, held_period)
                 held, held_period = 0, period
             if held < units * count:
                 most = RESERVE_MAX if self._needs is None else max(self._needs, units * count)
                 least = min(max(RESERVE_CHUNK, units * count), most) - held
-                granted = ledger.reserve(
-                    session,
-                    period,
-                    wanted=lambda left: max(
-                        least, min(left // RESERVE_SHARE, RESERVE_MAX, most - held)
-                    ),
-                    needed=max(0, units - held),
-                    limit=self._settings.usable_quota,
-                )
+                with ledger.session_on(self._settings, self._sessions, session) as book:
+                    granted = ledger.reserve(
+                        book,
+                        period,
+                        wanted=lambda left: max(
+                            least, min(left // RESERVE_SHARE, RESERVE_MAX, most - held)
+                        ),
+                        needed=max(0, units - held),
+                        limit=self._settings.usable_quota,
+                    )
                 self._count_for_job(session, granted)
                 held += granted
             paid = min(count, held // units)
             held -= paid * units
             then(session, paid)
+        self._refund(owed)
         if self._needs is not None and units == WRITE_COST:
             self._needs = max(0, self._needs - paid * units)
         # Only once committed: a rolled-back reservation must not be given back later.
@@ -124,13 +133,27 @@ class Budget:
         """Give back what is reserved and unspent (at the end of a batch)."""
         if self._held:
             with transaction(self._sessions) as session:
-                self._give_back(session, self._held, self._held_period)
+                owed = self._give_back(session, self._held, self._held_period)
             self._held = 0
+            self._refund(owed)
 
-    def _give_back(self, session: Session, held: int, period: datetime | None) -> None:
-        if held and period is not None:
-            ledger.refund(session, period, held)
-            self._count_for_job(session, -held)
+    def _give_back(
+        self, session: Session, held: int, period: datetime | None
+    ) -> tuple[datetime, int] | None:
+        """Units reserved and not spent go back: to the ledger in this commit when it is
+        in this database, else what to refund once this commit is through."""
+        if not held or period is None:
+            return None
+        self._count_for_job(session, -held)
+        if self._ledger is not self._sessions:
+            return period, held
+        ledger.refund(session, period, held)
+        return None
+
+    def _refund(self, owed: tuple[datetime, int] | None) -> None:
+        if owed is not None:
+            with transaction(self._ledger) as session:
+                ledger.refund(session, *owed)
 
     def _count_for_job(self, session: Session, units: int) -> None:
         if units:
@@ -143,7 +166,7 @@ class Budget:
     def exhausted(self) -> datetime:
         """YouTube refused for quota: close this period; the answer is when to resume."""
         now = self._clock()
-        with transaction(self._sessions) as session:
+        with transaction(self._ledger) as session:
             ledger.mark_exhausted(session, self._settings.quota_clock.period_start(now))
         return self._settings.quota_clock.next_reset(now)
 

@@ -15,7 +15,8 @@ from ytsync.sync.budget import Budget
 from ytsync.sync.writer import RetryLater, StopBatch, stop_for
 from ytsync.wire import PauseReason
 from ytsync.youtube.client import Page, YouTube
-from ytsync.youtube.errors import Outcome, classify
+from ytsync.youtube.errors import EndlessListing, Outcome, classify
+from ytsync.youtube.responses import Pages
 
 T = TypeVar("T")
 
@@ -35,16 +36,22 @@ class PagedReader:
         self.units = 0
 
     def all_pages(self, fetch: Callable[[str | None], Page]) -> list[dict[str, Any]]:
-        """Every item of a listing; raises Gone when its playlist does not exist."""
+        """Every item of a listing; raises Gone when its playlist does not exist, and
+        RetryLater for a listing that would never end (its pages are bounded)."""
         items: list[dict[str, Any]] = []
         token: str | None = None
+        pages: Pages | None = None
         while True:
             page = self.one(lambda t=token: fetch(t))  # type: ignore[misc]
             items.extend(page.items)
             self._heartbeat()
-            if not page.next_token:
+            pages = pages or Pages(page.method)
+            try:
+                token = pages.follow(page.next_token)
+            except EndlessListing as endless:
+                raise RetryLater(str(endless)) from None
+            if token is None:
                 return items
-            token = page.next_token
 
     def playlist_items(self, playlist_id: str) -> list[dict[str, Any]]:
         return self.all_pages(lambda token: self._yt.playlist_items(playlist_id, token))

@@ -1,5 +1,13 @@
 """Verify before delete: an old playlist goes only when YouTube, read back, shows each of
-its videos safe.
+its videos safe, and holds nothing the import did not see.
+
+The owner keeps using YouTube while a job runs, so each old playlist is first read
+from YouTube itself (1 unit per 50 items).  A video saved to it since the import (more
+copies of a video than the import saw count too) holds it back: no plan has it, and
+deleting the playlist would drop it from the library; the job names it, and importing
+again then lets the owner plan it or leave it out.  A video the owner removed from it
+since is simply not there any more: it holds nothing back.  The job's backup is set to
+what the read showed, so it holds exactly what the job deletes.
 
 A video of an old playlist is safe when it sits in the playlist of every
 non-protected category it was planned into, when it was planned into none (the
@@ -17,13 +25,15 @@ copy: another copy of it stays in the playlist), or is held back and reported.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ytsync.backup import bring_up_to_date
 from ytsync.db.engine import transaction
 from ytsync.db.models import (
     Category,
@@ -32,8 +42,10 @@ from ytsync.db.models import (
     JobKeptPlaylist,
     Playlist,
     PlaylistItem,
+    SyncJob,
     SyncOperation,
     Video,
+    utcnow,
 )
 from ytsync.sync import operations as ops
 from ytsync.sync.budget import Budget
@@ -42,6 +54,9 @@ from ytsync.youtube.client import PAGE_SIZE, YouTube
 
 # Videos named in a held-back playlist's error message; the rest are counted.
 NAMED_IN_MESSAGE = 10
+# What a playlist listing shows in place of a title the channel may not see.
+HIDDEN_TITLES = ("Deleted video", "Private video")
+NEW_REASON = "saved to the playlist since the import: no plan has it"
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,18 @@ class Missing:
     video: str
     category: str
     reason: str
+
+
+@dataclass(frozen=True)
+class NewVideo:
+    """A video an old playlist holds now that the import did not see there."""
+
+    video: str
+    title: str
+
+
+# An old playlist as YouTube shows it now: (video id, title) in order.
+Shown = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -102,7 +129,19 @@ class Verifier:
             if ops.ops_exist(session, self._job_id, ops.DELETE):
                 return self._counts(session)  # verified by an earlier attempt
             candidates = ops.deletion_candidates(session)
+            imported = self._imported(session, [pid for pid, _yt in candidates])
             wanted = self._planned(session, [pid for pid, _yt in candidates])
+        # What each old playlist holds now (None: gone from YouTube, nothing to lose).
+        shown = {pk: self._shown(youtube_id) for pk, youtube_id in candidates}
+        new: dict[int, list[NewVideo]] = {}
+        for playlist_pk, now in shown.items():
+            if now is not None:
+                new[playlist_pk] = _new_videos(imported.get(playlist_pk, Counter()), now)
+                # A video removed from it since the import is not lost by deleting it.
+                still = {video for video, _title in now}
+                wanted[playlist_pk] = [n for n in wanted.get(playlist_pk, []) if n[1] in still]
+            else:
+                wanted.pop(playlist_pk, None)
         categories = {category for needs in wanted.values() for _v, _y, category in needs}
         listed = {category: self._videos_in(category) for category in sorted(categories)}
         missing_by_playlist: dict[int, list[Missing]] = {}
@@ -115,16 +154,70 @@ class Verifier:
             missing_by_playlist[playlist_pk] = missing
         gone = self._unavailable({m.video for ms in missing_by_playlist.values() for m in ms})
         with transaction(self._sessions) as session:
+            self._update_backup(session, candidates, shown)
+            new_pks = _video_pks(session, {n.video: n.title for ns in new.values() for n in ns})
             rows = []
             for playlist_pk, youtube_id in candidates:
                 held = [m for m in missing_by_playlist.get(playlist_pk, []) if m.video not in gone]
+                fresh = new.get(playlist_pk, [])
                 row = {"op_key": f"delete:{playlist_pk}", "playlist_id": playlist_pk}
-                if held:
-                    row.update(status="held_back", error=_held_message(held))
-                    self._hold_back(session, playlist_pk, youtube_id, held)
+                if held or fresh:
+                    message = _kept_message(held, fresh)
+                    row.update(status="held_back", error=message)
+                    self._held_rows(session, playlist_pk, held)
+                    self._new_rows(session, playlist_pk, fresh, new_pks)
+                    title = session.get_one(Playlist, playlist_pk).title
+                    ops.record_error(
+                        session,
+                        self._job_id,
+                        "delete_playlists",
+                        "playlist",
+                        youtube_id,
+                        f"kept '{title}': {message}",
+                    )
                 rows.append(row)
             ops.insert_missing(session, self._job_id, ops.DELETE, rows)
             return self._counts(session)
+
+    def _imported(self, session: Session, playlists: list[int]) -> dict[int, Counter[str]]:
+        """Per old playlist: how many copies of each video the import saw in it."""
+        seen: dict[int, Counter[str]] = defaultdict(Counter)
+        for playlist_pk, video in session.execute(
+            select(PlaylistItem.playlist_id, Video.youtube_id)
+            .join(Video, Video.id == PlaylistItem.video_id)
+            .where(PlaylistItem.playlist_id.in_(playlists))
+        ):
+            seen[playlist_pk][video] += 1
+        return seen
+
+    def _shown(self, youtube_id: str) -> Shown | None:
+        """An old playlist as YouTube shows it now; None when it is gone."""
+        try:
+            items = self._reader.playlist_items(youtube_id)
+        except Gone:
+            return None
+        return [(_video_of(item), _title_of(item)) for item in items]
+
+    def _update_backup(
+        self, session: Session, candidates: list[tuple[int, str]], shown: dict[int, Shown | None]
+    ) -> None:
+        """The job's backup holds the old playlists as read now, titles as imported."""
+        backup_id = session.get_one(SyncJob, self._job_id).backup_id
+        if backup_id is None:
+            return
+        videos = {v for now in shown.values() if now is not None for v, _title in now}
+        titles = {
+            video: title
+            for video, title in session.execute(
+                select(Video.youtube_id, Video.title).where(Video.youtube_id.in_(videos))
+            )
+        }
+        read = {
+            youtube_id: [(video, titles.get(video, title)) for video, title in now]
+            for pk, youtube_id in candidates
+            if (now := shown[pk]) is not None
+        }
+        bring_up_to_date(session, backup_id, read, utcnow())
 
     def plan_removals(self) -> tuple[int, int]:
         """Under reuse: write the job's remove rows for the items of its kept playlists
@@ -344,6 +437,22 @@ class Verifier:
             shown.update(str(v["id"]) for v in found)
         return set(ordered) - shown
 
+    def _new_rows(
+        self, session: Session, playlist_pk: int, new: list[NewVideo], pks: dict[str, int]
+    ) -> None:
+        """The videos saved to ``playlist_pk`` since the import, that held it back."""
+        session.add_all(
+            HeldBack(
+                job_id=self._job_id,
+                playlist_id=playlist_pk,
+                video_id=pks[n.video],
+                category="",
+                reason=NEW_REASON,
+                new_in_playlist=True,
+            )
+            for n in new
+        )
+
     def _held_rows(self, session: Session, playlist_pk: int, held: list[Missing]) -> None:
         """The videos that held ``playlist_pk`` (or some of its items) back."""
         session.add_all(
@@ -357,22 +466,58 @@ class Verifier:
             for m in held
         )
 
-    def _hold_back(
-        self, session: Session, playlist_pk: int, youtube_id: str, held: list[Missing]
-    ) -> None:
-        self._held_rows(session, playlist_pk, held)
-        title = session.get_one(Playlist, playlist_pk).title
-        ops.record_error(
-            session,
-            self._job_id,
-            "delete_playlists",
-            "playlist",
-            youtube_id,
-            f"kept '{title}': {_held_message(held)}",
-        )
-
 
 def _held_message(held: list[Missing]) -> str:
     named = ", ".join(f"{m.video} ({m.category})" for m in held[:NAMED_IN_MESSAGE])
     more = f" and {len(held) - NAMED_IN_MESSAGE} more" if len(held) > NAMED_IN_MESSAGE else ""
     return f"{len(held)} video(s) not verified in their category playlists: {named}{more}"
+
+
+def _new_message(new: list[NewVideo]) -> str:
+    named = ", ".join(f"{n.video} ('{n.title}')" for n in new[:NAMED_IN_MESSAGE])
+    more = f" and {len(new) - NAMED_IN_MESSAGE} more" if len(new) > NAMED_IN_MESSAGE else ""
+    return f"{len(new)} video(s) saved to it since the import, in no plan: {named}{more}"
+
+
+def _kept_message(held: list[Missing], new: list[NewVideo]) -> str:
+    parts = [_new_message(new)] if new else []
+    if held:
+        parts.append(_held_message(held))
+    return "; ".join(parts)
+
+
+def _video_of(item: dict[str, Any]) -> str:
+    return str(item["contentDetails"]["videoId"])
+
+
+def _title_of(item: dict[str, Any]) -> str:
+    title = str(item.get("snippet", {}).get("title", ""))
+    return "" if title in HIDDEN_TITLES else title
+
+
+def _new_videos(imported: Counter[str], now: Shown) -> list[NewVideo]:
+    """The videos ``now`` holds more copies of than the import saw, in playlist order."""
+    extra = Counter(video for video, _title in now) - imported
+    new = []
+    for video, title in now:
+        if extra[video] > 0:
+            new.append(NewVideo(video, title))
+            extra[video] = 0  # named once, however many copies
+    return new
+
+
+def _video_pks(session: Session, videos: dict[str, str]) -> dict[str, int]:
+    """Database ids of these videos (id -> title), adding those the import never saw."""
+    if not videos:
+        return {}
+
+    def known() -> dict[str, int]:
+        query = select(Video.youtube_id, Video.id).where(Video.youtube_id.in_(videos))
+        return {video: pk for video, pk in session.execute(query)}
+
+    pks = known()
+    unseen = [{"youtube_id": v, "title": t} for v, t in videos.items() if v not in pks]
+    if unseen:
+        session.execute(insert(Video), unseen)
+        pks = known()
+    return pks

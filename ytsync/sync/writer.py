@@ -90,6 +90,10 @@ FRESH_RETRY_SECONDS = 5
 # or a failure on this machine after the send): its row stays in_flight, so the next
 # attempt looks before it writes.
 UNKNOWN_OUTCOMES = (Outcome.TRANSIENT, Outcome.UNKNOWN_RESULT, Outcome.LOCAL)
+# YouTube's passing trouble on one send: the batch goes on with the next write (the row
+# stays in_flight for its settled check), unless it comes this many sends in a row.
+PASSING = (Outcome.TRANSIENT, Outcome.UNKNOWN_RESULT)
+FAULTS_IN_A_ROW = 3
 
 # YouTube refused this one item for good: record it, skip it, go on.
 ITEM_FAILURES = (
@@ -272,8 +276,13 @@ class Writer:
         heartbeat: Callable[[], None] = lambda: None,
         stop_requested: Callable[[], bool] = lambda: False,
         clock: Callable[[], datetime] = utcnow,
+        in_order: bool = False,
     ) -> None:
         self._sessions = sessions
+        # The lane's order counts (a restore that keeps the old order): a write whose
+        # outcome is unknown ends the batch, as one sent after it would land before it
+        # should it have to be sent again.
+        self._in_order = in_order
         # Stamps when each write goes out: the settle delay runs from there.
         self._clock = clock
         self._yt = youtube
@@ -289,6 +298,7 @@ class Writer:
         # recorded, and the write on its way to YouTube (see record_stranded).
         self._outcome = _Outcomes()
         self._sending: int | None = None
+        self._faults_in_a_row = 0
         # Operations settled so far (written, found written, or failed for good).
         self.done = 0
 
@@ -567,9 +577,20 @@ class Writer:
                     outcome.completed.append((item.op_id, None))
                 elif failure.outcome in ITEM_FAILURES:
                     outcome.failed.append((item, failure.describe()))
+                elif (
+                    failure.outcome in PASSING
+                    and self._faults_in_a_row + 1 < FAULTS_IN_A_ROW
+                    and not self._in_order
+                ):
+                    # One fault says nothing of the next write: rather than end the batch
+                    # (a new activity, Temporal's backoff), go on; this one waits,
+                    # in_flight, for a settled check or the next attempt's look-up.
+                    self._faults_in_a_row += 1
+                    outcome.unanswered.append(item.op_id)
                 else:
                     self._stop_items(kind, outcome, item, chunk[index + 1 :], failure)
             else:
+                self._faults_in_a_row = 0
                 outcome.ended[item.op_id] = self._clock()
                 outcome.completed.append((item.op_id, item_id))
             self._sending = None
@@ -896,7 +917,8 @@ class Writer:
                     self._budget.next_reset(),
                     f"YouTube keeps rate-limiting {kind}; waiting for the next day",
                 )
-            raise RetryLater(f.describe(), timedelta(seconds=min(300, 10 * 2**self._attempt)))
+            # Google's advice for its APIs: back off exponentially from a second or two.
+            raise RetryLater(f.describe(), timedelta(seconds=min(300, 2**self._attempt)))
         raise RetryLater(f.describe(), delay)
 
     def _kind_of(self, op_id: int) -> str:

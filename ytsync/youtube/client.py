@@ -2,6 +2,8 @@
 
 Built with the packaged discovery document and a configurable endpoint, so the demo
 and tests talk to the project's emulator through the very code that talks to Google.
+Every answer is checked against its model (ytsync.youtube.responses) before it is
+handed back, and every listing's pages are bounded.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tenacity import (
 from ytsync.config import Settings
 from ytsync.quota import LIST_COST, WRITE_COST
 from ytsync.youtube.errors import Outcome, classify
+from ytsync.youtube.responses import MODELS, Pages, checked
 from ytsync.youtube.tokens import TokenStore
 from ytsync.youtube.transport import OneShotHttp
 
@@ -110,6 +113,8 @@ def _log_resend(state: RetryCallState) -> None:
 class Page:
     items: list[dict[str, Any]]
     next_token: str | None
+    # The listing it belongs to ("playlists.list"): what its bounds and errors name.
+    method: str = ""
 
 
 # Per thread, per (endpoint, timeout): one plain connection and one service object that
@@ -192,9 +197,12 @@ class YouTube:
             self._on_units(method, COSTS[method])
         try:
             # num_retries=0: a 5xx on a POST may hide an applied write (see above).
-            return request.execute(http=self._authorized(), num_retries=0)
+            answer = request.execute(http=self._authorized(), num_retries=0)
         finally:
             self._tokens.save_if_refreshed()
+        # Inside the send: a read whose answer cannot be read is sent again (an
+        # unknown result), like one whose answer was lost.
+        return checked(method, answer) if method in MODELS else answer
 
     def _read(self, method: str, request: Any) -> Any:
         """A read, sent again on 5xx, 429, 403 rate limits and lost connections (reads
@@ -233,7 +241,7 @@ class YouTube:
             maxResults=PAGE_SIZE,
             pageToken=page_token,
         )
-        return _page(self._read("playlists.list", request))
+        return _page("playlists.list", self._read("playlists.list", request))
 
     def playlist_items(
         self, playlist_id: str, page_token: str | None = None, *, video_id: str | None = None
@@ -245,7 +253,7 @@ class YouTube:
             pageToken=page_token,
             videoId=video_id,
         )
-        return _page(self._read("playlistItems.list", request))
+        return _page("playlistItems.list", self._read("playlistItems.list", request))
 
     def playlist_items_by_id(self, item_ids: list[str]) -> list[dict[str, Any]]:
         """The playlist items with these ids that YouTube shows (at most 50 ids, 1
@@ -268,11 +276,14 @@ class YouTube:
         items: list[dict[str, Any]] = self._read("playlists.list", request).get("items", [])
         return items
 
-    def videos(self, video_ids: list[str]) -> list[dict[str, Any]]:
+    def videos(self, video_ids: list[str], *, details: bool = False) -> list[dict[str, Any]]:
+        """The videos YouTube shows of ``video_ids`` (at most 50: 1 unit, whatever the
+        parts); ``details`` adds contentDetails (the duration)."""
         if len(video_ids) > PAGE_SIZE:
             raise ValueError("videos.list takes at most 50 ids")
+        part = "snippet,contentDetails,status" if details else "snippet,status"
         request = self._resource("videos").list(
-            part="snippet,status", id=",".join(video_ids), maxResults=PAGE_SIZE
+            part=part, id=",".join(video_ids), maxResults=PAGE_SIZE
         )
         items: list[dict[str, Any]] = self._read("videos.list", request).get("items", [])
         return items
@@ -283,13 +294,17 @@ class YouTube:
         return items[0] if items else None
 
     def iter_pages(self, fetch: Callable[[str | None], Page]) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a listing; EndlessListing for one that would never end (a
+        nextPageToken given twice, more pages than it can have)."""
         token: str | None = None
+        pages: Pages | None = None
         while True:
             page = fetch(token)
+            pages = pages or Pages(page.method)
             yield page.items
-            if not page.next_token:
+            token = pages.follow(page.next_token)
+            if token is None:
                 return
-            token = page.next_token
 
     # writes: one attempt each; the caller owns the idempotency protocol --------------
 
@@ -340,5 +355,5 @@ class YouTube:
         self._execute("playlistItems.delete", request)
 
 
-def _page(response: dict[str, Any]) -> Page:
-    return Page(list(response.get("items", [])), response.get("nextPageToken"))
+def _page(method: str, response: dict[str, Any]) -> Page:
+    return Page(list(response.get("items", [])), response.get("nextPageToken"), method)

@@ -41,6 +41,33 @@ UNAVAILABLE_REASONS = {"videoNotFound", "failedPrecondition", "forbidden", "vide
 # The token lacks the youtube scope: a sign-in problem, not a refusal of one item.
 SCOPE_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
 YOUTUBE_SCOPE = "https://www.googleapis.com/auth/youtube"
+# The reason of a failure whose answer could not be read (see UnreadableAnswer).
+UNREADABLE = "unreadableAnswer"
+
+
+class UnreadableAnswer(Exception):
+    """YouTube answered ``method`` with something that is not what the API sends (an
+    HTML page, items of the wrong type, no id).
+
+    An unknown result, like a lost answer: a read is sent again, as after a passing
+    fault, then fails with this message; a write may have been applied, so it is
+    judged later by a read, never sent again blindly."""
+
+    def __init__(self, method: str, problem: str) -> None:
+        super().__init__(f"YouTube's answer to {method} could not be read: {problem}")
+        self.method = method
+        self.problem = problem
+
+
+class EndlessListing(UnreadableAnswer):
+    """A listing whose pages would never end (a repeated nextPageToken, or more pages
+    than it can have): stopped, with what it read so far thrown away."""
+
+    def __init__(self, method: str, problem: str) -> None:
+        listing = f"YouTube's listing {method}" if method else "A YouTube listing"
+        Exception.__init__(self, f"{listing} does not end: {problem}")
+        self.method = method
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -51,8 +78,15 @@ class ApiFailure:
     message: str
 
     def describe(self) -> str:
+        if self.unreadable:
+            return self.message  # says it all: what was asked, and what is wrong
         code = f"HTTP {self.status} " if self.status else ""
         return f"{code}{self.reason}: {self.message}".strip()
+
+    @property
+    def unreadable(self) -> bool:
+        """The answer came but could not be read (see UnreadableAnswer)."""
+        return self.reason == UNREADABLE
 
     @property
     def missing_scope(self) -> bool:
@@ -146,6 +180,8 @@ def classify(exc: BaseException) -> ApiFailure | None:
     """The outcome of a failed call, or None when the exception is not an API failure."""
     if isinstance(exc, HttpError):
         return classify_http_error(exc)
+    if isinstance(exc, UnreadableAnswer):
+        return ApiFailure(Outcome.UNKNOWN_RESULT, None, UNREADABLE, str(exc))
     if isinstance(exc, RefreshError):
         if exc.retryable:
             # The token endpoint answered 5xx or 429: Google's trouble, not the sign-in's.

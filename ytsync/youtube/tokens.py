@@ -22,6 +22,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,10 @@ SCOPES = ["https://www.googleapis.com/auth/youtube"]
 # A token file is a few hundred bytes.
 MAX_TOKEN_BYTES = 64 * 1024
 _STRING_FIELDS = ("client_id", "client_secret", "refresh_token")
+# ytsync's own field of the token file: when the refresh token dies, as Google said at
+# sign-in (``refresh_token_expires_in`` of the token response, sent for sign-ins that
+# do not last: time-limited access, and apps in Testing).  Absent: Google said nothing.
+EXPIRY_FIELD = "refresh_token_expiry"
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +52,11 @@ class TokenStore:
         self.credentials = self._load(token_uri)
         self._saved_token = self.credentials.token
         self._refresh_token = self.credentials.refresh_token
+        self._expiry = self._info.get(EXPIRY_FIELD)
         self._write_failed = False
 
     def _load(self, token_uri: str) -> Credentials:
-        info = read_token_file(self.path)
+        info = self._info = read_token_file(self.path)
         try:
             creds = Credentials.from_authorized_user_info(info, SCOPES)  # type: ignore[no-untyped-call]
         except ValueError as exc:
@@ -68,6 +74,9 @@ class TokenStore:
                 return
             self._saved_token = self.credentials.token
             document = json.loads(self.credentials.to_json())  # type: ignore[no-untyped-call]
+            if self._expiry is not None and self.credentials.refresh_token == self._refresh_token:
+                # The same sign-in: it dies when Google said it would.
+                document[EXPIRY_FIELD] = self._expiry
             try:
                 if write_token(self.path, document, refreshing=self._refresh_token):
                     # Google may hand out a new refresh token with an access token.
@@ -81,6 +90,32 @@ class TokenStore:
                         self.path,
                         exc.strerror or exc,
                     )
+
+
+def expiry_after(seconds: object, now: datetime) -> str | None:
+    """The token file's EXPIRY_FIELD for a token response's ``refresh_token_expires_in``
+    (None when Google sent none, or nothing usable)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float | str):
+        return None
+    try:
+        lifetime = float(seconds)
+    except ValueError:
+        return None
+    if not 0 < lifetime < 100 * 365 * 86400:
+        return None
+    return (now + timedelta(seconds=lifetime)).astimezone(UTC).isoformat(timespec="seconds")
+
+
+def refresh_token_expiry(path: Path) -> datetime | None:
+    """When the sign-in in the token file at ``path`` dies, if Google said so."""
+    value = read_token_file(path).get(EXPIRY_FIELD)
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def read_token_file(path: Path) -> dict[str, Any]:

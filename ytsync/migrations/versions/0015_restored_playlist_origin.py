@@ -3,7 +3,7 @@ so); a held-back entry may name a playlist or a video by its YouTube id alone (a
 playlist a full undo kept, a video the owner added on YouTube)
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0013
 Create Date: 2026-12-12 12:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0010"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

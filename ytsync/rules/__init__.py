@@ -1,0 +1,1 @@
+"""Rules that plan for the user: a TOML file that places videos into categories."""
