@@ -94,9 +94,13 @@ class Case:
     videos: int = 200
     playlists: int = 6
     # YouTube's lists show writes late: the emulator's default, and longer where
-    # answers are lost (the case that most needs a settled look).  ytsync waits a
-    # second longer than the lag before it judges a write.
+    # answers are lost (the case that most needs a settled look), by an amount drawn
+    # per list call up to ``jitter`` more.  ytsync waits a second longer than the lag
+    # before it judges a write, unless ``settle`` says otherwise: shorter than the lag,
+    # its checks must wait for the lists to catch up, and never send a write twice.
     list_lag: float = 2.0
+    jitter: float = 0.4
+    settle: float | None = None
 
 
 # The longest case first: started last, it would run on alone after the others.
@@ -119,7 +123,7 @@ CASES = [
         quota_reserve=500,
     ),
     Case("worker_kills", worker_kills=6, owner_saves=2),
-    Case("lost_responses", lost=0.05, list_lag=5.0),
+    Case("lost_responses", lost=0.05, list_lag=5.0, jitter=3.0, settle=3.0),
     Case("api_errors", errors_5xx=0.02, conflicts=0.02, rate_limits=1, conflict_window=1.0),
     Case(
         "tokens_and_quota",
@@ -184,7 +188,8 @@ async def run_case(
         access_token_ttl=case.token_ttl,
         conflict_after_create_seconds=case.conflict_window,
         list_lag_seconds=case.list_lag,
-        settle_seconds=case.list_lag + 1.0,
+        list_lag_jitter_seconds=case.jitter,
+        settle_seconds=case.list_lag + 1.0 if case.settle is None else case.settle,
     )
     try:
         return await _run(case, seed, inst, database_url, tmp_path, counts)

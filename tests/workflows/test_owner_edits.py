@@ -241,3 +241,53 @@ def test_a_video_saved_mid_job_may_be_left_out_on_purpose(
     tmp_path: Path, database_url: str
 ) -> None:
     run(tmp_path, database_url, plan_it=False)
+
+
+def test_a_save_while_the_deletions_wait_for_the_quota_holds_the_playlist_back(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The delete stage read the old playlists, then YouTube refused for quota at the
+    first deletion, and the job slept until the reset.  Meanwhile the owner saved a video
+    to a playlist not deleted yet: read again before it goes (its read is old), it is
+    kept and named, and the video survives."""
+
+    async def scenario() -> None:
+        async with time_skipping(tmp_path, database_url, videos=80, playlists=4, seed=32) as (
+            env,
+            inst,
+            clock,
+        ):
+            state = inst.state
+            late = state.add_video(title=LATE_TITLE).id
+            system_lists = {
+                pid: state.playlist_items(pid) for pid in ("WL", "LL", state.uploads_id)
+            }
+            saved_to: list[str] = []
+            first = threading.Lock()
+
+            def owner(method: str) -> WriteVerdict:
+                if method == "playlists.delete" and first.acquire(blocking=False):
+                    # This very request is refused for quota; the owner saves meanwhile.
+                    state.faults.add(method="playlists.delete", kind="quota_exceeded", count=1)
+                    old = sorted(p.id for p in state.iter_playlists() if p.id in imported)
+                    saved_to.append(old[0])
+                    state.user_add(old[0], late)
+                return "answer"
+
+            with inst.sessions() as session:
+                imported = set(session.scalars(select(Playlist.youtube_id)))
+            state.write_hook = owner
+            async with running_worker(env.client, inst, clock):
+                job_id, status, _model = await finished_status(env, inst)
+            state.write_hook = None
+            assert saved_to, "no deletion was sent"
+            assert status["quota_used"] > 0
+            kept = status["held_back"]
+            assert [entry["playlist_id"] for entry in kept] == saved_to
+            assert [v["video_id"] for v in kept[0]["videos"] if v["new"]] == [late]
+            assert late in state.playlist_items(saved_to[0])
+            assert state.user_items_removed() == []
+            facts = RunFacts(job_id, "completed", system_lists, {}, lanes=4)
+            assert check_fault_run(inst, facts) > 0
+
+    asyncio.run(scenario())

@@ -322,6 +322,7 @@ class ChannelJob:
                 budget=budget,
                 job_id=self._job_id,
                 heartbeat=self._attempt.heartbeat,
+                clock=self._clock,
             )
             to_delete, _held = verifier.plan_deletions()
             if reuse:

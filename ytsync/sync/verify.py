@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ytsync.backup import bring_up_to_date
 from ytsync.db.engine import transaction
 from ytsync.db.models import (
+    BackupSnapshot,
     Category,
     CategoryVideo,
     HeldBack,
@@ -57,6 +59,10 @@ NAMED_IN_MESSAGE = 10
 # What a playlist listing shows in place of a title the channel may not see.
 HIDDEN_TITLES = ("Deleted video", "Private video")
 NEW_REASON = "saved to the playlist since the import: no plan has it"
+# An old playlist read longer ago than this is read again before it is deleted (when the
+# delete stage starts over: after a quota reset among the deletions, say): the owner may
+# have saved a video to it since.
+RECHECK_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -110,10 +116,13 @@ class Verifier:
         budget: Budget,
         job_id: int,
         heartbeat: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._yt = youtube
         self._job_id = job_id
+        # The job's clock: when each old playlist was read, and when that is stale.
+        self._clock = clock
         self._reader = PagedReader(youtube, budget, heartbeat)
         # Each category playlist is read once per verification, whatever asks for it.
         self._listings: dict[int, Listing] = {}
@@ -126,8 +135,10 @@ class Verifier:
         """Write the job's delete rows: pending for the verified old playlists,
         ``held_back`` for the others.  Returns (to delete, held back)."""
         with self._sessions() as session:
-            if ops.ops_exist(session, self._job_id, ops.DELETE):
-                return self._counts(session)  # verified by an earlier attempt
+            verified = ops.ops_exist(session, self._job_id, ops.DELETE)
+        if verified:
+            return self._recheck()  # by an earlier attempt
+        with self._sessions() as session:
             candidates = ops.deletion_candidates(session)
             imported = self._imported(session, [pid for pid, _yt in candidates])
             wanted = self._planned(session, [pid for pid, _yt in candidates])
@@ -162,22 +173,95 @@ class Verifier:
                 fresh = new.get(playlist_pk, [])
                 row = {"op_key": f"delete:{playlist_pk}", "playlist_id": playlist_pk}
                 if held or fresh:
-                    message = _kept_message(held, fresh)
+                    message = self._hold(session, playlist_pk, youtube_id, held, fresh, new_pks)
                     row.update(status="held_back", error=message)
-                    self._held_rows(session, playlist_pk, held)
-                    self._new_rows(session, playlist_pk, fresh, new_pks)
-                    title = session.get_one(Playlist, playlist_pk).title
-                    ops.record_error(
-                        session,
-                        self._job_id,
-                        "delete_playlists",
-                        "playlist",
-                        youtube_id,
-                        f"kept '{title}': {message}",
-                    )
                 rows.append(row)
             ops.insert_missing(session, self._job_id, ops.DELETE, rows)
             return self._counts(session)
+
+    def _hold(
+        self,
+        session: Session,
+        playlist_pk: int,
+        youtube_id: str,
+        held: list[Missing],
+        fresh: list[NewVideo],
+        pks: dict[str, int],
+    ) -> str:
+        """Record why an old playlist is kept; the message its row carries."""
+        message = _kept_message(held, fresh)
+        self._held_rows(session, playlist_pk, held)
+        self._new_rows(session, playlist_pk, fresh, pks)
+        title = session.get_one(Playlist, playlist_pk).title
+        ops.record_error(
+            session,
+            self._job_id,
+            "delete_playlists",
+            "playlist",
+            youtube_id,
+            f"kept '{title}': {message}",
+        )
+        return message
+
+    def _recheck(self) -> tuple[int, int]:
+        """Delete rows an earlier attempt wrote: an old playlist still to delete whose
+        read is older than RECHECK_AFTER is read again, and held back if the owner
+        saved a video to it since."""
+        with self._sessions() as session:
+            stale = self._stale(session)
+            imported = self._imported(session, [pk for pk, _yt in stale])
+        if not stale:
+            with self._sessions() as session:
+                return self._counts(session)
+        shown = {pk: self._shown(youtube_id) for pk, youtube_id in stale}
+        new = {
+            pk: _new_videos(imported.get(pk, Counter()), now)
+            for pk, now in shown.items()
+            if now is not None
+        }
+        with transaction(self._sessions) as session:
+            self._update_backup(session, stale, shown)
+            pks = _video_pks(session, {n.video: n.title for ns in new.values() for n in ns})
+            for playlist_pk, youtube_id in stale:
+                fresh = new.get(playlist_pk, [])
+                op = session.scalars(
+                    select(SyncOperation).where(
+                        SyncOperation.job_id == self._job_id,
+                        SyncOperation.kind == ops.DELETE,
+                        SyncOperation.playlist_id == playlist_pk,
+                    )
+                ).one()
+                if fresh and op.status == "pending":
+                    op.error = self._hold(session, playlist_pk, youtube_id, [], fresh, pks)
+                    op.status = "held_back"
+            return self._counts(session)
+
+    def _stale(self, session: Session) -> list[tuple[int, str]]:
+        """The old playlists still to delete whose last read is older than RECHECK_AFTER."""
+        pending = session.execute(
+            select(Playlist.id, Playlist.youtube_id)
+            .join(SyncOperation, SyncOperation.playlist_id == Playlist.id)
+            .where(
+                SyncOperation.job_id == self._job_id,
+                SyncOperation.kind == ops.DELETE,
+                SyncOperation.status == "pending",
+            )
+        ).all()
+        if not pending:
+            return []
+        backup_id = session.get_one(SyncJob, self._job_id).backup_id
+        snapshot = session.get(BackupSnapshot, backup_id) if backup_id is not None else None
+        read_at = {
+            entry["youtube_id"]: datetime.fromisoformat(entry["read_at"])
+            for entry in (snapshot.data.get("playlists", []) if snapshot else [])
+            if entry.get("read_at")
+        }
+        since = self._clock() - RECHECK_AFTER
+        return [
+            (pk, youtube_id)
+            for pk, youtube_id in pending
+            if (read := read_at.get(youtube_id)) is None or read < since
+        ]
 
     def _imported(self, session: Session, playlists: list[int]) -> dict[int, Counter[str]]:
         """Per old playlist: how many copies of each video the import saw in it."""
@@ -217,7 +301,7 @@ class Verifier:
             for pk, youtube_id in candidates
             if (now := shown[pk]) is not None
         }
-        bring_up_to_date(session, backup_id, read, utcnow())
+        bring_up_to_date(session, backup_id, read, self._clock())
 
     def plan_removals(self) -> tuple[int, int]:
         """Under reuse: write the job's remove rows for the items of its kept playlists
