@@ -149,6 +149,14 @@ class SyncActivities:
     def restore_items(self, batch: BatchInput) -> BatchResult:
         return self._batch(batch, ChannelJob.restore_items)
 
+    @activity.defn(name=Activity.RESTORE_REMOVALS.name, no_thread_cancel_exception=True)
+    def restore_removals(self, batch: BatchInput) -> BatchResult:
+        return self._batch(batch, ChannelJob.restore_removals)
+
+    @activity.defn(name=Activity.DELETE_MADE_PLAYLISTS.name, no_thread_cancel_exception=True)
+    def delete_made_playlists(self, batch: BatchInput) -> BatchResult:
+        return self._batch(batch, ChannelJob.delete_made_playlists)
+
     @activity.defn(name=Activity.FINISH_RESTORE.name)
     def finish_restore(self, job_id: int, channel: str | None = None) -> int:
         return self._run(channel, job_id, ChannelJob.finish_restore)
@@ -174,6 +182,8 @@ class SyncActivities:
             self.restore_playlists,
             self.list_restore_lanes,
             self.restore_items,
+            self.restore_removals,
+            self.delete_made_playlists,
             self.finish_restore,
         ]
 

@@ -281,6 +281,51 @@ class JobWorkflow:
                         queue.append(lane)
         return stop
 
+    async def _create_settled(
+        self, stage: Stage, batch_activity: ActivityType[BatchResult]
+    ) -> bool:
+        """Create the playlists (a sync's, or a restore's), then check the channel's
+        playlists once settled, until a check finds nothing to repair."""
+        while True:
+            if not await self._batches(stage, batch_activity):
+                return False
+            plan = await self._call_job(Activity.PLAN_CREATION_CHECK)
+            if not plan.lanes:
+                return True
+            await self._settle(stage, plan.settle_until)
+            if not await self._batches(stage, Activity.CHECK_CREATIONS):
+                return False
+
+    async def _add_audited(
+        self,
+        stage: Stage,
+        list_activity: ActivityType[list[int]],
+        batch_activity: ActivityType[BatchResult],
+        make_batch: Callable[[int], BatchInput],
+    ) -> bool:
+        """Append to the playlists (a sync's category playlists, or those a restore puts
+        back), then audit each once settled, until every audit finds nothing to repair."""
+        while True:
+            if not await self._lanes(stage, list_activity, batch_activity, make_batch):
+                return False
+            plan = await self._call_job(Activity.PLAN_AUDITS)
+            if not plan.lanes:
+                return True
+            await self._settle(stage, plan.settle_until)
+            stop = await self._lane_pass(plan.lanes, Activity.AUDIT_LANE, make_batch)
+            if stop is not None:
+                await self._wait_out(stage, stop)
+            if self._history_is_long():
+                return False
+
+    async def _until_done(self, stage: Stage, plan_activity: ActivityType[BatchResult]) -> None:
+        """A planning step that reads YouTube: wait out a quota or sign-in stop, again."""
+        while True:
+            planned = await self._call_job(plan_activity)
+            if planned.stop is None:
+                return
+            await self._wait_out(stage, planned)
+
     async def _settle(self, stage: Stage, until: datetime | None) -> None:
         """Wait on a durable timer until the last write has settled (YouTube's lists
         show writes late); a pause meanwhile takes effect at once."""

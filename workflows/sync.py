@@ -10,9 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from ytsync.wire import (
         SYNC_STAGES,
         Activity,
-        ActivityType,
         BatchInput,
-        BatchResult,
         JobProgress,
         Stage,
         SyncInput,
@@ -41,58 +39,21 @@ class SyncWorkflow(JobWorkflow):
             await self._call_job(Activity.PLAN_CREATIONS)
             if not self._settle_first:
                 return await self._batches(stage, Activity.CREATE_PLAYLISTS)
-            return await self._create_settled(stage)
+            return await self._create_settled(stage, Activity.CREATE_PLAYLISTS)
         if stage == Stage.ADD_VIDEOS:
             await self._until_done(stage, Activity.PLAN_ADDITIONS)
             if not self._settle_first:
                 return await self._lanes(
                     stage, Activity.LIST_LANES, Activity.ADD_VIDEOS, self._lane_batch
                 )
-            return await self._add_audited(stage)
+            return await self._add_audited(
+                stage, Activity.LIST_UNSENT_LANES, Activity.ADD_VIDEOS, self._lane_batch
+            )
         if not self._settle_first:
             await self._call_job(Activity.PLAN_DELETIONS)
         else:
             await self._until_done(stage, Activity.VERIFY_DELETIONS)
         return await self._batches(stage, Activity.DELETE_PLAYLISTS)
-
-    async def _create_settled(self, stage: Stage) -> bool:
-        """Create the playlists, then check the channel's playlists once settled, until
-        a check finds nothing to repair."""
-        while True:
-            if not await self._batches(stage, Activity.CREATE_PLAYLISTS):
-                return False
-            plan = await self._call_job(Activity.PLAN_CREATION_CHECK)
-            if not plan.lanes:
-                return True
-            await self._settle(stage, plan.settle_until)
-            if not await self._batches(stage, Activity.CHECK_CREATIONS):
-                return False
-
-    async def _add_audited(self, stage: Stage) -> bool:
-        """Add the videos, then audit each category playlist once settled, until every
-        audit finds nothing to repair."""
-        while True:
-            if not await self._lanes(
-                stage, Activity.LIST_UNSENT_LANES, Activity.ADD_VIDEOS, self._lane_batch
-            ):
-                return False
-            plan = await self._call_job(Activity.PLAN_AUDITS)
-            if not plan.lanes:
-                return True
-            await self._settle(stage, plan.settle_until)
-            stop = await self._lane_pass(plan.lanes, Activity.AUDIT_LANE, self._lane_batch)
-            if stop is not None:
-                await self._wait_out(stage, stop)
-            if self._history_is_long():
-                return False
-
-    async def _until_done(self, stage: Stage, plan_activity: ActivityType[BatchResult]) -> None:
-        """A planning step that reads YouTube: wait out a quota or sign-in stop, again."""
-        while True:
-            planned = await self._call_job(plan_activity)
-            if planned.stop is None:
-                return
-            await self._wait_out(stage, planned)
 
     def _lane_batch(self, lane: int) -> BatchInput:
         return self._batch_input(category_id=lane)

@@ -20,9 +20,10 @@ from ytsync import ledger
 from ytsync.config import Settings
 from ytsync.db import bounds
 from ytsync.db.engine import transaction
-from ytsync.db.models import Category, Playlist, PlaylistItem, SyncJob, Video
+from ytsync.db.models import Category, Playlist, PlaylistItem, SyncJob, SyncOperation, Video
 from ytsync.errors import JobRunning
 from ytsync.safetext import storable
+from ytsync.sync.kinds import RESTORE
 from ytsync.wire import ACTIVE_STAGES
 from ytsync.youtube.client import PAGE_SIZE, YouTube
 from ytsync.youtube.videos import VideoDetails, video_details
@@ -96,6 +97,21 @@ def import_library(
                 )
             )
         )
+        # Playlists restores recreated -> the old playlists' rows they stand for: a
+        # restore sets a recreated playlist's description back without its marker, so
+        # one that stopped before recording the new id on the row is known by these.
+        recreated = {
+            str(youtube_id): row
+            for youtube_id, row in session.execute(
+                select(SyncOperation.youtube_id, SyncOperation.playlist_id).where(
+                    SyncOperation.kind == RESTORE,
+                    SyncOperation.status == "completed",
+                    SyncOperation.youtube_id.is_not(None),
+                    SyncOperation.playlist_id.is_not(None),
+                )
+            )
+            if row is not None
+        }
         # Old playlists a reusing job kept as a category's: still known, left as they
         # were imported (a restore gives them back their old items from these rows).
         kept = {pid for pid in session.scalars(select(Playlist.youtube_id)) if pid in sync_made}
@@ -129,7 +145,7 @@ def import_library(
                     continue
                 if _refused_playlist(playlist, summary):
                     continue
-                row = int(restored.group(1)) if restored else None
+                row = int(restored.group(1)) if restored else recreated.get(pid)
                 fetched.append(_Fetched(playlist, [], row))
         expected = sum(f.playlist.get("contentDetails", {}).get("itemCount", 0) for f in fetched)
         done = 0
@@ -275,6 +291,8 @@ def _restored(session: Session, entry: _Fetched, existing: dict[str, Playlist]) 
     if playlist is None or playlist.deleted_from_youtube_at is None:
         return None  # not a gone old playlist: this one is new to the library
     del existing[playlist.youtube_id]
+    # What the snapshots taken before call it (ytsync.sync.undo).
+    playlist.replaced_youtube_id = playlist.youtube_id
     playlist.youtube_id = str(entry.playlist["id"])
     existing[playlist.youtube_id] = playlist
     return playlist

@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ytsync.backup import find_snapshot
 from ytsync.config import Settings
 from ytsync.db.engine import transaction
-from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob
+from ytsync.db.models import Category, SyncJob
 from ytsync.errors import (
     JobConflict,
     NoPlan,
@@ -23,9 +22,10 @@ from ytsync.errors import (
     UserError,
 )
 from ytsync.preview import Preview, compute_preview
+from ytsync.restore_preview import RestorePreview, compute_restore_preview
 from ytsync.status import active_job, latest_job
 from ytsync.strategies import STRATEGIES, record_kept
-from ytsync.sync.unkeep import kept_in_use
+from ytsync.sync.undo import ORDERS, RestoreOptions
 
 
 @dataclass(frozen=True)
@@ -86,39 +86,66 @@ def create_job(
         return job
 
 
-def require_restorable(sessions: sessionmaker[Session], snapshot_id: int | None) -> None:
-    """NoSnapshot or NothingToRestore when a restore of ``snapshot_id`` has nothing to
-    do: said before Temporal is asked anything."""
+def restore_preview(
+    sessions: sessionmaker[Session],
+    snapshot_id: int | None,
+    settings: Settings,
+    now: datetime,
+    options: RestoreOptions,
+) -> RestorePreview:
+    """What a restore of ``snapshot_id`` would write; NoSnapshot or NothingToRestore when
+    it has nothing to do: said before Temporal is asked anything."""
     with sessions() as session:
-        _gone_playlists(session, snapshot_id)
+        preview = compute_restore_preview(session, settings, snapshot_id, options, now)
+    _refuse_empty(preview, options)
+    return preview
 
 
-def _gone_playlists(session: Session, snapshot_id: int | None) -> tuple[BackupSnapshot, list[str]]:
-    snapshot = find_snapshot(session, snapshot_id)
-    gone = restorable(session, snapshot)
-    if not gone:
-        raise NothingToRestore(
-            f"nothing to restore: every playlist of snapshot {snapshot.id} is still on YouTube"
-        )
-    return snapshot, gone
+def _refuse_empty(preview: RestorePreview, options: RestoreOptions) -> None:
+    if not preview.writes:
+        message = f"nothing to restore: every playlist of snapshot {preview.snapshot_id}"
+        message += " is on YouTube"
+        if options.undo:
+            message += ", and no category playlist the sync made is left"
+        raise NothingToRestore(message)
 
 
-def create_restore_job(sessions: sessionmaker[Session], snapshot_id: int | None) -> RestoreJob:
-    """A job row that brings back a snapshot's playlists gone from YouTube (the newest
-    snapshot when ``snapshot_id`` is None)."""
+def create_restore_job(
+    sessions: sessionmaker[Session],
+    snapshot_id: int | None,
+    settings: Settings,
+    now: datetime,
+    options: RestoreOptions | None = None,
+    preview: RestorePreview | None = None,
+) -> RestoreJob:
+    """A job row that restores a snapshot (the newest when ``snapshot_id`` is None):
+    its playlists gone from YouTube back, the ones a reusing job kept given back their
+    old selves, and with ``options.undo`` the category playlists the sync made deleted.
+    ``preview``: the one the user was shown, when they were shown one."""
+    options = options or RestoreOptions()
+    if options.order not in ORDERS:
+        raise UserError(f"unknown order {options.order!r}: choose one of {', '.join(ORDERS)}")
     with transaction(sessions) as session:
         refuse_while_active(session)
-        snapshot, gone = _gone_playlists(session, snapshot_id)
+        if preview is None:
+            preview = compute_restore_preview(session, settings, snapshot_id, options, now)
+        _refuse_empty(preview, options)
         job = SyncJob(
             workflow_id=f"ytsync-restore-{uuid.uuid4().hex[:12]}",
             kind="restore",
-            snapshot_id=snapshot.id,
+            snapshot_id=preview.snapshot_id,
             stage="pending",
-            preview={"playlists_to_restore": gone},
+            # The options with the preview: the job plans from them (ytsync.sync.undo).
+            preview={**preview.model_dump(mode="json"), "options": options.as_dict()},
         )
         session.add(job)
         session.flush()
-        return RestoreJob(job.id, job.workflow_id, snapshot.id, len(gone))
+        return RestoreJob(
+            job.id,
+            job.workflow_id,
+            preview.snapshot_id,
+            preview.playlists_to_recreate.count + preview.playlists_to_rename.count,
+        )
 
 
 def drop_job(sessions: sessionmaker[Session], job_id: int) -> None:
@@ -126,23 +153,6 @@ def drop_job(sessions: sessionmaker[Session], job_id: int) -> None:
     ghost."""
     with transaction(sessions) as session:
         session.delete(session.get_one(SyncJob, job_id))
-
-
-def restorable(session: Session, snapshot: BackupSnapshot) -> list[str]:
-    """Titles of the snapshot's playlists that are gone from YouTube, or that a reusing
-    job kept as a category's playlist (a restore gives them back their old selves)."""
-    gone = {
-        p.youtube_id: p.title
-        for p in session.scalars(
-            select(Playlist).where(
-                Playlist.deleted_from_youtube_at.is_not(None)
-                | Playlist.id.in_(list(kept_in_use(session).values()))
-            )
-        )
-    }
-    return [
-        gone[p["youtube_id"]] for p in snapshot.data.get("playlists", []) if p["youtube_id"] in gone
-    ]
 
 
 def mark_failed(sessions: sessionmaker[Session], job_id: int, stage: str, message: str) -> bool:

@@ -32,8 +32,8 @@ class ReportItem:
     timestamp: datetime | None
     # "error": a sync_errors row; "operation": a failed/skipped row with no error row.
     source: str
-    # An old playlist the job kept because its videos were not verified: running the
-    # job again checks again (the face says how).
+    # A playlist (or items) the job kept because its videos were not verified: running
+    # the job again checks again (the face says how).
     kept: bool = False
     # ...or because videos were saved to it since the import: import again first.
     new_videos: bool = False
@@ -92,7 +92,7 @@ def collect(session: Session, job: SyncJob) -> list[ReportItem]:
             e.message,
             e.timestamp,
             "error",
-            kept=e.stage == "delete_playlists" and e.entity_id in kept,
+            kept=e.stage in ("delete_playlists", "restore_items") and e.entity_id in kept,
             new_videos=e.stage == "delete_playlists" and kept.get(e.entity_id, False),
         )
         for e in errors

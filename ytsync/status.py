@@ -27,7 +27,11 @@ from ytsync.db.models import (
     Video,
 )
 from ytsync.sync.kinds import REPAIRS
-from ytsync.wire import ACTIVE_STAGES, RESTORE_STAGES, SYNC_STAGES
+from ytsync.wire import ACTIVE_STAGES, RESTORE_STAGES, SYNC_STAGES, Stage
+
+# The stages that may keep what they cannot verify safe: a sync's deletions, a
+# restore's removals.
+HOLDING_STAGES = (Stage.DELETE_PLAYLISTS, Stage.RESTORE_ITEMS)
 
 # The contract's times are each moment's own isoformat() (as stored: SQLite's come
 # back naive), not pydantic's "Z" form.
@@ -50,8 +54,10 @@ class KeptVideo(BaseModel):
 
 
 class KeptPlaylist(BaseModel):
-    """An old playlist the job kept, with the videos that held it back: planned ones not
-    verified in their category playlists, and ones saved to it since the import."""
+    """A playlist the job kept, with the videos that held it back: a sync's old playlist
+    (planned videos not verified in their category playlists, and ones saved to it
+    since the import); a restore's kept or category playlist (videos not verified back
+    where they were, and items the owner added)."""
 
     playlist_id: str
     title: str
@@ -157,7 +163,7 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
         str(stage): {
             key: int(job.stage_results.get(stage, {}).get(key, 0))
             for key in ("succeeded", "failed", "skipped", "open")
-            + (("held_back",) if stage == "delete_playlists" else ())
+            + (("held_back",) if stage in HOLDING_STAGES else ())
         }
         for stage in (RESTORE_STAGES if restore else SYNC_STAGES)
     }
@@ -205,28 +211,34 @@ def job_status(session: Session, job: SyncJob, settings: Settings, now: datetime
 
 
 def held_back(session: Session, job_id: int) -> list[KeptPlaylist]:
-    """The old playlists the job kept, each with the videos that held it back."""
+    """The playlists the job kept, each with the videos that held it back."""
     rows = session.execute(
         select(
-            Playlist.youtube_id,
-            Playlist.title,
-            Video.youtube_id,
+            func.coalesce(Playlist.youtube_id, HeldBack.youtube_playlist_id),
+            func.coalesce(Playlist.title, HeldBack.title),
+            func.coalesce(Video.youtube_id, HeldBack.youtube_video_id),
             HeldBack.category,
             HeldBack.reason,
             HeldBack.new_in_playlist,
             Video.title,
         )
-        .join(Playlist, Playlist.id == HeldBack.playlist_id)
-        .join(Video, Video.id == HeldBack.video_id)
+        .outerjoin(Playlist, Playlist.id == HeldBack.playlist_id)
+        .outerjoin(Video, Video.id == HeldBack.video_id)
         .where(HeldBack.job_id == job_id)
         .order_by(HeldBack.id)
     )
     kept: dict[str, KeptPlaylist] = {}
     for playlist_id, title, video_id, category, reason, new, video_title in rows:
-        entry = kept.setdefault(playlist_id, KeptPlaylist(playlist_id=playlist_id, title=title))
+        entry = kept.setdefault(
+            str(playlist_id), KeptPlaylist(playlist_id=str(playlist_id), title=str(title or ""))
+        )
         entry.videos.append(
             KeptVideo(
-                video_id=video_id, category=category, reason=reason, new=new, title=video_title
+                video_id=str(video_id),
+                category=category,
+                reason=reason,
+                new=new,
+                title=video_title or "",
             )
         )
     return list(kept.values())

@@ -188,6 +188,10 @@ class Activity:
     RESTORE_PLAYLISTS = ActivityType("restore_playlists", BatchResult)
     LIST_RESTORE_LANES = ActivityType("list_restore_lanes", list[int])
     RESTORE_ITEMS = ActivityType("restore_items", BatchResult)
+    # Once the restore's items are checked and its removals verified (verify_deletions):
+    # the items in the way of kept playlists' old order, and a full undo's deletions.
+    RESTORE_REMOVALS = ActivityType("restore_removals", BatchResult)
+    DELETE_MADE_PLAYLISTS = ActivityType("delete_made_playlists", BatchResult)
     # How many old playlists came back.
     FINISH_RESTORE = ActivityType("finish_restore", int)
     # The names of ytsync's search attributes the namespace has.

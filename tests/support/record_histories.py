@@ -31,6 +31,7 @@ from tests.support.harness import (
 from workflows.sync import SyncWorkflow
 from ytsync.cli.jobctl import start_restore
 from ytsync.search_attributes import ALL
+from ytsync.sync.undo import RestoreOptions
 
 OUT = Path(__file__).resolve().parents[1] / "workflows" / "histories"
 
@@ -140,7 +141,8 @@ async def pauses(
 async def restore(
     env: WorkflowEnvironment, tmp: Path, version: str, check: SearchAttributeCheck
 ) -> list[Path]:
-    """A sync, then a restore of its backup."""
+    """A sync, then a restore of its backup (v6 on: a full undo, so the history holds
+    the settled checks, the verification, the removals and the deletions)."""
     clock = env_clock(env, asyncio.get_running_loop())
     inst = await asyncio.to_thread(
         install, tmp, f"sqlite:///{tmp}/c.db", clock, videos=100, playlists=3, seed=23
@@ -149,7 +151,14 @@ async def restore(
         async with running_worker(env.client, inst, clock, check):
             _job, handle = await start(inst, env.client, await env.get_current_time())
             await handle.result()
-            started = await start_restore(inst.sessions, env.client, inst.settings, None)
+            started = await start_restore(
+                inst.sessions,
+                env.client,
+                inst.settings,
+                None,
+                options=RestoreOptions(undo=True),
+                now=await env.get_current_time(),
+            )
             await started.handle.result()
             return await save_runs(env.client, started.handle, f"{version}-restore")
     finally:

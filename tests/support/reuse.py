@@ -72,3 +72,17 @@ def merged(plan: dict[str, list[str]], size: int) -> dict[str, list[str]]:
         videos = [video for name in group for video in plan[name]]
         folded[f"Merged {start // size + 1}"] = list(dict.fromkeys(videos))
     return folded
+
+
+def moved(plan: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every fifth video of each category moved into the next category, and every
+    seventh left out of the plan: the kept playlists hold items that must go."""
+    names = list(plan)
+    result: dict[str, list[str]] = {name: [] for name in names}
+    for index, name in enumerate(names):
+        for position, video in enumerate(plan[name]):
+            if position % 7 == 6:
+                continue  # planned nowhere: the user's choice
+            target = names[(index + 1) % len(names)] if position % 5 == 4 else name
+            result[target].append(video)
+    return {name: list(dict.fromkeys(videos)) for name, videos in result.items()}

@@ -74,9 +74,10 @@ def test_reimport_after_a_restore_keeps_the_restored_playlists(
     tmp_path: Path, database_url: str
 ) -> None:
     """A sync, then a restore, then ``import``: the restored playlists are the library's
-    old playlists under their new ids (their descriptions without the restore's
-    marker), one restored by a restore that never recorded it is taken back by its
-    marker, and the next sync verifies and deletes them all again."""
+    old playlists under their new ids (their descriptions as they were: the restore
+    sets them back without its marker), one restored by a restore that never recorded
+    it on the playlist's row is taken back by the restore's own record of it, and the
+    next sync verifies and deletes them all again."""
 
     async def scenario() -> None:
         async with time_skipping(tmp_path, database_url, videos=100, playlists=4, seed=41) as (
@@ -95,12 +96,16 @@ def test_reimport_after_a_restore_keeps_the_restored_playlists(
                 _started, handle = await start(inst, env.client, await env.get_current_time())
                 assert (await handle.result()).stage == "completed"
                 await restored(env, inst)
+            with inst.sessions() as session:
+                made = set(session.scalars(select(Category.youtube_playlist_id)))
             back = {
                 pid: entry
                 for pid, entry in library_of(inst).items()
-                if pid not in before and "ytsync:restore=" in entry[1]
+                if pid not in before and pid not in made
             }
             assert len(back) == len(before) > 1
+            # Titles, descriptions and privacy as they were: no marker left behind.
+            assert sorted(e[:3] for e in back.values()) == sorted(e[:3] for e in before.values())
             rows = known(inst)
             assert set(back) <= set(rows)
             # A restore that stopped before its end: its row still names the old id.

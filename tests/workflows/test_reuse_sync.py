@@ -12,7 +12,6 @@ import csv
 import io
 import re
 import signal
-import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -32,7 +31,8 @@ from tests.support.harness import (
     worker_process,
 )
 from tests.support.jobs import time_skipping
-from tests.support.reuse import apply, category_playlists, exported, merged, planned
+from tests.support.restoring import KillPoints, library_of
+from tests.support.reuse import apply, category_playlists, exported, merged, moved, planned
 from ytsync.cli.jobctl import StartedJob, start_job, start_restore
 from ytsync.cli.jobs import register
 from ytsync.cli.views import StatusView, status_view
@@ -47,7 +47,6 @@ from ytsync.errors import UserError
 from ytsync.importer import SPECIAL_PREFIXES, import_library
 from ytsync.plan import apply_plan
 from ytsync.status import JobStatus, job_status
-from ytsync_emulator.state import WriteVerdict
 
 LAG = 5.0
 SETTLE = 6.0
@@ -140,20 +139,6 @@ def kept_by_the_job(inst: Installation) -> dict[str, str]:
             .join(Playlist, Playlist.id == JobKeptPlaylist.playlist_id)
         ).all()
     return {name: youtube_id for name, youtube_id in rows}
-
-
-def moved(plan: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Every fifth video of each category moved into the next category, and every
-    seventh left out of the plan: the kept playlists hold items that must go."""
-    names = list(plan)
-    result: dict[str, list[str]] = {name: [] for name in names}
-    for index, name in enumerate(names):
-        for position, video in enumerate(plan[name]):
-            if position % 7 == 6:
-                continue  # planned nowhere: the user's choice
-            target = names[(index + 1) % len(names)] if position % 5 == 4 else name
-            result[target].append(video)
-    return {name: list(dict.fromkeys(videos)) for name, videos in result.items()}
 
 
 def assert_exact(inst: Installation, before: dict[str, list[str]]) -> dict[str, str]:
@@ -390,16 +375,6 @@ def test_privacy_and_description_of_the_plan_on_new_and_kept_playlists(
     run(tmp_path, database_url, body, unavailable_fraction=0.0)
 
 
-def library_of(inst: Installation) -> dict[str, tuple[str, str, str, list[str]]]:
-    """Every normal playlist on the emulator: id -> (title, description, privacy, items)."""
-    with inst.state.lock:
-        return {
-            pid: (p.title, p.description, p.privacy, [i.video_id for i in p.items])
-            for pid, p in inst.state.playlists.items()
-            if not p.special and not pid.startswith(SPECIAL_PREFIXES)
-        }
-
-
 def test_restore_after_a_reuse_gives_back_the_original_library(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -450,29 +425,6 @@ def test_restore_after_a_reuse_gives_back_the_original_library(
             await start_restore(inst.sessions, env.client, inst.settings, None)
 
     run(tmp_path, database_url, body, unavailable_fraction=0.0)
-
-
-class KillPoints:
-    """The emulator's write hook: holds the ``nth`` write of each ``method`` named, in
-    flight, until the test has killed the worker that sent it; then YouTube applies it
-    and its answer goes nowhere."""
-
-    def __init__(self, points: list[tuple[str, int]]) -> None:
-        self.points = points
-        self._seen: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self.reached = {point: threading.Event() for point in points}
-        self.released = {point: threading.Event() for point in points}
-
-    def hook(self, method: str) -> WriteVerdict:
-        with self._lock:
-            self._seen[method] += 1
-            point = (method, self._seen[method])
-        if point not in self.reached:
-            return "answer"
-        self.reached[point].set()
-        self.released[point].wait(timeout=120)
-        return "answer"
 
 
 @pytest.mark.slow  # about 40-50 s: conftest starts it among the first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ytsync.cli.context import Context, confirmed, launch
@@ -13,6 +14,9 @@ from ytsync.safetext import json_visible
 
 # Snapshot ids are a database's INTEGER, 32 bits on PostgreSQL.
 MAX_SNAPSHOT_ID = 2**31 - 1
+
+# ytsync.sync.undo.ORDERS, named here so the parser loads no database code.
+ORDERS = ("keep", "any")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,8 +36,26 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     restore.add_argument(
         "snapshot", nargs="?", type=snapshot_id, help="snapshot id (default: newest)"
     )
+    restore.add_argument(
+        "--preview", action="store_true", help="show what it would write and cost, and stop"
+    )
+    restore.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="keep",
+        help="keep: the old order of every playlist (default); any: only add what is "
+        "missing from the playlists a reusing sync kept (fewer writes)",
+    )
+    restore.add_argument(
+        "--undo-sync",
+        action="store_true",
+        help="also delete the category playlists the sync made, each once its videos "
+        "are verified back in their old playlists",
+    )
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    restore.add_argument("--json", action="store_true", help="print the job as JSON")
+    restore.add_argument(
+        "--json", action="store_true", help="print the preview, or the job, as JSON"
+    )
     restore.set_defaults(handler=run_restore)
 
 
@@ -95,20 +117,48 @@ def run_export(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_restore(args: argparse.Namespace, ctx: Context) -> int:
-    from ytsync.jobs import require_restorable
+    from ytsync.sync.undo import RestoreOptions
+
+    now = datetime.now(UTC)
+    options = RestoreOptions(args.order, args.undo_sync)
+    if args.preview:
+        from ytsync.restore_preview import compute_restore_preview
+
+        with ctx.sessions() as session:
+            shown = compute_restore_preview(session, ctx.settings, args.snapshot, options, now)
+        if args.json:
+            ctx.print_json(shown.model_dump(mode="json"))
+        else:
+            from ytsync.cli.views import render_restore_preview
+
+            render_restore_preview(shown, ctx.out)
+        return 0
+    from ytsync.jobs import restore_preview
 
     # Before asking and before Temporal: nothing to restore is exit code 2 either way.
-    require_restorable(ctx.sessions, args.snapshot)
-    if not args.yes and not confirmed(
-        "Recreate the snapshot's deleted playlists on YouTube?", "restore"
-    ):
-        ctx.err.print("Not started.")
-        return 0
+    # The job keeps the preview the user said yes to.
+    shown = restore_preview(ctx.sessions, args.snapshot, ctx.settings, now, options)
+    if not args.yes:
+        from ytsync.cli.views import render_restore_preview
+
+        render_restore_preview(shown, ctx.err)
+        what = "Restore the snapshot and undo the sync?" if args.undo_sync else "Restore?"
+        if not confirmed(what, "restore"):
+            ctx.err.print("Not started.")
+            return 0
     from ytsync.cli.jobctl import start_restore
 
     return launch(
         ctx,
-        lambda client: start_restore(ctx.sessions, client, ctx.settings, args.snapshot),
+        lambda client: start_restore(
+            ctx.sessions,
+            client,
+            ctx.settings,
+            args.snapshot,
+            options=options,
+            preview=shown,
+            now=now,
+        ),
         args.json,
         "restore job",
     )

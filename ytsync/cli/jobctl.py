@@ -32,7 +32,9 @@ from ytsync.jobs import (
     record_pause_request,
 )
 from ytsync.preview import Preview
+from ytsync.restore_preview import RestorePreview
 from ytsync.status import active_job
+from ytsync.sync.undo import RestoreOptions
 from ytsync.wire import (
     PAUSE_UPDATE,
     RESTORE_WORKFLOW,
@@ -135,11 +137,19 @@ async def start_restore(
     client: Client,
     settings: Settings,
     snapshot_id: int | None,
+    *,
+    options: RestoreOptions | None = None,
+    preview: RestorePreview | None = None,
+    now: datetime | None = None,
     **workflow_options: Any,
 ) -> StartedJob:
-    """Start bringing back a snapshot's playlists that are gone from YouTube."""
+    """Start restoring a snapshot: its playlists gone from YouTube back, the kept ones
+    their old selves, and with ``options.undo`` the sync's category playlists deleted.
+    ``preview``: the one the user confirmed (None: computed)."""
     await settle_abandoned(client, sessions)
-    job = create_restore_job(sessions, snapshot_id)
+    job = create_restore_job(
+        sessions, snapshot_id, settings, now or datetime.now(UTC), options, preview
+    )
     try:
         handle = await client.start_workflow(
             RESTORE_WORKFLOW,
@@ -155,6 +165,7 @@ async def start_restore(
             static_summary=(
                 f"ytsync job {job.job_id}, channel {settings.channel}: restore "
                 f"{job.playlists:,} playlist(s) of snapshot {job.snapshot_id}"
+                + (" and undo the sync" if options is not None and options.undo else "")
             ),
         )
     except BaseException:

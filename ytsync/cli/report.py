@@ -24,8 +24,13 @@ NO_RUN = (
     "No organize run yet. Create a schedule with 'python starter.py schedule create', "
     "or run one now with 'python starter.py schedule trigger'."
 )
-# After the job's words on an old playlist it kept (see ytsync.sync.verify).
+# After the job's words on an old playlist it kept (see ytsync.sync.verify), or on what
+# a restore kept (see ytsync.sync.undo_verify).
 FINISH_KEPT = "run 'python starter.py start' again to check again and finish"
+FINISH_RESTORE = (
+    "once it can be put back, run 'python starter.py restore' again with the same options "
+    "to check again and finish"
+)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -134,5 +139,10 @@ def with_way_out(item: ReportItem) -> ReportItem:
     command themselves."""
     if not item.kept or "starter.py" in item.message:
         return item
-    way_out = KEPT_NEW_WAY_OUT if item.new_videos else FINISH_KEPT
+    if item.new_videos:
+        way_out = KEPT_NEW_WAY_OUT
+    elif item.stage.startswith("restore"):
+        way_out = FINISH_RESTORE
+    else:
+        way_out = FINISH_KEPT
     return replace(item, message=f"{item.message}; {way_out}")

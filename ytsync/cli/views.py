@@ -22,6 +22,7 @@ from ytsync.plan import ApplySummary, ExportSummary
 from ytsync.preview import CategoryCount, PlaylistRef, Preview
 from ytsync.quota import WRITE_COST
 from ytsync.report import JobReport
+from ytsync.restore_preview import RestorePreview
 from ytsync.rules.apply import RulesDiff, RulesResult, VideoChange
 from ytsync.safetext import one_line
 from ytsync.status import Audit, JobStatus, KeptPlaylist
@@ -47,6 +48,13 @@ AUTH_WAY_OUT = (
     "then run 'python starter.py resume'"
 )
 BAR_WIDTH = 30
+# What finishes a job that kept what it could not verify.
+FINISH_SYNC = "run 'python starter.py start' again to check the kept playlists and finish"
+FINISH_RESTORE = (
+    "once what is named can be put back (a playlist YouTube refused to recreate: free a "
+    "playlist slot), run 'python starter.py restore' again with the same options to check "
+    "again and finish"
+)
 
 
 def cell(text: str, style: str = "") -> Text:
@@ -254,6 +262,88 @@ def _local(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
+# --------------------------------------------------------------------------- restore
+
+
+def render_restore_preview(preview: RestorePreview, console: Console) -> None:
+    """What a restore will write, what it costs, and the other order beside it."""
+    undo = " and undo the sync" if preview.undo_sync else ""
+    table = Table(title=f"What the restore of snapshot {preview.snapshot_id}{undo} will do")
+    table.add_column("Step")
+    table.add_column("Count", justify="right")
+    table.add_column("Quota units", justify="right")
+    steps = (
+        ("Recreate old playlists (2 writes each)", preview.playlists_to_recreate),
+        ("Rename kept playlists back", preview.playlists_to_rename),
+        ("Add items back", preview.items_to_add),
+        ("Remove items in the way (once verified)", preview.items_to_remove),
+        ("Delete category playlists (once verified)", preview.playlists_to_delete),
+    )
+    for label, step in steps:
+        table.add_row(label, f"{step.count:,}", f"{step.quota_cost:,}")
+    table.add_section()
+    table.add_row("Total", f"{preview.writes:,} writes", f"{preview.write_units:,}", style="bold")
+    console.print(table)
+    orders = Table(title="--order keep (the old order) and --order any (only what is missing)")
+    orders.add_column("")
+    orders.add_column("keep", justify="right")
+    orders.add_column("any", justify="right")
+    keep, any_order = preview.orders["keep"], preview.orders["any"]
+    orders.add_row("Writes", f"{keep.writes:,}", f"{any_order.writes:,}")
+    orders.add_row("Quota units", f"{keep.write_units:,}", f"{any_order.write_units:,}")
+    orders.add_row(
+        "Quota periods", f"{keep.quota_periods_needed:,}", f"{any_order.quota_periods_needed:,}"
+    )
+    orders.add_row("Finishes", _local(keep.estimated_finish), _local(any_order.estimated_finish))
+    console.print(orders)
+    recreate = preview.playlists_to_recreate.items
+    if recreate:
+        listing = Table(title="Old playlists to recreate (new ids)")
+        listing.add_column("Playlist")
+        listing.add_column("Items", justify="right")
+        for entry in recreate[:MAX_TABLE_ROWS]:
+            listing.add_row(cell(entry.title), f"{entry.items:,}")
+        _more_row(listing, len(recreate), "playlists")
+        console.print(listing)
+    if preview.playlists_to_rename.items:
+        renames = Table(title="Kept playlists given back their old selves")
+        renames.add_column("Now")
+        renames.add_column("Back to")
+        for rename in preview.playlists_to_rename.items[:MAX_TABLE_ROWS]:
+            renames.add_row(cell(rename.title_now), cell(rename.title))
+        _more_row(renames, len(preview.playlists_to_rename.items), "playlists")
+        console.print(renames)
+    if preview.playlists_to_delete.items:
+        made = Table(title="Category playlists to delete (kept if one holds an item of yours)")
+        made.add_column("Playlist")
+        made.add_column("YouTube id")
+        for ref in preview.playlists_to_delete.items[:MAX_TABLE_ROWS]:
+            made.add_row(cell(ref.title), cell(ref.playlist_id))
+        _more_row(made, len(preview.playlists_to_delete.items), "playlists")
+        console.print(made)
+    if preview.unavailable_items:
+        console.print(
+            Text(
+                f"Warning: {preview.unavailable_items:,} item(s) hold videos that are private "
+                "or deleted; they cannot be put back (no quota spent).",
+                style="yellow",
+            )
+        )
+    finish = (
+        "in this period"
+        if preview.quota_periods_needed <= 1 and preview.remaining_quota_today
+        else f"from about {_local(preview.estimated_finish)}"
+    )
+    console.print(
+        Text(
+            f"Needs {preview.quota_periods_needed:,} quota period(s) at "
+            f"{preview.usable_quota_per_period:,} usable units each "
+            f"({preview.remaining_quota_today:,} left in this one); the last writes run "
+            f"{finish}."
+        )
+    )
+
+
 # --------------------------------------------------------------------------- plan
 
 
@@ -440,9 +530,10 @@ class StatusView:
     temporal_reachable: bool | None = None
 
 
-def _kept_text(kept: KeptPlaylist) -> str:
-    """An old playlist the job kept: the videos saved to it since the import, then the
-    planned ones not verified in their category playlists (five of each named)."""
+def _kept_text(kept: KeptPlaylist, kind: str = "sync") -> str:
+    """A playlist the job kept: the videos saved to it since the import, then the ones
+    not verified where they must be first (five of each named): for a sync, in their
+    category playlists; for a restore, back where they were."""
     new = [v for v in kept.videos if v.new]
     unverified = [v for v in kept.videos if not v.new]
     parts = []
@@ -453,16 +544,15 @@ def _kept_text(kept: KeptPlaylist) -> str:
     if unverified:
         named = ", ".join(f"{v.video_id} ({v.category})" for v in unverified[:5])
         more = f" and {len(unverified) - 5} more" if len(unverified) > 5 else ""
-        parts.append(
-            f"{len(unverified)} video(s) not verified in their category playlists: {named}{more}"
-        )
+        where = "back where they were" if kind == "restore" else "in their category playlists"
+        parts.append(f"{len(unverified)} video(s) not verified {where}: {named}{more}")
     return f"'{kept.title}' ({kept.playlist_id}): " + "; ".join(parts)
 
 
-def _next_step(held_back: list[KeptPlaylist]) -> str:
+def _next_step(held_back: list[KeptPlaylist], kind: str = "sync") -> str:
     if any(video.new for kept in held_back for video in kept.videos):
         return KEPT_NEW_WAY_OUT
-    return "run 'python starter.py start' again to check the kept playlists and finish"
+    return FINISH_RESTORE if kind == "restore" else FINISH_SYNC
 
 
 def status_view(view: StatusView, *, watching: float | None = None) -> RenderableType:
@@ -485,9 +575,9 @@ def status_view(view: StatusView, *, watching: float | None = None) -> Renderabl
     if status.audit.checks:
         table.add_row("settled checks", _audit_text(status.audit))
     for kept in status.held_back:
-        table.add_row("kept", cell(_kept_text(kept), style="yellow"))
+        table.add_row("kept", cell(_kept_text(kept, status.kind), style="yellow"))
     if status.held_back and status.stage == "completed":
-        table.add_row("next step", _next_step(status.held_back))
+        table.add_row("next step", _next_step(status.held_back, status.kind))
     table.add_row("quota used today", _quota_today(view, status))
     table.add_row("quota used by the job", f"{status.quota_used:,} units")
     if status.resume_at:

@@ -87,6 +87,9 @@ class Playlist(Base):
     item_count: Mapped[int] = mapped_column(default=0)
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_from_youtube_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The id it had before a restore recreated it under a new one: what the backup
+    # snapshots taken before call it (None: never recreated).
+    replaced_youtube_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
     items: Mapped[list[PlaylistItem]] = relationship(
         back_populates="playlist", cascade="all, delete-orphan", order_by="PlaylistItem.position"
@@ -327,17 +330,27 @@ class JobKeptPlaylist(Base):
 
 
 class HeldBack(Base):
-    """A video that kept an old playlist from being deleted: YouTube, read back, did not
-    show it in the playlist of a category it was planned into, or showed it in the old
-    playlist itself, saved there since the import (``new_in_playlist``)."""
+    """A video that kept a playlist from being deleted, or an item from being removed:
+    YouTube, read back, did not show it where it must be first.  A sync's: an old
+    playlist whose video its category playlist lacks, or which holds a video saved there
+    since the import (``new_in_playlist``); a restore's: a kept playlist's item, or a
+    category playlist (a full undo), whose video is not back in its old playlist, or
+    which holds an item the owner added."""
 
     __tablename__ = "held_back"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("sync_jobs.id", ondelete="CASCADE"))
-    playlist_id: Mapped[int] = mapped_column(ForeignKey("playlists.id", ondelete="CASCADE"))
-    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
-    # The category whose playlist lacks it (its name as the check saw it); "" for a
+    # The playlist kept: an old one, or else (a category playlist) by its YouTube id.
+    playlist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("playlists.id", ondelete="CASCADE"), default=None
+    )
+    youtube_playlist_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    title: Mapped[str | None] = mapped_column(Text, default=None)
+    # The video: one of the library's, or else (one the owner added) by its YouTube id.
+    video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id"), default=None)
+    youtube_video_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Where it is missing (a category's name, or an old playlist's title); "" for a
     # video new in the playlist, which no category of the plan has.
     category: Mapped[str] = mapped_column(String(150))
     reason: Mapped[str] = mapped_column(Text)

@@ -25,7 +25,9 @@ and never takes a listing's silence for proof too early:
   that lag (at most an hour): a lag longer than the settle costs reads, not duplicates.
 
 The lanes: each category playlist (``add_video`` rows), and the channel's playlists for
-the creations (``create_playlist`` rows, found through the marker in their description).
+the creations (``create_playlist`` rows, found through the marker in their description);
+a restore's the same way: each restored or kept playlist (``restore_item`` rows), and
+the channel's playlists for its recreations (``restore_playlist`` rows).
 """
 
 from __future__ import annotations
@@ -37,20 +39,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from ytsync.db.engine import transaction
-from ytsync.db.models import Category, LaneCheck, SyncJob, SyncOperation, Video
+from ytsync.db.models import (
+    Category,
+    JobKeptPlaylist,
+    LaneCheck,
+    PlaylistItem,
+    SyncJob,
+    SyncOperation,
+    Video,
+)
 from ytsync.sync import operations as ops
 from ytsync.sync.budget import Budget
 from ytsync.sync.lease import Lease
 from ytsync.sync.reads import Gone, PagedReader
+from ytsync.sync.undo import restore_targets, text_row
 from ytsync.youtube.client import PAGE_SIZE, YouTube
 
 # The whole channel: the lane of the creation check.
 CHANNEL = 0
 MARKER = re.compile(r"ytsync:job=(\d+):category=(\d+)")
+# A restore's recreated playlist (ytsync.sync.writer.restore_marker).
+RESTORE_MARKER = re.compile(r"ytsync:restore=(\d+):playlist=(\d+)")
 # The settle never grows beyond this, nor does a lane's wait between rounds.
 MAX_SETTLE = timedelta(hours=1)
 # YouTube's "added" moment of a copy against the job's clock, when no answered write of
@@ -58,8 +71,36 @@ MAX_SETTLE = timedelta(hours=1)
 UNKNOWN_OFFSET = timedelta(minutes=1)
 # Rounding between YouTube's whole-second moments and the job's clock.
 SLACK = timedelta(seconds=2)
-# Row kinds per check: the writes judged, and the check's own repairs.
-LANE_KINDS = {ops.ADD: (ops.ADD, ops.DEDUPE), ops.CREATE: (ops.CREATE, ops.DROP)}
+
+
+@dataclass(frozen=True)
+class Check:
+    """A kind of write a settled check judges, and how its lanes are laid out."""
+
+    kind: str
+    # The check's deletions of ytsync's extra copies.
+    repair: str
+    # What each write is for (a category, an old playlist): its lane when ``by_lane``.
+    ref: InstrumentedAttribute[int | None]
+    # One lane per target playlist (items); else one lane, the channel (playlists).
+    by_lane: bool
+    # A created playlist's marker, naming the job and what the playlist is for.
+    marker: re.Pattern[str] = MARKER
+
+    @property
+    def kinds(self) -> tuple[str, str]:
+        return (self.kind, self.repair)
+
+
+CHECKS = {
+    check.kind: check
+    for check in (
+        Check(ops.ADD, ops.DEDUPE, SyncOperation.category_id, True),
+        Check(ops.CREATE, ops.DROP, SyncOperation.category_id, False),
+        Check(ops.RESTORE_ITEM, ops.RESTORE_DEDUPE, SyncOperation.playlist_id, True),
+        Check(ops.RESTORE, ops.RESTORE_DROP, SyncOperation.playlist_id, False, RESTORE_MARKER),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -232,23 +273,25 @@ def due_checks(
     """Make sure each lane the job sent a write of ``kind`` to has its check row; the
     lanes whose check is due first, and when they will have settled.
 
-    The lanes: for additions, each category playlist; for creations, the channel.  A
-    lane is due a settle after its last send, and after its last check (longer each
-    round that check had to wait); lanes due at about the same time go together."""
+    The lanes: for additions, each category playlist (a restore's: each restored or
+    kept playlist); for creations, the channel.  A lane is due a settle after its last
+    send, and after its last check (longer each round that check had to wait); lanes due
+    at about the same time go together."""
     settle = settle_in_use(session, job_id, settle)
-    sent_rows = [
+    spec = CHECKS[kind]
+    sent_rows: list[ColumnElement[bool]] = [
         SyncOperation.job_id == job_id,
-        SyncOperation.kind.in_(LANE_KINDS[kind]),
+        SyncOperation.kind.in_(spec.kinds),
         SyncOperation.sent_at.is_not(None),
-        SyncOperation.category_id.is_not(None),
+        spec.ref.is_not(None),
     ]
     last_sent = func.max(SyncOperation.sent_at)
     sent: dict[int, datetime]
-    if kind == ops.ADD:
-        query = select(SyncOperation.category_id, last_sent).where(*sent_rows)
+    if spec.by_lane:
+        query = select(spec.ref, last_sent).where(*sent_rows)
         sent = {
             int(lane or 0): at
-            for lane, at in session.execute(query.group_by(SyncOperation.category_id))
+            for lane, at in session.execute(query.group_by(spec.ref))
             if at is not None
         }
     else:
@@ -331,13 +374,14 @@ class Auditor:
         self._heartbeat = heartbeat
         self._reader = PagedReader(youtube, budget, heartbeat)
 
-    # a category playlist ---------------------------------------------------------------
+    # a target playlist ----------------------------------------------------------------
 
-    def audit_lane(self, category_id: int) -> Verdicts:
+    def audit_lane(self, lane: int, kind: str = ops.ADD) -> Verdicts:
+        """The check of one playlist the job appends to: a category's (``add_video``),
+        or an old playlist a restore puts back (``restore_item``)."""
+        spec = CHECKS[kind]
         with self._sessions() as session:
-            playlist_id = session.scalar(
-                select(Category.youtube_playlist_id).where(Category.id == category_id)
-            )
+            playlist_id = self._target(session, kind, lane)
             writes = [
                 Write(
                     op_id,
@@ -364,23 +408,26 @@ class Auditor:
                         .join(Video, Video.id == SyncOperation.video_id)
                         .where(
                             SyncOperation.job_id == self._job_id,
-                            SyncOperation.kind == ops.ADD,
-                            SyncOperation.category_id == category_id,
+                            SyncOperation.kind == kind,
+                            spec.ref == lane,
                             SyncOperation.status.in_(("completed", "in_flight")),
                         )
                     )
                 )
             ]
             settle = settle_in_use(session, self._job_id, self._settle)
+            older = self._there_before(session, kind, lane)
         if playlist_id is None:
-            return self._record(ops.ADD, category_id, Verdicts(), writes)
+            return self._record(kind, lane, Verdicts(), writes)
         try:
             items = self._reader.playlist_items(playlist_id)
         except Gone as gone:
-            self._lost_playlist(category_id, playlist_id, str(gone))
-            return self._record(ops.ADD, category_id, Verdicts(), [])
+            self._lost_playlist(kind, lane, playlist_id, str(gone))
+            return self._record(kind, lane, Verdicts(), [])
         listed = [
-            Copy(str(i["id"]), str(i["contentDetails"]["videoId"]), _moment(i)) for i in items
+            Copy(str(i["id"]), str(i["contentDetails"]["videoId"]), _moment(i))
+            for i in items
+            if str(i["id"]) not in older
         ]
         shown = {copy.id: copy for copy in listed}
         missing = [
@@ -399,51 +446,76 @@ class Auditor:
         ]
         ours = sent_while(answered, self._window)
         verdicts = judge(writes, listed, by_id, self._clock(), settle, ours)
-        return self._record(ops.ADD, category_id, verdicts, writes)
+        return self._record(kind, lane, verdicts, writes)
 
-    def _lost_playlist(self, category_id: int, playlist_id: str, why: str) -> None:
-        """The category playlist is gone: what waited on it cannot be judged or sent."""
-        message = f"the category playlist {playlist_id} is gone from YouTube ({why})"
+    def _target(self, session: Session, kind: str, lane: int) -> str | None:
+        if kind == ops.ADD:
+            return session.scalar(select(Category.youtube_playlist_id).where(Category.id == lane))
+        return restore_targets(session, self._job_id, [lane]).get(lane)
+
+    def _there_before(self, session: Session, kind: str, lane: int) -> set[str]:
+        """Items a restore finds in a kept playlist that were there before it began (the
+        old ones, and those the sync appended): never one of its own appends, whatever
+        video they hold."""
+        if kind != ops.RESTORE_ITEM:
+            return set()
+        keepers = select(JobKeptPlaylist.category_id).where(JobKeptPlaylist.playlist_id == lane)
+        old = select(PlaylistItem.youtube_item_id).where(PlaylistItem.playlist_id == lane)
+        appended = select(SyncOperation.youtube_id).where(
+            SyncOperation.kind == ops.ADD,
+            SyncOperation.category_id.in_(keepers),
+            SyncOperation.youtube_id.is_not(None),
+        )
+        return {str(i) for i in session.scalars(old)} | {str(i) for i in session.scalars(appended)}
+
+    def _lost_playlist(self, kind: str, lane: int, playlist_id: str, why: str) -> None:
+        """The target playlist is gone: what waited on it cannot be judged or sent."""
+        spec = CHECKS[kind]
+        message = f"the playlist {playlist_id} is gone from YouTube ({why})"
         with transaction(self._sessions) as session:
             for op in session.scalars(
                 select(SyncOperation).where(
                     SyncOperation.job_id == self._job_id,
-                    SyncOperation.kind.in_((ops.ADD, ops.DEDUPE)),
-                    SyncOperation.category_id == category_id,
+                    SyncOperation.kind.in_(spec.kinds),
+                    spec.ref == lane,
                     SyncOperation.status.in_(ops.OPEN),
                 )
             ):
                 op.status, op.error = "failed", message
-            ops.record_error(session, self._job_id, "add_videos", "playlist", playlist_id, message)
+            stage = ops.STAGE_OF_KIND[kind]
+            ops.record_error(session, self._job_id, stage, "playlist", playlist_id, message)
 
     # the channel's playlists ---------------------------------------------------------
 
-    def check_creations(self) -> Verdicts:
+    def check_creations(self, kind: str = ops.CREATE) -> Verdicts:
+        """The check of the playlists the job made: a sync's category playlists
+        (``create_playlist``), or a restore's recreated ones (``restore_playlist``)."""
+        spec = CHECKS[kind]
         with self._sessions() as session:
             writes = [
                 Write(
                     op_id,
                     status,
-                    str(category_id or 0),
+                    str(ref or 0),
                     item_id,
                     sent_at,
                     confirmed is not None,
                     _unanswered(status, sent_at, lost),
-                    category_id,
+                    ref,
                 )
-                for op_id, status, category_id, item_id, sent_at, confirmed, lost in (
+                for op_id, status, ref, item_id, sent_at, confirmed, lost in (
                     session.execute(
                         select(
                             SyncOperation.id,
                             SyncOperation.status,
-                            SyncOperation.category_id,
+                            spec.ref,
                             SyncOperation.youtube_id,
                             SyncOperation.sent_at,
                             SyncOperation.confirmed_at,
                             SyncOperation.lost_sends,
                         ).where(
                             SyncOperation.job_id == self._job_id,
-                            SyncOperation.kind == ops.CREATE,
+                            SyncOperation.kind == kind,
                             SyncOperation.status.in_(("completed", "in_flight")),
                         )
                     )
@@ -452,7 +524,7 @@ class Auditor:
             settle = settle_in_use(session, self._job_id, self._settle)
         listed = []
         for playlist in self._reader.all_pages(self._yt.my_playlists):
-            match = MARKER.search(playlist.get("snippet", {}).get("description", ""))
+            match = spec.marker.search(playlist.get("snippet", {}).get("description", ""))
             if match and int(match.group(1)) == self._job_id:
                 listed.append(
                     Copy(
@@ -468,7 +540,7 @@ class Auditor:
         verdicts = judge(
             writes, listed, by_id, self._clock(), settle, lambda _w, _c: True, counted=False
         )
-        return self._record(ops.CREATE, CHANNEL, verdicts, writes)
+        return self._record(kind, CHANNEL, verdicts, writes)
 
     # plumbing ------------------------------------------------------------------------
 
@@ -485,8 +557,8 @@ class Auditor:
     def _record(self, kind: str, lane: int, verdicts: Verdicts, writes: list[Write]) -> Verdicts:
         """The check in one commit: verdicts, repairs to send, the lane, the settle."""
         now = self._clock()
+        spec = CHECKS[kind]
         by_op = {w.op_id: w for w in writes}
-        repair = ops.DEDUPE if kind == ops.ADD else ops.DROP
         with transaction(self._sessions) as session:
             # LeaseLost rolls the check back: a newer attempt judges the lane now.
             self._lease.renew_in(session)
@@ -500,9 +572,10 @@ class Auditor:
                 op = session.get_one(SyncOperation, op_id)
                 op.status, op.youtube_id, op.confirmed_at = "completed", copy, now
                 op.lost_sends = _remember(op)
-                if kind == ops.CREATE and copy is not None and op.category_id is not None:
-                    # In the same commit as the row: a category never loses its playlist.
-                    session.get_one(Category, op.category_id).youtube_playlist_id = copy
+                if copy is not None:
+                    # In the same commit as the row: what the playlist was made for
+                    # never loses it.
+                    self._made(session, op, copy)
             for op_id in verdicts.resend:
                 op = session.get_one(SyncOperation, op_id)
                 op.status, op.lost_sends = "pending", _remember(op)
@@ -523,15 +596,15 @@ class Auditor:
             for op_id, copy in verdicts.extra:
                 ref = by_op[op_id].ref
                 row: dict[str, Any] = {"op_key": f"copy:{copy}", "youtube_id": copy}
-                if kind == ops.ADD:
-                    row.update(category_id=lane, video_id=ref)
+                if spec.by_lane:
+                    row.update({spec.ref.key: lane, "video_id": ref})
                 else:
-                    row.update(category_id=ref)
+                    row.update({spec.ref.key: ref})
                 rows.append(row)
-            ops.insert_missing(session, self._job_id, repair, rows)
+            ops.insert_missing(session, self._job_id, spec.repair, rows)
             session.flush()
             open_rows = sum(
-                ops.count_open(session, self._job_id, k, lane or None) for k in (kind, repair)
+                ops.count_open(session, self._job_id, k, lane or None) for k in spec.kinds
             )
             check = session.scalars(
                 select(LaneCheck).where(
@@ -552,6 +625,16 @@ class Auditor:
                     MAX_SETTLE, max(settle_in_use(session, self._job_id, self._settle), longer)
                 ).total_seconds()
         return verdicts
+
+    def _made(self, session: Session, op: SyncOperation, playlist_id: str) -> None:
+        """A creation found: its category takes the playlist, or (a restore's) the
+        playlist's description goes back without the marker."""
+        if op.kind == ops.CREATE and op.category_id is not None:
+            session.get_one(Category, op.category_id).youtube_playlist_id = playlist_id
+        elif op.kind == ops.RESTORE and op.playlist_id is not None:
+            ops.insert_missing(
+                session, self._job_id, ops.RESTORE_UPDATE, [text_row(op.playlist_id, playlist_id)]
+            )
 
 
 def _unanswered(

@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 from ytsync.backup import take_snapshot
 from ytsync.channels import Channel
 from ytsync.db.engine import transaction
-from ytsync.db.models import BackupSnapshot, Category, Playlist, SyncJob, SyncOperation
+from ytsync.db.models import (
+    BackupSnapshot,
+    Category,
+    LaneCheck,
+    Playlist,
+    SyncJob,
+    SyncOperation,
+)
 from ytsync.errors import UserError
 from ytsync.metrics import NO_METRICS, count_request, publish_job
 from ytsync.notify import events
@@ -31,6 +38,8 @@ from ytsync.sync.budget import Budget
 from ytsync.sync.clock import Clock
 from ytsync.sync.lease import Lease
 from ytsync.sync.reads import Gone, PagedReader
+from ytsync.sync.undo import RestoreOptions
+from ytsync.sync.undo_verify import VERIFIED, RestoreVerifier
 from ytsync.sync.verify import Verifier
 from ytsync.sync.writer import PAUSED, RetryLater, StopBatch, Writer
 from ytsync.wire import (
@@ -62,7 +71,13 @@ WRITERS: dict[str, Write] = {
     ops.ADD: Writer.add_videos,
     ops.DEDUPE: Writer.remove_copies,
     ops.DROP: Writer.drop_playlists,
+    ops.RESTORE_DEDUPE: Writer.remove_restored_copies,
+    ops.RESTORE_DROP: Writer.drop_playlists,
+    ops.UNDO_DELETE: Writer.delete_made_playlists,
 }
+# The kinds a settled check judges, by what a job does: a sync's, a restore's.
+CREATIONS = {"sync": ops.CREATE, "restore": ops.RESTORE}
+APPENDS = {"sync": ops.ADD, "restore": ops.RESTORE_ITEM}
 
 
 class WrongChannel(Exception):
@@ -104,6 +119,8 @@ class ChannelJob:
         self._job_id = job_id
         self._clock = clock
         self._attempt = attempt
+        self._kind: str | None = None
+        self._ordered: bool | None = None
 
     @classmethod
     def on(cls, channel: Channel, job_id: int, clock: Clock, attempt: Attempt) -> ChannelJob:
@@ -182,9 +199,10 @@ class ChannelJob:
         return result
 
     def plan_creation_check(self) -> CheckPlan:
-        """Due once the job made or tried to make a playlist, and until a settled check
-        of the channel's playlists finds nothing left to repair."""
-        return self._check_plan(ops.CREATE)
+        """Due once the job made or tried to make a playlist (a category's, or a
+        restore's), and until a settled check of the channel's playlists finds nothing
+        left to repair."""
+        return self._check_plan(CREATIONS[self._job_kind()])
 
     def _check_plan(self, kind: str) -> CheckPlan:
         with transaction(self._sessions) as session:
@@ -195,7 +213,8 @@ class ChannelJob:
         return timedelta(seconds=self._settings.settle_seconds)
 
     def check_creations(self, batch: BatchInput) -> BatchResult:
-        return self._check(batch, ops.CREATE, Auditor.check_creations)
+        kind = CREATIONS[self._job_kind()]
+        return self._check(batch, kind, lambda auditor: auditor.check_creations(kind))
 
     # add_videos --------------------------------------------------------------------
 
@@ -249,10 +268,17 @@ class ChannelJob:
             return ops.open_lanes(session, self._job_id)
 
     def list_unsent_lanes(self) -> list[int]:
-        """Lanes with additions never sent, or a settled check's deletions of copies."""
+        """Lanes with additions (a restore's appends) never sent, or a settled check's
+        deletions of copies."""
+        kind = APPENDS[self._job_kind()]
+        repair = ops.KINDS[kind].repair
+        assert repair is not None
         with self._sessions() as session:
-            lanes = ops.open_lanes(session, self._job_id, ops.ADD, ops.UNSENT)
-            repairs = ops.open_lanes(session, self._job_id, ops.DEDUPE)
+            if self._keeps_order():
+                lanes = ops.lanes_ready(session, self._job_id, kind)
+            else:
+                lanes = ops.open_lanes(session, self._job_id, kind, ops.UNSENT)
+            repairs = ops.open_lanes(session, self._job_id, repair)
             return lanes + [lane for lane in repairs if lane not in lanes]
 
     def add_videos(self, batch: BatchInput) -> BatchResult:
@@ -261,12 +287,13 @@ class ChannelJob:
         return self._kinds(batch, ops.ADD, ops.DEDUPE)
 
     def plan_audits(self) -> CheckPlan:
-        """Every category playlist the job wrote to ends with an audit."""
-        return self._check_plan(ops.ADD)
+        """Every playlist the job appended to (a category's, or one a restore puts back)
+        ends with an audit."""
+        return self._check_plan(APPENDS[self._job_kind()])
 
     def audit_lane(self, batch: BatchInput) -> BatchResult:
-        category_id = batch.category_id or 0
-        return self._check(batch, ops.ADD, lambda auditor: auditor.audit_lane(category_id))
+        kind, lane = APPENDS[self._job_kind()], _lane(batch) or 0
+        return self._check(batch, kind, lambda auditor: auditor.audit_lane(lane, kind))
 
     # delete_playlists --------------------------------------------------------------
 
@@ -280,7 +307,10 @@ class ChannelJob:
 
     def verify_deletions(self) -> BatchResult:
         """Write the delete rows, each old playlist verified safe on YouTube first, or
-        held back (see ytsync.sync.verify)."""
+        held back (see ytsync.sync.verify); a restore's removals and deletions, each
+        video verified back first (see ytsync.sync.undo_verify)."""
+        if self._job_kind() == "restore":
+            return self._verify_restore()
         with self._sessions() as session:
             self._refuse_while_adding(session)
             reuse = session.get_one(SyncJob, self._job_id).strategy == "reuse"
@@ -321,14 +351,16 @@ class ChannelJob:
         with transaction(self._sessions) as session:
             job = session.get_one(SyncJob, self._job_id)
             snapshot = session.get_one(BackupSnapshot, job.snapshot_id)
-            ops.plan_restore(session, self._job_id, snapshot.data)
+            options = RestoreOptions.of_job(job.preview)
+            ops.plan_restore(session, self._job_id, snapshot.data, options)
         self._refresh()
         with self._sessions() as session:
             return ops.count_open(session, self._job_id, ops.RESTORE)
 
     def restore_playlists(self, batch: BatchInput) -> BatchResult:
-        # After a reuse, the kept playlists' old names first (ytsync.sync.unkeep).
-        return self._kinds(batch, ops.RESTORE_UPDATE, ops.RESTORE)
+        # After a reuse, the kept playlists' old names first (ytsync.sync.unkeep); a
+        # recreated playlist's description once it is made; a check's repairs last.
+        return self._kinds(batch, ops.RESTORE_UPDATE, ops.RESTORE, ops.RESTORE_DROP)
 
     def list_restore_lanes(self) -> list[int]:
         with self._sessions() as session:
@@ -338,10 +370,62 @@ class ChannelJob:
             return lanes + [lane for lane in later if lane not in lanes]
 
     def restore_items(self, batch: BatchInput) -> BatchResult:
-        return self._kinds(batch, ops.RESTORE_ITEM, ops.RESTORE_REMOVE)
+        if not batch.settle:
+            return self._kinds(batch, ops.RESTORE_ITEM, ops.RESTORE_REMOVE)
+        return self._kinds(batch, ops.RESTORE_ITEM, ops.RESTORE_DEDUPE)
+
+    def _verify_restore(self) -> BatchResult:
+        with self._sessions() as session:
+            self._refuse_while_putting_back(session)
+        budget = self._budget()
+        try:
+            verifier = RestoreVerifier(
+                sessions=self._sessions,
+                youtube=self._client(),
+                budget=budget,
+                job_id=self._job_id,
+                clock=self._clock,
+                heartbeat=self._attempt.heartbeat,
+            )
+            to_do, _held = verifier.plan()
+        except StopBatch as stop:
+            return self._stopped(stop, 0, -1)
+        finally:
+            budget.release()
+        self._refresh()
+        return BatchResult(0, to_do)
+
+    def _refuse_while_putting_back(self, session: Session) -> None:
+        for kind in (ops.RESTORE, ops.RESTORE_ITEM):
+            if ops.count_open(session, self._job_id, kind):
+                # Removing before the video is back in its old place could lose it.
+                raise OutOfOrder(f"{kind} rows are still open")
+
+    def restore_removals(self, batch: BatchInput) -> BatchResult:
+        """A kept playlist's items in the way, each verified safe to remove first."""
+        self._refuse_unverified()
+        return self._batch(batch, ops.RESTORE_REMOVE)
+
+    def delete_made_playlists(self, batch: BatchInput) -> BatchResult:
+        """A full undo: the category playlists the sync made, each verified first."""
+        self._refuse_unverified()
+        return self._batch(batch, ops.UNDO_DELETE)
+
+    def _refuse_unverified(self) -> None:
+        with self._sessions() as session:
+            self._refuse_while_putting_back(session)
+            verified = session.scalar(
+                select(LaneCheck.id).where(
+                    LaneCheck.job_id == self._job_id, LaneCheck.kind == VERIFIED
+                )
+            )
+        if verified is None:
+            raise OutOfOrder("the restore's removals are not verified yet")
 
     def finish_restore(self) -> int:
-        """The restored playlists are the library's old playlists again, under new ids."""
+        """The restored playlists are the library's old playlists again, under new ids;
+        the kept ones are no category's any more; the category playlists a full undo
+        deleted are no category's either."""
         with transaction(self._sessions) as session:
             made = session.execute(
                 select(SyncOperation.playlist_id, SyncOperation.youtube_id).where(
@@ -352,6 +436,9 @@ class ChannelJob:
             ).all()
             for playlist_id, youtube_id in made:
                 playlist = session.get_one(Playlist, playlist_id)
+                if playlist.youtube_id != youtube_id:
+                    # What the snapshots taken before call it.
+                    playlist.replaced_youtube_id = playlist.youtube_id
                 playlist.youtube_id = str(youtube_id)
                 playlist.deleted_from_youtube_at = None
             # Kept playlists given back their old selves are no category's any more: a
@@ -361,13 +448,25 @@ class ChannelJob:
                 SyncOperation.kind == ops.RESTORE_UPDATE,
                 SyncOperation.status == "completed",
             )
+            deleted = select(SyncOperation.youtube_id).where(
+                SyncOperation.job_id == self._job_id,
+                SyncOperation.kind == ops.UNDO_DELETE,
+                SyncOperation.status == "completed",
+            )
             session.execute(
                 update(Category)
-                .where(Category.youtube_playlist_id.in_(renamed))
+                .where(Category.youtube_playlist_id.in_(renamed.union(deleted)))
                 .values(youtube_playlist_id=None)
                 .execution_options(synchronize_session=False)
             )
             return len(made)
+
+    def _job_kind(self) -> str:
+        """sync | restore: which kinds of write this job's steps check."""
+        if self._kind is None:
+            with self._sessions() as session:
+                self._kind = session.scalar(select(SyncJob.kind).where(SyncJob.id == self._job_id))
+        return self._kind or "sync"
 
     # batches -----------------------------------------------------------------------
 
@@ -399,6 +498,7 @@ class ChannelJob:
                 heartbeat=self._attempt.heartbeat,
                 stop_requested=self._attempt.stop_requested,
                 clock=self._clock,
+                in_order=self._in_order(batch, kind),
             )
             with self._sessions() as session:
                 todo = ops.next_open(
@@ -408,6 +508,7 @@ class ChannelJob:
                     batch.max_writes,
                     _lane(batch),
                     _sendable(batch, kind),
+                    self._held_after(session, batch, kind),
                 )
             budget.expect_writes(len(todo))
             WRITERS[kind](writer, todo)
@@ -473,8 +574,8 @@ class ChannelJob:
             # while a killed attempt's lease still holds the lane.
             return BatchResult(0, self._open(batch, kind), PauseReason.USER, message=PAUSED)
         lane = _lane(batch)
-        # A check's deletions of copies write into the category playlist: its lease.
-        kind = ops.ADD if kind == ops.DEDUPE else kind
+        # A check's deletions of copies write into the playlist it checked: its lease.
+        kind = ops.KINDS[kind].lease
         lease = Lease(
             self._sessions, self._clock, self._settings.lane_lease_seconds, self._job_id, kind, lane
         )
@@ -558,7 +659,35 @@ class ChannelJob:
 
     def _open(self, batch: BatchInput, kind: str) -> int:
         with self._sessions() as session:
-            return ops.count_open(session, self._job_id, kind, _lane(batch), _sendable(batch, kind))
+            return ops.count_open(
+                session,
+                self._job_id,
+                kind,
+                _lane(batch),
+                _sendable(batch, kind),
+                self._held_after(session, batch, kind),
+            )
+
+    def _held_after(self, session: Session, batch: BatchInput, kind: str) -> int | None:
+        """In a restore that keeps the old order, a playlist's appends after one whose
+        outcome is unknown wait for its settled check: sent again, it must not land
+        after them."""
+        if not self._in_order(batch, kind):
+            return None
+        return ops.first_unknown(session, self._job_id, kind, _lane(batch))
+
+    def _in_order(self, batch: BatchInput, kind: str) -> bool:
+        return batch.settle and kind == ops.RESTORE_ITEM and self._keeps_order()
+
+    def _keeps_order(self) -> bool:
+        if self._ordered is None:
+            self._ordered = False
+            if self._job_kind() == "restore":
+                with self._sessions() as session:
+                    job = session.get_one(SyncJob, self._job_id)
+                    options = RestoreOptions.of_job(job.preview)
+                self._ordered = options is None or options.order == "keep"
+        return self._ordered
 
     def _progress_is_stale(self) -> bool:
         with self._channel.lock:
@@ -588,7 +717,7 @@ def _sendable(batch: BatchInput, kind: str) -> tuple[str, ...]:
     """The rows a batch may send.  With settle-then-judge, an in_flight write or
     creation waits for its settled check; a deletion is simply sent again (deleting
     twice is harmless)."""
-    return ops.UNSENT if batch.settle and kind in (ops.ADD, ops.CREATE) else ops.OPEN
+    return ops.UNSENT if batch.settle and ops.KINDS[kind].settled else ops.OPEN
 
 
 def _lane(batch: BatchInput) -> int | None:

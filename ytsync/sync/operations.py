@@ -31,17 +31,21 @@ from ytsync.sync.kinds import CREATE as CREATE
 from ytsync.sync.kinds import DEDUPE as DEDUPE
 from ytsync.sync.kinds import DELETE as DELETE
 from ytsync.sync.kinds import DROP as DROP
+from ytsync.sync.kinds import KINDS as KINDS
 from ytsync.sync.kinds import REMOVE as REMOVE
 from ytsync.sync.kinds import REPAIRS as REPAIRS
 from ytsync.sync.kinds import RESTORE as RESTORE
+from ytsync.sync.kinds import RESTORE_DEDUPE as RESTORE_DEDUPE
+from ytsync.sync.kinds import RESTORE_DROP as RESTORE_DROP
 from ytsync.sync.kinds import RESTORE_ITEM as RESTORE_ITEM
 from ytsync.sync.kinds import RESTORE_KINDS as RESTORE_KINDS
 from ytsync.sync.kinds import RESTORE_REMOVE as RESTORE_REMOVE
 from ytsync.sync.kinds import RESTORE_UPDATE as RESTORE_UPDATE
 from ytsync.sync.kinds import STAGE_OF_KIND as STAGE_OF_KIND
 from ytsync.sync.kinds import SYNC_KINDS as SYNC_KINDS
+from ytsync.sync.kinds import UNDO_DELETE as UNDO_DELETE
 from ytsync.sync.kinds import UPDATE as UPDATE
-from ytsync.sync.unkeep import kept_in_use, plan_kept
+from ytsync.sync.undo import RestoreOptions, restore_rows
 
 OPEN = ("pending", "in_flight")
 # With settle-then-judge, batches send only pending rows: an in_flight row waits for its
@@ -184,62 +188,30 @@ def deletion_candidates(session: Session) -> list[tuple[int, str]]:
     ]
 
 
-def plan_restore(session: Session, job_id: int, snapshot: dict[str, Any]) -> int:
-    """Rows to bring back the snapshot's playlists that are gone from YouTube: one per
-    playlist, then one per item in its old order; and for each old playlist a reusing
-    job kept, the rows that give it back its old self (ytsync.sync.unkeep)."""
+def plan_restore(
+    session: Session, job_id: int, snapshot: dict[str, Any], options: RestoreOptions | None
+) -> int:
+    """Rows to bring back the snapshot's playlists that are gone from YouTube, and to
+    give each old playlist a reusing job kept back its old self (ytsync.sync.undo).
+    ``options`` None: a job from before restores were checked like syncs, whose
+    removals are planned here, with its items (else once its items are verified)."""
     if ops_exist(session, job_id, RESTORE) or ops_exist(session, job_id, RESTORE_UPDATE):
         return 0  # planned by an earlier attempt, in one transaction
-    kept = kept_in_use(session)
-    updates: list[dict[str, Any]] = []
-    removals: list[dict[str, Any]] = []
-    by_youtube_id = {p.youtube_id: p for p in session.scalars(select(Playlist))}
-    videos = {
-        vid: (pk, availability)
-        for vid, pk, availability in session.execute(
-            select(Video.youtube_id, Video.id, Video.availability)
+    rows = restore_rows(session, snapshot, options or RestoreOptions())
+    for row, video, availability in rows.unavailable:
+        _fail_unavailable(
+            session, job_id, row, "restore_items", video, availability, "not restored"
         )
-    }
-    playlists: list[dict[str, Any]] = []
-    items: list[dict[str, Any]] = []
-    for saved in snapshot.get("playlists", []):
-        playlist = by_youtube_id.get(saved["youtube_id"])
-        if playlist is not None and playlist.id in kept.values():
-            update, appends, removes = plan_kept(session, saved, playlist.id, videos)
-            updates.append(update)
-            items += appends
-            removals += removes
-            continue
-        if playlist is None or playlist.deleted_from_youtube_at is None:
-            continue  # still on YouTube: restoring it would make a second copy
-        playlists.append({"op_key": f"restore:{playlist.id}", "playlist_id": playlist.id})
-        for position, item in enumerate(saved.get("items", [])):
-            if item["video_id"] not in videos:
-                continue
-            video_pk, availability = videos[item["video_id"]]
-            row: dict[str, Any] = {
-                "op_key": f"ritem:{playlist.id}:{position}",
-                "playlist_id": playlist.id,
-                "video_id": video_pk,
-                "position": position,
-            }
-            if availability in UNAVAILABLE:
-                _fail_unavailable(
-                    session,
-                    job_id,
-                    row,
-                    "restore_items",
-                    item["video_id"],
-                    availability,
-                    "not restored",
-                )
-            items.append(row)
-    return (
-        insert_missing(session, job_id, RESTORE, playlists)
-        + insert_missing(session, job_id, RESTORE_UPDATE, updates)
-        + insert_missing(session, job_id, RESTORE_ITEM, items)
-        + insert_missing(session, job_id, RESTORE_REMOVE, removals)
+    # A recreated playlist's description goes back without the marker once it is made
+    # (ytsync.sync.writer), a row per playlist planned then.
+    planned = (
+        insert_missing(session, job_id, RESTORE, rows.playlists)
+        + insert_missing(session, job_id, RESTORE_UPDATE, rows.updates)
+        + insert_missing(session, job_id, RESTORE_ITEM, rows.items)
     )
+    if options is None:
+        planned += insert_missing(session, job_id, RESTORE_REMOVE, rows.removals)
+    return planned
 
 
 def open_lanes(
@@ -262,9 +234,14 @@ def open_lanes(
 
 
 def _open_in(
-    kind: str, job_id: int, lane: int | None, statuses: tuple[str, ...] = OPEN
+    kind: str,
+    job_id: int,
+    lane: int | None,
+    statuses: tuple[str, ...] = OPEN,
+    before: int | None = None,
 ) -> list[Any]:
-    """Open rows of one kind, or of one lane: a category's, or a restored playlist's."""
+    """Open rows of one kind, or of one lane: a category's, or a restored playlist's;
+    ``before``: only those placed before that position."""
     where = [
         SyncOperation.job_id == job_id,
         SyncOperation.kind == kind,
@@ -273,6 +250,8 @@ def _open_in(
     if lane is not None:
         column = SyncOperation.category_id if kind in BY_CATEGORY else SyncOperation.playlist_id
         where.append(column == lane)
+    if before is not None:
+        where.append(SyncOperation.position < before)
     return where
 
 
@@ -282,8 +261,9 @@ def count_open(
     kind: str,
     lane: int | None = None,
     statuses: tuple[str, ...] = OPEN,
+    before: int | None = None,
 ) -> int:
-    where = _open_in(kind, job_id, lane, statuses)
+    where = _open_in(kind, job_id, lane, statuses, before)
     return int(session.scalar(select(func.count()).where(*where)) or 0)
 
 
@@ -294,12 +274,46 @@ def next_open(
     limit: int,
     lane: int | None = None,
     statuses: tuple[str, ...] = OPEN,
+    before: int | None = None,
 ) -> list[int]:
     """Ids of the next open rows, in the order they are to be written."""
-    query = select(SyncOperation.id).where(*_open_in(kind, job_id, lane, statuses))
+    query = select(SyncOperation.id).where(*_open_in(kind, job_id, lane, statuses, before))
     return list(
         session.scalars(query.order_by(SyncOperation.position, SyncOperation.id).limit(limit))
     )
+
+
+def first_unknown(session: Session, job_id: int, kind: str, lane: int | None) -> int | None:
+    """Where the lane's first write whose outcome is unknown sits: in a lane whose order
+    counts, the writes after it wait for its settled check (sent again, it would land
+    after them)."""
+    where = _open_in(kind, job_id, lane, ("in_flight",))
+    position = session.scalar(select(func.min(SyncOperation.position)).where(*where))
+    return None if position is None else int(position)
+
+
+def lanes_ready(session: Session, job_id: int, kind: str) -> list[int]:
+    """Lanes of an ordered kind with a write never sent before their first write whose
+    outcome is unknown, fewest first."""
+    lane = SyncOperation.category_id if kind in BY_CATEGORY else SyncOperation.playlist_id
+    rows = session.execute(
+        select(lane, SyncOperation.status, func.min(SyncOperation.position), func.count())
+        .where(*_open_in(kind, job_id, None))
+        .group_by(lane, SyncOperation.status)
+    ).all()
+    pending: dict[int, tuple[int, int]] = {}
+    unknown: dict[int, int] = {}
+    for target, status, first, count in rows:
+        if status == "pending":
+            pending[int(target or 0)] = (int(first), int(count))
+        else:
+            unknown[int(target or 0)] = int(first)
+    ready = [
+        (count, target)
+        for target, (first, count) in pending.items()
+        if target not in unknown or first < unknown[target]
+    ]
+    return [target for _count, target in sorted(ready)]
 
 
 def stranded(session: Session, job_id: int, kind: str, lane: int | None) -> list[SyncOperation]:
@@ -332,9 +346,11 @@ def stage_results(
         STAGE_OF_KIND[kind]: {"succeeded": 0, "failed": 0, "skipped": 0, "open": 0}
         for kind in kinds
     }
-    if DELETE in kinds:
-        # Old playlists, and under reuse items of kept playlists, held back.
-        results[STAGE_OF_KIND[DELETE]]["held_back"] = 0
+    for kind in (DELETE, RESTORE_REMOVE):
+        if kind in kinds:
+            # Old playlists, and under reuse items of kept playlists, held back; a
+            # restore's removals and deletions held back.
+            results[STAGE_OF_KIND[kind]]["held_back"] = 0
     query = (
         select(SyncOperation.kind, SyncOperation.status, func.count())
         .where(SyncOperation.job_id == job_id, SyncOperation.kind.not_in(REPAIRS))
@@ -375,7 +391,17 @@ def refresh_progress(session: Session, job_id: int) -> SyncJob:
         "delete_playlists": job.preview.get("playlists_to_delete", {}).get("count", 0),
     }
     reuse = job.preview.get("strategies", {}).get("reuse")
-    if job.strategy == "reuse" and reuse:
+    if job.kind == "restore":
+        # The restore preview's figures (ytsync.restore_preview).
+        shown = job.preview
+        expected = {
+            "restore_playlists": 2 * shown.get("playlists_to_recreate", {}).get("count", 0)
+            + shown.get("playlists_to_rename", {}).get("count", 0),
+            "restore_items": shown.get("items_to_add", {}).get("count", 0)
+            + shown.get("items_to_remove", {}).get("count", 0)
+            + shown.get("playlists_to_delete", {}).get("count", 0),
+        }
+    elif job.strategy == "reuse" and reuse:
         # The preview's figures for the strategy the job runs.
         expected = {
             "create_playlists": reuse["creates"] + reuse["updates"],

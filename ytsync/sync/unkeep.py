@@ -14,6 +14,9 @@ the old order comes back in three steps of the restore job:
    video could not be appended again stays (nothing lost, one item out of order).
 
 Only items ytsync knows by id are deleted: one the user added since is left alone.
+
+``--order any`` gives the items back without the order: only the items the job removed
+are appended again, and the items it appended are removed; the rest stays where it is.
 """
 
 from __future__ import annotations
@@ -53,10 +56,15 @@ def kept_in_use(session: Session) -> dict[str, int]:
 
 
 def plan_kept(
-    session: Session, saved: dict[str, Any], playlist_pk: int, videos: dict[str, tuple[int, str]]
+    session: Session,
+    saved: dict[str, Any],
+    playlist_pk: int,
+    videos: dict[str, tuple[int, str]],
+    order: str = "keep",
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """The rename, the appends and the removals that give one kept playlist back its
-    snapshot ``saved``; ``videos``: YouTube id -> (videos.id, availability)."""
+    snapshot ``saved``; ``videos``: YouTube id -> (videos.id, availability); ``order``:
+    "keep" (its old order) or "any" (only what it lacks)."""
     jobs = select(JobKeptPlaylist.job_id).where(JobKeptPlaylist.playlist_id == playlist_pk)
     categories = select(JobKeptPlaylist.category_id).where(
         JobKeptPlaylist.playlist_id == playlist_pk
@@ -87,6 +95,8 @@ def plan_kept(
         item_id, video_pk = old[position] if position < len(old) else (None, None)
         if known is None or known[1] in ("private", "deleted"):
             continue  # cannot be appended again: its old item, if still there, stays
+        if order == "any" and item_id not in removed:
+            continue  # still there: any order will do
         appends.append(
             {
                 "op_key": f"ritem:{playlist_pk}:{position}",
@@ -95,7 +105,12 @@ def plan_kept(
                 "position": position,
             }
         )
-        if item_id is not None and item_id not in removed and video_pk == known[0]:
+        if (
+            order == "keep"
+            and item_id is not None
+            and item_id not in removed
+            and video_pk == (known[0])
+        ):
             removals.append(_removal(OLD_ITEM, playlist_pk, item_id, video_pk, position))
     added = session.execute(
         select(SyncOperation.youtube_id, SyncOperation.video_id).where(

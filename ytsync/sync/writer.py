@@ -51,41 +51,26 @@ from ytsync.sync.operations import (
     CREATE,
     DEDUPE,
     DELETE,
-    DROP,
+    KINDS,
     REMOVE,
     RESTORE,
+    RESTORE_DEDUPE,
     RESTORE_ITEM,
     RESTORE_REMOVE,
     RESTORE_UPDATE,
     STAGE_OF_KIND,
-    UPDATE,
+    UNDO_DELETE,
+    insert_missing,
     record_error,
 )
+from ytsync.sync.undo import restore_targets, text_row
 from ytsync.sync.unkeep import OLD_ITEM
 from ytsync.wire import PauseReason
 from ytsync.youtube.client import YouTube
 from ytsync.youtube.errors import ApiFailure, Outcome, classify
 from ytsync.youtube.titles import fit_description, fit_title
 
-# Persistent rate limiting: after this many attempts, wait for the next quota day.
-# Playlist creation has its own low daily limit, so it gives up sooner.
 T = TypeVar("T")
-RATE_LIMIT_ATTEMPTS = {
-    CREATE: 3,
-    RESTORE: 3,
-    UPDATE: 8,
-    RESTORE_UPDATE: 8,
-    RESTORE_REMOVE: 8,
-    ADD_VIDEO: 8,
-    RESTORE_ITEM: 8,
-    DELETE: 8,
-    REMOVE: 8,
-    DEDUPE: 8,
-    DROP: 8,
-}
-# Writes that may simply be sent again when their outcome is unknown: deleting twice
-# is harmless (the second answers 404).
-RESENDABLE = (DELETE, REMOVE, RESTORE_REMOVE, DEDUPE, DROP)
 
 # Item writes paid for, marked in_flight and recorded together; also the most a crash
 # can leave to look up again (one read each).
@@ -204,7 +189,9 @@ class _Outcomes:
         for item, message in self.failed:
             _set(session, [item.op_id], status="failed", error=message)
             entity, entity_id = (
-                ("playlist", item.playlist_id) if kind == DELETE else ("video", item.video_id)
+                ("playlist", item.playlist_id)
+                if kind in (DELETE, UNDO_DELETE)
+                else ("video", item.video_id)
             )
             record_error(session, job_id, STAGE_OF_KIND[kind], entity, entity_id or "", message)
         if in_flight:
@@ -271,6 +258,11 @@ def playlist_marker(job_id: int, category_id: int) -> str:
     return f"ytsync:job={job_id}:category={category_id}"
 
 
+def restore_marker(job_id: int, playlist_pk: int) -> str:
+    """The same for a playlist a restore recreates (until its description goes back)."""
+    return f"ytsync:restore={job_id}:playlist={playlist_pk}"
+
+
 class Writer:
     def __init__(
         self,
@@ -284,8 +276,13 @@ class Writer:
         heartbeat: Callable[[], None] = lambda: None,
         stop_requested: Callable[[], bool] = lambda: False,
         clock: Callable[[], datetime] = utcnow,
+        in_order: bool = False,
     ) -> None:
         self._sessions = sessions
+        # The lane's order counts (a restore that keeps the old order): a write whose
+        # outcome is unknown ends the batch, as one sent after it would land before it
+        # should it have to be sent again.
+        self._in_order = in_order
         # Stamps when each write goes out: the settle delay runs from there.
         self._clock = clock
         self._yt = youtube
@@ -356,31 +353,13 @@ class Writer:
         self._write_items(ADD_VIDEO, _in_order(op_ids, rows), self._send_insert)
 
     def restore_items(self, op_ids: list[int]) -> None:
-        """Put a restored playlist's items back into the playlist made for it."""
+        """Put an old playlist's items back: into the playlist recreated for it, or into
+        itself when a reusing job kept it."""
         with self._sessions() as session:
             rows = session.execute(_item_query(op_ids, SyncOperation.playlist_id)).all()
-            made = {
-                key: youtube_id
-                for key, youtube_id in session.execute(
-                    select(SyncOperation.op_key, SyncOperation.youtube_id).where(
-                        SyncOperation.job_id == self._job_id,
-                        SyncOperation.op_key.in_({f"restore:{row[3]}" for row in rows}),
-                        SyncOperation.status == "completed",
-                    )
-                )
-            }
-            # Old playlists a reusing job kept: their items go back into them.
-            kept = {
-                pk: youtube_id
-                for pk, youtube_id in session.execute(
-                    select(Playlist.id, Playlist.youtube_id).where(
-                        Playlist.id.in_({row[3] for row in rows}),
-                        Playlist.deleted_from_youtube_at.is_(None),
-                    )
-                )
-            }
+            targets = restore_targets(session, self._job_id, {int(row[3]) for row in rows})
         items = [
-            Item(op_id, status, video, made.get(f"restore:{playlist}") or kept.get(playlist))
+            Item(op_id, status, video, targets.get(int(playlist)))
             for op_id, status, video, playlist in rows
         ]
         self._write_items(RESTORE_ITEM, _in_order(op_ids, items), self._send_insert)
@@ -425,9 +404,29 @@ class Writer:
         """A settled check's verdict: delete copies ytsync made beyond the one it keeps
         (ytsync.sync.audit).  The row holds the copy's item id; deleting twice is
         harmless, so an in_flight one is simply sent again."""
+        self._remove_copies(DEDUPE, op_ids)
+
+    def remove_restored_copies(self, op_ids: list[int]) -> None:
+        """The same verdict in a playlist a restore puts back."""
+        self._remove_copies(RESTORE_DEDUPE, op_ids)
+
+    def _remove_copies(self, kind: str, op_ids: list[int]) -> None:
         with self._sessions() as session:
             rows = session.execute(_item_query(op_ids, SyncOperation.youtube_id)).all()
-        self._write_items(DEDUPE, _in_order(op_ids, rows), self._send_remove)
+        self._write_items(kind, _in_order(op_ids, rows), self._send_remove)
+
+    def delete_made_playlists(self, op_ids: list[int]) -> None:
+        """A full undo: delete category playlists the sync made, each verified first
+        (ytsync.sync.undo_verify).  The row holds the playlist's id; deleting twice is
+        harmless (the second answers 404), so an in_flight one is simply sent again."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(SyncOperation.id, SyncOperation.status, SyncOperation.youtube_id).where(
+                    SyncOperation.id.in_(op_ids)
+                )
+            ).all()
+        items = [Item(op_id, status, "", youtube_id) for op_id, status, youtube_id in rows]
+        self._write_items(UNDO_DELETE, _in_order(op_ids, items), self._send_delete)
 
     def drop_playlists(self, op_ids: list[int]) -> None:
         """A settled check's verdict: delete a second playlist ytsync made for one
@@ -496,7 +495,7 @@ class Writer:
                 self.done += 1
             elif (
                 item.status == "in_flight"
-                and kind not in RESENDABLE
+                and not KINDS[kind].resendable
                 and self._found_by_lookup(item)
             ):
                 self.done += 1
@@ -567,7 +566,7 @@ class Writer:
                 failure = self._classified(exc)
                 outcome.ended[item.op_id] = self._clock()
                 self._sending = None
-                if failure.outcome is Outcome.NOT_FOUND and kind in RESENDABLE:
+                if failure.outcome is Outcome.NOT_FOUND and KINDS[kind].resendable:
                     outcome.completed.append((item.op_id, item.playlist_id))  # already gone
                 elif failure.outcome is Outcome.NOT_FOUND and self._just_made(item.playlist_id):
                     delay = timedelta(
@@ -578,7 +577,11 @@ class Writer:
                     outcome.completed.append((item.op_id, None))
                 elif failure.outcome in ITEM_FAILURES:
                     outcome.failed.append((item, failure.describe()))
-                elif failure.outcome in PASSING and self._faults_in_a_row + 1 < FAULTS_IN_A_ROW:
+                elif (
+                    failure.outcome in PASSING
+                    and self._faults_in_a_row + 1 < FAULTS_IN_A_ROW
+                    and not self._in_order
+                ):
                     # One fault says nothing of the next write: rather than end the batch
                     # (a new activity, Temporal's backoff), go on; this one waits,
                     # in_flight, for a settled check or the next attempt's look-up.
@@ -766,8 +769,9 @@ class Writer:
             if op.status not in ("pending", "in_flight"):
                 return
             playlist = session.get_one(Playlist, op.playlist_id)
-            saved = self._saved_playlist(session, playlist.youtube_id)
-            youtube_id = playlist.youtube_id
+            saved = self._saved_playlist(session, playlist)
+            # A recreated playlist's row names the playlist made for it.
+            youtube_id = op.youtube_id or playlist.youtube_id
             title = fit_title(str(saved.get("title", playlist.title)))
             description = fit_description(str(saved.get("description", playlist.description)), "")
             privacy = str(saved.get("privacy") or playlist.privacy or "private")
@@ -779,11 +783,12 @@ class Writer:
             return
         self._complete(op_id, youtube_id)
 
-    def _saved_playlist(self, session: Session, youtube_id: str) -> dict[str, Any]:
+    def _saved_playlist(self, session: Session, playlist: Playlist) -> dict[str, Any]:
         job = session.get_one(SyncJob, self._job_id)
         snapshot = session.get_one(BackupSnapshot, job.snapshot_id)
+        names = {playlist.youtube_id, playlist.replaced_youtube_id}
         for saved in snapshot.data.get("playlists", []):
-            if saved.get("youtube_id") == youtube_id:
+            if saved.get("youtube_id") in names:
                 return dict(saved)
         return {}
 
@@ -797,17 +802,20 @@ class Writer:
             # As it was imported; private when the import did not record it.
             privacy = playlist.privacy or "private"
             was_in_flight = op.status == "in_flight"
-        marker = f"ytsync:restore={self._job_id}:playlist={op.playlist_id}"
+        playlist_pk = playlist.id
+        marker = restore_marker(self._job_id, playlist_pk)
         # The old texts plus the marker must still pass YouTube's rules.
         description = fit_description(description, f"\n\n{marker}")
+
+        def record(session: Session, playlist_id: str) -> None:
+            # In the same commit as the row: the description goes back without the
+            # marker once the playlist is made, whoever finds it made.
+            insert_missing(
+                session, self._job_id, RESTORE_UPDATE, [text_row(playlist_pk, playlist_id)]
+            )
+
         self._new_playlist(
-            op_id,
-            fit_title(title),
-            description,
-            privacy,
-            marker,
-            was_in_flight,
-            lambda _s, _p: None,
+            op_id, fit_title(title), description, privacy, marker, was_in_flight, record
         )
 
     def _new_playlist(
@@ -903,7 +911,7 @@ class Writer:
         if stop is not None:
             raise stop
         if f.outcome is Outcome.RATE_LIMITED:
-            if self._attempt >= RATE_LIMIT_ATTEMPTS[kind]:
+            if self._attempt >= KINDS[kind].rate_limit_attempts:
                 raise StopBatch(
                     PauseReason.RATE,
                     self._budget.next_reset(),
