@@ -7,16 +7,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.base import JobWorkflow
-    from ytsync.wire import (
-        SYNC_STAGES,
-        Activity,
-        ActivityType,
-        BatchInput,
-        BatchResult,
-        JobProgress,
-        Stage,
-        SyncInput,
-    )
+    from ytsync.wire import SYNC_STAGES, Activity, JobProgress, Stage, SyncInput
 
 # Settle, then judge: writes with unknown outcomes wait for a settled check, each
 # category playlist ends with an audit, and old playlists are deleted only once verified
@@ -67,32 +58,3 @@ class SyncWorkflow(JobWorkflow):
             await self._settle(stage, plan.settle_until)
             if not await self._batches(stage, Activity.CHECK_CREATIONS):
                 return False
-
-    async def _add_audited(self, stage: Stage) -> bool:
-        """Add the videos, then audit each category playlist once settled, until every
-        audit finds nothing to repair."""
-        while True:
-            if not await self._lanes(
-                stage, Activity.LIST_UNSENT_LANES, Activity.ADD_VIDEOS, self._lane_batch
-            ):
-                return False
-            plan = await self._call_job(Activity.PLAN_AUDITS)
-            if not plan.lanes:
-                return True
-            await self._settle(stage, plan.settle_until)
-            stop = await self._lane_pass(plan.lanes, Activity.AUDIT_LANE, self._lane_batch)
-            if stop is not None:
-                await self._wait_out(stage, stop)
-            if self._history_is_long():
-                return False
-
-    async def _until_done(self, stage: Stage, plan_activity: ActivityType[BatchResult]) -> None:
-        """A planning step that reads YouTube: wait out a quota or sign-in stop, again."""
-        while True:
-            planned = await self._call_job(plan_activity)
-            if planned.stop is None:
-                return
-            await self._wait_out(stage, planned)
-
-    def _lane_batch(self, lane: int) -> BatchInput:
-        return self._batch_input(category_id=lane)

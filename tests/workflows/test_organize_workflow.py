@@ -5,6 +5,7 @@ what the user must fix."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -119,5 +120,40 @@ def test_a_missing_inbox_fails_the_run_and_says_why(tmp_path: Path, database_url
             row = run_row(inst)
             assert row is not None and row.outcome == "failed"
             assert row.message is not None and "'Inbox'" in row.message
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(240)
+def test_a_run_that_writes_moves_and_copies(tmp_path: Path, database_url: str) -> None:
+    async def scenario() -> None:
+        async with time_skipping(tmp_path, database_url, **LIBRARY) as (env, inst, clock):
+            categories = await asyncio.to_thread(synced, inst)
+            saved = await asyncio.to_thread(new_videos, inst, "saved")
+            uploaded = await asyncio.to_thread(new_videos, inst, "upload", own=True)
+            inbox = await asyncio.to_thread(
+                inst.state.add_playlist,
+                "Inbox",
+                video_ids=[v.id for v in saved.short + saved.recipe + saved.other],
+            )
+            uploads_before = inst.state.playlist_items(inst.state.uploads_id)
+            inst.state.clear_log()
+            async with running_worker(env.client, inst, clock):
+                handle = await env.client.start_workflow(
+                    OrganizeWorkflow.run,
+                    replace(organize_input(inst, rules_for(categories)), dry_run=False),
+                    id="ytsync-organize-test-4",
+                    task_queue=inst.settings.task_queue,
+                )
+                result = await handle.result()
+            print(result)
+            short, recipe = sorted(categories)[:2]
+            assert inst.state.playlist_items(inbox.id) == [v.id for v in saved.other]
+            for video in saved.short + uploaded.short:
+                assert inst.state.playlist_items(categories[short]).count(video.id) == 1
+            for video in saved.recipe + uploaded.recipe:
+                assert inst.state.playlist_items(categories[recipe]).count(video.id) == 1
+            assert inst.state.playlist_items(inst.state.uploads_id) == uploads_before
+            assert result.summary.startswith("organize: 4 moved, ")
 
     asyncio.run(scenario())

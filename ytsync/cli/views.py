@@ -636,11 +636,17 @@ def render_report(report: JobReport, console: Console) -> None:
 def render_schedule(info: ScheduleInfo, last: RunSummary | None, out: Console) -> None:
     """A schedule in a few lines: when, what, its next run and its last run's outcome."""
     state = "paused" if info.paused else "active"
-    mode = "previews" if info.dry_run else "writes"
+    mode = (
+        "runs are previews"
+        if info.dry_run
+        else "runs write (the first run of these rules is a preview)"
+        if info.preview_first
+        else "runs write"
+    )
     out.print(
         Text(
             f"Schedule {info.schedule_id} ({state}): {info.spec}; rules {info.rules_source}; "
-            f"runs are {mode}."
+            f"{mode}."
         )
     )
     if info.running:

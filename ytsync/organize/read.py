@@ -14,12 +14,15 @@ back after), and never while a sync or restore of the channel runs:
    50 items) when that is fewer units.
 
 What it decides is recorded, not written: one ``OrganizeItem`` per new video
-(``ytsync.db.models``), for the write stages to carry out and for ``report``.  A retried
-read starts again from the top and replaces what the failed attempt recorded.
+(``ytsync.db.models``), for the write stages to carry out (ytsync.organize.write) and
+for ``report``.  A retried read starts again from the top and replaces what the failed
+attempt recorded.  Whether the run is a preview is decided once, with its row: so its
+input says, or it is the schedule's first run of these rules (``preview_first``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -122,7 +125,7 @@ def read_sources(
         )
     moment = now()
     with transaction(sessions) as session:
-        run_id = _run_row(session, run)
+        run_id, dry_run = _run_row(session, run)
         if session.scalar(select(SyncJob.id).where(SyncJob.stage.in_(ACTIVE_STAGES))):
             return _waiting(session, run_id, Waiting.JOB_RUNNING, moment + JOB_WAIT)
         period = settings.quota_clock.period_start(moment)
@@ -162,22 +165,51 @@ def read_sources(
             _settle_units(session, period, granted, spent[0])
     with transaction(sessions) as session:
         counts = _record(session, run_id, found, [_final(d, found) for d in decisions], spent[0])
-    return ReadResult(run_id=run_id, counts=counts, read_units=spent[0])
+    return ReadResult(run_id=run_id, counts=counts, read_units=spent[0], dry_run=dry_run)
 
 
-def _run_row(session: Session, run: ReadInput) -> int:
+def rules_digest(rules: str) -> str:
+    return hashlib.sha256(rules.encode("utf-8")).hexdigest()
+
+
+def _run_row(session: Session, run: ReadInput) -> tuple[int, bool]:
+    """The run's row (made by its first attempt) and whether the run is a preview."""
     found = session.scalar(select(OrganizeRun).where(OrganizeRun.workflow_id == run.workflow_id))
     if found is None:
+        digest = rules_digest(run.rules)
         found = OrganizeRun(
             workflow_id=run.workflow_id,
             schedule_id=run.schedule_id,
-            dry_run=run.dry_run,
+            dry_run=run.dry_run or (run.preview_first and not _previewed(session, run, digest)),
             rules_source=run.rules_source,
+            rules_digest=digest,
         )
         session.add(found)
     found.outcome = "reading"
     session.flush()
-    return found.id
+    return found.id, found.dry_run
+
+
+def _previewed(session: Session, run: ReadInput, digest: str) -> bool:
+    """Has a run of this schedule previewed these rules already?"""
+    schedule = (
+        OrganizeRun.schedule_id.is_(None)
+        if run.schedule_id is None
+        else OrganizeRun.schedule_id == run.schedule_id
+    )
+    return (
+        session.scalar(
+            select(OrganizeRun.id)
+            .where(
+                schedule,
+                OrganizeRun.rules_digest == digest,
+                OrganizeRun.dry_run.is_(True),
+                OrganizeRun.outcome == "planned",
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _waiting(session: Session, run_id: int, why: Waiting, until: datetime) -> ReadResult:
@@ -528,6 +560,7 @@ def _record(
             message=None,
             read_units=units,
             counts=counts,
+            inbox_playlist_id=found.inbox_playlist_id,
             finished_at=datetime.now(UTC),
         )
     )

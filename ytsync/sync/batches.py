@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Self
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -62,6 +63,7 @@ WRITERS: dict[str, Write] = {
     ops.ADD: Writer.add_videos,
     ops.DEDUPE: Writer.remove_copies,
     ops.DROP: Writer.drop_playlists,
+    ops.INBOX_REMOVE: Writer.remove_from_inbox,
 }
 
 
@@ -106,7 +108,7 @@ class ChannelJob:
         self._attempt = attempt
 
     @classmethod
-    def on(cls, channel: Channel, job_id: int, clock: Clock, attempt: Attempt) -> ChannelJob:
+    def on(cls, channel: Channel, job_id: int, clock: Clock, attempt: Attempt) -> Self:
         """The job on ``channel``, once its row is known to be the calling workflow's:
         WrongChannel when it is another's (never touch it)."""
         job = cls(channel, job_id, clock, attempt)

@@ -22,6 +22,10 @@ RESTORE_UPDATE, RESTORE_REMOVE = "restore_update", "restore_remove"
 # category ("drop:<playlist id>").  Rows like any write, so a check commits its verdicts
 # and what it will delete in one step, and the deletions go through the protocol.
 DEDUPE, DROP = "remove_copy", "drop_playlist"
+# An organize run (ytsync.organize.write): a video's item taken out of the inbox once
+# YouTube shows the video in its category ("inbox:<organize item>"); its additions are
+# ADD rows like a sync's.
+INBOX_REMOVE = "inbox_remove"
 STAGE_OF_KIND = {
     RESTORE_UPDATE: Stage.RESTORE_PLAYLISTS,
     RESTORE_REMOVE: Stage.RESTORE_ITEMS,
@@ -34,6 +38,7 @@ STAGE_OF_KIND = {
     RESTORE_ITEM: Stage.RESTORE_ITEMS,
     DEDUPE: Stage.ADD_VIDEOS,
     DROP: Stage.CREATE_PLAYLISTS,
+    INBOX_REMOVE: Stage.REMOVE_FROM_INBOX,
 }
 # The kinds a stage's figures count: a check's repairs are counted by the check.
 SYNC_KINDS = (CREATE, UPDATE, ADD, DELETE, REMOVE)
@@ -41,6 +46,7 @@ REPAIRS = (DEDUPE, DROP)
 # Kinds whose lane is a category's playlist (else an old or restored playlist's).
 BY_CATEGORY = (ADD, DEDUPE)
 RESTORE_KINDS = (RESTORE, RESTORE_UPDATE, RESTORE_ITEM, RESTORE_REMOVE)
+ORGANIZE_KINDS = (ADD, INBOX_REMOVE)
 
 __all__ = [
     "ADD",
@@ -49,6 +55,8 @@ __all__ = [
     "DEDUPE",
     "DELETE",
     "DROP",
+    "INBOX_REMOVE",
+    "ORGANIZE_KINDS",
     "REMOVE",
     "REPAIRS",
     "RESTORE",

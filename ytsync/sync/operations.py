@@ -31,6 +31,8 @@ from ytsync.sync.kinds import CREATE as CREATE
 from ytsync.sync.kinds import DEDUPE as DEDUPE
 from ytsync.sync.kinds import DELETE as DELETE
 from ytsync.sync.kinds import DROP as DROP
+from ytsync.sync.kinds import INBOX_REMOVE as INBOX_REMOVE
+from ytsync.sync.kinds import ORGANIZE_KINDS as ORGANIZE_KINDS
 from ytsync.sync.kinds import REMOVE as REMOVE
 from ytsync.sync.kinds import REPAIRS as REPAIRS
 from ytsync.sync.kinds import RESTORE as RESTORE
@@ -332,9 +334,9 @@ def stage_results(
         STAGE_OF_KIND[kind]: {"succeeded": 0, "failed": 0, "skipped": 0, "open": 0}
         for kind in kinds
     }
-    if DELETE in kinds:
-        # Old playlists, and under reuse items of kept playlists, held back.
-        results[STAGE_OF_KIND[DELETE]]["held_back"] = 0
+    for held in {STAGE_OF_KIND[kind] for kind in kinds if kind in (DELETE, INBOX_REMOVE)}:
+        # Old playlists, under reuse items of kept playlists, and inbox items held back.
+        results[held]["held_back"] = 0
     query = (
         select(SyncOperation.kind, SyncOperation.status, func.count())
         .where(SyncOperation.job_id == job_id, SyncOperation.kind.not_in(REPAIRS))
@@ -357,6 +359,8 @@ def refresh_progress(session: Session, job_id: int) -> SyncJob:
     job = session.get_one(SyncJob, job_id)
     if job.kind == "restore":
         results = stage_results(session, job_id, RESTORE_KINDS)
+    elif job.kind == "organize":
+        results = stage_results(session, job_id, ORGANIZE_KINDS)
     else:
         backed_up = job.backup_id is not None
         backup = {

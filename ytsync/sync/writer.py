@@ -52,6 +52,7 @@ from ytsync.sync.operations import (
     DEDUPE,
     DELETE,
     DROP,
+    INBOX_REMOVE,
     REMOVE,
     RESTORE,
     RESTORE_ITEM,
@@ -82,10 +83,11 @@ RATE_LIMIT_ATTEMPTS = {
     REMOVE: 8,
     DEDUPE: 8,
     DROP: 8,
+    INBOX_REMOVE: 8,
 }
 # Writes that may simply be sent again when their outcome is unknown: deleting twice
 # is harmless (the second answers 404).
-RESENDABLE = (DELETE, REMOVE, RESTORE_REMOVE, DEDUPE, DROP)
+RESENDABLE = (DELETE, REMOVE, RESTORE_REMOVE, DEDUPE, DROP, INBOX_REMOVE)
 
 # Item writes paid for, marked in_flight and recorded together; also the most a crash
 # can leave to look up again (one read each).
@@ -420,6 +422,15 @@ class Writer:
         with self._sessions() as session:
             rows = session.execute(_item_query(op_ids, SyncOperation.youtube_id)).all()
         self._write_items(REMOVE, _in_order(op_ids, rows), self._send_remove)
+
+    def remove_from_inbox(self, op_ids: list[int]) -> None:
+        """An organize run: take videos out of the inbox, each verified in its category
+        first (ytsync.organize.write).  The row holds the inbox item's id; removing twice
+        is harmless (a 404: the owner took it out already), so an in_flight one is
+        simply sent again."""
+        with self._sessions() as session:
+            rows = session.execute(_item_query(op_ids, SyncOperation.youtube_id)).all()
+        self._write_items(INBOX_REMOVE, _in_order(op_ids, rows), self._send_remove)
 
     def remove_copies(self, op_ids: list[int]) -> None:
         """A settled check's verdict: delete copies ytsync made beyond the one it keeps
