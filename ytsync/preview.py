@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ytsync import ledger
 from ytsync.config import Settings
 from ytsync.db.models import Category, CategoryVideo, Playlist, PlaylistItem, Video
+from ytsync.organize.sources import is_source, source_playlists
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.strategies import Strategies, compare_strategies
 
@@ -107,6 +108,8 @@ class Preview(BaseModel):
     computed_at: datetime
     # Rebuild (what a job does) and reuse (keeping old playlists), side by side.
     strategies: Strategies
+    # Old playlists an organize schedule reads from (its inbox): never deleted.
+    sources_kept: list[PlaylistRef] = []
 
 
 def compute_preview(session: Session, settings: Settings, now: datetime) -> Preview:
@@ -143,6 +146,10 @@ def compute_preview(session: Session, settings: Settings, now: datetime) -> Prev
         protected_categories=_protected_categories(session),
         computed_at=now,
         strategies=strategies,
+        sources_kept=[
+            PlaylistRef(playlist_id=pid, name=title, youtube_id=youtube_id)
+            for pid, title, youtube_id in source_playlists(session)
+        ],
     )
 
 
@@ -207,7 +214,7 @@ def _videos_to_add(session: Session) -> VideosToAdd:
 def _playlists_to_delete(session: Session) -> PlaylistsToDelete:
     rows = session.execute(
         select(Playlist.id, Playlist.title, Playlist.youtube_id)
-        .where(Playlist.deleted_from_youtube_at.is_(None))
+        .where(Playlist.deleted_from_youtube_at.is_(None), ~is_source())
         .order_by(Playlist.title, Playlist.id)
     ).all()
     items = [PlaylistRef(playlist_id=pid, name=title, youtube_id=yid) for pid, title, yid in rows]

@@ -114,6 +114,13 @@ def run_create(args: argparse.Namespace, ctx: Context) -> int:
             f"rules file {args.rules} names no source for a schedule: add a [sources] table "
             'with inbox = "PLAYLIST" or uploads = true'
         )
+    if rules.sources.inbox is not None:
+        from ytsync.db.engine import transaction
+        from ytsync.organize.sources import record_inbox
+
+        # A sync never deletes the inbox a schedule reads (ytsync.organize.sources).
+        with transaction(ctx.sessions) as session:
+            record_inbox(session, rules.sources.inbox)
     interval: Interval | None = args.every
     spec_text = f"every {interval.text}" if interval is not None else f"cron {args.cron}"
     info = _connected(

@@ -58,6 +58,11 @@ def render_preview(preview: Preview, console: Console) -> None:
         console.print(_categories_table(preview))
     if preview.playlists_to_delete.items:
         console.print(_deletions_table(preview.playlists_to_delete.items))
+    if preview.sources_kept:
+        names = ", ".join(f"'{p.name}'" for p in preview.sources_kept)
+        console.print(
+            Text(f"Kept, not deleted: {names}: an organize schedule's inbox (its source).")
+        )
     if preview.protected_categories:
         console.print(_protected_table(preview.protected_categories))
     console.print(_strategies_table(preview.strategies))
@@ -667,6 +672,17 @@ def render_run_report(report: RunReport, out: Console) -> None:
     """``report --organize``: the last run, and the videos no rule matched."""
     run = report.run
     out.print(Text(f"Organize run {run.workflow_id} ({_when(run.started_at)}): {run.summary}"))
+    stayed = [v for v in report.videos if v.outcome in ("kept", "failed")]
+    if stayed:
+        table = Table(title=f"Not moved or copied: {len(stayed):,} videos, and why")
+        table.add_column("video", no_wrap=True)
+        table.add_column("category", overflow="fold")
+        table.add_column("why", overflow="fold", ratio=1)
+        for video in stayed:
+            table.add_row(
+                video.video_id, video.category or "", Text(video.note or video.outcome or "")
+            )
+        out.print(table)
     if not report.unmatched:
         out.print(Text("No video was left unmatched."))
         return

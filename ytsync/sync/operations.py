@@ -23,6 +23,7 @@ from ytsync.db.models import (
     utcnow,
 )
 from ytsync.importer import SPECIAL_PREFIXES
+from ytsync.organize.sources import is_source
 
 # The kinds' vocabulary lives in ytsync.sync.kinds; the protocol's users find it here too.
 from ytsync.sync.kinds import ADD as ADD
@@ -170,14 +171,17 @@ def plan_deletions(session: Session, job_id: int) -> int:
 
 def deletion_candidates(session: Session) -> list[tuple[int, str]]:
     """The old playlists the sync deletes, as (id, YouTube id): still on YouTube, not
-    special, not a category's playlist."""
+    special, not a category's playlist, not an organize source."""
     keep = set(
         session.scalars(
             select(Category.youtube_playlist_id).where(Category.youtube_playlist_id.is_not(None))
         )
     )
+    # An organize schedule's inbox is a source, not an old playlist (ytsync.organize.sources).
     playlists = session.execute(
-        select(Playlist.id, Playlist.youtube_id).where(Playlist.deleted_from_youtube_at.is_(None))
+        select(Playlist.id, Playlist.youtube_id).where(
+            Playlist.deleted_from_youtube_at.is_(None), ~is_source()
+        )
     )
     return [
         (pid, youtube_id)
