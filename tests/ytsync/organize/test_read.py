@@ -192,3 +192,31 @@ def test_an_inbox_the_channel_lacks_is_named(library: Installation) -> None:
     library.state.add_playlist("Inbox")
     with pytest.raises(SourceMissing, match="2 playlists are titled 'Inbox'"):
         read_sources(library.settings, library.sessions, run(library, rules_for(categories)))
+
+
+def test_the_first_run_of_a_schedules_rules_is_a_preview(library: Installation) -> None:
+    categories = synced(library)
+    library.state.add_playlist("Inbox")
+    rules = rules_for(categories)
+
+    def read(name: str, text: str) -> bool:
+        run = ReadInput(
+            workflow_id=name,
+            rules=text,
+            rules_source="rules.toml",
+            dry_run=False,
+            schedule_id="ytsync-organize-test",
+            preview_first=True,
+        )
+        result = read_sources(library.settings, library.sessions, run)
+        with library.sessions() as session:
+            row = session.get_one(OrganizeRun, result.run_id)
+            assert row.dry_run == result.dry_run
+        return result.dry_run
+
+    assert read("run-1", rules) is True, "the first run of the rules previews them"
+    assert read("run-2", rules) is False, "the runs after it write"
+    changed = rules.replace('title = "recipe"', 'title = "recipe|bake"')
+    assert read("run-3", changed) is True, "changed rules are previewed first again"
+    assert read("run-4", changed) is False
+    assert read("run-2", rules) is False, "a retried read keeps what its run decided"
