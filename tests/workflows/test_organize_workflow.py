@@ -6,7 +6,9 @@ waits on a durable timer while a sync runs, and fails naming what the user must 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -15,12 +17,14 @@ from sqlalchemy import func, select, update
 from temporalio.client import WorkflowFailureError
 
 from tests.support.harness import Installation, running_worker, start, worker_process
-from tests.support.jobs import time_skipping, writes_held
+from tests.support.jobs import paused_for, time_skipping, use_cli_on, writes, writes_held
 from tests.support.organize import assert_moved, new_videos, rules_for, synced
 from tests.support.waiting import eventually
 from workflows.organize import OrganizeWorkflow
+from ytsync.cli.app import main as cli_main
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, OrganizeRun, QuotaLedger, SyncJob, SyncOperation
+from ytsync.organize.runs import last_run
 from ytsync.organize.wire import OrganizeInput
 from ytsync.wire import SyncInput
 
@@ -258,5 +262,59 @@ def test_a_run_writes_only_after_the_sync_and_never_overspends(
             history = await handle.fetch_history()
             timers = [e for e in history.events if e.HasField("timer_started_event_attributes")]
             assert timers, "the run waited on a durable timer"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_pause_and_resume_reach_a_writing_run_and_start_waits_for_it(
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def scenario() -> None:
+        async with time_skipping(tmp_path, database_url, **LIBRARY) as (env, inst, clock):
+            state = inst.state
+            categories = await asyncio.to_thread(synced, inst)
+            saved = await asyncio.to_thread(new_videos, inst, "saved")
+            before = [v.id for v in saved.short + saved.recipe + saved.other]
+            inbox = await asyncio.to_thread(state.add_playlist, "Inbox", video_ids=before)
+            use_cli_on(
+                monkeypatch, inst, database_url, env.client.service_client.config.target_host
+            )
+            async with running_worker(env.client, inst, clock):
+                hold = state.hold_writes()
+                handle = await env.client.start_workflow(
+                    OrganizeWorkflow.run,
+                    organize_input(inst, rules_for(categories), dry_run=False),
+                    id="ytsync-organize-test-pause",
+                    task_queue=inst.settings.task_queue,
+                )
+                await eventually(lambda: writes_held(inst), "an insert to be in flight")
+                code = await asyncio.to_thread(cli_main, ["pause", "--json"])
+                paused = json.loads(capsys.readouterr().out)
+                assert code == 0 and paused["accepted"] is True
+                assert paused["workflow_id"] == "ytsync-organize-test-pause"
+                # A sync is refused while the run holds the channel, and says why.
+                code = await asyncio.to_thread(cli_main, ["start", "--yes", "--json"])
+                assert code == 1 and "an organize run is writing" in capsys.readouterr().err
+                hold.release()
+                await eventually(paused_for(handle, "user"), "the run paused")
+                written = writes(inst)
+                await env.sleep(timedelta(days=1))
+                assert writes(inst) == written, "a paused run writes nothing"
+                code = await asyncio.to_thread(cli_main, ["schedule", "list"])
+                capsys.readouterr()
+                with inst.sessions() as session:
+                    summary = last_run(session)
+                assert summary is not None and "paused (user) at add_videos" in summary.summary
+                assert await asyncio.to_thread(cli_main, ["resume", "--json"]) == 0
+                result = await handle.result()
+            placed = {v.id: categories[sorted(categories)[0]] for v in saved.short}
+            placed |= {v.id: categories[sorted(categories)[1]] for v in saved.recipe}
+            await asyncio.to_thread(assert_moved, inst, inbox.id, before, placed)
+            assert result.results == {"moved": len(placed)}
 
     asyncio.run(scenario())
