@@ -180,6 +180,28 @@ def test_the_schedule_commands_drive_a_temporal_schedule(
             code, out, _err = await run("schedule", "list")
             assert "No organize schedule." in out
 
+            # Changed rules show what they place differently before they take effect.
+            short, recipe = sorted(categories)[:2]
+            changed = tmp_path / "changed.toml"
+            changed.write_text(
+                rules.read_text(encoding="utf-8").replace(f'"{short}"', f'"{recipe}"'),
+                encoding="utf-8",
+            )
+            code, out, _err = await run(
+                "schedule", "create", "--every", "1d", "--rules", str(changed), "--dry-run"
+            )
+            assert code == 0
+            assert "placed differently" in flat(out) and saved.short[0].id in out
+            code, out, _err = await run("schedule", "delete", "--json")
+            code, out, _err = await run(
+                "schedule", "create", "--every", "1d", "--rules", str(changed), "--json"
+            )
+            change = json.loads(out)["rules_change"]
+            assert change["workflow_id"] == second
+            moved_by_rules = {v["video_id"]: (v["before"], v["after"]) for v in change["changed"]}
+            assert {v.id: (short, recipe) for v in saved.short}.items() <= moved_by_rules.items()
+            assert (await run("schedule", "delete"))[0] == 0
+
     try:
         asyncio.run(scenario())
     finally:

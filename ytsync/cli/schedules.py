@@ -103,7 +103,11 @@ def _connected(ctx: Context, call: Callable[[Client], Awaitable[ScheduleInfo]]) 
 
 def run_create(args: argparse.Namespace, ctx: Context) -> int:
     from ytsync.cli import schedulectl
-    from ytsync.cli.views import render_schedule
+    from ytsync.cli.schedulectl import schedule_id
+    from ytsync.cli.views import render_rules_change, render_schedule
+    from ytsync.db.engine import transaction
+    from ytsync.organize.change import rules_change
+    from ytsync.organize.sources import record_inbox
     from ytsync.rules.file import parse_rules, read_rules_text
 
     text = read_rules_text(args.rules)
@@ -114,12 +118,11 @@ def run_create(args: argparse.Namespace, ctx: Context) -> int:
             f"rules file {args.rules} names no source for a schedule: add a [sources] table "
             'with inbox = "PLAYLIST" or uploads = true'
         )
-    if rules.sources.inbox is not None:
-        from ytsync.db.engine import transaction
-        from ytsync.organize.sources import record_inbox
-
-        # A sync never deletes the inbox a schedule reads (ytsync.organize.sources).
-        with transaction(ctx.sessions) as session:
+    with transaction(ctx.sessions) as session:
+        # Shown before the new rules take effect: what they place differently.
+        change = rules_change(session, rules, text, schedule_id(ctx.settings))
+        if rules.sources.inbox is not None:
+            # A sync never deletes the inbox a schedule reads (ytsync.organize.sources).
             record_inbox(session, rules.sources.inbox)
     interval: Interval | None = args.every
     spec_text = f"every {interval.text}" if interval is not None else f"cron {args.cron}"
@@ -138,8 +141,10 @@ def run_create(args: argparse.Namespace, ctx: Context) -> int:
         ),
     )
     if args.json:
-        ctx.print_json(info.as_dict())
+        ctx.print_json({**info.as_dict(), "rules_change": change.model_dump() if change else None})
         return 0
+    if change is not None:
+        render_rules_change(change, str(args.rules), ctx.out)
     ctx.out.print(f"Created schedule {info.schedule_id}: {info.spec}.", markup=False)
     render_schedule(info, None, ctx.out)
     ctx.out.print(_what_runs_do(info), markup=False)

@@ -16,6 +16,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ytsync.organize.change import SHOWN as SHOWN_CHANGES
+from ytsync.organize.change import RulesChange
 from ytsync.organize.runs import RunReport, RunSummary
 from ytsync.plan import ApplySummary, ExportSummary
 from ytsync.preview import CategoryCount, PlaylistRef, Preview
@@ -662,6 +664,35 @@ def render_schedule(info: ScheduleInfo, last: RunSummary | None, out: Console) -
         out.print(Text(f"  last run: {_when(last.started_at)}: {last.summary}"))
     elif info.recent_runs:
         out.print(Text(f"  last run: {_when(info.recent_runs[-1][0])}"))
+
+
+def render_rules_change(change: RulesChange, source: str, out: Console) -> None:
+    """What new rules place differently among the last run's videos."""
+    moved = len(change.changed)
+    out.print(
+        Text(
+            f"The rules in {source} differ from those of the last run ({change.rules_source}, "
+            f"{change.workflow_id}): of the {change.videos:,} videos it read, {moved:,} "
+            f"{'is' if moved == 1 else 'are'} placed differently."
+        )
+    )
+    if not change.changed:
+        return
+    table = Table(title="Placed differently by the new rules")
+    table.add_column("video", no_wrap=True)
+    table.add_column("title", overflow="fold", ratio=1)
+    table.add_column("before", overflow="fold")
+    table.add_column("after", overflow="fold")
+    for video in change.changed[:SHOWN_CHANGES]:
+        table.add_row(
+            video.video_id,
+            Text(video.title),
+            Text(video.before or "(no rule)"),
+            Text(video.after or "(no rule)"),
+        )
+    out.print(table)
+    if moved > SHOWN_CHANGES:
+        out.print(Text(f"… and {moved - SHOWN_CHANGES:,} more (--json lists them all)."))
 
 
 def _when(moment: datetime) -> str:

@@ -405,7 +405,7 @@ def _decide(session: Session, rules: RuleSet, found: _Read) -> list[_Decision]:
     """What the rules make of each new video, before it is known whether a category
     playlist holds it already (``_final``)."""
     items = _one_per_video(found.items)
-    titles = _playlist_titles(session, [i.video_id for i in items])
+    titles = playlist_titles(session, [i.video_id for i in items])
     library = Library([], [])
     for item in items:
         names = titles.get(item.video_id, [])
@@ -508,7 +508,7 @@ def _final(decision: _Decision, found: _Read) -> _Decision:
     return _Decision(decision.item, action, decision.rule, decision.category_id, decision.playlist)
 
 
-def _playlist_titles(session: Session, video_ids: Sequence[str]) -> dict[str, list[str]]:
+def playlist_titles(session: Session, video_ids: Sequence[str]) -> dict[str, list[str]]:
     """The imported playlists still on YouTube that hold each of ``video_ids``."""
     titles: dict[str, list[str]] = {}
     for start in range(0, len(video_ids), _CHUNK):
