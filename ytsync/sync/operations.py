@@ -381,6 +381,8 @@ def refresh_progress(session: Session, job_id: int) -> SyncJob:
         "create_playlists": job.preview.get("playlists_to_create", {}).get("count", 0),
         "add_videos": job.preview.get("videos_to_add", {}).get("count", 0),
         "delete_playlists": job.preview.get("playlists_to_delete", {}).get("count", 0),
+        # An organize run's (ytsync.organize.write): its removals, known before verified.
+        "remove_from_inbox": job.preview.get("inbox_items_to_remove", {}).get("count", 0),
     }
     reuse = job.preview.get("strategies", {}).get("reuse")
     if job.strategy == "reuse" and reuse:

@@ -330,3 +330,19 @@ def test_writing_waits_for_a_sync_that_started_after_the_read(library: Installat
     with library.sessions() as session:
         assert session.get_one(OrganizeRun, run_id).outcome == "waiting"
         assert session.scalars(select(SyncJob.kind)).all() == ["sync"]
+
+
+def test_the_jobs_progress_counts_the_removals_before_they_are_verified(
+    library: Installation,
+) -> None:
+    categories = synced(library)
+    saved = new_videos(library, "saved")
+    inbox_with(library, saved)
+    run_id = read(library, rules_for(categories))
+    job_id = plan_writes(library.sessions, PlanInput(WORKFLOW, run_id), wall_clock()).job_id
+    progress = organize_job(library, job_id).set_stage(StageUpdate(job_id, Stage.ADD_VIDEOS))
+    # Four additions and four removals from the start: the total does not jump.
+    assert (progress.done, progress.total) == (0, 8)
+    with library.sessions() as session:
+        job = session.get_one(SyncJob, job_id)
+        assert set(job.stage_results) == {"add_videos", "remove_from_inbox"}
