@@ -80,6 +80,7 @@ class OrganizeWorkflow(JobWorkflow):
             schedule_id=job.schedule_id,
             channel=job.channel,
             preview_first=job.preview_first,
+            execution=workflow.info().first_execution_run_id,
         )
         while True:
             result = await self._read_sources(read, job)

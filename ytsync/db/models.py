@@ -373,6 +373,9 @@ class OrganizeRun(Base):
     rules_digest: Mapped[str | None] = mapped_column(String(64), default=None)
     # The inbox the run read, by its YouTube id: a sync never deletes it.
     inbox_playlist_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The workflow's first execution (its run id): two runs of a schedule started within
+    # one second share a workflow id, and the later one renames the earlier's rows.
+    execution_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class OrganizeItem(Base):

@@ -175,6 +175,9 @@ def rules_digest(rules: str) -> str:
 def _run_row(session: Session, run: ReadInput) -> tuple[int, bool]:
     """The run's row (made by its first attempt) and whether the run is a preview."""
     found = session.scalar(select(OrganizeRun).where(OrganizeRun.workflow_id == run.workflow_id))
+    if found is not None and found.execution_id not in (None, run.execution):
+        _set_aside(session, found)
+        found = None
     if found is None:
         digest = rules_digest(run.rules)
         found = OrganizeRun(
@@ -183,11 +186,22 @@ def _run_row(session: Session, run: ReadInput) -> tuple[int, bool]:
             dry_run=run.dry_run or (run.preview_first and not _previewed(session, run, digest)),
             rules_source=run.rules_source,
             rules_digest=digest,
+            execution_id=run.execution or None,
         )
         session.add(found)
     found.outcome = "reading"
     session.flush()
     return found.id, found.dry_run
+
+
+def _set_aside(session: Session, earlier: OrganizeRun) -> None:
+    """An earlier run under this workflow id (a schedule names its runs after the second
+    they start in): its rows, and its job's, keep their records under another name."""
+    renamed = f"{earlier.workflow_id}#{earlier.id}"
+    if earlier.job_id is not None:
+        session.get_one(SyncJob, earlier.job_id).workflow_id = renamed
+    earlier.workflow_id = renamed
+    session.flush()
 
 
 def _previewed(session: Session, run: ReadInput, digest: str) -> bool:

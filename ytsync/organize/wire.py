@@ -59,6 +59,9 @@ class ReadInput:
     schedule_id: str | None = None
     channel: str | None = None
     preview_first: bool = False
+    # The run's first execution: a schedule names its runs after the second they start
+    # in, so two runs triggered within one second share a workflow id.
+    execution: str = ""
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """organize writes: a writing run's job, what its writes did per video, the rules'
-digest (a schedule's first run with new rules is a preview), and the sources a sync
-never deletes
+digest (a schedule's first run with new rules is a preview), the run's execution, and
+the sources a sync never deletes
 
 Revision ID: 0016
 Revises: 0012
@@ -26,6 +26,7 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("rules_digest", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("inbox_playlist_id", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("execution_id", sa.String(length=64), nullable=True))
         batch_op.create_foreign_key(
             "fk_organize_runs_job", "sync_jobs", ["job_id"], ["id"], ondelete="SET NULL"
         )
@@ -49,6 +50,7 @@ def downgrade() -> None:
         batch_op.drop_column("outcome")
     with op.batch_alter_table("organize_runs", schema=None) as batch_op:
         batch_op.drop_constraint("fk_organize_runs_job", type_="foreignkey")
+        batch_op.drop_column("execution_id")
         batch_op.drop_column("inbox_playlist_id")
         batch_op.drop_column("rules_digest")
         batch_op.drop_column("results")
