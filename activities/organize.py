@@ -1,25 +1,46 @@
-"""An organize run's activities: its read side on the channel the run names, and the
-record of a run that failed for good.
+"""An organize run's activities: its read side on the channel the run names, the record
+of a run that failed for good, and the steps of its writes only an organize run has
+(its additions and their audits are the sync's activities).
 
 Blocking code (SQLAlchemy, the API client), run on the worker's thread pool.  What a
-user must fix (the rules, a missing inbox, the sign-in) fails the run at once: the
-schedule's next run tries again.
+user must fix (the rules, a missing inbox, the sign-in) fails the read at once: the
+schedule's next run tries again.  The write steps fail, retry and stop as a sync's do
+(activities.sync.run_step).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.sync import run_step
 from ytsync.channels import Channels, UnknownChannel
 from ytsync.errors import UserError
 from ytsync.organize.read import mark_failed, read_sources
-from ytsync.organize.wire import ORGANIZE_FAILED, ORGANIZE_READ, FailedInput, ReadInput, ReadResult
+from ytsync.organize.steps import OrganizeJob
+from ytsync.organize.wire import (
+    FINISH,
+    ORGANIZE_FAILED,
+    ORGANIZE_PLAN,
+    ORGANIZE_READ,
+    REMOVE_FROM_INBOX,
+    VERIFY_INBOX,
+    FailedInput,
+    Finished,
+    PlanInput,
+    ReadInput,
+    ReadResult,
+    WritePlan,
+)
+from ytsync.organize.write import plan_writes
 from ytsync.sync.clock import Clock, anchored
+from ytsync.wire import BatchInput, BatchResult
 from ytsync.youtube.errors import Outcome, classify
 
+T = TypeVar("T")
 # Outcomes a retry of a read cannot change.
 FINAL = frozenset({Outcome.AUTH_REQUIRED, Outcome.PERMANENT, Outcome.LOCAL, Outcome.NOT_FOUND})
 
@@ -54,5 +75,33 @@ class OrganizeActivities:
         channel = self._channels.get(failed.channel)
         mark_failed(channel.sessions, failed.workflow_id, failed.message)
 
+    @activity.defn(name=ORGANIZE_PLAN.name)
+    def organize_plan_writes(self, plan: PlanInput) -> WritePlan:
+        channel = self._channels.get(plan.channel)
+        clock = self._clock or anchored(activity.info().started_time)
+        return plan_writes(channel.sessions, plan, clock())
+
+    @activity.defn(name=VERIFY_INBOX.name)
+    def organize_verify_inbox(self, job_id: int, channel: str | None = None) -> BatchResult:
+        return self._step(channel, job_id, OrganizeJob.verify_inbox)
+
+    @activity.defn(name=REMOVE_FROM_INBOX.name, no_thread_cancel_exception=True)
+    def organize_remove_from_inbox(self, batch: BatchInput) -> BatchResult:
+        return self._step(batch.channel, batch.job_id, lambda job: job.remove_from_inbox(batch))
+
+    @activity.defn(name=FINISH.name)
+    def organize_finish(self, job_id: int, channel: str | None = None) -> Finished:
+        return self._step(channel, job_id, OrganizeJob.finish)
+
+    def _step(self, channel: str | None, job_id: int, step: Callable[[OrganizeJob], T]) -> T:
+        return run_step(self._channels, self._clock, OrganizeJob, channel, job_id, step)
+
     def all(self) -> list[Callable[..., object]]:
-        return [self.organize_read, self.organize_failed]
+        return [
+            self.organize_read,
+            self.organize_failed,
+            self.organize_plan_writes,
+            self.organize_verify_inbox,
+            self.organize_remove_from_inbox,
+            self.organize_finish,
+        ]

@@ -30,6 +30,7 @@ from ytsync.sync.writer import RetryLater
 from ytsync.wire import Activity, BatchInput, BatchResult, CheckPlan, JobProgress, StageUpdate
 
 T = TypeVar("T")
+J = TypeVar("J", bound=ChannelJob)
 
 # Heartbeats while a read waits to be sent again (the shortest heartbeat timeout in use
 # is a few seconds, in tests that kill workers).
@@ -49,26 +50,7 @@ class SyncActivities:
         self._clock = clock
 
     def _run(self, channel: str | None, job_id: int, step: Callable[[ChannelJob], T]) -> T:
-        """``step`` of job ``job_id`` on channel ``channel`` (None: the worker's own, for
-        jobs started before channels existed).  The one place a step's errors become
-        Temporal's failures: retried later, or never."""
-        try:
-            clock = self._clock or anchored(activity.info().started_time)
-            job = ChannelJob.on(self._channels.get(channel), job_id, clock, _attempt())
-            return step(job)
-        except (UnknownChannel, WrongChannel) as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
-        except OutOfOrder as exc:
-            raise ApplicationError(str(exc), non_retryable=True) from None
-        except RetryLater as retry:
-            raise ApplicationError(
-                str(retry), type="YouTubeRetry", next_retry_delay=retry.delay
-            ) from None
-        except LeaseBusy as busy:
-            raise ApplicationError(str(busy), type="LaneBusy", next_retry_delay=busy.wait) from None
-        except LeaseLost as lost:
-            # A newer attempt owns the lane: this one is stale, whatever it returns.
-            raise ApplicationError(str(lost), type="LaneLost") from None
+        return run_step(self._channels, self._clock, ChannelJob, channel, job_id, step)
 
     def _batch(self, batch: BatchInput, step: Callable[[ChannelJob, BatchInput], T]) -> T:
         return self._run(batch.channel, batch.job_id, lambda job: step(job, batch))
@@ -186,6 +168,36 @@ class SyncActivities:
             self.delete_made_playlists,
             self.finish_restore,
         ]
+
+
+def run_step(
+    channels: Channels,
+    clock: Clock | None,
+    job_type: type[J],
+    channel: str | None,
+    job_id: int,
+    step: Callable[[J], T],
+) -> T:
+    """``step`` of job ``job_id`` on channel ``channel`` (None: the worker's own, for
+    jobs started before channels existed).  The one place a step's errors become
+    Temporal's failures: retried later, or never."""
+    try:
+        now = clock or anchored(activity.info().started_time)
+        job = job_type.on(channels.get(channel), job_id, now, _attempt())
+        return step(job)
+    except (UnknownChannel, WrongChannel) as exc:
+        raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+    except OutOfOrder as exc:
+        raise ApplicationError(str(exc), non_retryable=True) from None
+    except RetryLater as retry:
+        raise ApplicationError(
+            str(retry), type="YouTubeRetry", next_retry_delay=retry.delay
+        ) from None
+    except LeaseBusy as busy:
+        raise ApplicationError(str(busy), type="LaneBusy", next_retry_delay=busy.wait) from None
+    except LeaseLost as lost:
+        # A newer attempt owns the lane: this one is stale, whatever it returns.
+        raise ApplicationError(str(lost), type="LaneLost") from None
 
 
 def _attempt() -> Attempt:

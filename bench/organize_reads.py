@@ -1,4 +1,4 @@
-"""The read units of one incremental organize run: a synced library, a few new videos.
+"""The units of one incremental organize run: a synced library, a few new videos.
 
     python bench/organize_reads.py [--videos 10000] [--new 20] [--uploads 500]
         [--db sqlite|postgres]
@@ -6,16 +6,20 @@
 Builds the library in the in-process emulator, imports it and applies the sample plan,
 then gives each category a playlist on the emulator holding its videos (the library as
 a sync leaves it) and the channel ``--uploads`` uploads.  A first run reads the inbox
-and the uploads whole (and, as the write stages will, leaves them handled); then
-``--new`` videos arrive (half saved to the inbox, half uploaded) and a second run reads
-only what is new.  Prints the units of each run by
-API method, against what a full re-import would spend.  Figures only.
+and the uploads whole (its uploads are then marked handled, as a run that wrote them
+leaves them, without writing hundreds of copies); then ``--new`` videos arrive (half
+saved to the inbox, half uploaded) and a second run reads only what is new, and writes
+what its rules decide: the write stages' steps one after the other, as the workflow
+runs them (the emulator's lists show writes at once here and the settle is 0: the
+figures are units and requests, not the settle's wait).  Prints the units of each part
+by API method, against what a full re-import would spend.  Figures only.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -24,12 +28,19 @@ from benchkit import figure, heading, timed
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from ytsync.channels import Channel
+from ytsync.config import Settings
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, CategoryVideo, OrganizeSeen, Video
 from ytsync.importer import import_library
 from ytsync.organize.read import read_sources
-from ytsync.organize.wire import ReadInput
+from ytsync.organize.steps import OrganizeJob
+from ytsync.organize.wire import Finished, PlanInput, ReadInput
+from ytsync.organize.write import plan_writes
 from ytsync.plan import apply_plan
+from ytsync.sync import operations as ops
+from ytsync.sync.batches import Attempt
+from ytsync.wire import BatchInput
 from ytsync_emulator.sample import TOPICS, generate_library, sample_plan_rows
 from ytsync_emulator.state import EmulatorState
 from ytsync_sandbox import sandbox
@@ -55,7 +66,11 @@ def main() -> int:
     args = parser.parse_args()
     heading(f"organize reads: {args.videos:,} videos, {args.new} new, {args.db}")
     figure("checkout", benchkit.checkout())
-    state = EmulatorState(daily_limit=None, seed=1)
+    # Lists show writes at once: the audits judge on their first round (the lag's cost
+    # is the settle's wait, and a round of reads per lane when a lag outlasts it).
+    state = EmulatorState(
+        daily_limit=None, seed=1, list_lag_seconds=0.0, list_lag_jitter_seconds=0.0
+    )
     generate_library(state, videos=args.videos, playlists=max(1, args.videos // 80), seed=1)
     for n in range(args.uploads):
         state.add_video(title=f"Episode {n}", own=True)
@@ -65,7 +80,7 @@ def main() -> int:
         benchkit.fresh_database(args.db, tmp) as db,
     ):
         engine, sessions = sandbox.open_database(db.url)
-        settings = sandbox.settings_for(emulator, db.url, daily_quota=1_000_000)
+        settings = sandbox.settings_for(emulator, db.url, daily_quota=1_000_000, settle_seconds=0.0)
         imported = import_library(settings, sessions)
         apply_plan(sessions, sandbox.write_plan(tmp / "plan.csv", sample_plan_rows(state, 1)))
         categories = _synced(state, sessions)
@@ -82,8 +97,8 @@ def main() -> int:
             first = read_sources(settings, sessions, ReadInput("bench-1", text, "rules.toml"))
         _report("first run (the uploads read whole)", first.read_units, elapsed(), state)
 
-        # What the write stages will do once they exist: a run that wrote what its
-        # rules decided leaves those uploads handled, and the next run reads past them.
+        # A run that wrote what its rules decided leaves those uploads handled, and the
+        # next run reads past them.
         with transaction(sessions) as session:
             session.execute(update(OrganizeSeen).values(handled=True))
         inbox = next(p for p in state.iter_playlists() if p.title == "Inbox")
@@ -96,7 +111,9 @@ def main() -> int:
                 state.add_item(inbox.id, video.id)
         state.clear_log()
         with timed() as elapsed:
-            second = read_sources(settings, sessions, ReadInput("bench-2", text, "rules.toml"))
+            second = read_sources(
+                settings, sessions, ReadInput("bench-2", text, "rules.toml", dry_run=False)
+            )
         _report(f"incremental run ({args.new} new videos)", second.read_units, elapsed(), state)
         figure("  decided", dict(sorted((k, v) for k, v in second.counts.items() if v)))
         matched = second.counts.get("move", 0) + second.counts.get("copy", 0)
@@ -111,8 +128,48 @@ def main() -> int:
             + second.counts.get("remove", 0),
             "units",
         )
+
+        state.clear_log()
+        with timed() as elapsed:
+            finished = _write(settings, sessions, second.run_id)
+        _report_writes(finished, elapsed(), state)
         engine.dispose()
     return 0
+
+
+def _write(settings: Settings, sessions: sessionmaker[Session], run_id: int) -> Finished:
+    """The write stages of run ``run_id``, step by step as OrganizeWorkflow runs them."""
+    workflow_id = "bench-2"
+    job_id = plan_writes(sessions, PlanInput(workflow_id, run_id), datetime.now(UTC)).job_id
+    attempt = Attempt(workflow_id, 1, lambda: None, lambda: False, time.sleep, lambda: None)
+    job = OrganizeJob.on(
+        Channel("bench", settings, sessions), job_id, lambda: datetime.now(UTC), attempt
+    )
+    with sessions() as session:
+        lanes = ops.open_lanes(session, job_id, ops.ADD, ops.UNSENT)
+    for lane in lanes:
+        job.add_videos(BatchInput(job_id, 200, category_id=lane, settle=True))
+    while lanes := job.plan_audits().lanes:
+        for lane in lanes:
+            job.audit_lane(BatchInput(job_id, 200, category_id=lane, settle=True))
+    job.verify_inbox()
+    job.remove_from_inbox(BatchInput(job_id, 200))
+    return job.finish()
+
+
+def _report_writes(finished: Finished, seconds: float, state: EmulatorState) -> None:
+    heading("its writes (add, audit, verify, remove from the inbox)")
+    figure("did", finished.results)
+    units = Counter[str]()
+    for r in state.requests():
+        units[r.method] += r.units
+    figure("units", sum(units.values()))
+    for method, count in sorted(Counter(r.method for r in state.requests()).items()):
+        figure(f"  {method}", count, f"requests, {units[method]:,} units")
+    writes = sum(1 for r in state.requests() if r.method.endswith((".insert", ".delete")))
+    reads = sum(units.values()) - 50 * writes
+    figure("  reads beside the writes (audits, verify)", reads, "units")
+    figure("wall time (no settle)", seconds, "s")
 
 
 def _synced(state: EmulatorState, sessions: sessionmaker[Session]) -> list[str]:

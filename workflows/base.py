@@ -171,14 +171,19 @@ class JobWorkflow:
         self._user_paused = self._user_paused or job.user_paused
         self._job_id, self._runs = job.job_id, job.runs
         self._input = job
-        if workflow.patched(SEARCH_ATTRIBUTES):
+        # Asked once per run: a workflow that asked before its job began has them.
+        if self._search is None and workflow.patched(SEARCH_ATTRIBUTES):
             self._search = SearchAttributes(await self._usable_search_attributes())
         try:
             for stage in stages[stages.index(job.stage) :]:
                 if not await run_stage(stage):
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(
-                        replace(job, stage=stage, user_paused=self._user_paused, runs=job.runs + 1)
+                        self._continued(
+                            replace(
+                                job, stage=stage, user_paused=self._user_paused, runs=job.runs + 1
+                            )
+                        )
                     )
             await self._set_stage(Stage.COMPLETED)
             return self._progress
@@ -189,6 +194,11 @@ class JobWorkflow:
             with contextlib.suppress(ActivityError):
                 await self._set_stage(Stage.FAILED, message=message)
             raise ApplicationError(f"job failed: {message}", non_retryable=True) from err
+
+    def _continued(self, job: SyncInput) -> object:
+        """What the next run starts from: the job as it stands (a workflow whose input
+        is not a SyncInput wraps it in its own)."""
+        return job
 
     async def _usable_search_attributes(self) -> list[str]:
         try:
@@ -325,6 +335,9 @@ class JobWorkflow:
             if planned.stop is None:
                 return
             await self._wait_out(stage, planned)
+
+    def _lane_batch(self, lane: int) -> BatchInput:
+        return self._batch_input(category_id=lane)
 
     async def _settle(self, stage: Stage, until: datetime | None) -> None:
         """Wait on a durable timer until the last write has settled (YouTube's lists

@@ -7,14 +7,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.base import JobWorkflow
-    from ytsync.wire import (
-        SYNC_STAGES,
-        Activity,
-        BatchInput,
-        JobProgress,
-        Stage,
-        SyncInput,
-    )
+    from ytsync.wire import SYNC_STAGES, Activity, JobProgress, Stage, SyncInput
 
 # Settle, then judge: writes with unknown outcomes wait for a settled check, each
 # category playlist ends with an audit, and old playlists are deleted only once verified
@@ -54,6 +47,3 @@ class SyncWorkflow(JobWorkflow):
         else:
             await self._until_done(stage, Activity.VERIFY_DELETIONS)
         return await self._batches(stage, Activity.DELETE_PLAYLISTS)
-
-    def _lane_batch(self, lane: int) -> BatchInput:
-        return self._batch_input(category_id=lane)

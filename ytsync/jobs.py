@@ -39,6 +39,12 @@ class RestoreJob:
 def refuse_while_active(session: Session) -> None:
     """One job at a time per channel: raise JobConflict while another is not finished."""
     running = active_job(session)
+    if running is not None and running.kind == "organize":
+        raise JobConflict(
+            f"an organize run is writing (job {running.id}, {running.stage}, workflow "
+            f"{running.workflow_id}); wait for it to finish, or pause it ('python "
+            "starter.py pause')"
+        )
     if running is not None:
         raise JobConflict(
             f"job {running.id} is still {running.stage} (workflow {running.workflow_id}); "

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ytsync import ledger
 from ytsync.config import Settings
 from ytsync.db.models import Category, CategoryVideo, Playlist, PlaylistItem, Video
+from ytsync.organize.sources import is_source, source_playlists
 from ytsync.quota import WRITE_COST, QuotaClock
 from ytsync.strategies import Strategies, compare_strategies
 
@@ -110,6 +111,8 @@ class Preview(BaseModel):
     # The other channels signed in through the same OAuth client, whose jobs spend the
     # same quota (remaining_quota_today is what they all have left).
     quota_shared_with: list[str] = Field(default_factory=list)
+    # Old playlists an organize schedule reads from (its inbox): never deleted.
+    sources_kept: list[PlaylistRef] = []
 
 
 def compute_preview(session: Session, settings: Settings, now: datetime) -> Preview:
@@ -147,6 +150,10 @@ def compute_preview(session: Session, settings: Settings, now: datetime) -> Prev
         computed_at=now,
         strategies=strategies,
         quota_shared_with=settings.quota_shared_with,
+        sources_kept=[
+            PlaylistRef(playlist_id=pid, name=title, youtube_id=youtube_id)
+            for pid, title, youtube_id in source_playlists(session)
+        ],
     )
 
 
@@ -211,7 +218,7 @@ def _videos_to_add(session: Session) -> VideosToAdd:
 def _playlists_to_delete(session: Session) -> PlaylistsToDelete:
     rows = session.execute(
         select(Playlist.id, Playlist.title, Playlist.youtube_id)
-        .where(Playlist.deleted_from_youtube_at.is_(None))
+        .where(Playlist.deleted_from_youtube_at.is_(None), ~is_source())
         .order_by(Playlist.title, Playlist.id)
     ).all()
     items = [PlaylistRef(playlist_id=pid, name=title, youtube_id=yid) for pid, title, yid in rows]

@@ -144,11 +144,21 @@ class JobStatus(BaseModel):
         return data
 
 
+# An organize run's job (ytsync.organize.write): it holds the channel while it writes,
+# but `status` and `report` stay on the sync or restore, and show the organize
+# schedule's runs beside it.
+ORGANIZE = "organize"
+
+
 def latest_job(session: Session) -> SyncJob | None:
-    return session.scalars(select(SyncJob).order_by(SyncJob.id.desc()).limit(1)).first()
+    """The latest sync or restore job."""
+    return session.scalars(
+        select(SyncJob).where(SyncJob.kind != ORGANIZE).order_by(SyncJob.id.desc()).limit(1)
+    ).first()
 
 
 def active_job(session: Session) -> SyncJob | None:
+    """The job that holds the channel now, of any kind (one at a time)."""
     return session.scalars(
         select(SyncJob).where(SyncJob.stage.in_(ACTIVE_STAGES)).order_by(SyncJob.id.desc())
     ).first()

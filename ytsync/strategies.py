@@ -26,6 +26,7 @@ from ytsync.db.models import (
     Video,
 )
 from ytsync.importer import SPECIAL_PREFIXES
+from ytsync.organize.sources import is_source
 from ytsync.reuse import (
     PRIVACIES,
     CategorySpec,
@@ -206,7 +207,12 @@ def _old_playlists(session: Session) -> tuple[list[OldPlaylist], int]:
         for pid, size in session.execute(
             select(Playlist.id, func.count(PlaylistItem.id))
             .outerjoin(PlaylistItem, PlaylistItem.playlist_id == Playlist.id)
-            .where(Playlist.deleted_from_youtube_at.is_(None), Playlist.youtube_id.not_in(in_use))
+            .where(
+                Playlist.deleted_from_youtube_at.is_(None),
+                Playlist.youtube_id.not_in(in_use),
+                # An organize source stays as it is (ytsync.organize.sources).
+                ~is_source(),
+            )
             .group_by(Playlist.id)
         )
     }

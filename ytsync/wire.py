@@ -27,6 +27,9 @@ class Stage(StrEnum):
     DELETE_PLAYLISTS = "delete_playlists"
     RESTORE_PLAYLISTS = "restore_playlists"
     RESTORE_ITEMS = "restore_items"
+    # An organize run's second stage: the inbox items of the videos its first stage
+    # (add_videos) put into their categories, removed once verified there.
+    REMOVE_FROM_INBOX = "remove_from_inbox"
     PAUSED = "paused"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -34,6 +37,7 @@ class Stage(StrEnum):
 
 SYNC_STAGES = (Stage.BACKUP, Stage.CREATE_PLAYLISTS, Stage.ADD_VIDEOS, Stage.DELETE_PLAYLISTS)
 RESTORE_STAGES = (Stage.RESTORE_PLAYLISTS, Stage.RESTORE_ITEMS)
+ORGANIZE_STAGES = (Stage.ADD_VIDEOS, Stage.REMOVE_FROM_INBOX)
 FINAL_STAGES = (Stage.COMPLETED, Stage.FAILED)
 ACTIVE_STAGES = tuple(s for s in Stage if s not in FINAL_STAGES)
 

@@ -3,7 +3,8 @@
 Everything runs in this process except Temporal: the YouTube emulator (a thread) with a
 generated library, the embedded dev server (a child process), and a ytsync worker.  The
 demo then does what a user does — import, plan, preview, start — follows the job live,
-and finally checks the emulator's playlists against the plan.
+checks the emulator's playlists against the plan, and last has new videos sorted by
+rules on a Temporal Schedule (one run, triggered at once).
 
 Quota periods last seconds instead of a day, with a quota small enough that the job has
 to sleep through several resets: the durable wait a real sync spends days in.
@@ -68,6 +69,7 @@ from ytsync.status import job_status
 from ytsync.sync.operations import ADD, CREATE, DELETE
 from ytsync.wire import FINAL_STAGES, SYNC_STAGES, PauseReason, Stage
 from ytsync_emulator import EmulatorState, sample_plan_rows
+from ytsync_sandbox.demo_organize import OrganizeOutcome, keep_organized, print_outcome
 from ytsync_sandbox.invariants import library_problems, system_list_sizes
 from ytsync_sandbox.sandbox import (
     Emulator,
@@ -131,10 +133,11 @@ class DemoReport:
     total_seconds: float = 0.0
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    organize: OrganizeOutcome = field(default_factory=OrganizeOutcome)
 
     @property
     def ok(self) -> bool:
-        return self.stage == "completed" and not self.problems
+        return self.stage == "completed" and not self.problems and not self.organize.problems
 
 
 # --------------------------------------------------------------------------- workspace
@@ -349,6 +352,12 @@ async def _run_steps(
     _fill_report(report, sessions, state, settings, started.job_id)
     report.checked, report.problems = library_problems(state, sessions, system_lists)
     _print_report(out, report, settings)
+    if not report.ok:
+        return
+
+    _step(out, 7, "Keep it organized: new videos, sorted by rules on a Temporal Schedule")
+    report.organize = await keep_organized(out, workspace, state, settings, sessions, client)
+    print_outcome(out, report.organize)
 
 
 def _runtime_logging_to_python() -> Runtime:

@@ -9,7 +9,15 @@ from temporalio.activity import _Definition
 from activities.organize import OrganizeActivities
 from ytsync.channels import Channels
 from ytsync.config import Settings
-from ytsync.organize.wire import ORGANIZE_FAILED, ORGANIZE_READ, ReadResult
+from ytsync.organize.wire import (
+    FINISH,
+    ORGANIZE_FAILED,
+    ORGANIZE_PLAN,
+    ORGANIZE_READ,
+    REMOVE_FROM_INBOX,
+    VERIFY_INBOX,
+    ReadResult,
+)
 
 
 def test_the_worker_registers_the_organize_activities() -> None:
@@ -18,4 +26,7 @@ def test_the_worker_registers_the_organize_activities() -> None:
     registered = {
         str(defn.name): defn.ret_type for defn in map(_Definition.must_from_callable, runs)
     }
-    assert registered == {ORGANIZE_READ: ReadResult, ORGANIZE_FAILED: type(None)}
+    declared = {
+        kind.name: kind.result for kind in (ORGANIZE_PLAN, VERIFY_INBOX, REMOVE_FROM_INBOX, FINISH)
+    }
+    assert registered == {ORGANIZE_READ: ReadResult, ORGANIZE_FAILED: type(None), **declared}

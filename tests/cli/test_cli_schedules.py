@@ -1,6 +1,7 @@
 """``schedule create | list | pause | unpause | trigger | delete`` through the command
 line, each seen on a real Temporal dev server; a triggered run reads the emulator and
-``status`` and ``report --organize`` show what it found."""
+``status`` and ``report --organize`` show what it found: the first run of the rules
+previews, the next one moves."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_the_schedule_commands_drive_a_temporal_schedule(
     inst: Installation = install(tmp_path, database_url, utc_now, videos=300, playlists=6, seed=3)
     categories = synced(inst)
     saved = new_videos(inst, "saved")
-    inst.state.add_playlist("Inbox", video_ids=[v.id for v in saved.short + saved.other])
+    inbox = inst.state.add_playlist("Inbox", video_ids=[v.id for v in saved.short + saved.other])
     rules = tmp_path / "rules.toml"
     rules.write_text(rules_for(categories), encoding="utf-8")
     plain = tmp_path / "plain.toml"
@@ -76,10 +77,6 @@ def test_the_schedule_commands_drive_a_temporal_schedule(
                 "schedule", "create", "--every", "1d", "--rules", str(plain)
             )
             assert code == 2 and "names no source for a schedule" in flat(err)
-            code, _out, err = await run(
-                "schedule", "create", "--every", "1d", "--rules", str(rules), "--yes"
-            )
-            assert code == 2 and "runs that write are not available yet" in flat(err)
             code, _out, err = await run("schedule", "pause")
             assert code == 2 and "has no organize schedule" in flat(err)
 
@@ -90,7 +87,9 @@ def test_the_schedule_commands_drive_a_temporal_schedule(
             created = json.loads(out)
             sid = created["schedule_id"]
             assert sid == f"ytsync-organize-{inst.settings.channel}"
-            assert created["dry_run"] is True and created["spec"] == "every 1d"
+            # The default: the first run of the rules is a preview, the later ones write.
+            assert created["spec"] == "every 1d"
+            assert (created["dry_run"], created["preview_first"]) == (False, True)
             handle = client.get_schedule_handle(sid)
             described = await handle.describe()
             assert described.schedule.spec.intervals[0].every == timedelta(days=1)
@@ -151,6 +150,28 @@ def test_the_schedule_commands_drive_a_temporal_schedule(
             code, out, _err = await run("report", "--organize")
             assert f"Unmatched: {len(unmatched)} videos stay where they are" in flat(out)
 
+            # The second run of the same rules writes: the inbox's videos move.
+            async with running_worker(client, inst, utc_now):
+                code, out, _err = await run("schedule", "trigger")
+                assert code == 0
+
+                async def two_runs() -> bool:
+                    return len((await handle.describe()).info.recent_actions) == 2
+
+                await eventually(two_runs, "the second triggered run", 60)
+                started = (await handle.describe()).info.recent_actions[-1].action
+                second = getattr(started, "workflow_id", "")
+                result = await client.get_workflow_handle(second).result()
+                assert result["summary"].startswith("organize: 2 moved")
+            assert inst.state.playlist_items(inbox.id) == [v.id for v in saved.other]
+            code, out, _err = await run("status")
+            assert "last run: " in flat(out) and "organize: 2 moved" in flat(out)
+            code, out, _err = await run("report", "--organize", "--json")
+            report = json.loads(out)
+            assert report["run"]["workflow_id"] == second
+            moved = {v["video_id"] for v in report["videos"] if v["outcome"] == "moved"}
+            assert moved == {v.id for v in saved.short}
+
             code, out, _err = await run("schedule", "delete")
             assert code == 0 and f"Deleted {sid}" in out
             with pytest.raises(RPCError) as gone:
@@ -158,6 +179,28 @@ def test_the_schedule_commands_drive_a_temporal_schedule(
             assert gone.value.status == RPCStatusCode.NOT_FOUND
             code, out, _err = await run("schedule", "list")
             assert "No organize schedule." in out
+
+            # Changed rules show what they place differently before they take effect.
+            short, recipe = sorted(categories)[:2]
+            changed = tmp_path / "changed.toml"
+            changed.write_text(
+                rules.read_text(encoding="utf-8").replace(f'"{short}"', f'"{recipe}"'),
+                encoding="utf-8",
+            )
+            code, out, _err = await run(
+                "schedule", "create", "--every", "1d", "--rules", str(changed), "--dry-run"
+            )
+            assert code == 0
+            assert "placed differently" in flat(out) and saved.short[0].id in out
+            code, out, _err = await run("schedule", "delete", "--json")
+            code, out, _err = await run(
+                "schedule", "create", "--every", "1d", "--rules", str(changed), "--json"
+            )
+            change = json.loads(out)["rules_change"]
+            assert change["workflow_id"] == second
+            moved_by_rules = {v["video_id"]: (v["before"], v["after"]) for v in change["changed"]}
+            assert {v.id: (short, recipe) for v in saved.short}.items() <= moved_by_rules.items()
+            assert (await run("schedule", "delete"))[0] == 0
 
     try:
         asyncio.run(scenario())

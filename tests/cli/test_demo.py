@@ -1,7 +1,8 @@
 """``starter.py demo`` end to end, as a person runs it: a subprocess in a fresh directory.
 
 Each run starts a real Temporal dev server, so the library is small and quota periods
-are 5 s; a run takes about 10-15 s.  After every run no dev server may be left behind.
+are 5 s; a run takes about 15-25 s (the sync, then one organize run).  After every run
+no dev server may be left behind.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def _assert_succeeded(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, report
     assert "completed" in result.stdout, report
     assert "Check against the emulator: OK" in result.stdout, report
+    assert "Organize check: OK" in result.stdout, report
     assert "Traceback" not in result.stdout + result.stderr, report
 
 

@@ -88,3 +88,25 @@ def new_videos(inst: Installation, tag: str, *, own: bool = False, count: int = 
     if not own:
         made.deleted.append(state.add_video(title=f"{tag} gone", deleted=True))
     return made
+
+
+def assert_moved(
+    inst: Installation,
+    inbox: str,
+    before: list[str],
+    placed: dict[str, str],
+) -> None:
+    """The inbox held ``before``; ``placed`` (video -> its category's playlist) were to
+    move.  Each is in its category exactly once and out of the inbox; the inbox holds
+    the rest, in their order; nothing else was removed anywhere."""
+    state = inst.state
+    for video, playlist in placed.items():
+        count = state.playlist_items(playlist).count(video)
+        assert count == 1, f"{video} is {count} times in {playlist}"
+    assert state.playlist_items(inbox) == [v for v in before if v not in placed]
+    with state.lock:
+        removed = [(r.playlist_id, r.video_id) for r in state.removed_items]
+    foreign = [(p, v) for p, v in removed if p != inbox and v not in placed]
+    assert not foreign, f"removed what was not ytsync's to remove: {foreign}"
+    assert not [v for p, v in removed if p == inbox and v not in placed], "lost from the inbox"
+    assert not state.user_items_removed()

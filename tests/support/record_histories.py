@@ -1,7 +1,8 @@
 """Record workflow histories for the replay tests:
-``python -m tests.support.record_histories VERSION [multiday|pauses|restore ...]``.
+``python -m tests.support.record_histories VERSION [multiday|pauses|restore|organize ...]``.
 
-Run it when SyncWorkflow changes shape on purpose, and commit the new files next to the
+Run it when a workflow (SyncWorkflow, RestoreWorkflow, OrganizeWorkflow) changes shape
+on purpose, and commit the new files next to the
 old ones: the old ones stay, because jobs started before the change are still running.
 """
 
@@ -28,8 +29,11 @@ from tests.support.harness import (
     sign_in_again,
     start,
 )
+from tests.support.organize import new_videos, rules_for, synced
+from workflows.organize import OrganizeWorkflow
 from workflows.sync import SyncWorkflow
 from ytsync.cli.jobctl import start_restore
+from ytsync.organize.wire import OrganizeInput
 from ytsync.search_attributes import ALL
 from ytsync.sync.undo import RestoreOptions
 
@@ -165,10 +169,50 @@ async def restore(
         inst.server.stop()
 
 
+async def organize(
+    env: WorkflowEnvironment, tmp: Path, version: str, check: SearchAttributeCheck
+) -> list[Path]:
+    """An organize run that writes (v6 on): it moves the inbox's new videos into their
+    categories and copies new uploads, one insert's and one removal's answer lost."""
+    clock = env_clock(env, asyncio.get_running_loop())
+    inst = await asyncio.to_thread(
+        install, tmp, f"sqlite:///{tmp}/d.db", clock, videos=120, playlists=4, seed=24
+    )
+    categories = await asyncio.to_thread(synced, inst)
+    saved = await asyncio.to_thread(new_videos, inst, "saved")
+    await asyncio.to_thread(
+        inst.state.add_playlist,
+        "Inbox",
+        video_ids=[v.id for v in saved.short + saved.recipe + saved.other],
+    )
+    await asyncio.to_thread(new_videos, inst, "upload", own=True)
+    inst.state.faults.add(method="playlistItems.insert", kind="lose_response", count=1)
+    inst.state.faults.add(method="playlistItems.delete", kind="lose_response", count=1)
+    try:
+        async with running_worker(env.client, inst, clock, check):
+            handle = await env.client.start_workflow(
+                OrganizeWorkflow.run,
+                OrganizeInput(
+                    rules=rules_for(categories),
+                    rules_source="rules.toml",
+                    dry_run=False,
+                    schedule_id="ytsync-organize-default",
+                    channel=inst.settings.channel,
+                ),
+                id="ytsync-organize-default-2026-12-08T03:00:00Z",
+                task_queue=inst.settings.task_queue,
+            )
+            await handle.result()
+            return await save_runs(env.client, handle, f"{version}-organize")
+    finally:
+        inst.server.stop()
+
+
 SCENARIOS: dict[str, Scenario] = {
     "multiday": multiday,
     "pauses": pauses,
     "restore": restore,
+    "organize": organize,
 }
 
 

@@ -85,6 +85,8 @@ def test_preview_json_matches_the_contract(small_library: sessionmaker[Session])
     # An extra, beside the contract's keys: rebuild as above, and reuse, which keeps
     # nothing here (no old playlist is half made of one category's videos).
     strategies = data.pop("strategies")
+    # Another: no organize schedule reads any of the old playlists.
+    assert data.pop("sources_kept") == []
     rebuild = {
         "creates": 1,
         "updates": 0,

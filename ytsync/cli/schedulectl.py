@@ -29,6 +29,7 @@ from ytsync.organize.wire import ORGANIZE_WORKFLOW, SCHEDULE_PREFIX, OrganizeInp
 # The schedule's memo: what the command line shows about it (Temporal turns a cron
 # expression into calendars, and the rules are in the action's input).
 MEMO_SPEC, MEMO_RULES, MEMO_PREVIEW, MEMO_CHANNEL = "spec", "rules", "preview", "channel"
+MEMO_PREVIEW_FIRST = "preview_first"
 
 
 class NoSchedule(UserError):
@@ -44,6 +45,8 @@ class ScheduleInfo:
     dry_run: bool
     paused: bool
     note: str
+    # Runs write, but the first run of its rules is a preview.
+    preview_first: bool = False
     next_runs: list[datetime] = field(default_factory=list)
     # (when it was scheduled, the run's workflow id), oldest first.
     recent_runs: list[tuple[datetime, str]] = field(default_factory=list)
@@ -56,6 +59,7 @@ class ScheduleInfo:
             "spec": self.spec,
             "rules_source": self.rules_source,
             "dry_run": self.dry_run,
+            "preview_first": self.preview_first,
             "paused": self.paused,
             "note": self.note,
             "next_runs": [moment.isoformat() for moment in self.next_runs],
@@ -81,7 +85,10 @@ async def create(
     cron: str | None,
     spec_text: str,
     dry_run: bool,
+    preview_first: bool = False,
 ) -> ScheduleInfo:
+    """``dry_run``: every run is a preview; else runs write, the first of these rules
+    too unless ``preview_first``."""
     sid = schedule_id(settings)
     spec = (
         ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)])
@@ -89,6 +96,13 @@ async def create(
         else ScheduleSpec(cron_expressions=[cron or ""])
     )
     preview = " (preview)" if dry_run else ""
+    mode = (
+        "every run a preview"
+        if dry_run
+        else "the first run of these rules a preview, then runs write"
+        if preview_first
+        else "runs write"
+    )
     action = ScheduleActionStartWorkflow(
         ORGANIZE_WORKFLOW,
         OrganizeInput(
@@ -97,12 +111,13 @@ async def create(
             dry_run=dry_run,
             schedule_id=sid,
             channel=settings.channel,
+            preview_first=preview_first,
         ),
         # Temporal adds each run's start time to it.
         id=sid,
         task_queue=settings.task_queue,
         static_summary=f"ytsync organize{preview}, channel {settings.channel}: {rules_source}",
-        static_details=f"Rules from {rules_source}, {spec_text}.",
+        static_details=f"Rules from {rules_source}, {spec_text}; {mode}.",
     )
     try:
         await client.create_schedule(
@@ -117,6 +132,7 @@ async def create(
                 MEMO_SPEC: spec_text,
                 MEMO_RULES: rules_source,
                 MEMO_PREVIEW: dry_run,
+                MEMO_PREVIEW_FIRST: preview_first,
                 MEMO_CHANNEL: settings.channel,
             },
         )
@@ -155,6 +171,7 @@ async def describe(client: Client, settings: Settings) -> ScheduleInfo | None:
         spec=str(memo.get(MEMO_SPEC, "")),
         rules_source=str(memo.get(MEMO_RULES, "")),
         dry_run=bool(memo.get(MEMO_PREVIEW, True)),
+        preview_first=bool(memo.get(MEMO_PREVIEW_FIRST, False)),
         paused=state.paused,
         note=state.note or "",
         next_runs=list(info.next_action_times),

@@ -24,14 +24,6 @@ if TYPE_CHECKING:
 _EVERY = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.IGNORECASE)
 MIN_EVERY = timedelta(minutes=1)
 MAX_EVERY = timedelta(days=366)
-# Until the organize workflow's write stages exist (they are to use the sync's write
-# protocol), every run is a preview.
-NO_WRITES_YET = (
-    "runs that write are not available yet: an organize run reads the sources and "
-    "records what it would do, and the moves and copies come with the next version of "
-    "the write protocol; create the schedule with --dry-run (the default) to preview "
-    "each run"
-)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,8 +46,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="the rules file with a [sources] table (default rules.toml)",
     )
     mode = create.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true", help="every run is a preview (the default)")
-    mode.add_argument("--yes", action="store_true", help="runs write what the rules decide")
+    mode.add_argument(
+        "--dry-run", action="store_true", help="every run is a preview: it writes nothing"
+    )
+    mode.add_argument(
+        "--yes",
+        action="store_true",
+        help="every run writes, the first too (by default the first run of the rules is "
+        "a preview, and the later ones write)",
+    )
     _json_flag(create)
     create.set_defaults(handler=run_create)
     listing = actions.add_parser("list", help="the organize schedules, next runs, last runs")
@@ -104,11 +103,13 @@ def _connected(ctx: Context, call: Callable[[Client], Awaitable[ScheduleInfo]]) 
 
 def run_create(args: argparse.Namespace, ctx: Context) -> int:
     from ytsync.cli import schedulectl
-    from ytsync.cli.views import render_schedule
+    from ytsync.cli.schedulectl import schedule_id
+    from ytsync.cli.views import render_rules_change, render_schedule
+    from ytsync.db.engine import transaction
+    from ytsync.organize.change import rules_change
+    from ytsync.organize.sources import record_inbox
     from ytsync.rules.file import parse_rules, read_rules_text
 
-    if args.yes:
-        raise UserError(NO_WRITES_YET)
     text = read_rules_text(args.rules)
     rules = parse_rules(text, str(args.rules))
     rules.problems.raise_if_any()
@@ -117,6 +118,12 @@ def run_create(args: argparse.Namespace, ctx: Context) -> int:
             f"rules file {args.rules} names no source for a schedule: add a [sources] table "
             'with inbox = "PLAYLIST" or uploads = true'
         )
+    with transaction(ctx.sessions) as session:
+        # Shown before the new rules take effect: what they place differently.
+        change = rules_change(session, rules, text, schedule_id(ctx.settings))
+        if rules.sources.inbox is not None:
+            # A sync never deletes the inbox a schedule reads (ytsync.organize.sources).
+            record_inbox(session, rules.sources.inbox)
     interval: Interval | None = args.every
     spec_text = f"every {interval.text}" if interval is not None else f"cron {args.cron}"
     info = _connected(
@@ -129,20 +136,34 @@ def run_create(args: argparse.Namespace, ctx: Context) -> int:
             every=interval.every if interval is not None else None,
             cron=args.cron,
             spec_text=spec_text,
-            dry_run=True,
+            dry_run=args.dry_run,
+            preview_first=not (args.dry_run or args.yes),
         ),
     )
     if args.json:
-        ctx.print_json(info.as_dict())
+        ctx.print_json({**info.as_dict(), "rules_change": change.model_dump() if change else None})
         return 0
+    if change is not None:
+        render_rules_change(change, str(args.rules), ctx.out)
     ctx.out.print(f"Created schedule {info.schedule_id}: {info.spec}.", markup=False)
     render_schedule(info, None, ctx.out)
-    ctx.out.print(
-        "Each run is a preview: it reads what is new and records what it would do "
-        "('python starter.py report --organize' lists it).",
-        markup=False,
-    )
+    ctx.out.print(_what_runs_do(info), markup=False)
     return 0
+
+
+def _what_runs_do(info: ScheduleInfo) -> str:
+    listed = "'python starter.py report --organize' lists what the last run decided"
+    if info.dry_run:
+        return (
+            f"Each run is a preview: it reads what is new and records what it would do ({listed})."
+        )
+    if info.preview_first:
+        return (
+            "The first run of these rules is a preview: it records what it would do "
+            f"({listed}; 'python starter.py schedule trigger' runs it now). The runs after "
+            "it move and copy; 'python starter.py schedule pause' stops them."
+        )
+    return f"Each run moves and copies what the rules place ({listed})."
 
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:

@@ -17,6 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ytsync.cli.hints import KEPT_NEW_WAY_OUT
+from ytsync.organize.change import SHOWN as SHOWN_CHANGES
+from ytsync.organize.change import RulesChange
 from ytsync.organize.runs import RunReport, RunSummary
 from ytsync.plan import ApplySummary, ExportSummary
 from ytsync.preview import CategoryCount, PlaylistRef, Preview
@@ -75,6 +77,11 @@ def render_preview(preview: Preview, console: Console) -> None:
         console.print(_categories_table(preview))
     if preview.playlists_to_delete.items:
         console.print(_deletions_table(preview.playlists_to_delete.items))
+    if preview.sources_kept:
+        names = ", ".join(f"'{p.name}'" for p in preview.sources_kept)
+        console.print(
+            Text(f"Kept, not deleted: {names}: an organize schedule's inbox (its source).")
+        )
     if preview.protected_categories:
         console.print(_protected_table(preview.protected_categories))
     console.print(_strategies_table(preview.strategies))
@@ -766,11 +773,17 @@ def render_report(report: JobReport, console: Console) -> None:
 def render_schedule(info: ScheduleInfo, last: RunSummary | None, out: Console) -> None:
     """A schedule in a few lines: when, what, its next run and its last run's outcome."""
     state = "paused" if info.paused else "active"
-    mode = "previews" if info.dry_run else "writes"
+    mode = (
+        "runs are previews"
+        if info.dry_run
+        else "runs write (the first run of these rules is a preview)"
+        if info.preview_first
+        else "runs write"
+    )
     out.print(
         Text(
             f"Schedule {info.schedule_id} ({state}): {info.spec}; rules {info.rules_source}; "
-            f"runs are {mode}."
+            f"{mode}."
         )
     )
     if info.running:
@@ -783,6 +796,35 @@ def render_schedule(info: ScheduleInfo, last: RunSummary | None, out: Console) -
         out.print(Text(f"  last run: {_when(info.recent_runs[-1][0])}"))
 
 
+def render_rules_change(change: RulesChange, source: str, out: Console) -> None:
+    """What new rules place differently among the last run's videos."""
+    moved = len(change.changed)
+    out.print(
+        Text(
+            f"The rules in {source} differ from those of the last run ({change.rules_source}, "
+            f"{change.workflow_id}): of the {change.videos:,} videos it read, {moved:,} "
+            f"{'is' if moved == 1 else 'are'} placed differently."
+        )
+    )
+    if not change.changed:
+        return
+    table = Table(title="Placed differently by the new rules")
+    table.add_column("video", no_wrap=True)
+    table.add_column("title", overflow="fold", ratio=1)
+    table.add_column("before", overflow="fold")
+    table.add_column("after", overflow="fold")
+    for video in change.changed[:SHOWN_CHANGES]:
+        table.add_row(
+            video.video_id,
+            Text(video.title),
+            Text(video.before or "(no rule)"),
+            Text(video.after or "(no rule)"),
+        )
+    out.print(table)
+    if moved > SHOWN_CHANGES:
+        out.print(Text(f"… and {moved - SHOWN_CHANGES:,} more (--json lists them all)."))
+
+
 def _when(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
@@ -791,6 +833,17 @@ def render_run_report(report: RunReport, out: Console) -> None:
     """``report --organize``: the last run, and the videos no rule matched."""
     run = report.run
     out.print(Text(f"Organize run {run.workflow_id} ({_when(run.started_at)}): {run.summary}"))
+    stayed = [v for v in report.videos if v.outcome in ("kept", "failed")]
+    if stayed:
+        table = Table(title=f"Not moved or copied: {len(stayed):,} videos, and why")
+        table.add_column("video", no_wrap=True)
+        table.add_column("category", overflow="fold")
+        table.add_column("why", overflow="fold", ratio=1)
+        for video in stayed:
+            table.add_row(
+                video.video_id, video.category or "", Text(video.note or video.outcome or "")
+            )
+        out.print(table)
     if not report.unmatched:
         out.print(Text("No video was left unmatched."))
         return

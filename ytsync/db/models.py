@@ -379,6 +379,20 @@ class OrganizeRun(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A run that writes owns a job (kind "organize") for its writes: their operation
+    # rows, leases, checks, errors and quota.  None: a preview, or nothing to write.
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_jobs.id", ondelete="SET NULL"), default=None
+    )
+    # What the writes did, by outcome (see OrganizeItem.outcome).
+    results: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The rules' text, hashed: a schedule's first run with these rules is a preview.
+    rules_digest: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The inbox the run read, by its YouTube id: a sync never deletes it.
+    inbox_playlist_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The workflow's first execution (its run id): two runs of a schedule started within
+    # one second share a workflow id, and the later one renames the earlier's rows.
+    execution_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class OrganizeItem(Base):
@@ -406,6 +420,12 @@ class OrganizeItem(Base):
     rule: Mapped[int | None] = mapped_column(default=None)
     # The inbox's playlist item, which a move removes once the video is verified.
     source_item_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # What the writes did with it (None: nothing to write, or a preview): moved,
+    # copied, taken_out (out of the inbox, its category had it), added (in its
+    # category, left in the inbox: not verified there), left (in the inbox: its
+    # category does not show it), failed; ``note`` says why.
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
 
     __table_args__ = (Index("ix_organize_items_run", "run_id", "action"),)
 
@@ -421,6 +441,18 @@ class OrganizeSeen(Base):
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OrganizeSource(Base):
+    """An inbox a rules file names (a playlist's title or id, as written), recorded by
+    ``plan rules`` and ``schedule create``: a sync never deletes a source, even before
+    a run has read it."""
+
+    __tablename__ = "organize_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbox: Mapped[str] = mapped_column(String(150), unique=True)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Notification(Base):

@@ -50,7 +50,8 @@ def after_stage(session: Session, job: SyncJob, channel: str, *, waited_before: 
     if job.stage == Stage.FAILED:
         added |= record(session, job.id, _failed(job, channel))
     added |= catch_up(session, job, channel)
-    if job.stage == Stage.COMPLETED:
+    # An organize run completes every day: not news (its failures and sign-ins are).
+    if job.stage == Stage.COMPLETED and job.kind != "organize":
         added |= record(session, job.id, _completed(session, job, channel))
     return added
 

@@ -14,12 +14,15 @@ back after), and never while a sync or restore of the channel runs:
    50 items) when that is fewer units.
 
 What it decides is recorded, not written: one ``OrganizeItem`` per new video
-(``ytsync.db.models``), for the write stages to carry out and for ``report``.  A retried
-read starts again from the top and replaces what the failed attempt recorded.
+(``ytsync.db.models``), for the write stages to carry out (ytsync.organize.write) and
+for ``report``.  A retried read starts again from the top and replaces what the failed
+attempt recorded.  Whether the run is a preview is decided once, with its row: so its
+input says, or it is the schedule's first run of these rules (``preview_first``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -121,11 +124,15 @@ def read_sources(
             "an inbox or uploads = true"
         )
     moment = now()
+    # The ledger of the channel's OAuth client: channels signed in through one client
+    # share one period's units (ytsync.ledger.sessions_for).
+    ledgers = ledger.sessions_for(settings, sessions)
     with transaction(sessions) as session:
-        run_id = _run_row(session, run)
+        run_id, dry_run = _run_row(session, run)
         if session.scalar(select(SyncJob.id).where(SyncJob.stage.in_(ACTIVE_STAGES))):
             return _waiting(session, run_id, Waiting.JOB_RUNNING, moment + JOB_WAIT)
-        period = settings.quota_clock.period_start(moment)
+    period = settings.quota_clock.period_start(moment)
+    with transaction(ledgers) as session:
         granted = ledger.reserve(
             session,
             period,
@@ -133,7 +140,8 @@ def read_sources(
             MIN_READ_UNITS,
             settings.usable_quota,
         )
-        if not granted:
+    if not granted:
+        with transaction(sessions) as session:
             return _waiting(session, run_id, Waiting.QUOTA, settings.quota_clock.next_reset(moment))
     spent = [0]
 
@@ -151,33 +159,77 @@ def read_sources(
         failure = classify(exc)
         if failure is None or failure.outcome is not Outcome.QUOTA_EXHAUSTED:
             raise
-        with transaction(sessions) as session:
+        with transaction(ledgers) as session:
             ledger.mark_exhausted(session, period)
+        with transaction(sessions) as session:
             result = _waiting(
                 session, run_id, Waiting.QUOTA, settings.quota_clock.next_reset(moment)
             )
         return result
     finally:
-        with transaction(sessions) as session:
+        with transaction(ledgers) as session:
             _settle_units(session, period, granted, spent[0])
     with transaction(sessions) as session:
         counts = _record(session, run_id, found, [_final(d, found) for d in decisions], spent[0])
-    return ReadResult(run_id=run_id, counts=counts, read_units=spent[0])
+    return ReadResult(run_id=run_id, counts=counts, read_units=spent[0], dry_run=dry_run)
 
 
-def _run_row(session: Session, run: ReadInput) -> int:
+def rules_digest(rules: str) -> str:
+    return hashlib.sha256(rules.encode("utf-8")).hexdigest()
+
+
+def _run_row(session: Session, run: ReadInput) -> tuple[int, bool]:
+    """The run's row (made by its first attempt) and whether the run is a preview."""
     found = session.scalar(select(OrganizeRun).where(OrganizeRun.workflow_id == run.workflow_id))
+    if found is not None and found.execution_id not in (None, run.execution):
+        _set_aside(session, found)
+        found = None
     if found is None:
+        digest = rules_digest(run.rules)
         found = OrganizeRun(
             workflow_id=run.workflow_id,
             schedule_id=run.schedule_id,
-            dry_run=run.dry_run,
+            dry_run=run.dry_run or (run.preview_first and not _previewed(session, run, digest)),
             rules_source=run.rules_source,
+            rules_digest=digest,
+            execution_id=run.execution or None,
         )
         session.add(found)
     found.outcome = "reading"
     session.flush()
-    return found.id
+    return found.id, found.dry_run
+
+
+def _set_aside(session: Session, earlier: OrganizeRun) -> None:
+    """An earlier run under this workflow id (a schedule names its runs after the second
+    they start in): its rows, and its job's, keep their records under another name."""
+    renamed = f"{earlier.workflow_id}#{earlier.id}"
+    if earlier.job_id is not None:
+        session.get_one(SyncJob, earlier.job_id).workflow_id = renamed
+    earlier.workflow_id = renamed
+    session.flush()
+
+
+def _previewed(session: Session, run: ReadInput, digest: str) -> bool:
+    """Has a run of this schedule previewed these rules already?"""
+    schedule = (
+        OrganizeRun.schedule_id.is_(None)
+        if run.schedule_id is None
+        else OrganizeRun.schedule_id == run.schedule_id
+    )
+    return (
+        session.scalar(
+            select(OrganizeRun.id)
+            .where(
+                schedule,
+                OrganizeRun.rules_digest == digest,
+                OrganizeRun.dry_run.is_(True),
+                OrganizeRun.outcome == "planned",
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _waiting(session: Session, run_id: int, why: Waiting, until: datetime) -> ReadResult:
@@ -373,7 +425,7 @@ def _decide(session: Session, rules: RuleSet, found: _Read) -> list[_Decision]:
     """What the rules make of each new video, before it is known whether a category
     playlist holds it already (``_final``)."""
     items = _one_per_video(found.items)
-    titles = _playlist_titles(session, [i.video_id for i in items])
+    titles = playlist_titles(session, [i.video_id for i in items])
     library = Library([], [])
     for item in items:
         names = titles.get(item.video_id, [])
@@ -476,7 +528,7 @@ def _final(decision: _Decision, found: _Read) -> _Decision:
     return _Decision(decision.item, action, decision.rule, decision.category_id, decision.playlist)
 
 
-def _playlist_titles(session: Session, video_ids: Sequence[str]) -> dict[str, list[str]]:
+def playlist_titles(session: Session, video_ids: Sequence[str]) -> dict[str, list[str]]:
     """The imported playlists still on YouTube that hold each of ``video_ids``."""
     titles: dict[str, list[str]] = {}
     for start in range(0, len(video_ids), _CHUNK):
@@ -528,6 +580,7 @@ def _record(
             message=None,
             read_units=units,
             counts=counts,
+            inbox_playlist_id=found.inbox_playlist_id,
             finished_at=datetime.now(UTC),
         )
     )

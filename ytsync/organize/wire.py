@@ -1,8 +1,8 @@
 """What an organize run's workflow, its activities and the CLI say to each other.
 
-Kept apart from ``ytsync.wire`` while the sync's write protocol (and that module) is
-being rewritten; the same rules hold: plain, secret-free dataclasses that land in
-history, so fields are only ever added with defaults.
+Kept apart from ``ytsync.wire`` (the sync's vocabulary, which the write stages share);
+the same rules hold: plain, secret-free dataclasses that land in history, so fields
+are only ever added with defaults.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+# At run time, not only for type checking: the data converter reads the field types.
+from ytsync.wire import ActivityType, BatchResult, SyncInput
 
 ORGANIZE_WORKFLOW = "OrganizeWorkflow"
 ORGANIZE_READ = "organize_read"
@@ -38,6 +41,13 @@ class OrganizeInput:
     schedule_id: str | None = None
     # The channel (database + sign-in), by name; None: the worker's own.
     channel: str | None = None
+    # Runs write (dry_run False), but the first run of these rules is a preview: the
+    # schedule's default, so that what the rules do is seen before it is done.
+    preview_first: bool = False
+    # The write stages' job: before it exists, the options its batches run with (None:
+    # the defaults; tests shorten the heartbeat); once made, its id and the stage a run
+    # continued as new goes on from.
+    job: SyncInput | None = None
 
 
 @dataclass
@@ -48,6 +58,10 @@ class ReadInput:
     dry_run: bool = True
     schedule_id: str | None = None
     channel: str | None = None
+    preview_first: bool = False
+    # The run's first execution: a schedule names its runs after the second they start
+    # in, so two runs triggered within one second share a workflow id.
+    execution: str = ""
 
 
 @dataclass
@@ -60,6 +74,49 @@ class ReadResult:
     # Videos by action (ytsync.db.models.OrganizeItem).
     counts: dict[str, int] = field(default_factory=dict)
     read_units: int = 0
+    # The run is a preview: its input says so, or it is the first run of its rules.
+    dry_run: bool = True
+
+
+@dataclass
+class PlanInput:
+    """The write stages' start: the run's job and its additions."""
+
+    workflow_id: str
+    run_id: int
+    channel: str | None = None
+
+
+@dataclass
+class Finished:
+    """A run that wrote, or had nothing to write: what it decided and what it did."""
+
+    run_id: int
+    counts: dict[str, int] = field(default_factory=dict)
+    read_units: int = 0
+    # Videos by what the writes did (ytsync.db.models.OrganizeItem.outcome).
+    results: dict[str, int] = field(default_factory=dict)
+    summary: str = ""
+
+
+@dataclass
+class WritePlan:
+    """The job that writes (``job_id``), or why there is none: ``waiting`` (a sync or
+    restore started meanwhile: read again once it has ended), or ``finished`` (nothing
+    to write)."""
+
+    job_id: int = 0
+    waiting: Waiting | None = None
+    resume_at: datetime | None = None
+    finished: Finished | None = None
+
+
+# The write stages' own activities; the additions and their audits are the sync's.
+ORGANIZE_PLAN = ActivityType("organize_plan_writes", WritePlan)
+# remaining: the inbox items verified in their category and to remove; or a stop.
+VERIFY_INBOX = ActivityType("organize_verify_inbox", BatchResult)
+REMOVE_FROM_INBOX = ActivityType("organize_remove_from_inbox", BatchResult)
+FINISH = ActivityType("organize_finish", Finished)
 
 
 @dataclass
@@ -76,6 +133,8 @@ class OrganizeResult:
     counts: dict[str, int]
     read_units: int
     summary: str
+    results: dict[str, int] = field(default_factory=dict)
+    job_id: int = 0
 
 
 # How each action reads in a run's summary, in this order.
@@ -90,8 +149,28 @@ SUMMARY_WORDS = (
 )
 
 
+# How the writes' outcomes read in a run's summary, and the decisions with nothing to
+# write, in this order.
+RESULT_WORDS = (
+    ("moved", "moved"),
+    ("copied", "copied"),
+    ("taken_out", "taken out of the inbox"),
+    ("kept", "left in the inbox until YouTube shows them in their category"),
+    ("failed", "failed"),
+)
+UNWRITTEN_WORDS = tuple(w for w in SUMMARY_WORDS if w[0] in ("present", "unmatched", "protected"))
+UNWRITTEN_WORDS += (("no_playlist", "left for their category's playlist"),)
+
+
 def summary_text(counts: dict[str, int], dry_run: bool) -> str:
     """One line for the Web UI and the CLI: "organize (preview): 12 to move, 3 unmatched"."""
     parts = [f"{counts[key]:,} {words}" for key, words in SUMMARY_WORDS if counts.get(key)]
     head = "organize (preview)" if dry_run else "organize"
     return f"{head}: {', '.join(parts) or 'nothing new'}"
+
+
+def written_text(results: dict[str, int], counts: dict[str, int]) -> str:
+    """A run that wrote: "organize: 12 moved, 2 copied, 3 unmatched"."""
+    parts = [f"{results[key]:,} {words}" for key, words in RESULT_WORDS if results.get(key)]
+    parts += [f"{counts[key]:,} {words}" for key, words in UNWRITTEN_WORDS if counts.get(key)]
+    return f"organize: {', '.join(parts) or 'nothing new'}"

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ytsync.db.engine import transaction
 from ytsync.db.models import Category, CategoryVideo, Playlist, PlaylistItem, Video
 from ytsync.errors import UserError
+from ytsync.organize.sources import record_inbox
 from ytsync.plan import (
     ApplySummary,
     Plan,
@@ -247,6 +248,9 @@ def apply_rules(
             diff=_diff(library, current, plan, ruleset),
             applied=None if dry_run else replace_categories(session, plan, video_pks),
         )
+        if ruleset.sources.inbox is not None and not dry_run:
+            # Before any organize run reads it: a sync of this plan must spare it.
+            record_inbox(session, ruleset.sources.inbox)
         if explain:
             result.placed_videos, result.unmatched_videos = _explained(library, current, matches)
         return result

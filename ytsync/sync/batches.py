@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Self
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -74,10 +75,12 @@ WRITERS: dict[str, Write] = {
     ops.RESTORE_DEDUPE: Writer.remove_restored_copies,
     ops.RESTORE_DROP: Writer.drop_playlists,
     ops.UNDO_DELETE: Writer.delete_made_playlists,
+    ops.INBOX_REMOVE: Writer.remove_from_inbox,
 }
-# The kinds a settled check judges, by what a job does: a sync's, a restore's.
-CREATIONS = {"sync": ops.CREATE, "restore": ops.RESTORE}
-APPENDS = {"sync": ops.ADD, "restore": ops.RESTORE_ITEM}
+# The kinds a settled check judges, by what a job does: a sync's, a restore's, an
+# organize run's (its additions are a sync's; it creates no playlist).
+CREATIONS = {"sync": ops.CREATE, "restore": ops.RESTORE, "organize": ops.CREATE}
+APPENDS = {"sync": ops.ADD, "restore": ops.RESTORE_ITEM, "organize": ops.ADD}
 
 
 class WrongChannel(Exception):
@@ -123,7 +126,7 @@ class ChannelJob:
         self._ordered: bool | None = None
 
     @classmethod
-    def on(cls, channel: Channel, job_id: int, clock: Clock, attempt: Attempt) -> ChannelJob:
+    def on(cls, channel: Channel, job_id: int, clock: Clock, attempt: Attempt) -> Self:
         """The job on ``channel``, once its row is known to be the calling workflow's:
         WrongChannel when it is another's (never touch it)."""
         job = cls(channel, job_id, clock, attempt)

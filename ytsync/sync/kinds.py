@@ -33,6 +33,10 @@ RESTORE_DEDUPE, RESTORE_DROP = "restore_copy", "restore_drop"
 # A full undo: a category playlist the sync made, deleted once every video in it is
 # verified back where it was before the sync (ytsync.sync.undo).
 UNDO_DELETE = "undo_delete"
+# An organize run (ytsync.organize.write): a video's item taken out of the inbox once
+# YouTube shows the video in its category ("inbox:<organize item>"); its additions are
+# ADD rows like a sync's.
+INBOX_REMOVE = "inbox_remove"
 
 # Where a kind's writes go, and so which column of its rows names its lane: a category's
 # playlist, an old (restored or kept) playlist, or the channel (one lane per job).
@@ -98,6 +102,7 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(RESTORE_DROP, Stage.RESTORE_PLAYLISTS, "channel", resendable=True, is_repair=True),
         Kind(UNDO_DELETE, Stage.RESTORE_ITEMS, "channel", resendable=True),
+        Kind(INBOX_REMOVE, Stage.REMOVE_FROM_INBOX, "channel", resendable=True),
     )
 }
 STAGE_OF_KIND = {name: kind.stage for name, kind in KINDS.items()}
@@ -107,6 +112,7 @@ REPAIRS = tuple(name for name, kind in KINDS.items() if kind.is_repair)
 # Kinds whose lane is a category's playlist (else an old or restored playlist's).
 BY_CATEGORY = tuple(name for name, kind in KINDS.items() if kind.lane == "category")
 RESTORE_KINDS = (RESTORE, RESTORE_UPDATE, RESTORE_ITEM, RESTORE_REMOVE, UNDO_DELETE)
+ORGANIZE_KINDS = (ADD, INBOX_REMOVE)
 
 __all__ = [
     "ADD",
@@ -115,7 +121,9 @@ __all__ = [
     "DEDUPE",
     "DELETE",
     "DROP",
+    "INBOX_REMOVE",
     "KINDS",
+    "ORGANIZE_KINDS",
     "REMOVE",
     "REPAIRS",
     "RESTORE",

@@ -23,6 +23,7 @@ from ytsync.db.models import (
     utcnow,
 )
 from ytsync.importer import SPECIAL_PREFIXES
+from ytsync.organize.sources import is_source
 
 # The kinds' vocabulary lives in ytsync.sync.kinds; the protocol's users find it here too.
 from ytsync.sync.kinds import ADD as ADD
@@ -31,7 +32,9 @@ from ytsync.sync.kinds import CREATE as CREATE
 from ytsync.sync.kinds import DEDUPE as DEDUPE
 from ytsync.sync.kinds import DELETE as DELETE
 from ytsync.sync.kinds import DROP as DROP
+from ytsync.sync.kinds import INBOX_REMOVE as INBOX_REMOVE
 from ytsync.sync.kinds import KINDS as KINDS
+from ytsync.sync.kinds import ORGANIZE_KINDS as ORGANIZE_KINDS
 from ytsync.sync.kinds import REMOVE as REMOVE
 from ytsync.sync.kinds import REPAIRS as REPAIRS
 from ytsync.sync.kinds import RESTORE as RESTORE
@@ -172,14 +175,17 @@ def plan_deletions(session: Session, job_id: int) -> int:
 
 def deletion_candidates(session: Session) -> list[tuple[int, str]]:
     """The old playlists the sync deletes, as (id, YouTube id): still on YouTube, not
-    special, not a category's playlist."""
+    special, not a category's playlist, not an organize source."""
     keep = set(
         session.scalars(
             select(Category.youtube_playlist_id).where(Category.youtube_playlist_id.is_not(None))
         )
     )
+    # An organize schedule's inbox is a source, not an old playlist (ytsync.organize.sources).
     playlists = session.execute(
-        select(Playlist.id, Playlist.youtube_id).where(Playlist.deleted_from_youtube_at.is_(None))
+        select(Playlist.id, Playlist.youtube_id).where(
+            Playlist.deleted_from_youtube_at.is_(None), ~is_source()
+        )
     )
     return [
         (pid, youtube_id)
@@ -346,10 +352,10 @@ def stage_results(
         STAGE_OF_KIND[kind]: {"succeeded": 0, "failed": 0, "skipped": 0, "open": 0}
         for kind in kinds
     }
-    for kind in (DELETE, RESTORE_REMOVE):
+    for kind in (DELETE, RESTORE_REMOVE, INBOX_REMOVE):
         if kind in kinds:
             # Old playlists, and under reuse items of kept playlists, held back; a
-            # restore's removals and deletions held back.
+            # restore's removals and deletions held back; an organize run's inbox items.
             results[STAGE_OF_KIND[kind]]["held_back"] = 0
     query = (
         select(SyncOperation.kind, SyncOperation.status, func.count())
@@ -373,6 +379,8 @@ def refresh_progress(session: Session, job_id: int) -> SyncJob:
     job = session.get_one(SyncJob, job_id)
     if job.kind == "restore":
         results = stage_results(session, job_id, RESTORE_KINDS)
+    elif job.kind == "organize":
+        results = stage_results(session, job_id, ORGANIZE_KINDS)
     else:
         backed_up = job.backup_id is not None
         backup = {
@@ -389,6 +397,8 @@ def refresh_progress(session: Session, job_id: int) -> SyncJob:
         "create_playlists": job.preview.get("playlists_to_create", {}).get("count", 0),
         "add_videos": job.preview.get("videos_to_add", {}).get("count", 0),
         "delete_playlists": job.preview.get("playlists_to_delete", {}).get("count", 0),
+        # An organize run's (ytsync.organize.write): its removals, known before verified.
+        "remove_from_inbox": job.preview.get("inbox_items_to_remove", {}).get("count", 0),
     }
     reuse = job.preview.get("strategies", {}).get("reuse")
     if job.kind == "restore":

@@ -51,6 +51,7 @@ from ytsync.sync.operations import (
     CREATE,
     DEDUPE,
     DELETE,
+    INBOX_REMOVE,
     KINDS,
     REMOVE,
     RESTORE,
@@ -391,6 +392,15 @@ class Writer:
             session.flush()
             rows = session.execute(_item_query(op_ids, SyncOperation.youtube_id)).all()
         self._write_items(RESTORE_REMOVE, _in_order(op_ids, rows), self._send_remove)
+
+    def remove_from_inbox(self, op_ids: list[int]) -> None:
+        """An organize run: take videos out of the inbox, each verified in its category
+        first (ytsync.organize.write).  The row holds the inbox item's id; removing twice
+        is harmless (a 404: the owner took it out already), so an in_flight one is
+        simply sent again."""
+        with self._sessions() as session:
+            rows = session.execute(_item_query(op_ids, SyncOperation.youtube_id)).all()
+        self._write_items(INBOX_REMOVE, _in_order(op_ids, rows), self._send_remove)
 
     def remove_items(self, op_ids: list[int]) -> None:
         """Under reuse: remove items that do not belong from kept playlists, each

@@ -192,3 +192,53 @@ def test_an_inbox_the_channel_lacks_is_named(library: Installation) -> None:
     library.state.add_playlist("Inbox")
     with pytest.raises(SourceMissing, match="2 playlists are titled 'Inbox'"):
         read_sources(library.settings, library.sessions, run(library, rules_for(categories)))
+
+
+def test_the_first_run_of_a_schedules_rules_is_a_preview(library: Installation) -> None:
+    categories = synced(library)
+    library.state.add_playlist("Inbox")
+    rules = rules_for(categories)
+
+    def read(name: str, text: str) -> bool:
+        run = ReadInput(
+            workflow_id=name,
+            rules=text,
+            rules_source="rules.toml",
+            dry_run=False,
+            schedule_id="ytsync-organize-test",
+            preview_first=True,
+        )
+        result = read_sources(library.settings, library.sessions, run)
+        with library.sessions() as session:
+            row = session.get_one(OrganizeRun, result.run_id)
+            assert row.dry_run == result.dry_run
+        return result.dry_run
+
+    assert read("run-1", rules) is True, "the first run of the rules previews them"
+    assert read("run-2", rules) is False, "the runs after it write"
+    changed = rules.replace('title = "recipe"', 'title = "recipe|bake"')
+    assert read("run-3", changed) is True, "changed rules are previewed first again"
+    assert read("run-4", changed) is False
+    assert read("run-2", rules) is False, "a retried read keeps what its run decided"
+
+
+def test_a_second_run_under_the_same_workflow_id_gets_its_own_record(
+    library: Installation,
+) -> None:
+    """A schedule names a run after the second it starts in: two runs triggered within
+    one second share a workflow id, and must not share a record."""
+    categories = synced(library)
+    library.state.add_playlist("Inbox")
+    rules = rules_for(categories)
+
+    def read(execution: str) -> int:
+        run = ReadInput("ytsync-organize-x-2026", rules, "rules.toml", execution=execution)
+        return read_sources(library.settings, library.sessions, run).run_id
+
+    first = read("run-a")
+    assert read("run-a") == first, "a retried read finds its run"
+    second = read("run-b")
+    assert second != first
+    with library.sessions() as session:
+        names = dict(session.execute(select(OrganizeRun.id, OrganizeRun.workflow_id)).all())
+    assert names == {first: f"ytsync-organize-x-2026#{first}", second: "ytsync-organize-x-2026"}
