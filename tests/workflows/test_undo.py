@@ -42,9 +42,11 @@ from tests.support.restoring import (
 )
 from tests.support.reuse import apply, exported, merged, moved
 from ytsync.cli.app import main
-from ytsync.db.models import Category, SyncOperation
+from ytsync.db.engine import transaction
+from ytsync.db.models import Category, SyncJob, SyncOperation
 from ytsync.importer import import_library
 from ytsync.restore_preview import compute_restore_preview
+from ytsync.sync import operations as ops
 from ytsync.sync.undo import RestoreOptions
 
 LAG = 5.0
@@ -260,17 +262,21 @@ def test_a_refused_recreation_loses_nothing(tmp_path: Path, database_url: str) -
 def test_a_user_item_added_after_the_sync_survives_a_full_undo(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    """The owner saves a video to a category playlist after the sync: the full undo
-    keeps that playlist (and the item), names it, and deletes the others.  The preview
-    counted exactly the writes the restore then made (but the kept playlist's delete)."""
+    """The owner saves a video to a category playlist after the sync, and an organize run
+    moves one from the inbox into another: the full undo keeps both playlists (and their
+    items), names them and why, and deletes the others.  The preview counted exactly the
+    writes the restore then made (but the kept playlists' deletes)."""
 
     async def body(env: WorkflowEnvironment, inst: Installation) -> None:
         before = library_of(inst)
         await sync(env, inst)
         made = made_playlists(inst)
-        name, playlist = sorted(made.items())[0]
+        (name, playlist), (organized_name, organized) = sorted(made.items())[:2]
         video = sorted(videos_in(before) - set(inst.state.playlist_items(playlist)))[0]
         item = await asyncio.to_thread(inst.state.user_add, playlist, video)
+        moved_in = sorted(videos_in(before) - set(inst.state.playlist_items(organized)))[0]
+        placed = await asyncio.to_thread(inst.state.user_add, organized, moved_in)
+        record_organized(inst, placed.id)
         target = env.client.service_client.config.target_host
         use_cli_on(monkeypatch, inst, inst.settings.database_url, target)
         capsys.readouterr()
@@ -280,19 +286,46 @@ def test_a_user_item_added_after_the_sync_survives_a_full_undo(
         since = last_request(inst)
         status = await restore(env, inst, undo=True)
         after = library_of(inst)
-        assert playlist in after and item.id in {i.id for i in inst.state.playlists[playlist].items}
+        assert item.id in {i.id for i in inst.state.playlists[playlist].items}
+        assert placed.id in {i.id for i in inst.state.playlists[organized].items}
         assert inst.state.user_items_removed() == []
-        assert set(made.values()) & set(after) == {playlist}
-        assert by_content({p: e for p, e in after.items() if p != playlist}) == by_content(before)
-        (kept,) = status["held_back"]
-        assert (kept["playlist_id"], kept["title"]) == (playlist, name)
-        assert [v["video_id"] for v in kept["videos"]] == [video]
-        assert "added on YouTube since the sync" in kept["videos"][0]["reason"]
+        kept_ids = {playlist, organized}
+        assert set(made.values()) & set(after) == kept_ids
+        assert by_content({p: e for p, e in after.items() if p not in kept_ids}) == by_content(
+            before
+        )
+        kept = {k["playlist_id"]: k for k in status["held_back"]}
+        assert {(p, k["title"]) for p, k in kept.items()} == {
+            (playlist, name),
+            (organized, organized_name),
+        }
+        assert [v["video_id"] for v in kept[playlist]["videos"]] == [video]
+        assert "added on YouTube since the sync" in kept[playlist]["videos"][0]["reason"]
+        assert [v["video_id"] for v in kept[organized]["videos"]] == [moved_in]
+        assert "organize run" in kept[organized]["videos"][0]["reason"]
         writes = applied_writes(inst, since)
-        assert sum(writes.values()) == preview["writes"] - 1
-        assert writes["playlists.delete"] == len(made) - 1
+        assert sum(writes.values()) == preview["writes"] - 2
+        assert writes["playlists.delete"] == len(made) - 2
 
     run(tmp_path, database_url, body, list_lag_seconds=0.5, settle_seconds=1.0)
+
+
+def record_organized(inst: Installation, item_id: str) -> None:
+    """Record ``item_id`` as an organize run records an append it made (its job, an
+    add_video operation completed with YouTube's item id)."""
+    with transaction(inst.sessions) as session:
+        job = SyncJob(workflow_id="organize-test-run", kind="organize", stage="completed")
+        session.add(job)
+        session.flush()
+        session.add(
+            SyncOperation(
+                job_id=job.id,
+                kind=ops.ADD,
+                op_key=f"organize:{item_id}",
+                status="completed",
+                youtube_id=item_id,
+            )
+        )
 
 
 @pytest.mark.slow

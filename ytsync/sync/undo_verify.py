@@ -222,19 +222,21 @@ class RestoreVerifier:
             )
             listing = self._listing(playlist.youtube_id)
             with self._sessions() as session:
-                ours = _ytsyncs_items(session, [item for item, _video in listing.items])
+                added_by = _ytsyncs_items(session, [item for item, _video in listing.items])
                 known = _video_pks(session, {video for _item, video in listing.items})
             held: list[Hold] = []
             for item, video in listing.items:
-                if item not in ours:
-                    held.append(
-                        Hold(
-                            video,
-                            None,
-                            playlist.title,
-                            "added on YouTube since the sync: its playlist is kept",
-                        )
+                kind = added_by.get(item)
+                if kind != "sync":
+                    # Only a sync's items have an old home to go back to: a video an
+                    # organize run moved from an inbox, or one the owner added, would
+                    # be lost with the playlist.
+                    why = (
+                        "placed by a scheduled organize run since the sync"
+                        if kind == "organize"
+                        else "added on YouTube since the sync"
                     )
+                    held.append(Hold(video, None, playlist.title, f"{why}: its playlist is kept"))
                     continue
                 held += self._not_back(
                     video, known.get(video), where, targets, titles, leaving, failures, None
@@ -491,15 +493,18 @@ def _video_pks(session: Session, videos: set[str]) -> dict[str, int]:
     }
 
 
-def _ytsyncs_items(session: Session, item_ids: list[str]) -> set[str]:
-    """Of these items, those a sync added (known by the id YouTube answered, or found)."""
-    found: set[str] = set()
+def _ytsyncs_items(session: Session, item_ids: list[str]) -> dict[str, str]:
+    """Of these items, those ytsync added (known by the id YouTube answered, or found),
+    with the kind of job that added each: "sync" or "organize"."""
+    found: dict[str, str] = {}
     for start in range(0, len(item_ids), 5_000):
         chunk = item_ids[start : start + 5_000]
         found.update(
-            str(item)
-            for item in session.scalars(
-                select(SyncOperation.youtube_id).where(
+            (str(item), str(kind))
+            for item, kind in session.execute(
+                select(SyncOperation.youtube_id, SyncJob.kind)
+                .join(SyncJob, SyncJob.id == SyncOperation.job_id)
+                .where(
                     SyncOperation.kind == ops.ADD,
                     SyncOperation.status == "completed",
                     SyncOperation.youtube_id.in_(chunk),
