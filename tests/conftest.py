@@ -71,7 +71,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The long tests (markers ``faults`` and ``slow``) first, each file's order kept:
-    started last, one of them would run on alone while the other workers sit idle."""
+    started last, one of them would run on alone while the other workers sit idle.
+    (Under ``--dist worksteal`` they form the first worker's share, which the others
+    then take from.)"""
     items.sort(
         key=lambda item: (
             item.get_closest_marker("faults") is None and item.get_closest_marker("slow") is None
