@@ -42,12 +42,13 @@ from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.pool import Pool  # noqa: E402
 
+from ytsync.config import Settings  # noqa: E402
 from ytsync_emulator.credentials import write_token_file  # noqa: E402
 from ytsync_emulator.model import RequestRecord  # noqa: E402
 from ytsync_emulator.sample import generate_library, sample_plan_rows  # noqa: E402
 from ytsync_emulator.server import EmulatorServer  # noqa: E402
 from ytsync_emulator.state import EmulatorState  # noqa: E402
-from ytsync_sandbox.sandbox import Row  # noqa: E402
+from ytsync_sandbox.sandbox import Row, emulator_settings  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DEV_SERVER = BIN / "temporal"
@@ -734,3 +735,21 @@ def _short(frame: str) -> str:
 
 def utc_from(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def unlimited_settings(
+    emulator: EmulatorProcess, db: Database, server: DevServer, **fields: Any
+) -> Settings:
+    """ytsync's settings for a throughput run: this emulator, database and dev server, a
+    task queue of its own, and no quota to wait for (``fields`` set the rest)."""
+    return emulator_settings(
+        emulator.endpoint,
+        emulator.token_uri,
+        emulator.token_file,
+        db.url,
+        temporal_address=server.address,
+        task_queue=f"ytsync-bench-{uuid.uuid4().hex[:8]}",
+        daily_quota=10**9,
+        quota_reserve=0,
+        **fields,
+    )

@@ -19,7 +19,6 @@ import asyncio
 import inspect
 import itertools
 import sys
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,17 +71,7 @@ async def one_run(args: argparse.Namespace, tmp: Path, percent: float) -> dict[s
         benchkit.fresh_database(args.db, tmp) as db,
         benchkit.dev_server(tmp) as server,
     ):
-        settings = sandbox.emulator_settings(
-            emulator.endpoint,
-            emulator.token_uri,
-            emulator.token_file,
-            db.url,
-            temporal_address=server.address,
-            task_queue=f"ytsync-bench-{uuid.uuid4().hex[:8]}",
-            daily_quota=10**9,
-            quota_reserve=0,
-            settle_seconds=args.settle,
-        )
+        settings = benchkit.unlimited_settings(emulator, db, server, settle_seconds=args.settle)
         engine, sessions = sandbox.open_database(db.url)
         # The import is not what is measured: it runs before the faults begin.
         import_library(settings, sessions)

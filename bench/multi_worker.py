@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import sys
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,16 +83,7 @@ async def one_run(args: argparse.Namespace, count: int, tmp: Path) -> Run:
         benchkit.fresh_database(args.db, tmp) as db,
         benchkit.dev_server(tmp) as server,
     ):
-        settings = sandbox.emulator_settings(
-            emulator.endpoint,
-            emulator.token_uri,
-            emulator.token_file,
-            db.url,
-            temporal_address=server.address,
-            task_queue=f"ytsync-bench-{uuid.uuid4().hex[:8]}",
-            daily_quota=10**9,
-            quota_reserve=0,
-        )
+        settings = benchkit.unlimited_settings(emulator, db, server)
         engine, sessions = sandbox.prepare(settings, rows, tmp / "plan.csv")
         emulator.clear_log()
         client = await benchkit.connect_when_up(server.address, server.process)

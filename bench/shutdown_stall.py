@@ -25,7 +25,6 @@ import asyncio
 import statistics
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,16 +80,7 @@ async def one_run(args: argparse.Namespace, scenario: str, events: int, tmp: Pat
         benchkit.fresh_database(args.db, tmp) as db,
         benchkit.dev_server(tmp) as server,
     ):
-        settings = sandbox.emulator_settings(
-            emulator.endpoint,
-            emulator.token_uri,
-            emulator.token_file,
-            db.url,
-            temporal_address=server.address,
-            task_queue=f"ytsync-bench-{uuid.uuid4().hex[:8]}",
-            daily_quota=10**9,
-            quota_reserve=0,
-        )
+        settings = benchkit.unlimited_settings(emulator, db, server)
         engine, sessions = sandbox.prepare(settings, rows, tmp / "plan.csv")
         emulator.clear_log()
         client = await benchkit.connect_when_up(server.address, server.process)

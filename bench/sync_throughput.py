@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import math
 import sys
-import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -110,16 +109,7 @@ async def run_sync(args: argparse.Namespace, tmp: Path) -> tuple[int, float]:
         benchkit.fresh_database(args.db, tmp) as db,
         benchkit.dev_server(tmp) as server,
     ):
-        settings = sandbox.emulator_settings(
-            emulator.endpoint,
-            emulator.token_uri,
-            emulator.token_file,
-            db.url,
-            temporal_address=server.address,
-            task_queue=f"ytsync-bench-{uuid.uuid4().hex[:8]}",
-            daily_quota=10**9,
-            quota_reserve=0,
-        )
+        settings = benchkit.unlimited_settings(emulator, db, server)
         engine, sessions = sandbox.open_database(db.url)
         with timed() as elapsed:
             imported = import_library(settings, sessions)

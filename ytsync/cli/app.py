@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ytsync.cli import (
         auth,
         backups,
+        completion,
         demo,
         jobs,
         library,
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         notify,
         demo,
         temporal_setup,
+        completion,
     ):
         module.register(commands)
     return parser

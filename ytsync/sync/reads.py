@@ -14,7 +14,7 @@ from ytsync.quota import LIST_COST
 from ytsync.sync.budget import Budget
 from ytsync.sync.writer import RetryLater, StopBatch, stop_for
 from ytsync.wire import PauseReason
-from ytsync.youtube.client import Page, YouTube
+from ytsync.youtube.client import PAGE_SIZE, Page, YouTube
 from ytsync.youtube.errors import EndlessListing, Outcome, classify
 from ytsync.youtube.responses import Pages
 
@@ -55,6 +55,17 @@ class PagedReader:
 
     def playlist_items(self, playlist_id: str) -> list[dict[str, Any]]:
         return self.all_pages(lambda token: self._yt.playlist_items(playlist_id, token))
+
+    def unavailable(self, videos: set[str]) -> set[str]:
+        """Of these videos, those YouTube no longer shows to this channel (deleted, or
+        private to someone else): not missing from a playlist, gone (1 unit per 50)."""
+        ordered = sorted(videos)
+        shown: set[str] = set()
+        for start in range(0, len(ordered), PAGE_SIZE):
+            chunk = ordered[start : start + PAGE_SIZE]
+            found = self.one(lambda c=chunk: self._yt.videos(c))  # type: ignore[misc]
+            shown.update(str(v["id"]) for v in found)
+        return set(ordered) - shown
 
     def one(self, call: Callable[[], T]) -> T:
         self._pay(LIST_COST)

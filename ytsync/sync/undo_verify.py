@@ -165,7 +165,9 @@ class RestoreVerifier:
                 )
         undo_rows, undo_holds = self._deletions(made, where, targets, titles, leaving, failures)
         holds.update(undo_holds)
-        gone = self._unavailable({h.video for hs in holds.values() for h in hs if h.video_pk})
+        gone = self._reader.unavailable(
+            {h.video for hs in holds.values() for h in hs if h.video_pk}
+        )
         holds = {
             key: [h for h in hs if h.video_pk is None or h.video not in gone]
             for key, hs in holds.items()
@@ -316,16 +318,6 @@ class RestoreVerifier:
                 self._listings[playlist_id] = _Listing(pairs, "")
         return self._listings[playlist_id]
 
-    def _unavailable(self, videos: set[str]) -> set[str]:
-        """Of these videos, those YouTube no longer shows to this channel."""
-        ordered = sorted(videos)
-        shown: set[str] = set()
-        for start in range(0, len(ordered), PAGE_SIZE):
-            chunk = ordered[start : start + PAGE_SIZE]
-            found = self._reader.one(lambda c=chunk: self._yt.videos(c))  # type: ignore[misc]
-            shown.update(str(v["id"]) for v in found)
-        return set(ordered) - shown
-
     # the record ------------------------------------------------------------------------
 
     def _record(
@@ -402,34 +394,38 @@ class RestoreVerifier:
 
     def _hold_items(self, session: Session, playlist_pk: int, held: list[Hold]) -> None:
         playlist = session.get_one(Playlist, playlist_pk)
-        session.add_all(
-            HeldBack(
-                job_id=self._job_id,
-                playlist_id=playlist_pk,
-                video_id=h.video_pk,
-                youtube_video_id=h.video,
-                category=h.where[:150],
-                reason=h.reason,
-            )
-            for h in held
-        )
-        ops.record_error(
+        self._hold(
             session,
-            self._job_id,
-            "restore_items",
-            "playlist",
+            held,
+            {"playlist_id": playlist_pk},
             playlist.youtube_id,
-            f"left items in '{playlist.title}' where they are: {_message(held)}",
+            f"left items in '{playlist.title}' where they are",
         )
 
     def _hold_playlist(
         self, session: Session, youtube_id: str, title: str, held: list[Hold]
     ) -> None:
+        self._hold(
+            session,
+            held,
+            {"youtube_playlist_id": youtube_id, "title": title},
+            youtube_id,
+            f"kept the category playlist '{title}'",
+        )
+
+    def _hold(
+        self,
+        session: Session,
+        held: list[Hold],
+        playlist: dict[str, Any],
+        youtube_id: str,
+        what: str,
+    ) -> None:
+        """Record what is held back and why: a row a video, and one error naming them."""
         session.add_all(
             HeldBack(
                 job_id=self._job_id,
-                youtube_playlist_id=youtube_id,
-                title=title,
+                **playlist,
                 video_id=h.video_pk,
                 youtube_video_id=h.video,
                 category=h.where[:150],
@@ -443,7 +439,7 @@ class RestoreVerifier:
             "restore_items",
             "playlist",
             youtube_id,
-            f"kept the category playlist '{title}': {_message(held)}",
+            f"{what}: {_message(held)}",
         )
 
     def _verified(self, session: Session) -> bool:

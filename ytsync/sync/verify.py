@@ -52,7 +52,7 @@ from ytsync.db.models import (
 from ytsync.sync import operations as ops
 from ytsync.sync.budget import Budget
 from ytsync.sync.reads import Gone, PagedReader
-from ytsync.youtube.client import PAGE_SIZE, YouTube
+from ytsync.youtube.client import YouTube
 
 # Videos named in a held-back playlist's error message; the rest are counted.
 NAMED_IN_MESSAGE = 10
@@ -163,7 +163,9 @@ class Verifier:
                 if video not in present:
                     missing.append(Missing(video_pk, video, title, why))
             missing_by_playlist[playlist_pk] = missing
-        gone = self._unavailable({m.video for ms in missing_by_playlist.values() for m in ms})
+        gone = self._reader.unavailable(
+            {m.video for ms in missing_by_playlist.values() for m in ms}
+        )
         with transaction(self._sessions) as session:
             self._update_backup(session, candidates, shown)
             new_pks = _video_pks(session, {n.video: n.title for ns in new.values() for n in ns})
@@ -318,7 +320,7 @@ class Verifier:
         missing: dict[int, list[Missing]] = {}
         for removal in removals:
             missing[removal.item_pk] = self._unsafe(removal, removals, listed)
-        gone = self._unavailable({m.video for ms in missing.values() for m in ms})
+        gone = self._reader.unavailable({m.video for ms in missing.values() for m in ms})
         with transaction(self._sessions) as session:
             rows = []
             held_by_playlist: dict[int, list[Missing]] = defaultdict(list)
@@ -509,17 +511,6 @@ class Verifier:
             return [], name, f"its category's playlist {playlist_id} is gone from YouTube"
         shown = [(str(item["id"]), str(item["contentDetails"]["videoId"])) for item in items]
         return shown, name, "YouTube does not show it in its category's playlist"
-
-    def _unavailable(self, videos: set[str]) -> set[str]:
-        """Of these videos, those YouTube no longer shows to this channel (deleted, or
-        private to someone else): they are not missing, they are gone."""
-        ordered = sorted(videos)
-        shown: set[str] = set()
-        for start in range(0, len(ordered), PAGE_SIZE):
-            chunk = ordered[start : start + PAGE_SIZE]
-            found = self._reader.one(lambda c=chunk: self._yt.videos(c))  # type: ignore[misc]
-            shown.update(str(v["id"]) for v in found)
-        return set(ordered) - shown
 
     def _new_rows(
         self, session: Session, playlist_pk: int, new: list[NewVideo], pks: dict[str, int]
