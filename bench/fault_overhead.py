@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--jitter", type=float, default=0.0, help="more list lag, drawn per list call, s"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--idle", action="store_true", help="name each idle stretch: the requests around it"
+    )
     return parser.parse_args(argv)
 
 
@@ -112,10 +115,19 @@ async def one_run(args: argparse.Namespace, tmp: Path, percent: float) -> dict[s
     run["videos held twice in a playlist"] = sum(len(d) for d in duplicates.values())
     # Where the wall time goes: stretches in which YouTube heard nothing (retry
     # backoffs, settle timers, the workflow's own turns).
-    times = sorted(r.time for r in log)
+    ordered = sorted(log, key=lambda r: r.time)
+    times = [r.time for r in ordered]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     idle = [gap for gap in gaps if gap >= 1.0]
     run["idle stretches of 1 s or more: count, total s"] = f"{len(idle)}, {sum(idle):.1f}"
+    if args.idle:
+        for n, gap in enumerate(gaps):
+            if gap >= 1.0:
+                before, after = ordered[n], ordered[n + 1]
+                run[f"  idle {gap:.1f} s at +{(before.time - times[0]).total_seconds():.1f}"] = (
+                    f"{before.method} {before.status} {before.fault or ''} -> "
+                    f"{after.method} {after.status}"
+                )
     run["first -> last request, s"] = round((times[-1] - times[0]).total_seconds(), 1)
     return run
 
