@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     # Worker: one or more Apprise URLs (space- or comma-separated) that a job's
     # notifications go to (ytsync.notify); unset: none.  Secrets: masked everywhere.
     notify: SecretStr | None = None
+    # A message once a quota period (a day) while a job works: where it stands.
+    notify_digest: bool = False
     # Set from the channels file, never from the environment (see share_quotas): the
     # database whose ledger this channel charges (None: its own), and the channels,
     # this one included, signed in through one OAuth client and so sharing its quota.

@@ -23,7 +23,7 @@ from tests.support.webhook import Webhook, webhook
 from ytsync.channels import Channels
 from ytsync.cli.worker import Service, build_service
 from ytsync.config import Settings
-from ytsync.db.models import Category, Notification, SyncJob
+from ytsync.db.models import Category, Notification, QuotaLedger, SyncJob
 from ytsync.notify import outbox
 from ytsync.notify.sender import Sender
 from ytsync.status import job_status
@@ -150,5 +150,59 @@ def test_a_notifier_that_never_answers_holds_nothing_up(tmp_path: Path, database
                     )
                 assert hook.seen() == 3
                 assert hook.delivered() == []
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_digest_tells_where_the_job_stands_once_each_quota_day(
+    tmp_path: Path, database_url: str
+) -> None:
+    """With YTSYNC_NOTIFY_DIGEST, a job of several quota periods sends one digest in each
+    period it works in (told when it starts working there), with its progress; without
+    it (the tests above), none."""
+
+    async def scenario() -> None:
+        async with time_skipping(tmp_path, database_url, videos=600, playlists=6, seed=3) as (
+            env,
+            inst,
+            clock,
+        ):
+            inst.settings = Settings.model_validate(
+                {**inst.settings.model_dump(), "notify_digest": True}
+            )
+            with webhook() as hook:
+                async with notifying_worker(env, inst, clock, hook.url):
+                    job_id, status = await run_job(env, inst)
+                    await eventually(
+                        lambda: rows(inst, job_id).get("completed") == outbox.SENT,
+                        "the completion message",
+                    )
+                    digests = sorted(e for e in rows(inst, job_id) if e.startswith("digest:"))
+                    await eventually(
+                        lambda: (
+                            len(hook.titled(f"job {job_id} on channel default: ")) == len(digests)
+                        ),
+                        "every digest delivered",
+                    )
+            with inst.sessions() as session:
+                periods = session.scalars(select(QuotaLedger.period_start)).all()
+                recorded = session.execute(
+                    select(Notification.title, Notification.body)
+                    .where(Notification.job_id == job_id, Notification.event.startswith("digest:"))
+                    .order_by(Notification.id)
+                ).all()
+            assert len(periods) >= 3, "the job should have needed several quota periods"
+            assert len(digests) == len(periods)
+            delivered = {(m["title"], m["message"]) for m in hook.titled(": ")}
+            assert {(title, body) for title, body in recorded} <= delivered
+            done = [
+                int(title.rsplit(": ", 1)[1].split(" of ")[0].replace(",", ""))
+                for title, _body in recorded
+            ]
+            assert done == sorted(done) and done[-1] > 0
+            assert "Stage: backup" in recorded[0].body
+            assert all("Quota used so far" in body for _title, body in recorded)
+            assert status["stage"] == "completed"
 
     asyncio.run(scenario())

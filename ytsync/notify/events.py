@@ -7,19 +7,21 @@ the step that meets it, in that step's transaction.
   Google said so at sign-in, see ytsync.youtube.tokens);
 - ``refused:CATEGORY``: YouTube refused a category's playlist;
 - ``held_back``: old playlists kept because YouTube did not show them safe;
-- ``failed`` and ``completed``, the latter with the report's figures.
+- ``failed`` and ``completed``, the latter with the report's figures;
+- ``digest:PERIOD`` (opt-in, ``YTSYNC_NOTIFY_DIGEST``): where the job stands, once a
+  quota period (a day on YouTube), when it starts working in it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ytsync.db.models import Category, HeldBack, Playlist, SyncJob, SyncOperation
 from ytsync.notify.outbox import Message, record, recorded
-from ytsync.wire import PauseReason, Stage
+from ytsync.wire import RESTORE_STAGES, SYNC_STAGES, PauseReason, Stage
 
 TOKEN_WARNING_DAYS = 7
 # A message names at most this many playlists or categories; the rest are counted.
@@ -100,6 +102,33 @@ def token_expiry(
         ),
     )
     return record(session, job.id, message)
+
+
+def digest(session: Session, job: SyncJob, channel: str, period: datetime, reset: datetime) -> bool:
+    """Where the job stands, once for the quota period starting at ``period``: told
+    when it starts working in it (after a reset, that is each morning of a long job)."""
+    if job.kind == "organize" or job.stage not in (*SYNC_STAGES, *RESTORE_STAGES):
+        return False
+    done, total = job.progress_done, job.progress_total
+    share = f" ({done / total:.0%})" if total else ""
+    lines = [
+        f"Stage: {job.stage}",
+        f"Done: {done:,} of {total:,} steps{share}",
+        f"Quota used so far: {job.quota_used:,} units",
+        f"This quota day ends {reset.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+    ]
+    held = _held_back(session, job.id)
+    if held:
+        lines.append(f"Old playlists kept (held back) so far: {len(held):,}")
+    return record(
+        session,
+        job.id,
+        Message(
+            event=f"digest:{period.astimezone(UTC).isoformat(timespec='seconds')}",
+            title=f"ytsync: job {job.id} on channel {channel}: {done:,} of {total:,} done{share}",
+            body="\n".join(lines) + "\nWhere it stands now: ytsync status",
+        ),
+    )
 
 
 def _auth(job: SyncJob, channel: str, count: int) -> Message:

@@ -172,6 +172,15 @@ class ChannelJob:
                 notified |= events.token_expiry(
                     session, job, self._channel.name, self._token_expiry(), self._clock()
                 )
+                if self._settings.notify_digest:
+                    now, quota = self._clock(), self._settings.quota_clock
+                    notified |= events.digest(
+                        session,
+                        job,
+                        self._channel.name,
+                        quota.period_start(now),
+                        quota.next_reset(now),
+                    )
         if notified:
             self._channel.hooks.notified()
         return self._refresh()
