@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
@@ -105,3 +106,23 @@ def assert_no_secrets(inst: Installation, histories: list[str]) -> None:
     for text in histories:
         for secret in secrets:
             assert secret not in text, "a credential leaked into workflow history"
+
+
+async def completed_activities(
+    handle: WorkflowHandle[object, object],
+) -> dict[str, tuple[str, int]]:
+    """activity id -> (identity of the worker that completed it, its attempt)."""
+    scheduled: dict[int, str] = {}
+    attempts: dict[int, int] = {}
+    completed: dict[str, tuple[str, int]] = {}
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_id
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = event.activity_task_started_event_attributes
+            attempts[started.scheduled_event_id] = started.attempt
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            done = event.activity_task_completed_event_attributes
+            key = done.scheduled_event_id
+            completed[scheduled[key]] = (done.identity, attempts[key])
+    return completed

@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from tests.support.faultkit import WorkerProcess, wall_clock, worker_environ
 from tests.support.harness import Installation, install
+from tests.support.jobs import completed_activities
 from tests.support.waiting import eventually
 from ytsync.cli.jobctl import start_job
 from ytsync.devserver import running_dev_server
@@ -124,28 +125,6 @@ async def batches_running_on(
 
     await eventually(some, "add_videos batches running on the first worker", limit=120)
     return found
-
-
-async def completed_activities(
-    handle: WorkflowHandle[object, object],
-) -> dict[str, tuple[str, int]]:
-    """activity id -> (identity of the worker that completed it, its attempt)."""
-    from temporalio.api.enums.v1 import EventType
-
-    scheduled: dict[int, str] = {}
-    attempts: dict[int, int] = {}
-    completed: dict[str, tuple[str, int]] = {}
-    async for event in handle.fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_id
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            started = event.activity_task_started_event_attributes
-            attempts[started.scheduled_event_id] = started.attempt
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            done = event.activity_task_completed_event_attributes
-            key = done.scheduled_event_id
-            completed[scheduled[key]] = (done.identity, attempts[key])
-    return completed
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 
 from tests.support.faultkit import WorkerProcess, wall_clock, worker_environ
 from tests.support.harness import Installation, install
+from tests.support.jobs import completed_activities
 from ytsync.cli.jobctl import start_job
 from ytsync.devserver import running_dev_server
 from ytsync.wire import JobProgress
@@ -131,23 +132,3 @@ async def kill_a_busy_worker(
                     break
         await asyncio.sleep(0.05)
     raise AssertionError("no add_videos batch was seen running on a worker that had done work")
-
-
-async def completed_activities(
-    handle: WorkflowHandle[object, object],
-) -> dict[str, tuple[str, int]]:
-    """activity id -> (identity of the worker that completed it, its attempt)."""
-    scheduled: dict[int, str] = {}
-    attempts: dict[int, int] = {}
-    completed: dict[str, tuple[str, int]] = {}
-    async for event in handle.fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_id
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            started = event.activity_task_started_event_attributes
-            attempts[started.scheduled_event_id] = started.attempt
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            done = event.activity_task_completed_event_attributes
-            key = done.scheduled_event_id
-            completed[scheduled[key]] = (done.identity, attempts[key])
-    return completed
