@@ -162,23 +162,24 @@ def _categories_table(preview: Preview) -> Table:
 
 
 def _deletions_table(items: Sequence[PlaylistRef]) -> Table:
-    table = Table(title="Old playlists to delete (the backup keeps them)")
-    table.add_column("Playlist")
-    table.add_column("YouTube id")
-    for item in items[:MAX_TABLE_ROWS]:
-        table.add_row(cell(item.name), cell(item.youtube_id))
-    _more_row(table, len(items), "playlists")
-    return table
+    return _listing(
+        "Old playlists to delete (the backup keeps them)",
+        ("Playlist", "YouTube id"),
+        [(cell(item.name), cell(item.youtube_id)) for item in items[:MAX_TABLE_ROWS]],
+        len(items),
+        "playlists",
+    )
 
 
 def _protected_table(items: Sequence[CategoryCount]) -> Table:
-    table = Table(title="Protected categories (no playlist, videos not added)")
-    table.add_column("Category")
-    table.add_column("Videos", justify="right")
-    for item in items[:MAX_TABLE_ROWS]:
-        table.add_row(cell(item.category_name), f"{item.video_count:,}")
-    _more_row(table, len(items), "categories")
-    return table
+    return _listing(
+        "Protected categories (no playlist, videos not added)",
+        ("Category", "Videos"),
+        [(cell(i.category_name), f"{i.video_count:,}") for i in items[:MAX_TABLE_ROWS]],
+        len(items),
+        "categories",
+        numbers=("Videos",),
+    )
 
 
 def _strategies_table(strategies: Strategies) -> Table:
@@ -222,6 +223,26 @@ def _kept_table(strategies: Strategies) -> Table:
             cell(keep.category_name), cell(title), f"{keep.adds:,}", f"{keep.item_deletes:,}"
         )
     _more_row(table, len(keeps), "kept playlists")
+    return table
+
+
+def _listing(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[str | Text, ...]],
+    total: int,
+    noun: str,
+    *,
+    numbers: Sequence[str] = (),
+) -> Table:
+    """A table of the first rows of ``total``, the rest counted; ``numbers``: the
+    columns set right."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column in numbers else "left")
+    for row in rows:
+        table.add_row(*row)
+    _more_row(table, total, noun)
     return table
 
 
@@ -305,29 +326,38 @@ def render_restore_preview(preview: RestorePreview, console: Console) -> None:
     console.print(orders)
     recreate = preview.playlists_to_recreate.items
     if recreate:
-        listing = Table(title="Old playlists to recreate (new ids)")
-        listing.add_column("Playlist")
-        listing.add_column("Items", justify="right")
-        for entry in recreate[:MAX_TABLE_ROWS]:
-            listing.add_row(cell(entry.title), f"{entry.items:,}")
-        _more_row(listing, len(recreate), "playlists")
-        console.print(listing)
-    if preview.playlists_to_rename.items:
-        renames = Table(title="Kept playlists given back their old selves")
-        renames.add_column("Now")
-        renames.add_column("Back to")
-        for rename in preview.playlists_to_rename.items[:MAX_TABLE_ROWS]:
-            renames.add_row(cell(rename.title_now), cell(rename.title))
-        _more_row(renames, len(preview.playlists_to_rename.items), "playlists")
-        console.print(renames)
-    if preview.playlists_to_delete.items:
-        made = Table(title="Category playlists to delete (kept if one holds an item of yours)")
-        made.add_column("Playlist")
-        made.add_column("YouTube id")
-        for ref in preview.playlists_to_delete.items[:MAX_TABLE_ROWS]:
-            made.add_row(cell(ref.title), cell(ref.playlist_id))
-        _more_row(made, len(preview.playlists_to_delete.items), "playlists")
-        console.print(made)
+        console.print(
+            _listing(
+                "Old playlists to recreate (new ids)",
+                ("Playlist", "Items"),
+                [(cell(e.title), f"{e.items:,}") for e in recreate[:MAX_TABLE_ROWS]],
+                len(recreate),
+                "playlists",
+                numbers=("Items",),
+            )
+        )
+    renames = preview.playlists_to_rename.items
+    if renames:
+        console.print(
+            _listing(
+                "Kept playlists given back their old selves",
+                ("Now", "Back to"),
+                [(cell(r.title_now), cell(r.title)) for r in renames[:MAX_TABLE_ROWS]],
+                len(renames),
+                "playlists",
+            )
+        )
+    made = preview.playlists_to_delete.items
+    if made:
+        console.print(
+            _listing(
+                "Category playlists to delete (kept if one holds an item of yours)",
+                ("Playlist", "YouTube id"),
+                [(cell(m.title), cell(m.playlist_id)) for m in made[:MAX_TABLE_ROWS]],
+                len(made),
+                "playlists",
+            )
+        )
     if preview.unavailable_items:
         console.print(
             Text(
