@@ -169,11 +169,12 @@ class ChannelJob:
                 notified = events.after_stage(
                     session, job, self._channel.name, waited_before=waited_before
                 )
+                now = self._clock()
                 notified |= events.token_expiry(
-                    session, job, self._channel.name, self._token_expiry(), self._clock()
+                    session, job, self._channel.name, self._token_expiry(), now
                 )
                 if self._settings.notify_digest:
-                    now, quota = self._clock(), self._settings.quota_clock
+                    quota = self._settings.quota_clock
                     notified |= events.digest(
                         session,
                         job,
