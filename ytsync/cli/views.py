@@ -128,11 +128,7 @@ def _print_quota(preview: Preview, console: Console) -> None:
     if preview.total_quota_cost == 0:
         console.print(Text("Nothing to write: the sync would only back up the library."))
         return
-    finish = (
-        "in this period"
-        if preview.quota_periods_needed <= 1 and preview.remaining_quota_today
-        else f"from about {_local(preview.estimated_finish)}"
-    )
+    finish = _last_writes(preview)
     console.print(
         Text(
             f"Needs {preview.quota_periods_needed:,} quota period(s) "
@@ -286,6 +282,13 @@ def _print_warnings(preview: Preview, console: Console) -> None:
         )
 
 
+def _last_writes(preview: Preview | RestorePreview) -> str:
+    """When the last writes of a previewed job run."""
+    if preview.quota_periods_needed <= 1 and preview.remaining_quota_today:
+        return "in this period"
+    return f"from about {_local(preview.estimated_finish)}"
+
+
 def _local(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
@@ -366,11 +369,7 @@ def render_restore_preview(preview: RestorePreview, console: Console) -> None:
                 style="yellow",
             )
         )
-    finish = (
-        "in this period"
-        if preview.quota_periods_needed <= 1 and preview.remaining_quota_today
-        else f"from about {_local(preview.estimated_finish)}"
-    )
+    finish = _last_writes(preview)
     console.print(
         Text(
             f"Needs {preview.quota_periods_needed:,} quota period(s) at "
