@@ -57,7 +57,7 @@ from ytsync.sync.budget import Budget
 from ytsync.sync.lease import Lease
 from ytsync.sync.reads import Gone, PagedReader
 from ytsync.sync.undo import restore_targets, text_row
-from ytsync.youtube.client import PAGE_SIZE, YouTube
+from ytsync.youtube.client import YouTube
 
 # The whole channel: the lane of the creation check.
 CHANNEL = 0
@@ -371,7 +371,6 @@ class Auditor:
         # How long a send may be on its way: a copy added that long before a send
         # whose answer was lost ended may still be that send's.
         self._window = send_window
-        self._heartbeat = heartbeat
         self._reader = PagedReader(youtube, budget, heartbeat)
 
     # a target playlist ----------------------------------------------------------------
@@ -435,7 +434,7 @@ class Auditor:
             for w in writes
             if w.status == "completed" and w.item_id and w.item_id not in shown
         ]
-        by_id = {str(i["id"]) for i in self._look_up(missing, self._yt.playlist_items_by_id)}
+        by_id = {str(i["id"]) for i in self._reader.by_ids(missing, self._yt.playlist_items_by_id)}
         answered = [
             (w.sent_at, added)
             for w in writes
@@ -536,23 +535,13 @@ class Auditor:
                 )
         shown = {copy.id for copy in listed}
         missing = [w.item_id for w in writes if w.item_id and w.item_id not in shown]
-        by_id = {str(p["id"]) for p in self._look_up(missing, self._yt.playlists_by_id)}
+        by_id = {str(p["id"]) for p in self._reader.by_ids(missing, self._yt.playlists_by_id)}
         verdicts = judge(
             writes, listed, by_id, self._clock(), settle, lambda _w, _c: True, counted=False
         )
         return self._record(kind, CHANNEL, verdicts, writes)
 
     # plumbing ------------------------------------------------------------------------
-
-    def _look_up(
-        self, ids: list[str], fetch: Callable[[list[str]], list[dict[str, Any]]]
-    ) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(ids), PAGE_SIZE):
-            chunk = ids[start : start + PAGE_SIZE]
-            found += self._reader.one(lambda c=chunk: fetch(c))  # type: ignore[misc]
-            self._heartbeat()
-        return found
 
     def _record(self, kind: str, lane: int, verdicts: Verdicts, writes: list[Write]) -> Verdicts:
         """The check in one commit: verdicts, repairs to send, the lane, the settle."""

@@ -56,16 +56,22 @@ class PagedReader:
     def playlist_items(self, playlist_id: str) -> list[dict[str, Any]]:
         return self.all_pages(lambda token: self._yt.playlist_items(playlist_id, token))
 
+    def by_ids(
+        self, ids: list[str], fetch: Callable[[list[str]], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """What ``fetch`` answers for these ids, asked 50 at a time (1 unit each)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), PAGE_SIZE):
+            chunk = ids[start : start + PAGE_SIZE]
+            found += self.one(lambda c=chunk: fetch(c))  # type: ignore[misc]
+            self._heartbeat()
+        return found
+
     def unavailable(self, videos: set[str]) -> set[str]:
         """Of these videos, those YouTube no longer shows to this channel (deleted, or
         private to someone else): not missing from a playlist, gone (1 unit per 50)."""
-        ordered = sorted(videos)
-        shown: set[str] = set()
-        for start in range(0, len(ordered), PAGE_SIZE):
-            chunk = ordered[start : start + PAGE_SIZE]
-            found = self.one(lambda c=chunk: self._yt.videos(c))  # type: ignore[misc]
-            shown.update(str(v["id"]) for v in found)
-        return set(ordered) - shown
+        shown = {str(v["id"]) for v in self.by_ids(sorted(videos), self._yt.videos)}
+        return videos - shown
 
     def one(self, call: Callable[[], T]) -> T:
         self._pay(LIST_COST)

@@ -52,7 +52,7 @@ from ytsync.sync.undo import (
     snapshot_of,
 )
 from ytsync.sync.unkeep import OLD_ITEM
-from ytsync.youtube.client import PAGE_SIZE, YouTube
+from ytsync.youtube.client import YouTube
 
 # The lane_checks row that records a restore's verification (one per job): a retried or
 # continued job does not read everything again.
@@ -95,7 +95,6 @@ class RestoreVerifier:
         self._yt = youtube
         self._job_id = job_id
         self._clock = clock
-        self._heartbeat = heartbeat
         self._reader = PagedReader(youtube, budget, heartbeat)
         self._listings: dict[str, _Listing] = {}
         # Per playlist on YouTube: the items this job appended to it (item -> video).
@@ -296,16 +295,11 @@ class RestoreVerifier:
         return self._shown_in[playlist_id]
 
     def _look_up(self, items: list[str], playlist_id: str) -> list[str]:
-        found: list[str] = []
-        for start in range(0, len(items), PAGE_SIZE):
-            chunk = items[start : start + PAGE_SIZE]
-            answer = self._reader.one(lambda c=chunk: self._yt.playlist_items_by_id(c))  # type: ignore[misc]
-            found += [
-                str(i["id"])
-                for i in answer
-                if i.get("snippet", {}).get("playlistId", playlist_id) == playlist_id
-            ]
-        return found
+        return [
+            str(i["id"])
+            for i in self._reader.by_ids(items, self._yt.playlist_items_by_id)
+            if i.get("snippet", {}).get("playlistId", playlist_id) == playlist_id
+        ]
 
     def _listing(self, playlist_id: str) -> _Listing:
         if playlist_id not in self._listings:
